@@ -1,0 +1,84 @@
+"""The `rampartd` command line: parse, call the library, print. Errors are one line, never a
+traceback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from rampartd import __version__
+from rampartd.config import SETTINGS, load_settings
+from rampartd.errors import RampartdError
+
+
+class SafeGroup(click.Group):
+    """A group whose commands report RampartdError/OSError as one line and exit non-zero."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command, turning our errors into click's one-line error."""
+        try:
+            return super().invoke(ctx)
+        except RampartdError as exc:
+            raise click.ClickException(exc.message) from None
+        except OSError as exc:
+            raise click.ClickException(f"{exc.strerror or exc}"
+                                       f"{': ' + str(exc.filename) if exc.filename else ''}") \
+                from None
+
+
+@click.group(cls=SafeGroup)
+@click.version_option(__version__, prog_name="rampartd")
+@click.option("--home", type=click.Path(file_okay=False), default=None,
+              help="state directory (default $RAMPARTD_HOME or ~/.rampartd)")
+def main(home: str | None) -> None:
+    """rampartd: a local policy daemon for AI agents' tool calls."""
+    if home is not None:
+        # Every subcommand resolves settings from the environment, so --home goes there.
+        os.environ["RAMPARTD_HOME"] = os.path.abspath(os.path.expanduser(home))
+
+
+def _setting_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for setting in reversed(SETTINGS):
+        flag = "--" + setting.name.replace("_", "-")
+        if setting.type_name == "bool":
+            func = click.option(flag, setting.name, is_flag=True, default=None,
+                                help=setting.help)(func)
+        else:
+            func = click.option(flag, setting.name, default=None, help=setting.help,
+                                metavar=setting.type_name.upper())(func)
+    return func
+
+
+@main.command()
+@_setting_options
+def serve(**flags: Any) -> None:
+    """Run the daemon in the foreground (flags override RAMPARTD_* and config.yaml)."""
+    from rampartd.daemon import serve as run
+
+    run(load_settings(flags))
+
+
+def _register() -> None:
+    from rampartd.cli import service, token
+
+    main.add_command(token.token)
+    main.add_command(service.install_service)
+    try:
+        from rampartd.cli.policy import check, policy
+    except ImportError:  # pragma: no cover - only while the policy package is absent
+        pass
+    else:
+        main.add_command(policy)
+        main.add_command(check)
+    try:
+        from rampartd.cli.audit import audit
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        main.add_command(audit)
+
+
+_register()

@@ -1,0 +1,72 @@
+"""A small synchronous client for the CLI commands that talk to a running daemon."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+from rampartd.config import Settings
+from rampartd.errors import RampartdError, Unavailable
+from rampartd.home import read_token
+
+
+class DaemonError(RampartdError):
+    """The daemon answered with an error; message and code are the daemon's."""
+
+    def __init__(self, status: int, message: str, code: str) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+
+
+class DaemonClient:
+    """Calls the daemon on its configured address with the admin token."""
+
+    def __init__(self, settings: Settings, *, token: str | None = None, timeout: float = 70.0):
+        host = settings.host
+        if host in ("0.0.0.0", "::", ""):  # a wildcard bind is reached on loopback
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        self.base_url = f"http://{host}:{settings.port}"
+        self._token = token if token is not None else read_token(settings.token_path)
+        self.timeout = timeout
+
+    def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """Absolute URL for a path with optional query parameters (None values dropped)."""
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        return self.base_url + path + (("?" + urllib.parse.urlencode(query)) if query else "")
+
+    def headers(self) -> dict[str, str]:
+        """Headers carrying the credential."""
+        return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                body: Any = None) -> Any:
+        """Send one request; returns decoded JSON (None for 204) or raises DaemonError."""
+        data = None
+        headers = self.headers()
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url(path, params), data=data,  # noqa: S310
+                                     method=method, headers=headers)
+        try:
+            # The URL is always http://<loopback>:<port> built above, never user-supplied.
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                err = json.loads(raw)
+                message, code = str(err["error"]), str(err["code"])
+            except (ValueError, KeyError, TypeError):
+                message, code = f"HTTP {exc.code}", "http_error"
+            raise DaemonError(exc.code, message, code) from None
+        except OSError as exc:
+            raise Unavailable(f"cannot reach rampartd at {self.base_url}: "
+                              f"{getattr(exc, 'reason', exc)}") from None
+        return json.loads(raw) if raw else None

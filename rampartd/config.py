@@ -1,0 +1,200 @@
+"""The settings table and how it is loaded: flag > RAMPARTD_<NAME> > config.yaml > default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rampartd.errors import ConfigError
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _positive(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("expected a number")
+        number = kind(value)
+        if number <= 0:
+            raise ValueError("must be greater than 0")
+        return number
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _port(value: Any) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return port
+
+
+def _path(value: Any) -> Path:
+    return Path(str(value)).expanduser()
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value)
+        if text not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return text
+
+    parse.__name__ = "|".join(options)
+    return parse
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+    type_name: str
+
+
+# The one declarative table: flags, environment variables, config.yaml and the README come from it.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", str, "127.0.0.1",
+            "address to listen on (loopback unless allow_remote)", "str"),
+    Setting("port", _port, 9090, "TCP port to listen on (0 picks a free port)", "int"),
+    Setting("allow_remote", _bool, False, "permit a non-loopback host", "bool"),
+    Setting("mode", _choice("enforce", "monitor"), "enforce",
+            "enforce answers with the decision; monitor records it but allows the call", "str"),
+    Setting("policy_dir", _path, None,
+            "policy directory (default: $RAMPARTD_HOME/policies)", "path"),
+    Setting("log_level", _choice("debug", "info", "warning", "error"), "info",
+            "log verbosity", "str"),
+    Setting("approval_timeout", _positive(float), 120.0,
+            "seconds before a pending approval expires", "float"),
+    Setting("max_pending_approvals", _positive(int), 1000,
+            "pending approvals before asks get 503", "int"),
+    Setting("stream_ping_interval", _positive(float), 15.0,
+            "seconds between `: ping` keep-alives", "float"),
+    Setting("stream_max_per_credential", _positive(int), 10,
+            "concurrent streams per credential", "int"),
+    Setting("stream_max_total", _positive(int), 1000, "concurrent streams overall", "int"),
+    Setting("stream_queue_size", _positive(int), 1024,
+            "events buffered per subscriber before it catches up from the database", "int"),
+    Setting("stream_write_timeout", _positive(float), 10.0,
+            "seconds a stalled stream client may block a write before it is dropped", "float"),
+    Setting("checkpoint_every", _positive(int), 1000,
+            "records between signed checkpoints", "int"),
+    Setting("checkpoint_seconds", _positive(float), 60.0,
+            "seconds between signed checkpoints", "float"),
+)
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+ENV_PREFIX = "RAMPARTD_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; `home` comes from --home or RAMPARTD_HOME, never from config.yaml."""
+
+    home: Path
+    host: str
+    port: int
+    allow_remote: bool
+    mode: str
+    policy_dir: Path
+    log_level: str
+    approval_timeout: float
+    max_pending_approvals: int
+    stream_ping_interval: float
+    stream_max_per_credential: int
+    stream_max_total: int
+    stream_queue_size: int
+    stream_write_timeout: float
+    checkpoint_every: int
+    checkpoint_seconds: float
+
+    @property
+    def token_path(self) -> Path:
+        """The admin token file."""
+        return self.home / "token"
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite database."""
+        return self.home / "rampartd.db"
+
+    def display(self) -> dict[str, Any]:
+        """Settings as plain values (no secrets live in settings)."""
+        return {f.name: str(v) if isinstance(v := getattr(self, f.name), Path) else v
+                for f in fields(self)}
+
+
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    """$RAMPARTD_HOME or ~/.rampartd."""
+    env = os.environ if env is None else env
+    return Path(env.get("RAMPARTD_HOME") or "~/.rampartd").expanduser()
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of setting names to values")
+    for key in data:
+        if key not in SETTINGS_BY_NAME:
+            raise ConfigError(f"{path}: unknown setting {key!r}")
+    return data
+
+
+def load_settings(flags: Mapping[str, Any] | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Resolve every setting; a bad value raises ConfigError naming the setting and its source."""
+    env = os.environ if env is None else env
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    home = Path(flags.pop("home")).expanduser() if "home" in flags else default_home(env)
+    config_path = home / "config.yaml"
+    from_file = _read_config_file(config_path)
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        env_name = ENV_PREFIX + setting.name.upper()
+        if setting.name in flags:
+            raw, source = flags[setting.name], f"--{setting.name.replace('_', '-')}"
+        elif env_name in env:
+            raw, source = env[env_name], env_name
+        elif setting.name in from_file:
+            raw, source = from_file[setting.name], str(config_path)
+        else:
+            values[setting.name] = setting.default
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"bad value for {setting.name} (from {source}): {exc}") from None
+    unknown = set(flags) - set(SETTINGS_BY_NAME)
+    if unknown:
+        raise ConfigError(f"unknown setting {sorted(unknown)[0]!r}")
+    if values["policy_dir"] is None:
+        values["policy_dir"] = home / "policies"
+    return Settings(home=home, **values)

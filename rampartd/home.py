@@ -1,0 +1,112 @@
+"""The runtime home directory: creating it, the admin token file, and the seeded policies."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+from rampartd.errors import ConfigError
+
+TOKEN_BYTES = 32
+
+
+def ensure_home(home: Path) -> None:
+    """Create the home directory 0700 (or tighten it); fail with one line if it is unusable."""
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(home, 0o700)
+        probe = home / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"home directory {home} is not usable: {exc.strerror or exc}") from None
+
+
+def write_private(path: Path, data: bytes, *, replace: bool = True) -> bool:
+    """Write a 0600 file atomically; with replace=False an existing file is kept (returns False)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if replace:
+            os.replace(tmp, path)
+            return True
+        try:
+            # link() fails if the file exists, so two daemons starting at once agree on one token.
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def new_token() -> str:
+    """A fresh random URL-safe token."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def ensure_token(path: Path) -> bool:
+    """Create the admin token file unless it exists; True if it was created."""
+    if path.exists():
+        return False
+    return write_private(path, (new_token() + "\n").encode(), replace=False)
+
+
+def rotate_token(path: Path) -> None:
+    """Replace the admin token atomically; a running daemon notices the new file."""
+    write_private(path, (new_token() + "\n").encode())
+
+
+def read_token(path: Path) -> str:
+    """Read the admin token; a missing or empty file is a ConfigError."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"no token file at {path}; start `rampartd serve` once to create it") \
+            from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read token file {path}: {exc.strerror}") from None
+    if not token:
+        raise ConfigError(f"token file {path} is empty")
+    return token
+
+
+class AdminToken:
+    """The admin token, re-read whenever the file changes so rotation needs no restart."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._value = b""
+
+    def current(self) -> bytes:
+        """The token's bytes as of now (one stat per call; the file is read only on change)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return b""  # no token file: nothing matches, fail closed
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            try:
+                self._value = read_token(self.path).encode()
+            except ConfigError:
+                self._value = b""
+            self._stamp = stamp
+        return self._value
+
+
+def seed_policies(policy_dir: Path, standard_text: str) -> bool:
+    """Install the standard policy into an empty or missing policy directory; True if seeded."""
+    policy_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if any(policy_dir.glob("*.yaml")):
+        return False
+    write_private(policy_dir / "standard.yaml", standard_text.encode(), replace=False)
+    return True

@@ -1,0 +1,42 @@
+"""Frozen value types shared by the engine, the audit log, approvals and the stream."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Action = Literal["allow", "deny", "ask", "watch"]
+ACTIONS: tuple[Action, ...] = ("allow", "deny", "ask", "watch")
+# Most restrictive first: across policies the strongest action wins.
+SEVERITY: dict[str, int] = {"deny": 3, "ask": 2, "watch": 1, "allow": 0}
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One tool call an agent wants to make."""
+
+    tool: str
+    agent: str
+    session: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    tool_call_id: str | None = None
+    cwd: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the policy set says about a ToolCall."""
+
+    action: Action
+    message: str
+    policy: str | None = None  # the policy whose rule decided, None for default_action
+    matched_policies: tuple[str, ...] = ()
+    suggestions: tuple[str, ...] = ()
+    evaluation_time_us: int = 0
+
+    @property
+    def allowed(self) -> bool:
+        """True when the call may run without a human (allow or watch)."""
+        return self.action in ("allow", "watch")

@@ -1,0 +1,1 @@
+"""The HTTP layer: app factory, auth, error shape, URL table and handlers."""

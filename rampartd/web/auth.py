@@ -1,0 +1,135 @@
+"""Who is calling: the Host check, credential extraction, scopes and the auth middleware.
+
+Scopes: `public` (no credential), `eval` (an agent's own token, or admin), `admin` (the token
+file's token). A wrong or missing credential is 401; a valid one without the scope is 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from rampartd.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
+from rampartd.home import AdminToken
+
+Scope = Literal["public", "eval", "admin"]
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller. Eval principals carry their agent; admin ones do not."""
+
+    scope: Literal["admin", "eval"]
+    credential_id: str  # stable, secret-free key for per-credential limits ("admin", "agent:<id>")
+    agent_id: str | None = None
+    agent_name: str | None = None
+    agent_status: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        """True for the admin token."""
+        return self.scope == "admin"
+
+
+ADMIN = Principal(scope="admin", credential_id="admin")
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+class AgentTokens(Protocol):
+    """Looks up an agent's principal by the SHA-256 hex of a presented token."""
+
+    def principal_for(self, token_sha256: str) -> Principal | None:
+        """The agent principal for this token hash, or None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RouteAuth:
+    """How one route is protected."""
+
+    scope: Scope
+    stream: bool = False  # stream routes also accept ?token= (EventSource cannot set headers)
+
+
+def is_loopback_host(host_header: str) -> bool:
+    """True if a Host header names this machine's loopback (any port)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1:host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.rsplit(":", 1)[0]
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _presented_token(request: web.Request, auth: RouteAuth) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("Authorization header must be 'Bearer <token>'")
+        return value.strip()
+    if "token" in request.query:
+        if not auth.stream:
+            raise Unauthorized("?token= is accepted only on stream routes; "
+                               "send 'Authorization: Bearer <token>'")
+        return request.query["token"]
+    return None
+
+
+def authenticate(token: str, admin: AdminToken, agents: AgentTokens | None) -> Principal | None:
+    """Resolve a presented token to a principal (constant-time for the admin token)."""
+    presented = token.encode()
+    expected = admin.current()
+    if expected and hmac.compare_digest(presented, expected):
+        return ADMIN
+    if agents is not None:
+        # Agent tokens are stored only as SHA-256; looking up a digest leaks nothing useful.
+        return agents.principal_for(hashlib.sha256(presented).hexdigest())
+    return None
+
+
+ROUTE_AUTH = web.AppKey("route_auth", dict[object, RouteAuth])
+ADMIN_TOKEN = web.AppKey("admin_token", AdminToken)
+AGENT_TOKENS = web.AppKey("agent_tokens", AgentTokens)
+CHECK_HOST = web.AppKey("check_host", bool)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse foreign Host headers, resolve the route's scope, authenticate, authorise."""
+    app = request.app
+    if app[CHECK_HOST] and not is_loopback_host(request.host):
+        raise Forbidden("Host header is not a loopback name; rampartd answers local clients only",
+                        code="bad_host")
+    match = request.match_info
+    if match.http_exception is not None:
+        if match.http_exception.status == 405:
+            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+        raise NotFound(f"no route {request.method} {request.path}")
+    auth = app[ROUTE_AUTH].get(match.handler)
+    if auth is None:  # every route is in the URL table; anything else is refused
+        raise NotFound(f"no route {request.method} {request.path}")
+    if auth.scope == "public":
+        return await handler(request)
+    token = _presented_token(request, auth)
+    if token is None:
+        raise Unauthorized("missing credential: send 'Authorization: Bearer <token>'")
+    principal = authenticate(token, app[ADMIN_TOKEN], app.get(AGENT_TOKENS))
+    if principal is None:
+        raise Unauthorized("invalid token")
+    if auth.scope == "admin" and not principal.is_admin:
+        raise Forbidden("this route needs the admin token", code="insufficient_scope")
+    request[PRINCIPAL] = principal
+    return await handler(request)

@@ -1,0 +1,10 @@
+"""Typed keys for the state kept on the aiohttp application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from rampartd.config import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+STARTED_AT = web.AppKey("started_at", float)  # time.monotonic() at start, for uptime

@@ -1,0 +1,110 @@
+"""Reading requests strictly: JSON bodies, query parameters, typed fields."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from rampartd.errors import BadRequest, PayloadTooLarge
+
+MAX_BODY = 1024 * 1024  # 1 MiB
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object; 413 over 1 MiB, 400 for anything but an object."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise PayloadTooLarge("request body is larger than 1 MiB")
+    raw = await request.read()
+    if not raw:
+        raise BadRequest("request body is empty; expected a JSON object", code="invalid_json")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"request body is not valid JSON ({exc.__class__.__name__})",
+                         code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def check_fields(body: Mapping[str, Any], allowed: Collection[str], where: str = "body") -> None:
+    """Refuse unknown keys so a misspelt field is an error, not silently ignored."""
+    for key in body:
+        if key not in allowed:
+            raise BadRequest(f"unknown field {key!r} in {where}", code="unknown_field")
+
+
+def query(request: web.Request, allowed: Collection[str]) -> dict[str, str]:
+    """Query parameters, refusing unknown or repeated names (`token` is auth, not a parameter)."""
+    params: dict[str, str] = {}
+    for key, value in request.query.items():
+        if key == "token":
+            continue
+        if key not in allowed:
+            raise BadRequest(f"unknown query parameter {key!r}", code="unknown_parameter")
+        if key in params:
+            raise BadRequest(f"query parameter {key!r} given more than once",
+                             code="unknown_parameter")
+        params[key] = value
+    return params
+
+
+def opt_str(body: Mapping[str, Any], name: str, *, required: bool = False,
+            max_len: int = 4096) -> str | None:
+    """A string field (or None); 400 naming the field when it has the wrong type or size."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise BadRequest(f"field {name!r} is required", code="missing_field")
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"field {name!r} must be a string", code="invalid_field")
+    if required and not value:
+        raise BadRequest(f"field {name!r} must not be empty", code="invalid_field")
+    if len(value) > max_len:
+        raise BadRequest(f"field {name!r} is longer than {max_len} characters",
+                         code="invalid_field")
+    return value
+
+
+def req_str(body: Mapping[str, Any], name: str, *, max_len: int = 4096) -> str:
+    """A required non-empty string field."""
+    value = opt_str(body, name, required=True, max_len=max_len)
+    assert value is not None
+    return value
+
+
+def int_param(params: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    """An integer query parameter within [lo, hi]."""
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name!r} must be an integer",
+                         code="invalid_parameter") from None
+    if not lo <= value <= hi:
+        raise BadRequest(f"query parameter {name!r} must be between {lo} and {hi}",
+                         code="invalid_parameter")
+    return value
+
+
+def float_param(params: Mapping[str, str], name: str, default: float, lo: float,
+                hi: float) -> float:
+    """A number query parameter within [lo, hi]."""
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name!r} must be a number",
+                         code="invalid_parameter") from None
+    if not lo <= value <= hi:  # also refuses NaN
+        raise BadRequest(f"query parameter {name!r} must be between {lo:g} and {hi:g}",
+                         code="invalid_parameter")
+    return value
