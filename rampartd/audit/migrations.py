@@ -1,0 +1,93 @@
+"""Numbered schema migrations of rampartd.db and the function that applies them.
+
+MIGRATIONS[i] is migration number i + 1. Append new scripts at the end (approvals, agents and
+any later table); never edit or reorder one that has shipped, because databases record which
+numbers they have applied in `schema_migrations`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+
+MIGRATIONS: list[str] = [
+    # 1: the audit chain. `record` holds the canonical (RFC 8785) bytes that were hashed; the
+    # other columns are copies of record values for querying and are checked by verification.
+    """
+    CREATE TABLE audit_log (
+        seq       INTEGER PRIMARY KEY,
+        id        TEXT NOT NULL UNIQUE,
+        ts        TEXT NOT NULL,
+        kind      TEXT NOT NULL,
+        agent     TEXT,
+        session   TEXT,
+        tool      TEXT,
+        action    TEXT,
+        run_id    TEXT,
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL,
+        record    BLOB NOT NULL
+    );
+    CREATE INDEX audit_log_ts ON audit_log (ts);
+    CREATE INDEX audit_log_kind ON audit_log (kind, seq);
+    CREATE INDEX audit_log_agent ON audit_log (agent, seq);
+    CREATE INDEX audit_log_session ON audit_log (session, seq);
+    CREATE INDEX audit_log_tool ON audit_log (tool, seq);
+    CREATE INDEX audit_log_action ON audit_log (action, seq);
+    CREATE INDEX audit_log_run_id ON audit_log (run_id, seq);
+    """,
+]
+
+_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL
+)
+"""
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a script into complete statements (semicolons inside strings/triggers are kept)."""
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \t\r\n;"):
+                yield buffer
+            buffer = ""
+    if buffer.strip(" \t\r\n;"):
+        yield buffer
+
+
+def applied_version(conn: sqlite3.Connection) -> int:
+    """The highest migration number applied to the database (0 when none)."""
+    conn.execute(_MIGRATIONS_TABLE)
+    row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0])
+
+
+def apply_migrations(conn: sqlite3.Connection,
+                     migrations: Sequence[str] = MIGRATIONS) -> list[int]:
+    """Apply pending migrations, each in its own transaction; returns the numbers applied.
+
+    The connection must be in autocommit mode (isolation_level=None). BEGIN IMMEDIATE makes
+    two processes starting at once apply each migration exactly once.
+    """
+    done: list[int] = []
+    for number, script in enumerate(migrations, start=1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if applied_version(conn) >= number:
+                conn.execute("COMMIT")
+                continue
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                         (number, datetime.now(UTC).isoformat()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        done.append(number)
+    return done

@@ -1,0 +1,271 @@
+"""The one audit writer: a dedicated thread that group-commits jobs into the chain.
+
+Why a stdlib sqlite3 connection on its own thread rather than an aiosqlite connection: a
+group commit is many steps (BEGIN, per-job savepoints and txn_ops, redaction, hashing,
+inserts, COMMIT with an fsync) and each aiosqlite call is one thread hop and one event-loop
+wake-up. Here the whole group is one hop: the loop puts jobs on a queue, the thread does all
+of the work back to back, and one call_soon_threadsafe hands the committed records and the
+job results back to the loop. While the thread waits on fsync, new jobs queue up and form
+the next group, so throughput grows with load while each caller still awaits its own commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ulid import ULID
+
+from rampartd.audit.chain import (
+    GENESIS_HASH,
+    RecordDraft,
+    build_record,
+    columns_of,
+    format_ts,
+    parse_ts,
+)
+from rampartd.audit.checkpoints import append_checkpoint, sign_checkpoint
+from rampartd.audit.migrations import apply_migrations
+from rampartd.audit.redact import prepare_payload
+from rampartd.errors import Unavailable
+
+log = logging.getLogger("rampartd.audit")
+
+MAX_GROUP = 500
+TxnOps = Callable[[sqlite3.Connection], Any]
+DraftSource = Sequence[RecordDraft] | Callable[[Any], RecordDraft | Sequence[RecordDraft]]
+INSERT_SQL = ("INSERT INTO audit_log (seq, id, ts, kind, agent, session, tool, action, run_id, "
+              "prev_hash, hash, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+@dataclass
+class Job:
+    """One unit of work: optional txn_ops, then its drafts, all in one savepoint."""
+
+    drafts: DraftSource
+    txn_ops: TxnOps | None
+    future: asyncio.Future[tuple[Any, list[dict[str, Any]]]]
+
+
+@dataclass
+class _Outcome:
+    job: Job
+    error: BaseException | None = None
+    value: Any = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """Where and how often the writer signs the chain head."""
+
+    key: Any  # Ed25519PrivateKey
+    path: Path
+    every: int
+    seconds: float
+
+
+_STOP = object()
+
+
+def open_writer_connection(db_path: Path) -> sqlite3.Connection:
+    """The write connection: autocommit mode (we issue BEGIN), WAL, synchronous=FULL."""
+    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def read_head(conn: sqlite3.Connection) -> tuple[int, str, int]:
+    """(seq, hash, ts in epoch µs) of the newest row, or (0, "", 0)."""
+    row = conn.execute("SELECT seq, hash, ts FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    if row is None:
+        return 0, GENESIS_HASH, 0
+    moment = parse_ts(row[2])
+    return int(row[0]), str(row[1]), int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+class AuditWriter:
+    """Owns the write connection and the thread that drains the job queue."""
+
+    def __init__(self, db_path: Path, loop: asyncio.AbstractEventLoop,
+                 deliver: Callable[[list[_Outcome], list[dict[str, Any]]], None],
+                 checkpoints: CheckpointPolicy | None) -> None:
+        self._db_path = db_path
+        self._loop = loop
+        self._deliver = deliver
+        self._policy = checkpoints
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._ready: asyncio.Future[tuple[int, str]] = loop.create_future()
+        self._done: asyncio.Future[None] = loop.create_future()
+        self._thread = threading.Thread(target=self._run, name="rampartd-audit-writer",
+                                        daemon=True)
+        self._seq, self._hash, self._last_us = 0, GENESIS_HASH, 0
+        self._signed_seq, self._signed_at = 0, time.monotonic()
+        self.failed = False
+
+    async def start(self) -> tuple[int, str]:
+        """Start the thread; returns the head once migrations ran."""
+        self._thread.start()
+        return await self._ready
+
+    def submit(self, job: Job) -> None:
+        """Queue a job (called on the loop thread)."""
+        self._queue.put(job)
+
+    async def stop(self) -> None:
+        """Finish queued jobs, write the final checkpoint and end the thread."""
+        self._queue.put(_STOP)
+        await self._done
+
+    def _post(self, callback: Callable[..., Any], *args: Any) -> None:
+        # RuntimeError: the loop is already closed, so nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    @staticmethod
+    def _settle(future: asyncio.Future[Any], result: Any = None,
+                error: BaseException | None = None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def _run(self) -> None:
+        try:
+            conn = open_writer_connection(self._db_path)
+            apply_migrations(conn)
+            self._seq, self._hash, self._last_us = read_head(conn)
+            self._signed_seq = self._seq
+        except Exception as exc:
+            error = Unavailable(f"cannot open the audit log {self._db_path}: {exc}")
+            self._post(self._settle, self._ready, None, error)
+            self._post(self._settle, self._done, None)
+            return
+        self._post(self._settle, self._ready, (self._seq, self._hash))
+        try:
+            self._loop_jobs(conn)
+        except BaseException as exc:
+            self.failed = True
+            log.exception("audit writer stopped unexpectedly")
+            self._fail_pending(Unavailable(f"audit writer stopped: {exc}"))
+        finally:
+            self._checkpoint(force=True)
+            conn.close()
+            self._post(self._settle, self._done, None)
+
+    def _timeout(self) -> float | None:
+        if self._policy is None or self._seq == self._signed_seq:
+            return None
+        return max(0.0, self._signed_at + self._policy.seconds - time.monotonic())
+
+    def _loop_jobs(self, conn: sqlite3.Connection) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self._timeout())
+            except queue.Empty:
+                self._checkpoint()
+                continue
+            group: list[Job] = []
+            stopping = False
+            while True:
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)
+                if len(group) >= MAX_GROUP:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if group:
+                self._commit_group(conn, group)
+            self._checkpoint()
+            if stopping:
+                return
+
+    def _fail_pending(self, error: Unavailable) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, Job):
+                self._post(self._settle, item.future, None, error)
+
+    def _run_job(self, conn: sqlite3.Connection, job: Job) -> _Outcome:
+        value = job.txn_ops(conn) if job.txn_ops is not None else None
+        drafts = job.drafts(value) if callable(job.drafts) else job.drafts
+        if isinstance(drafts, RecordDraft):
+            drafts = [drafts]
+        outcome = _Outcome(job, value=value)
+        for draft in drafts:
+            # ts never decreases along seq even if the wall clock steps back.
+            now_us = max(time.time_ns() // 1000, self._last_us)
+            record, canonical, digest = build_record(
+                prepare_payload(draft.payload()), seq=self._seq + 1,
+                record_id=str(ULID.from_timestamp(now_us / 1_000_000)),
+                ts=format_ts(now_us), prev_hash=self._hash)
+            conn.execute(INSERT_SQL, (*columns_of(record), digest, canonical))
+            record["hash"] = digest
+            outcome.records.append(record)
+            self._seq, self._hash, self._last_us = self._seq + 1, digest, now_us
+        return outcome
+
+    def _commit_group(self, conn: sqlite3.Connection, group: list[Job]) -> None:
+        start = (self._seq, self._hash, self._last_us)
+        outcomes: list[_Outcome] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in group:
+                before = (self._seq, self._hash, self._last_us)
+                conn.execute("SAVEPOINT audit_job")
+                try:
+                    outcomes.append(self._run_job(conn, job))
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO audit_job")
+                    self._seq, self._hash, self._last_us = before
+                    outcomes.append(_Outcome(job, error=exc))
+                conn.execute("RELEASE audit_job")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("audit group commit failed: %s", exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            try:
+                self._seq, self._hash, self._last_us = read_head(conn)
+            except sqlite3.Error:
+                self._seq, self._hash, self._last_us = start
+            error = Unavailable(f"the audit record could not be made durable: {exc}")
+            failed = {id(o.job): o.error for o in outcomes if o.error is not None}
+            outcomes = [_Outcome(job, error=failed.get(id(job)) or error) for job in group]
+        committed = [record for outcome in outcomes for record in outcome.records]
+        self._post(self._deliver, outcomes, committed)
+
+    def _checkpoint(self, *, force: bool = False) -> None:
+        policy = self._policy
+        if policy is None or self._seq == self._signed_seq or self._seq == 0:
+            return
+        due = (self._seq - self._signed_seq >= policy.every
+               or time.monotonic() - self._signed_at >= policy.seconds)
+        if not (force or due):
+            return
+        try:
+            append_checkpoint(policy.path, sign_checkpoint(policy.key, self._seq, self._hash))
+        except OSError as exc:
+            log.error("cannot write audit checkpoint to %s: %s", policy.path, exc)
+        self._signed_seq, self._signed_at = self._seq, time.monotonic()
