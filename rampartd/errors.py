@@ -19,6 +19,8 @@ The HTTP layer turns each into `{"error": message, "code": code}` with `status`.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RampartdError(Exception):
     """Base of every rampartd error; status and code drive the JSON error shape."""
@@ -31,6 +33,10 @@ class RampartdError(Exception):
         self.message = message
         if code is not None:
             self.code = code
+
+    def details(self) -> dict[str, Any]:
+        """Extra, secret-free fields added beside `error` and `code` (none by default)."""
+        return {}
 
 
 class BadRequest(RampartdError):
@@ -58,6 +64,10 @@ class PolicyError(BadRequest):
         self.line = line
         self.reason = message
         self.hint = hint
+
+    def details(self) -> dict[str, Any]:
+        """Where the policy broke and why, for the reload API."""
+        return {"file": self.file, "line": self.line, "reason": self.reason, "hint": self.hint}
 
 
 class ConfigError(BadRequest):

@@ -2,17 +2,73 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from rampartd.audit.store import AuditStore
 from rampartd.config import Settings
+from rampartd.engine import SlidingWindowCounter
 from rampartd.home import AdminToken
+from rampartd.policy import PolicyHolder
+from rampartd.service import ToolService
 from rampartd.web.auth import ADMIN_TOKEN, CHECK_HOST, ROUTE_AUTH, RouteAuth, auth_middleware
 from rampartd.web.errors import error_middleware
-from rampartd.web.keys import SETTINGS, STARTED_AT
+from rampartd.web.keys import SERVICE, SETTINGS, STARTED_AT
 from rampartd.web.parse import MAX_BODY
 from rampartd.web.routes import ROUTES
+from rampartd.web.tools import RELOAD_GATE, ReloadGate
+
+log = logging.getLogger("rampartd")
+POLICY_POLL_SECONDS = 0.25  # hot reload notices an edit well within a second
+
+
+async def _watch_policies(service: ToolService) -> None:
+    """Poll the policy directory; record every reload and every refused edit."""
+    holder = service.policies
+    while True:
+        await asyncio.sleep(POLICY_POLL_SECONDS)
+        previous_error = holder.last_error
+        try:
+            changed = holder.poll()
+        except Exception:  # never let the watcher die; the last good set stays active
+            log.exception("policy watcher failed")
+            continue
+        if changed:
+            current = holder.current
+            await service.record_reload(current.policy_count, current.rule_count,
+                                        trigger="watch")
+        elif holder.last_error is not None and holder.last_error is not previous_error:
+            await service.record_reload_failure(holder.last_error, trigger="watch")
+
+
+async def _components(app: web.Application) -> AsyncIterator[None]:
+    """Open the audit store and the policy set, start the watcher; close in reverse."""
+    settings = app[SETTINGS]
+    policies = PolicyHolder(settings.policy_dir)  # a broken policy stops start-up (PolicyError)
+    store = await AuditStore.open(settings.db_path, home=settings.home,
+                                  checkpoint_every=settings.checkpoint_every,
+                                  checkpoint_seconds=settings.checkpoint_seconds)
+    service = ToolService(mode=settings.mode, policies=policies, store=store,
+                          counter=SlidingWindowCounter())
+    app[SERVICE] = service
+    watcher: asyncio.Task[None] | None = None
+    try:
+        await service.seed_counter()
+        current = policies.current
+        await service.record_reload(current.policy_count, current.rule_count, trigger="start")
+        watcher = asyncio.create_task(_watch_policies(service))
+        yield
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await store.close()
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -23,9 +79,12 @@ def create_app(settings: Settings) -> web.Application:
     app[STARTED_AT] = time.monotonic()
     app[ADMIN_TOKEN] = AdminToken(settings.token_path)
     app[CHECK_HOST] = not settings.allow_remote
+    app[RELOAD_GATE] = ReloadGate()
     auth: dict[object, RouteAuth] = {}
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
         auth[route.handler] = route.auth
     app[ROUTE_AUTH] = auth
+    app.cleanup_ctx.append(_components)
     return app
+

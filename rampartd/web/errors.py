@@ -39,7 +39,8 @@ def response_for(exc: RampartdError) -> web.Response:
         headers["WWW-Authenticate"] = 'Bearer realm="rampartd"'
     if exc.status == 500:
         return error_response(500, "internal error", "internal")
-    return error_response(exc.status, exc.message, exc.code, headers)
+    body = {**exc.details(), "error": exc.message, "code": exc.code}
+    return web.json_response(body, status=exc.status, headers=headers)
 
 
 @web.middleware

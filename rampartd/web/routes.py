@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp.typedefs import Handler
 
-from rampartd.web import status
+from rampartd.web import audit, status, tools
 from rampartd.web.auth import RouteAuth, Scope
 
 
@@ -29,4 +29,17 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", status.healthz, "public"),
     Route("GET", "/v1/status", status.status, "admin"),
+    # tool calls and the active policy
+    Route("POST", "/v1/tool/{tool}", tools.tool_call, "eval"),
+    Route("POST", "/v1/preflight/{tool}", tools.preflight, "eval"),
+    Route("POST", "/v1/test", tools.test_call, "admin"),
+    Route("GET", "/v1/policy/summary", tools.policy_summary, "admin"),
+    Route("POST", "/v1/policy/reload", tools.policy_reload, "admin"),
+    # the audit log
+    Route("GET", "/v1/audit/events", audit.events, "admin"),
+    Route("GET", "/v1/audit/events/{id}", audit.event, "admin"),
+    Route("GET", "/v1/audit/stats", audit.stats, "admin"),
+    Route("GET", "/v1/audit/dates", audit.dates, "admin"),
+    Route("GET", "/v1/audit/export", audit.export, "admin"),
+    Route("GET", "/v1/audit/verify", audit.verify, "admin"),
 )

@@ -7,7 +7,8 @@ import time
 from aiohttp import web
 
 from rampartd import __version__
-from rampartd.web.keys import SETTINGS, STARTED_AT
+from rampartd.web.keys import SERVICE, SETTINGS, STARTED_AT
+from rampartd.web.parse import query
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -23,14 +24,22 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     """Admin view of the daemon's state."""
+    query(request, ())
     app = request.app
     settings = app[SETTINGS]
+    service = app[SERVICE]
+    current = service.policies.current
+    error = service.policies.last_error
+    seq, head_hash = service.store.head
     return web.json_response({
         "status": "ok",
         "version": __version__,
         "mode": settings.mode,
         "uptime_seconds": round(time.monotonic() - app[STARTED_AT], 3),
-        "listen": f"{settings.host}:{settings.port}",
-        "home": str(settings.home),
+        "default_action": current.default_action,
+        "policy_count": current.policy_count,
+        "rule_count": current.rule_count,
         "policy_dir": str(settings.policy_dir),
+        "last_reload_error": None if error is None else {**error.details(), "error": error.message},
+        "audit_head": {"seq": seq, "hash": head_hash},
     })

@@ -1,0 +1,126 @@
+"""The one place that sequences a tool call: agent status → engine → audit → approvals.
+
+The HTTP layer parses and answers; this module decides what happens and in which order, and
+keeps the fail-closed rule: if the record cannot be made durable, the call is not allowed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rampartd.audit.store import AuditStore, RecordDraft
+from rampartd.engine import SlidingWindowCounter, evaluate
+from rampartd.errors import PolicyError
+from rampartd.models import Decision, ToolCall
+from rampartd.policy import PolicyHolder
+
+# call_count windows longer than this are not supported by the restart seeding of the counter.
+COUNTER_HORIZON_SECONDS = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a recorded tool call produced: the decision, its record, and how to answer."""
+
+    decision: Decision
+    record: Mapping[str, Any]
+    allowed: bool
+    status: int  # 200 allow/watch, 403 deny, 202 ask
+    approval: Mapping[str, Any] = field(default_factory=dict)  # approval_id, status, expires_at
+
+
+def decision_fields(decision: Decision) -> dict[str, Any]:
+    """The `decision` object of an audit record."""
+    return {
+        "action": decision.action,
+        "message": decision.message,
+        "policy": decision.policy,
+        "matched_policies": list(decision.matched_policies),
+        "suggestions": list(decision.suggestions),
+        "evaluation_time_us": decision.evaluation_time_us,
+    }
+
+
+def decision_draft(call: ToolCall, decision: Decision, **detail: Any) -> RecordDraft:
+    """The audit record draft for one decided tool call."""
+    extra = {k: v for k, v in detail.items() if v is not None}
+    if call.cwd is not None:
+        extra["cwd"] = call.cwd
+    return RecordDraft(
+        kind="decision", agent=call.agent, session=call.session, run_id=call.run_id,
+        tool_call_id=call.tool_call_id, tool=call.tool, request=dict(call.params),
+        decision=decision_fields(decision), detail=extra or None,
+    )
+
+
+class ToolService:
+    """Evaluates, records and (for asks) hands tool calls to the approval queue."""
+
+    def __init__(self, *, mode: str, policies: PolicyHolder, store: AuditStore,
+                 counter: SlidingWindowCounter) -> None:
+        self.mode = mode
+        self.policies = policies
+        self.store = store
+        self.counter = counter
+
+    async def seed_counter(self) -> None:
+        """Rebuild call_count state from the audit log so limits survive a restart."""
+        since = time.time() - COUNTER_HORIZON_SECONDS
+        for agent, tool, ts in await self.store.recent_calls(since):
+            self.counter.record(agent, tool, ts)
+
+    def preflight(self, call: ToolCall) -> Decision:
+        """What the policy says, without counting or recording the call."""
+        return evaluate(self.policies.current, call, counter=self.counter, now=time.time())
+
+    async def call(self, call: ToolCall, *, agent_status: str | None = None) -> Outcome:
+        """Decide one tool call and make its record durable before anyone acts on it.
+
+        `agent_status` is the calling agent's registry status when it used its own token; a
+        suspended or revoked agent is denied without policy evaluation.
+        """
+        if agent_status is not None and agent_status != "active":
+            decision = Decision("deny", f"agent is {agent_status}; its calls are refused")
+            record = await self.store.append(
+                decision_draft(call, decision, agent_status=agent_status))
+            return Outcome(decision, record, allowed=False, status=403)
+        now = time.time()
+        decision = evaluate(self.policies.current, call, counter=self.counter, now=now)
+        self.counter.record(call.agent, call.tool, now)
+        monitor = self.mode == "monitor"
+        if decision.action == "ask" and not monitor:
+            draft = decision_draft(call, decision, approval_status="pending")
+            record = await self.store.append(draft)
+            return Outcome(decision, record, allowed=False, status=202,
+                           approval={"approval_status": "pending"})
+        record = await self.store.append(
+            decision_draft(call, decision, mode="monitor" if monitor else None))
+        if monitor or decision.allowed:
+            return Outcome(decision, record, allowed=True, status=200)
+        return Outcome(decision, record, allowed=False, status=403)
+
+    async def reload_policies(self, *, trigger: str) -> None:
+        """Reload now; record the new set, or record and re-raise why the edit was refused."""
+        try:
+            new = self.policies.reload()
+        except PolicyError as exc:
+            await self.record_reload_failure(exc, trigger=trigger)
+            raise
+        await self.record_reload(new.policy_count, new.rule_count, trigger=trigger)
+
+    async def record_reload_failure(self, exc: PolicyError, *, trigger: str) -> None:
+        """Record that a policy edit was refused and the last good set stays active."""
+        await self.store.append(RecordDraft(
+            kind="policy.reload_failed",
+            detail={"trigger": trigger, "error": exc.message, "file": exc.file,
+                    "line": exc.line}))
+
+    async def record_reload(self, policies: int, rules: int, *, trigger: str) -> None:
+        """Record that a new policy set is active."""
+        await self.store.append(RecordDraft(
+            kind="policy.reloaded",
+            detail={"trigger": trigger, "policies": policies, "rules": rules,
+                    "policy_dir": str(self.policies.current.source_dir)}))
