@@ -239,6 +239,8 @@ class AuditWriter:
                 except Exception as exc:
                     conn.execute("ROLLBACK TO audit_job")
                     self._seq, self._hash, self._last_us = before
+                    if isinstance(exc, sqlite3.Error):  # e.g. disk full: the caller fails closed
+                        exc = Unavailable(f"the audit record could not be made durable: {exc}")
                     outcomes.append(_Outcome(job, error=exc))
                 conn.execute("RELEASE audit_job")
             conn.execute("COMMIT")
