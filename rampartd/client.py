@@ -47,17 +47,25 @@ class DaemonClient:
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                 body: Any = None) -> Any:
         """Send one request; returns decoded JSON (None for 204) or raises DaemonError."""
+        with self.open(method, path, params=params, body=body) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def open(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+             body: Any = None, headers: Mapping[str, str] | None = None,
+             timeout: float | None = None) -> Any:
+        """Send one request and return the open response (for streaming bodies)."""
         data = None
-        headers = self.headers()
+        all_headers = {**self.headers(), **(headers or {})}
         if body is not None:
             data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            all_headers["Content-Type"] = "application/json"
         req = urllib.request.Request(self.url(path, params), data=data,  # noqa: S310
-                                     method=method, headers=headers)
+                                     method=method, headers=all_headers)
         try:
-            # The URL is always http://<loopback>:<port> built above, never user-supplied.
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
-                raw = resp.read()
+            # The URL is always http://<host>:<port> from settings, never user-supplied.
+            return urllib.request.urlopen(  # noqa: S310
+                req, timeout=self.timeout if timeout is None else timeout)
         except urllib.error.HTTPError as exc:
             raw = exc.read()
             try:
@@ -69,4 +77,3 @@ class DaemonClient:
         except OSError as exc:
             raise Unavailable(f"cannot reach rampartd at {self.base_url}: "
                               f"{getattr(exc, 'reason', exc)}") from None
-        return json.loads(raw) if raw else None

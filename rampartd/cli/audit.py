@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import click
 
 from rampartd.audit.checkpoints import CHECKPOINTS_FILE, PUBLIC_KEY_FILE
 from rampartd.audit.verify import verify_db
+from rampartd.client import DaemonClient
 from rampartd.config import load_settings
 from rampartd.errors import RampartdError
 
@@ -39,3 +41,40 @@ def verify(db: Path | None, home: Path | None) -> None:
     click.echo(json.dumps(report, indent=2))
     if not report["valid"]:
         raise SystemExit(1)
+
+
+_FILTER_OPTIONS = ("tool", "action", "agent", "session", "run_id", "kind", "since", "until")
+
+
+def _filter_options(func: Any) -> Any:
+    for name in reversed(_FILTER_OPTIONS):
+        func = click.option(f"--{name.replace('_', '-')}", name, default=None,
+                            help=f"only records with this {name}")(func)
+    return func
+
+
+@audit.command()
+@_filter_options
+@click.option("-o", "--output", type=click.File("wb"), default="-",
+              help="write JSONL here (default stdout)")
+def export(output: BinaryIO, **filters: str | None) -> None:
+    """Stream matching records from the running daemon as JSONL."""
+    client = DaemonClient(load_settings())
+    with client.open("GET", "/v1/audit/export", params=filters) as resp:
+        while chunk := resp.read(65536):
+            output.write(chunk)
+
+
+@audit.command()
+@click.option("--from", "since", default=None, help="start (RFC 3339 time or date)")
+@click.option("--to", "until", default=None, help="end, exclusive (RFC 3339 time or date)")
+def stats(since: str | None, until: str | None) -> None:
+    """Counts of records by kind, and of decisions by action, tool, agent and session."""
+    report = DaemonClient(load_settings()).request("GET", "/v1/audit/stats",
+                                                   params={"from": since, "to": until})
+    click.echo(f"records: {report['total']}  decisions: {report['decisions']}")
+    for group in ("by_action", "by_tool", "by_agent", "by_session", "by_kind"):
+        counts = report.get(group) or {}
+        if counts:
+            shown = ", ".join(f"{k}={v}" for k, v in counts.items())
+            click.echo(f"{group.removeprefix('by_')}: {shown}")
