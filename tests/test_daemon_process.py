@@ -123,3 +123,19 @@ def test_unwritable_home_is_one_line_error(tmp_path: Path) -> None:
         target = str(locked / "home")
     line = _serve_fails(tmp_path, env={"RAMPARTD_HOME": target})
     assert "home directory" in line
+
+
+def test_broken_policy_at_start_is_one_line_error(tmp_path: Path) -> None:
+    policies = tmp_path / "home" / "policies"
+    policies.mkdir(parents=True)
+    (policies / "mine.yaml").write_text('version: "1"\npolicies:\n  - name: x\n    rulez: []\n')
+    line = _serve_fails(tmp_path)
+    assert "mine.yaml:4" in line
+
+
+def test_corrupt_database_is_one_line_error(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "rampartd.db").write_bytes(b"this is not a database" * 100)
+    line = _serve_fails(tmp_path)
+    assert "audit" in line or "database" in line
