@@ -1,0 +1,376 @@
+"""The agents registry: identities, statuses and hashed per-agent tokens.
+
+Rows live in SQLite (`agents`, `agent_tokens`); every change runs through
+`AuditStore.transact`, so the table change and its audit record commit together or not at
+all. An in-memory index (token hash → principal, id → agent) is loaded at start-up and
+replaced after each commit, so authenticating an agent token is one dict lookup and a
+suspend, revoke, rotation or deletion holds from the very next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
+from uuid import uuid4
+
+from rampartd.audit.store import AuditStore, RecordDraft
+from rampartd.errors import BadRequest, Conflict, NotFound
+from rampartd.home import new_token
+from rampartd.web.auth import Principal
+
+STATUSES: tuple[str, ...] = ("active", "suspended", "revoked")
+TOKEN_PREFIX = "rpd_agent_"  # noqa: S105 - a recognisable prefix, not a secret
+NAME_MAX = 255
+DESCRIPTION_MAX = 2000
+LIST_MAX = 200
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NOT_FOUND_CODE = "AGENT_NOT_FOUND"
+T = TypeVar("T")
+
+
+class _Unset:
+    """Marks a PATCH field that was not given (None means "clear")."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """One registered agent."""
+
+    id: str
+    name: str
+    description: str | None
+    status: str
+    created_at: str
+    updated_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The agent object on the wire (camelCase)."""
+        return {"id": self.id, "name": self.name, "description": self.description,
+                "status": self.status, "createdAt": self.created_at,
+                "updatedAt": self.updated_at}
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 with milliseconds."""
+    moment = datetime.now(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 hex digest under which a token is stored and looked up."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_id(agent_id: str) -> str:
+    """A canonical lower-case UUID, or BadRequest naming `id`."""
+    norm = agent_id.strip().lower()
+    if not _UUID.fullmatch(norm):
+        raise BadRequest("id: not a UUID (expected 8-4-4-4-12 hex digits)", code="invalid_id")
+    return norm
+
+
+def check_name(value: Any) -> str:
+    """A valid agent name (1-255 characters, no control characters)."""
+    if not isinstance(value, str):
+        raise BadRequest("field 'name' must be a string", code="invalid_field")
+    if not value.strip() or len(value) > NAME_MAX:
+        raise BadRequest(f"field 'name' must be 1 to {NAME_MAX} characters, not blank",
+                         code="invalid_field")
+    if _CONTROL.search(value) or value != value.strip():
+        # The name is what policies match and records carry: no invisible differences.
+        raise BadRequest("field 'name' must not contain control characters or start or end "
+                         "with whitespace", code="invalid_field")
+    return value
+
+
+def check_description(value: Any) -> str | None:
+    """A valid description (None, or a string of at most 2,000 characters)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest("field 'description' must be a string or null", code="invalid_field")
+    if len(value) > DESCRIPTION_MAX:
+        raise BadRequest(f"field 'description' is longer than {DESCRIPTION_MAX} characters",
+                         code="invalid_field")
+    return value
+
+
+def check_status(value: Any) -> str:
+    """One of active, suspended, revoked."""
+    if value not in STATUSES:
+        raise BadRequest("field 'status' must be one of active, suspended, revoked",
+                         code="invalid_field")
+    assert isinstance(value, str)
+    return value
+
+
+def check_transition(old: str, new: str) -> None:
+    """active and suspended switch freely; anything may become revoked; revoked is final."""
+    if old == "revoked" and new != "revoked":
+        raise Conflict("agent is revoked; a revoked agent cannot change status again")
+
+
+def _row(agent: Agent) -> tuple[str, str, str | None, str, str, str]:
+    return (agent.id, agent.name, agent.description, agent.status, agent.created_at,
+            agent.updated_at)
+
+
+def _insert_agent(conn: sqlite3.Connection, agent: Agent, digest: str) -> None:
+    try:
+        conn.execute("INSERT INTO agents (id, name, description, status, created_at, "
+                     "updated_at) VALUES (?, ?, ?, ?, ?, ?)", _row(agent))
+    except sqlite3.IntegrityError:
+        raise Conflict(f"an agent named {agent.name!r} already exists") from None
+    conn.execute("INSERT INTO agent_tokens (token_sha256, agent_id, created_at) "
+                 "VALUES (?, ?, ?)", (digest, agent.id, agent.created_at))
+
+
+def _load_row(conn: sqlite3.Connection, agent_id: str) -> Agent:
+    row = conn.execute("SELECT id, name, description, status, created_at, updated_at "
+                       "FROM agents WHERE id = ?", (agent_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no agent with id {agent_id}", code=NOT_FOUND_CODE)
+    return Agent(*row)
+
+
+def _change(old: Any, new: Any) -> dict[str, Any]:
+    return {"from": old, "to": new}
+
+
+class AgentRegistry:
+    """The agents table, its tokens, and the live index used to authenticate agent tokens."""
+
+    def __init__(self, store: AuditStore) -> None:
+        self.store = store
+        self._agents: dict[str, Agent] = {}
+        self._by_name: dict[str, str] = {}
+        self._principals: dict[str, Principal] = {}  # token sha256 → principal
+        self._tokens_of: dict[str, set[str]] = {}  # agent id → token sha256s
+
+    @classmethod
+    async def open(cls, store: AuditStore) -> AgentRegistry:
+        """Load the registry from the (migrated) database behind store."""
+        registry = cls(store)
+        async with store.reader() as conn:
+            async with conn.execute("SELECT id, name, description, status, created_at, "
+                                    "updated_at FROM agents") as cur:
+                for row in await cur.fetchall():
+                    registry._put(Agent(*row))
+            async with conn.execute("SELECT token_sha256, agent_id FROM agent_tokens") as cur:
+                for digest, agent_id in await cur.fetchall():
+                    registry._add_token(agent_id, digest)
+        return registry
+
+    # -- the index ---------------------------------------------------------------------------
+
+    def _put(self, agent: Agent) -> None:
+        old = self._agents.get(agent.id)
+        if old is not None and self._by_name.get(old.name) == agent.id:
+            del self._by_name[old.name]
+        self._agents[agent.id] = agent
+        self._by_name[agent.name] = agent.id
+        principal = self._principal(agent)
+        for digest in self._tokens_of.get(agent.id, ()):
+            self._principals[digest] = principal
+
+    def _drop(self, agent_id: str) -> None:
+        agent = self._agents.pop(agent_id, None)
+        if agent is not None and self._by_name.get(agent.name) == agent_id:
+            del self._by_name[agent.name]
+        for digest in self._tokens_of.pop(agent_id, set()):
+            self._principals.pop(digest, None)
+
+    def _add_token(self, agent_id: str, digest: str) -> None:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            return
+        self._tokens_of.setdefault(agent_id, set()).add(digest)
+        self._principals[digest] = self._principal(agent)
+
+    def _replace_tokens(self, agent_id: str, digest: str) -> None:
+        for old in self._tokens_of.pop(agent_id, set()):
+            self._principals.pop(old, None)
+        self._add_token(agent_id, digest)
+
+    @staticmethod
+    def _principal(agent: Agent) -> Principal:
+        return Principal(scope="eval", credential_id=f"agent:{agent.id}", agent_id=agent.id,
+                         agent_name=agent.name, agent_status=agent.status)
+
+    def principal_for(self, token_sha256: str) -> Principal | None:
+        """The eval principal (with the agent's current status) for a token hash, or None."""
+        return self._principals.get(token_sha256)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, agent_id: str) -> Agent:
+        """One agent by id; BadRequest for a malformed id, NotFound (AGENT_NOT_FOUND) if absent."""
+        norm = check_id(agent_id)
+        agent = self._agents.get(norm)
+        if agent is None:
+            raise NotFound(f"no agent with id {norm}", code=NOT_FOUND_CODE)
+        return agent
+
+    def by_id(self, agent_id: str) -> Agent | None:
+        """The agent with this (canonical) id, if registered."""
+        return self._agents.get(agent_id)
+
+    def by_name(self, name: str) -> Agent | None:
+        """The agent currently registered under name, if any."""
+        agent_id = self._by_name.get(name)
+        return None if agent_id is None else self._agents.get(agent_id)
+
+    def list_agents(self, *, limit: int = 100, offset: int = 0,
+             name: str | None = None) -> tuple[list[Agent], int]:
+        """A page of agents, oldest first, and the total count."""
+        if name is not None:
+            found = self.by_name(name)
+            agents = [] if found is None else [found]
+        else:
+            agents = sorted(self._agents.values(), key=lambda a: (a.created_at, a.name))
+        return agents[offset:offset + limit], len(agents)
+
+    # -- changes -----------------------------------------------------------------------------
+
+    async def _commit(self, txn: Callable[[sqlite3.Connection], T],
+                      drafts: Callable[[T], RecordDraft | list[RecordDraft]] | list[RecordDraft],
+                      apply: Callable[[T], None]) -> T:
+        """Commit a change with its record, then apply it to the index.
+
+        Shielded: a caller that goes away after the commit must not leave the index behind
+        the database (a suspended agent's token would keep working).
+        """
+        async def run() -> T:
+            value, _ = await self.store.transact(txn, drafts)
+            apply(value)
+            return value
+
+        return await asyncio.shield(asyncio.ensure_future(run()))
+
+    async def create(self, name: str, description: str | None = None) -> tuple[Agent, str]:
+        """Register an agent; returns it and its token (the only time the token exists)."""
+        name = check_name(name)
+        description = check_description(description)
+        stamp = now_iso()
+        agent = Agent(str(uuid4()), name, description, "active", stamp, stamp)
+        token = TOKEN_PREFIX + new_token()
+        digest = token_digest(token)
+        draft = RecordDraft(kind="agent.created", agent=name, detail={
+            "agent_id": agent.id, "name": name, "description": description,
+            "status": agent.status})
+        def apply(_: None) -> None:
+            self._put(agent)
+            self._add_token(agent.id, digest)
+
+        await self._commit(lambda conn: _insert_agent(conn, agent, digest), [draft], apply)
+        return agent, token
+
+    async def update(self, agent_id: str, *, name: Any = UNSET, description: Any = UNSET,
+                     status: Any = UNSET) -> Agent:
+        """Change name, description (None clears it) and/or status; records what changed."""
+        agent_id = check_id(agent_id)
+        fields: dict[str, Any] = {}
+        if name is not UNSET:
+            fields["name"] = check_name(name)
+        if description is not UNSET:
+            fields["description"] = check_description(description)
+        if status is not UNSET:
+            fields["status"] = check_status(status)
+        stamp = now_iso()
+
+        def txn(conn: sqlite3.Connection) -> tuple[Agent, dict[str, Any]]:
+            current = _load_row(conn, agent_id)
+            if "status" in fields:
+                check_transition(current.status, fields["status"])
+            changes = {key: _change(getattr(current, key), value)
+                       for key, value in fields.items() if getattr(current, key) != value}
+            if not changes:
+                return current, changes
+            new = replace(current, updated_at=stamp,
+                          **{key: change["to"] for key, change in changes.items()})
+            try:
+                conn.execute("UPDATE agents SET name = ?, description = ?, status = ?, "
+                             "updated_at = ? WHERE id = ?",
+                             (new.name, new.description, new.status, new.updated_at, new.id))
+            except sqlite3.IntegrityError:
+                raise Conflict(f"an agent named {new.name!r} already exists") from None
+            return new, changes
+
+        def drafts(result: tuple[Agent, dict[str, Any]]) -> list[RecordDraft]:
+            new, changes = result
+            if not changes:
+                return []
+            return [RecordDraft(kind="agent.updated", agent=new.name,
+                                detail={"agent_id": new.id, "changes": changes})]
+
+        def apply(result: tuple[Agent, dict[str, Any]]) -> None:
+            if result[1]:
+                self._put(result[0])
+
+        new, _ = await self._commit(txn, drafts, apply)
+        return new
+
+    async def rotate_token(self, agent_id: str) -> tuple[Agent, str]:
+        """Issue a new token and invalidate every older one at once; 409 for a revoked agent."""
+        agent_id = check_id(agent_id)
+        token = TOKEN_PREFIX + new_token()
+        digest = token_digest(token)
+        stamp = now_iso()
+
+        def txn(conn: sqlite3.Connection) -> Agent:
+            current = _load_row(conn, agent_id)
+            if current.status == "revoked":
+                raise Conflict("agent is revoked; it cannot get a new token")
+            conn.execute("DELETE FROM agent_tokens WHERE agent_id = ?", (agent_id,))
+            conn.execute("INSERT INTO agent_tokens (token_sha256, agent_id, created_at) "
+                         "VALUES (?, ?, ?)", (digest, agent_id, stamp))
+            conn.execute("UPDATE agents SET updated_at = ? WHERE id = ?", (stamp, agent_id))
+            return replace(current, updated_at=stamp)
+
+        def drafts(agent: Agent) -> RecordDraft:
+            return RecordDraft(kind="agent.updated", agent=agent.name, detail={
+                "agent_id": agent.id, "changes": {}, "token_rotated": True})
+
+        def apply(agent: Agent) -> None:
+            self._put(agent)
+            self._replace_tokens(agent.id, digest)
+
+        return await self._commit(txn, drafts, apply), token
+
+    async def delete(self, agent_id: str) -> Agent:
+        """Remove an agent and its tokens; the audit chain keeps its records (and this one)."""
+        agent_id = check_id(agent_id)
+
+        def txn(conn: sqlite3.Connection) -> tuple[Agent, int]:
+            current = _load_row(conn, agent_id)
+            tokens = conn.execute("DELETE FROM agent_tokens WHERE agent_id = ?",
+                                  (agent_id,)).rowcount
+            conn.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
+            return current, tokens
+
+        def drafts(result: tuple[Agent, int]) -> RecordDraft:
+            agent, tokens = result
+            return RecordDraft(kind="agent.deleted", agent=agent.name, detail={
+                "agent_id": agent.id, "name": agent.name, "status": agent.status,
+                "tokens_removed": tokens})
+
+        agent, _ = await self._commit(txn, drafts, lambda result: self._drop(result[0].id))
+        return agent
+
+
+def patch_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of `update` for the fields present in a PATCH body."""
+    return {key: body[key] for key in ("name", "description", "status") if key in body}
