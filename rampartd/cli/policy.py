@@ -1,0 +1,234 @@
+"""`rampartd policy lint|test|summary` and `rampartd check`: parse, call the library, print."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rampartd.engine import SlidingWindowCounter, decide, find_matches
+from rampartd.errors import RampartdError
+from rampartd.models import ToolCall
+from rampartd.policy import PolicySet, Rule, load_policy_dir
+from rampartd.policy.describe import describe_rule
+from rampartd.policy.matchers import normalize_path, normalize_url, url_host
+from rampartd.policy.testing import CaseResult, load_policy_target, run_test_file
+
+
+def _active_dir() -> Path:
+    from rampartd.config import load_settings
+
+    return Path(load_settings().policy_dir)
+
+
+def _fail(message: str) -> click.ClickException:
+    return click.ClickException(message)
+
+
+def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn our errors into one line on stderr and a non-zero exit, never a traceback."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RampartdError as exc:
+            raise _fail(exc.message) from None
+        except OSError as exc:
+            raise _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+
+    run.__name__ = func.__name__
+    run.__doc__ = func.__doc__
+    return run
+
+
+@click.group()
+def policy() -> None:
+    """Check, test and describe policies."""
+
+
+@policy.command()
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@_guard
+def lint(directory: Path | None) -> None:
+    """Load DIR (default: the active policy directory); report errors and warnings."""
+    target = directory if directory is not None else _active_dir()
+    policy_set = load_policy_target(target)
+    for warning in policy_set.warnings:
+        click.echo(f"warning: {warning}")
+    click.echo(f"ok: {policy_set.policy_count} policies, {policy_set.rule_count} rules, "
+               f"default action {policy_set.default_action}, {len(policy_set.warnings)} "
+               f"warning(s)")
+
+
+def _table(results: list[CaseResult]) -> list[str]:
+    rows = [("", "line", "expected", "got", "test")]
+    for r in results:
+        expected = r.case.expect + (f" ({r.case.expect_policy})" if r.case.expect_policy else "")
+        got = r.action + (f" ({r.policy})" if r.policy else "")
+        rows.append(("PASS" if r.passed else "FAIL", str(r.case.line), expected, got,
+                     r.case.name.replace("\n", "\\n")))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row))
+            .rstrip() for row in rows]
+
+
+@policy.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--policy-dir", type=click.Path(path_type=Path), default=None,
+              help="policies for test files that name none (default: the active directory)")
+@click.option("--failures-only", is_flag=True, help="print only the failing cases")
+@_guard
+def test(files: tuple[Path, ...], policy_dir: Path | None, failures_only: bool) -> None:
+    """Run YAML policy test FILES; print a pass/fail table; exit 1 on any failure."""
+    cache: list[PolicySet] = []
+
+    def default() -> PolicySet:
+        if not cache:
+            cache.append(load_policy_target(policy_dir or _active_dir()))
+        return cache[0]
+
+    failed = total = 0
+    for path in files:
+        results = run_test_file(path, default)
+        total += len(results)
+        bad = [r for r in results if not r.passed]
+        failed += len(bad)
+        click.echo(f"{path}:")
+        for line in _table(bad if failures_only else results):
+            click.echo("  " + line)
+    click.echo(f"{total - failed} passed, {failed} failed")
+    if failed:
+        raise SystemExit(1)
+
+
+@policy.command()
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@_guard
+def summary(directory: Path | None, as_json: bool) -> None:
+    """Describe every policy and rule in plain words."""
+    policy_set = load_policy_target(directory if directory is not None else _active_dir())
+    items = policy_set.summary()
+    if as_json:
+        click.echo(json.dumps({"default_action": policy_set.default_action, "policies": items},
+                              indent=2))
+        return
+    click.echo(f"default action: {policy_set.default_action}")
+    for item in items:
+        state = "" if item["enabled"] else " (disabled)"
+        click.echo(f"\n{item['name']}{state} — priority {item['priority']}, "
+                   f"{item['file']}:{item['line']}, tools {', '.join(item['match']['tool'])}")
+        if item["description"]:
+            click.echo(f"  {item['description']}")
+        for rule in item["rules"]:
+            click.echo(f"  {rule['index']}. {rule['description']}")
+
+
+def _subject_texts(policy_set: PolicySet, call: ToolCall, parsed: Any) -> dict[str, list[str]]:
+    """The normalised texts of a call, per subject, as the engine matches them."""
+    texts: dict[str, list[str]] = {"command": [], "path": [], "url": [], "domain": [],
+                                   "session": [call.session]}
+    if parsed is not None:
+        texts["command"] = [f for comp in parsed.components for f in comp.forms]
+        texts["command"] += list(parsed.pipelines)
+        if parsed.problem:
+            texts["command"].append(parsed.source)
+        texts["url"] = list(parsed.urls)
+    path = call.params.get("path") or call.params.get("file_path")
+    if isinstance(path, str):
+        texts["path"] = [normalize_path(path, cwd=call.cwd, home=policy_set.home)]
+    if isinstance(call.params.get("url"), str):
+        texts["url"].insert(0, call.params["url"])
+    texts["domain"] = [h for h in map(url_host, texts["url"]) if h]
+    texts["url"] = [normalize_url(u) for u in texts["url"]]
+    return texts
+
+
+def _matched_patterns(policy_set: PolicySet, rule: Rule, texts: dict[str, list[str]]
+                      ) -> list[str]:
+    """The positive patterns of a rule that matched the call."""
+    found = []
+    for pid in sorted(rule.command_matches | rule.command_contains | rule.path_matches
+                      | rule.url_matches | rule.domain_matches | rule.session_matches):
+        pattern = policy_set.patterns[pid]
+        if any(pattern.compiled.search(t) is not None for t in texts[pattern.kind]):
+            found.append(pattern.source)
+    return found
+
+
+def _parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise _fail(f"--param {pair!r}: use NAME=VALUE (VALUE may be JSON)")
+        try:
+            params[key] = json.loads(raw)
+        except ValueError:
+            params[key] = raw
+    return params
+
+
+@click.command()
+@click.argument("command", required=False)
+@click.option("--tool", default="exec", show_default=True, help="tool name")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="a tool argument (repeatable; VALUE may be JSON)")
+@click.option("--agent", default="cli", show_default=True)
+@click.option("--session", default="cli", show_default=True)
+@click.option("--cwd", default=None, help="working directory for relative paths")
+@click.option("--policy-dir", type=click.Path(path_type=Path), default=None,
+              help="policy directory or file (default: the active directory)")
+@click.option("--json", "as_json", is_flag=True, help="print the decision as JSON")
+@_guard
+def check(command: str | None, tool: str, params: tuple[str, ...], agent: str, session: str,
+          cwd: str | None, policy_dir: Path | None, as_json: bool) -> None:
+    """Evaluate one call (e.g. check "rm -rf ~") and explain which rule decided.
+
+    Exit status: 0 allow or watch, 2 deny, 3 ask, 1 on errors.
+    """
+    args = _parse_params(params)
+    if command is not None:
+        key = {"exec": "command", "fetch": "url"}.get(tool, "path" if tool in (
+            "read", "write", "edit") else "command")
+        args[key] = command
+    if not args:
+        raise _fail("give a COMMAND or --param NAME=VALUE")
+    target = policy_dir if policy_dir is not None else _active_dir()
+    policy_set = load_policy_target(target) if policy_dir is not None \
+        else load_policy_dir(target)
+    call = ToolCall(tool=tool, agent=agent, session=session, params=args, cwd=cwd)
+    matches, parsed = find_matches(policy_set, call, counter=SlidingWindowCounter(), now=0.0)
+    decision = decide(policy_set, matches, parsed)
+    if as_json:
+        click.echo(json.dumps({"decision": decision.action, "message": decision.message,
+                               "policy": decision.policy,
+                               "matched_policies": list(decision.matched_policies),
+                               "suggestions": list(decision.suggestions)}, indent=2))
+    else:
+        click.echo(f"{decision.action}: {decision.message}")
+        if parsed is not None:
+            click.echo("parsed as:")
+            for comp in parsed.components:
+                click.echo(f"  - {max(comp.forms, key=len)}")
+            for pipe in parsed.pipelines:
+                click.echo(f"  | {pipe}")
+            if parsed.problem:
+                click.echo(f"  ! {parsed.problem}")
+        texts = _subject_texts(policy_set, call, parsed)
+        if not matches:
+            click.echo(f"no rule matched; default action {policy_set.default_action}")
+        for m in matches:
+            mark = "*" if m.policy.name == decision.policy else " "
+            hits = _matched_patterns(policy_set, m.rule, texts)
+            why = ("matched " + ", ".join(f"`{h}`" for h in hits)) if hits \
+                else describe_rule(m.rule)
+            click.echo(f"{mark} {m.policy.name} rule {m.rule.index + 1} "
+                       f"({m.rule.file}:{m.rule.line}) {m.rule.action}: {why}")
+        for tip in decision.suggestions:
+            click.echo(f"suggestion: {tip}")
+    if decision.action in ("deny", "ask"):
+        raise SystemExit(2 if decision.action == "deny" else 3)

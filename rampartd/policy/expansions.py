@@ -1,0 +1,235 @@
+"""Shell expansions: double quotes, `$…` (variables, `$(…)`, `$((…))`, `${…}`, `$'…'`) and
+backticks. A mixin of the parser (rampartd.policy.shellparse): substitutions are parsed as
+scripts, so the commands they would run become components too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+from rampartd.policy.normalize import Out, ShellSyntaxError, Word
+
+_DQ_PLAIN = re.compile(r"[^\"\\$`]+")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ANSI = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b",
+         "f": "\f", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+_ARITH = re.compile(
+    r"\s*(?:(0[xX][0-9a-fA-F]+|[0-9]+(?:#[0-9a-zA-Z]+)?|\$?[A-Za-z_][A-Za-z0-9_]*"
+    r"|\$[0-9#?$!]|\$\{[^}]*\}|\$\([^)]*\))|(\+\+|--|[-+!~])"
+    r"|(\*\*=?|<<=?|>>=?|<=|>=|==|!=|&&|\|\||[-+*/%&|^=]=?|[<>?:,])|(\()|(\)))")
+
+
+def _is_arithmetic(body: str) -> bool:
+    """A plausible `$((…))` expression: operands and operators alternate, parentheses balance."""
+    pos, depth, want_operand = 0, 0, True
+    while pos < len(body):
+        if body[pos:].strip() == "":
+            break
+        m = _ARITH.match(body, pos)
+        if m is None or m.end() == pos:
+            return False
+        pos = m.end()
+        operand, unary, binary, opening, closing = m.groups()
+        if want_operand:
+            if operand is not None:
+                want_operand = False
+            elif opening is not None:
+                depth += 1
+            elif unary is None:
+                return False
+        elif binary is not None or (unary is not None and unary in "+-"):
+            want_operand = unary is None or unary in "+-"
+        elif unary in ("++", "--"):
+            continue
+        elif closing is not None and depth > 0:
+            depth -= 1
+        else:
+            return False
+    return depth == 0 and (not want_operand or not body.strip())
+
+
+def _ansi_c(body: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\" or i + 1 >= len(body):
+            out.append(c)
+            i += 1
+            continue
+        e = body[i + 1]
+        if e in _ANSI:
+            out.append(_ANSI[e])
+            i += 2
+        elif e == "x" and (m := re.match(r"[0-9a-fA-F]{1,2}", body[i + 2:])):
+            out.append(chr(int(m.group(), 16)))
+            i += 2 + m.end()
+        elif e in "uU" and (m := re.match(r"[0-9a-fA-F]{1,8}", body[i + 2:])):
+            out.append(chr(min(int(m.group(), 16), 0x10FFFF)))
+            i += 2 + m.end()
+        elif (m := re.match(r"[0-7]{1,3}", body[i + 1:])):
+            out.append(chr(int(m.group(), 8)))
+            i += 1 + m.end()
+        else:
+            out.append(c + e)
+            i += 2
+    return "".join(out)
+
+
+class Expander:
+    """Expansion handling over the parser's input (`s`, position `i`, length `n`)."""
+
+    s: str
+    i: int
+    n: int
+    depth: int
+    out: Out
+    vars: dict[str, str | None]
+
+    def sub(self, text: str, prefix: tuple[str, ...] | None = None) -> str:
+        """Parse a nested script, returning its normalised text."""
+        raise NotImplementedError
+
+    def parse_list(self, end: str | None) -> str:
+        """Parse commands up to `end` on the same input."""
+        raise NotImplementedError
+
+    def child(self, text: str) -> Expander:
+        """A parser over another text that shares this one's output."""
+        raise NotImplementedError
+
+    def dquote(self, buf: list[str]) -> bool:
+        s, n = self.s, self.n
+        dynamic = False
+        while True:
+            if self.i >= n:
+                raise ShellSyntaxError("unterminated double quote")
+            m = _DQ_PLAIN.match(s, self.i)
+            if m:
+                buf.append(m.group())
+                self.i = m.end()
+                continue
+            c = s[self.i]
+            if c == '"':
+                self.i += 1
+                return dynamic
+            if c == "\\":
+                nxt = s[self.i + 1] if self.i + 1 < n else ""
+                if nxt in ("$", "`", '"', "\\", "\n"):
+                    if nxt != "\n":
+                        buf.append(nxt)
+                    self.i += 2
+                else:
+                    buf.append("\\")
+                    self.i += 1
+            elif c == "$":
+                dynamic |= self.dollar(buf, True, None)
+            else:
+                self.backtick(buf)
+                dynamic = True
+
+    def dollar(self, buf: list[str], in_dquote: bool, w: Word | None) -> bool:
+        """Expand the `$…` at self.i into buf; True if its value is unknown."""
+        s, n = self.s, self.n
+        nxt = s[self.i + 1] if self.i + 1 < n else ""
+        if s.startswith("$((", self.i):
+            j, depth = self.i + 3, 2
+            while j < n and depth:
+                depth += {"(": 1, ")": -1}.get(s[j], 0)
+                j += 1
+            if depth:
+                raise ShellSyntaxError("unterminated '$(('")
+            body = s[self.i + 3:j - 2]
+            self.i = j
+            self.scan_expansions(body)
+            if not _is_arithmetic(body):
+                # `$(( cmd ))` that is no arithmetic may run as a command substitution.
+                self.out.problems.append("'$((…))' holds something that is not arithmetic")
+                with contextlib.suppress(ShellSyntaxError):
+                    self.sub(body)
+            buf.append(f"$(({body}))")
+            return True
+        if nxt == "(":
+            self.i += 2
+            buf.append(f"$( {self.parse_list(')')} )")
+            return True
+        if nxt == "{":
+            j, depth = self.i + 2, 1
+            while j < n and depth:
+                depth += {"{": 1, "}": -1}.get(s[j], 0)
+                j += 1
+            if depth:
+                raise ShellSyntaxError("unterminated '${'")
+            body = s[self.i + 2:j - 1]
+            self.i = j
+            return self.variable(body, buf, in_dquote, w)
+        if nxt == "'" and not in_dquote:
+            j = self.i + 2
+            while j < n and s[j] != "'":
+                j += 2 if s[j] == "\\" else 1
+            if j >= n:
+                raise ShellSyntaxError("unterminated $'...' quote")
+            buf.append(_ansi_c(s[self.i + 2:j]))
+            self.i = j + 1
+            if w is not None:
+                w.quoted = True
+            return False
+        if nxt == '"' and not in_dquote:
+            self.i += 2
+            if w is not None:
+                w.quoted = True
+            return self.dquote(buf)
+        m = _NAME.match(s, self.i + 1)
+        if m:
+            self.i = m.end()
+            return self.variable(m.group(), buf, in_dquote, w)
+        if nxt and nxt in "0123456789@*#?$!-":
+            buf.append("$" + nxt)
+            self.i += 2
+            return True
+        buf.append("$")
+        self.i += 1
+        return False
+
+    def variable(self, body: str, buf: list[str], in_dquote: bool, w: Word | None) -> bool:
+        if body == "HOME":
+            buf.append("~")
+            return False
+        if _NAME.fullmatch(body) and self.vars.get(body) is not None:
+            value = self.vars[body] or ""
+            buf.append(value)
+            if w is not None and not in_dquote and any(c in value for c in " \t\n"):
+                w.split = True
+            return False
+        self.scan_expansions(body)
+        buf.append("${" + body + "}")
+        return True
+
+    def backtick(self, buf: list[str]) -> None:
+        s, n = self.s, self.n
+        j = self.i + 1
+        while j < n and s[j] != "`":
+            j += 2 if s[j] == "\\" else 1
+        if j >= n:
+            raise ShellSyntaxError("unterminated backquote")
+        body = re.sub(r"\\([\\`$])", r"\1", s[self.i + 1:j])
+        self.i = j + 1
+        buf.append(f"$( {self.sub(body, ())} )")
+
+    def scan_expansions(self, text: str) -> None:
+        """Parse the command substitutions inside text that the shell would expand."""
+        if "$" not in text and "`" not in text:
+            return
+        child = self.child(text)
+        sink: list[str] = []
+        while child.i < child.n:
+            c = text[child.i]
+            if c == "\\":
+                child.i += 2
+            elif c == "$":
+                child.dollar(sink, True, None)
+            elif c == "`":
+                child.backtick(sink)
+            else:
+                child.i += 1

@@ -1,0 +1,324 @@
+"""Pattern translation and value matching: globs → RE2, path and URL normalisation, params.
+
+Pattern forms (every `*_matches` list accepts both):
+
+- a glob. Text globs (commands, URLs, domains, sessions, tool/agent scopes, `params.glob`):
+  `*` matches any run of characters including `/` and spaces, `?` one character, `[abc]` /
+  `[!abc]` a class, `\\` escapes. A command glob ending in ` *` also matches the bare
+  program (`git *` matches `git`). Path globs: `*` stays inside one path segment, `**` is a
+  whole segment that spans any number of directories (`**/.ssh/id_*`), and a pattern that does
+  not start with `/` or `~` matches at any depth (`.env` is `**/.env`). `~` is the home
+  directory captured when the policy set was loaded.
+- `re:<regex>`: an RE2 regular expression searched anywhere in the text (anchor it with `^`
+  and `$`). RE2 runs in linear time; it has no look-around and no back-references.
+
+Globs compile to RE2 too, so every pattern of a kind can go into one RE2 set.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+import re2
+
+REGEX_PREFIX = "re:"
+
+
+class PatternError(ValueError):
+    """A glob or regex that cannot be compiled; the message says why."""
+
+
+def _options() -> Any:
+    opts = re2.Options()
+    opts.log_errors = False
+    opts.max_mem = 64 << 20
+    return opts
+
+
+def check_regex(regex: str) -> None:
+    """Raise PatternError if RE2 cannot compile the regex."""
+    try:
+        re2.compile(regex, _options())
+    except re2.error as exc:
+        raise PatternError(f"invalid regex {regex!r}: {exc}") from None
+
+
+def compile_regex(regex: str) -> Any:
+    """Compile an RE2 regex (PatternError if invalid)."""
+    try:
+        return re2.compile(regex, _options())
+    except re2.error as exc:
+        raise PatternError(f"invalid regex {regex!r}: {exc}") from None
+
+
+def _class(glob: str, i: int) -> tuple[str, int]:
+    """Translate the `[...]` starting at glob[i]; returns (regex, index after it)."""
+    j = i + 1
+    negate = j < len(glob) and glob[j] in "!^"
+    if negate:
+        j += 1
+    start = j
+    if j < len(glob) and glob[j] == "]":
+        j += 1
+    while j < len(glob) and glob[j] != "]":
+        j += 1
+    if j >= len(glob):
+        raise PatternError(f"unclosed '[' in {glob!r}")
+    body = glob[start:j]
+    if not body:
+        raise PatternError(f"empty '[]' in {glob!r}")
+    escaped = "".join("\\" + c if c in "\\[]^" else c for c in body)
+    return ("[^" if negate else "[") + escaped + "]", j + 1
+
+
+def literal_regex(text: str) -> str:
+    """An unanchored RE2 regex that finds text literally (`command_contains`)."""
+    if text == "":
+        raise PatternError("empty text")
+    return "(?s)" + str(re2.escape(text))
+
+
+def text_glob_regex(glob: str, *, command: bool = False) -> str:
+    """Translate a text glob to an anchored RE2 regex (`*` crosses everything)."""
+    if glob == "":
+        raise PatternError("empty pattern")
+    out: list[str] = []
+    body = glob
+    bare_ok = command and glob.endswith(" *") and len(glob) > 2
+    if bare_ok:
+        body = glob[:-2]
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c == "*":
+            while i < len(body) and body[i] == "*":
+                i += 1
+            out.append(".*")
+            continue
+        if c == "?":
+            out.append(".")
+        elif c == "[":
+            piece, i = _class(body, i)
+            out.append(piece)
+            continue
+        elif c == "\\":
+            if i + 1 >= len(body):
+                raise PatternError(f"trailing backslash in {glob!r}")
+            out.append(re2.escape(body[i + 1]))
+            i += 2
+            continue
+        else:
+            out.append(re2.escape(c))
+        i += 1
+    tail = "(?: .*)?" if bare_ok else ""
+    return r"(?s)\A" + "".join(out) + tail + r"\z"
+
+
+def expand_home(pattern: str, home: str) -> str:
+    """Replace a leading `~` or `$HOME` with the home directory."""
+    for lead in ("~", "$HOME", "${HOME}"):
+        if pattern == lead:
+            return home
+        if pattern.startswith(lead + "/"):
+            return home.rstrip("/") + pattern[len(lead):]
+    return pattern
+
+
+def path_glob_regex(glob: str, home: str) -> str:
+    """Translate a path glob to an anchored RE2 regex (`*` within a segment, `**` across)."""
+    if glob == "":
+        raise PatternError("empty pattern")
+    pattern = expand_home(glob, home)
+    pattern = re.sub(r"/{2,}", "/", pattern)
+    if not pattern.startswith("/"):
+        pattern = "**/" + pattern
+    segments = pattern.split("/")
+    out: list[str] = []
+    for n, seg in enumerate(segments):
+        last = n == len(segments) - 1
+        if seg == "**":
+            # `**/` is zero or more directories; a final `/**` is anything below.
+            out.append(".*" if last else "(?:[^/]*/)*")
+            continue
+        if "**" in seg:
+            raise PatternError(f"'**' must be a whole path segment in {glob!r}",
+                               ) from None
+        i = 0
+        piece: list[str] = []
+        while i < len(seg):
+            c = seg[i]
+            if c == "*":
+                piece.append("[^/]*")
+            elif c == "?":
+                piece.append("[^/]")
+            elif c == "[":
+                cls, i = _class(seg, i)
+                piece.append(cls)
+                continue
+            elif c == "\\":
+                if i + 1 >= len(seg):
+                    raise PatternError(f"trailing backslash in {glob!r}")
+                piece.append(re2.escape(seg[i + 1]))
+                i += 2
+                continue
+            else:
+                piece.append(re2.escape(c))
+            i += 1
+        out.append("".join(piece) + ("" if last else "/"))
+    regex = "".join(out)
+    if pattern.endswith("/**") and len(segments) > 1:
+        # `dir/**` also matches `dir` itself.
+        regex = regex[: -len("/.*")] if regex.endswith("/.*") else regex
+        regex += "(?:/.*)?"
+    return r"(?s)\A" + regex + r"\z"
+
+
+def pattern_regex(pattern: str, kind: str, home: str) -> str:
+    """The RE2 regex for one policy pattern of a kind (command, path, url, domain, text)."""
+    if pattern.startswith(REGEX_PREFIX):
+        regex = pattern[len(REGEX_PREFIX):]
+        if not regex:
+            raise PatternError("empty regex after 're:'")
+        check_regex(regex)
+        return regex
+    if kind == "path":
+        regex = path_glob_regex(pattern, home)
+    elif kind == "domain":
+        regex = text_glob_regex(pattern.lower().rstrip("."))
+    else:
+        regex = text_glob_regex(pattern, command=kind == "command")
+    check_regex(regex)
+    return regex
+
+
+def normalize_path(path: str, *, cwd: str | None, home: str) -> str:
+    """Expand `~`, resolve against cwd, collapse `//`, `.` and `..` (never above `/`)."""
+    p = expand_home(path.strip(), home)
+    if not p.startswith("/") and cwd:
+        p = expand_home(cwd, home).rstrip("/") + "/" + p
+    absolute = p.startswith("/")
+    parts: list[str] = []
+    for seg in p.split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if parts and parts[-1] != "..":
+                parts.pop()
+            elif not absolute:
+                parts.append("..")
+            continue
+        parts.append(seg)
+    joined = "/".join(parts)
+    if absolute:
+        return "/" + joined
+    return joined or "."
+
+
+_HOSTISH = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}(?::[0-9]+)?(?:[/?#].*)?\Z")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def url_host(url: str) -> str | None:
+    """The lower-case host of a URL without port or trailing dot (None if there is none)."""
+    try:
+        host = urlsplit(url if _SCHEME.match(url) else "http://" + url).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return host.rstrip(".").lower()
+
+
+def normalize_url(url: str) -> str:
+    """A URL with its scheme and host in lower case (the rest is kept as sent)."""
+    m = _SCHEME.match(url)
+    if not m:
+        return url
+    rest = url[m.end():]
+    cut = len(rest)
+    for sep in "/?#":
+        k = rest.find(sep)
+        if k != -1:
+            cut = min(cut, k)
+    return m.group(0).lower() + rest[:cut].lower() + rest[cut:]
+
+
+def urls_in_words(program: str, words: tuple[str, ...]) -> list[str]:
+    """URLs named by a command's arguments (any `scheme://…`, and bare hosts for fetchers)."""
+    found: list[str] = []
+    fetcher = program in ("curl", "wget", "http", "https", "xh", "aria2c")
+    for word in words:
+        if _SCHEME.match(word):
+            found.append(word)
+        elif fetcher and not word.startswith("-") and _HOSTISH.match(word):
+            found.append("http://" + word)
+    return found
+
+
+# ---- params constraints -------------------------------------------------------------------
+
+_NUMERIC_TEXT = re.compile(r"\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*\Z")
+
+
+def as_number(value: Any) -> int | float | Decimal | None:
+    """A number, or a string that is exactly a decimal number; None otherwise (bools too)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return None if value != value or value in (float("inf"), float("-inf")) else value
+    if isinstance(value, str) and len(value) <= 100 and _NUMERIC_TEXT.match(value):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:  # pragma: no cover - the regex admits only valid numbers
+            return None
+    return None
+
+
+def values_equal(actual: Any, expected: Any) -> bool:
+    """Typed equality: numbers compare as numbers (numeric strings too), bools only with bools."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return isinstance(expected, bool) and isinstance(actual, bool) and actual == expected
+    if isinstance(expected, (int, float)):
+        number = as_number(actual)
+        return number is not None and number == expected
+    if isinstance(expected, str):
+        return isinstance(actual, str) and actual == expected
+    if expected is None:
+        return actual is None
+    return bool(actual == expected)
+
+
+def lookup_param(params: Any, name: str) -> tuple[bool, Any]:
+    """(present, value) of a named argument; `a.b` reaches into nested objects."""
+    if not isinstance(params, dict) and not hasattr(params, "get"):
+        return False, None
+    if name in params:
+        return True, params[name]
+    if "." not in name:
+        return False, None
+    value: Any = params
+    for part in name.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            return False, None
+    return True, value
+
+
+def uncertain_or(result: bool | None, restrictive: bool) -> bool:
+    """Resolve an undecidable comparison the cautious way for the rule's action."""
+    if result is None:
+        return restrictive
+    return result
+
+
+def posix_basename(word: str) -> str:
+    """The program name of a command word (`/bin/rm` → `rm`)."""
+    base = posixpath.basename(word.rstrip("/")) if "/" in word else word
+    return base or word

@@ -1,0 +1,240 @@
+"""Normalising one simple command: strip launchers and assignments, unwrap script runners.
+
+Shared by the shell parser (rampartd.policy.shellparse) and the fast paths in
+rampartd.policy.shell. Component and ParsedCommand are the public results.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from rampartd.policy import launchers as L
+from rampartd.policy.matchers import posix_basename, urls_in_words
+
+MAX_COMPONENTS = 512
+# First words that need the full treatment in emit (everything else is a plain program).
+SPECIAL = frozenset({*L.LAUNCHER_VALUE_OPTIONS, *L.SHELLS, "eval", "su", "watch", "find",
+                     "echo", "printf"})
+FETCHERS = frozenset({"curl", "wget", "http", "https", "xh", "aria2c"})
+
+
+def has_glob(text: str) -> bool:
+    """True if unquoted text holds a pathname pattern (`*`, `?`, `[…]`)."""
+    if "*" in text or "?" in text:
+        return True
+    k = text.find("[")
+    return k != -1 and "]" in text[k + 1:]
+
+
+class ShellSyntaxError(ValueError):
+    """The command is not valid (or not supported) shell syntax."""
+
+
+class Component(NamedTuple):
+    """One simple command that would run, normalised."""
+
+    argv: tuple[str, ...]
+    text: str
+    forms: tuple[str, ...]
+    launchers: tuple[str, ...] = ()
+    dynamic: bool = False
+
+    @property
+    def program(self) -> str:
+        """The program's basename ('' for a bare redirection)."""
+        return self.argv[0] if self.argv else ""
+
+
+class ParsedCommand(NamedTuple):
+    """Everything a command line would run, and whether it could be fully understood."""
+
+    source: str
+    components: tuple[Component, ...]
+    pipelines: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+    problem: str | None = None
+
+
+@dataclass(slots=True)
+class Word:
+    """One shell word after quote removal; `raw` is its source text."""
+
+    text: str
+    dynamic: bool = False
+    quoted: bool = False
+    glob: bool = False
+    split: bool = False
+    raw: str = ""
+
+
+@dataclass(slots=True)
+class Stage:
+    """One pipeline stage: its text and what the next stage may need from it."""
+
+    text: str = ""
+    echo: str | None = None
+    shell_stdin: bool = False
+    prefix: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Out:
+    """What a parse collects, across nested scripts."""
+
+    components: list[Component] = field(default_factory=list)
+    pipelines: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+class Emitter:
+    """Turns simple commands into Components; `sub` parses a nested script."""
+
+    out: Out
+    vars: dict[str, str | None]
+
+    def sub(self, text: str, prefix: tuple[str, ...] | None = None) -> str:
+        """Parse a nested script, returning its normalised text."""
+        raise NotImplementedError
+
+    def emit_plain(self, words: list[Word], redirs: list[str], stage: Stage) -> bool:
+        """The common case without launchers, wrappers or expansions; False if not plain."""
+        first = words[0]
+        if (first.quoted or first.dynamic or first.glob or first.split or first.text in SPECIAL
+                or "=" in first.text or "{" in first.text):
+            return False
+        for w in words:
+            if w.split or (not w.quoted and "{" in w.text):
+                return False
+        program = posix_basename(first.text) if "/" in first.text else first.text
+        if not program or program in SPECIAL:
+            return False
+        argv = (program, *[w.text for w in words[1:]])
+        text = " ".join((*argv, *redirs)) if redirs else " ".join(argv)
+        self.add(Component(argv, text, (text,)), stage)
+        if "://" in text or program in FETCHERS:
+            self.out.urls.extend(urls_in_words(program, argv[1:]))
+        return True
+
+    def emit(self, words: list[Word], redirs: list[str], stage: Stage,
+             prefix: tuple[str, ...]) -> None:
+        """Turn one simple command's words into components (unwrapping runners)."""
+        if not prefix and words and self.emit_plain(words, redirs, stage):
+            return
+        expanded: list[Word] = []
+        for w in words:
+            if w.split:
+                expanded += [Word(t, raw=t) for t in w.text.split()]
+            elif not w.quoted and not w.dynamic and "{" in w.text and "," in w.text:
+                expanded += [Word(t, raw=t) for t in L.expand_braces(w.text)]
+            else:
+                expanded.append(w)
+        words = expanded
+        k = 0
+        while k < len(words) and L.ASSIGNMENT.match(words[k].raw):
+            k += 1
+        if k == len(words):
+            for w in words:
+                name, _, value = w.text.partition("=")
+                known = None if w.dynamic or name.endswith("+") else value
+                self.vars[name.rstrip("+")] = known
+            if any(">" in r for r in redirs):
+                self.add(Component((), " ".join(redirs), (" ".join(redirs),)), stage)
+            return
+        launched: list[str] = []  # launcher words (with their options), assignments dropped
+        starts: list[int] = []
+        names: list[str] = []
+        while True:
+            head = words[k]
+            program = posix_basename(head.text)
+            if head.dynamic or head.glob or not program:
+                self.out.problems.append(f"the program name {head.text!r} is only known at run "
+                                         "time")
+                break
+            args = [w.text for w in words[k + 1:]]
+            if program == "env" and (split := L.env_split_string(args)) is not None:
+                j, text = split
+                rest = " ".join(shlex.quote(a) for a in args[j + 2:])
+                self.sub(f"{text} {rest}", (*prefix, *launched, program))
+                return
+            end = L.launcher_end(program, args)
+            if end is None or end >= len(args):
+                break  # not a launcher, or one with nothing to launch (`sudo -v`)
+            names.append(program)
+            starts.append(len(prefix) + len(launched))
+            launched += [program, *args[:end]]
+            k += 1 + end
+        head = words[k]
+        program = posix_basename(head.text)
+        rest_words = words[k + 1:]
+        args = [w.text for w in rest_words]
+        outer = (*prefix, *launched)
+        if self.unwrap(program, rest_words, outer, stage):
+            return
+        argv = (head.text if head.dynamic or head.glob else program, *args)
+        text = " ".join([*argv, *redirs])
+        # One form per launcher position, so `^sudo ` finds `nohup sudo rm x` and `sudo rm x`.
+        forms = [text]
+        if outer:
+            inherited = [i for i, word in enumerate(prefix)
+                         if word in L.LAUNCHER_VALUE_OPTIONS or word == "su"]
+            for start in sorted({0, *inherited, *starts}):
+                forms.append(" ".join([*outer[start:], text]))
+        comp = Component(argv, text, tuple(forms), tuple(names), head.dynamic or head.glob)
+        self.add(comp, stage)
+        if program in ("echo", "printf") and not any(w.dynamic for w in rest_words):
+            stage.echo = L.echo_payload(program, args)
+        if program in L.SHELLS:
+            mode, _ = L.shell_script_index(args)
+            stage.shell_stdin = mode == "stdin"
+            stage.prefix = outer
+        if program == "find":
+            for a, b in L.find_exec_commands(args):
+                self.emit(rest_words[a:b], [], Stage(), outer)
+        self.out.urls.extend(urls_in_words(program, tuple(args)))
+
+    def unwrap(self, program: str, rest: list[Word], outer: tuple[str, ...],
+               stage: Stage) -> bool:
+        """Replace a command that runs a script (`sh -c`, `eval`, …) by that script."""
+        args = [w.text for w in rest]
+        script: Word | None = None
+        if program in L.SHELLS:
+            mode, j = L.shell_script_index(args)
+            if mode != "c":
+                return False
+            if j < 0:
+                raise ShellSyntaxError(f"'{program} -c' without a command")
+            script = rest[j]
+        elif program == "eval":
+            if not rest:
+                return True
+            script = Word(" ".join(args), any(w.dynamic for w in rest))
+        elif program == "su":
+            j2 = L.su_script(args)
+            if j2 is None:
+                return False
+            script = rest[j2]
+            if script.text.startswith("--command="):
+                script = Word(script.text.split("=", 1)[1], script.dynamic)
+            outer = (*outer, "su")
+        elif program == "watch":
+            start = L.watch_command_start(args)
+            if start >= len(args):
+                return False
+            script = Word(" ".join(args[start:]), any(w.dynamic for w in rest[start:]))
+        else:
+            return False
+        if script.dynamic:
+            self.out.problems.append(f"'{program}' runs a script only known at run time")
+            return False
+        stage.text = self.sub(script.text, outer)
+        return True
+
+    def add(self, comp: Component, stage: Stage) -> None:
+        if len(self.out.components) >= MAX_COMPONENTS:
+            raise ShellSyntaxError("the command has too many parts")
+        self.out.components.append(comp)
+        if not stage.text:
+            stage.text = comp.text

@@ -1,0 +1,287 @@
+"""The immutable, precompiled policy set and its per-tool evaluation plans.
+
+A PolicySet never changes after it is built. To keep evaluation cheap with many policies it
+hands out a Plan per tool name: only the enabled policies whose `match.tool` covers that tool,
+their rules flattened in evaluation order, one RE2 set per subject (command, path, url,
+domain, session) holding every pattern those rules use, and an index from each positive
+pattern to the rules it can make match. Evaluating a call then costs one RE2-set search per
+subject text plus the rules that can actually match, not a scan of every rule. Plans are
+memoised per tool name (a bounded cache; it is an optimisation, never a change of meaning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import re2
+
+from rampartd.models import Action
+
+SUBJECTS = ("command", "path", "url", "domain", "session")
+_SET_CHUNK = 256
+_SET_MAX_TEXT = 8192  # longer texts are matched pattern by pattern (no set memory limits)
+_PLAN_CACHE = 1024
+_COMMAND_CACHE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """One compiled pattern; `role` is pos (matches), neg (not_matches) or contains."""
+
+    pid: int
+    kind: str
+    role: str
+    source: str
+    regex: str
+    compiled: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ParamCheck:
+    """One typed constraint on a named argument."""
+
+    name: str
+    op: str
+    value: Any
+    compiled: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallCount:
+    """At most `max` calls per `window` seconds (per agent and tool)."""
+
+    max: int
+    window: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule: an action, its conditions (pattern ids per condition) and where it was written."""
+
+    policy: str
+    index: int
+    file: str
+    line: int
+    action: Action
+    message: str
+    suggestions: tuple[str, ...]
+    command_matches: frozenset[int]
+    command_not_matches: frozenset[int]
+    command_contains: frozenset[int]
+    path_matches: frozenset[int]
+    path_not_matches: frozenset[int]
+    url_matches: frozenset[int]
+    domain_matches: frozenset[int]
+    session_matches: frozenset[int]
+    session_not_matches: frozenset[int]
+    params: tuple[ParamCheck, ...]
+    call_count: CallCount | None
+    default: bool
+    when: dict[str, Any] = field(hash=False, compare=False)
+
+    @property
+    def has_command(self) -> bool:
+        """True if the rule looks at the shell command."""
+        return bool(self.command_matches or self.command_not_matches or self.command_contains)
+
+    def index_key(self) -> tuple[str, frozenset[int]] | None:
+        """The positive condition the rule is indexed under (None: always a candidate)."""
+        for kind, ids in (("command", self.command_matches or self.command_contains),
+                          ("path", self.path_matches), ("url", self.url_matches),
+                          ("domain", self.domain_matches), ("session", self.session_matches)):
+            if ids:
+                return kind, ids
+        return None
+
+    def kinds(self) -> set[str]:
+        """The subjects this rule needs computed."""
+        out: set[str] = set()
+        if self.has_command:
+            out.add("command")
+        if self.path_matches or self.path_not_matches:
+            out.add("path")
+        if self.url_matches:
+            out.add("url")
+        if self.domain_matches:
+            out.add("domain")
+        if self.session_matches or self.session_not_matches:
+            out.add("session")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """One policy: its scope (tool/agent/session globs) and its ordered rules."""
+
+    name: str
+    description: str
+    priority: int
+    enabled: bool
+    file: str
+    line: int
+    order: int
+    tools: tuple[str, ...]
+    agents: tuple[str, ...]
+    sessions: tuple[str, ...]
+    tool_regex: Any
+    agent_regex: Any
+    session_regex: Any
+    rules: tuple[Rule, ...]
+
+    def covers_tool(self, tool: str) -> bool:
+        """True if `match.tool` covers this tool name."""
+        if self.tool_regex is None or tool in self.tools:
+            return True
+        if not any(c in g for g in self.tools for c in "*?[\\"):
+            return False  # only literal names, and this is none of them
+        return self.tool_regex.search(tool) is not None
+
+
+class PatternSet:
+    """Many RE2 patterns searched at once; returns the ids of those that match."""
+
+    def __init__(self, patterns: list[Pattern]) -> None:
+        self.patterns = patterns
+        self.chunks: list[tuple[Any, list[int]]] = []
+        opts = re2.Options()
+        opts.max_mem = 64 << 20
+        opts.log_errors = False
+        for start in range(0, len(patterns), _SET_CHUNK):
+            chunk = patterns[start:start + _SET_CHUNK]
+            rset = re2.Set.SearchSet(opts)
+            for p in chunk:
+                rset.Add(p.regex)
+            rset.Compile()
+            raw = getattr(rset, "_set", None)
+            self.chunks.append((raw if raw is not None else rset, [p.pid for p in chunk]))
+
+    def match(self, text: str) -> frozenset[int]:
+        """Ids of the patterns found in text."""
+        data = text.encode("utf-8", "surrogatepass")
+        if len(data) > _SET_MAX_TEXT:
+            # Sets can give up on huge inputs; single RE2 searches always finish correctly.
+            return frozenset(p.pid for p in self.patterns if p.compiled.search(text) is not None)
+        found: list[int] = []
+        for rset, pids in self.chunks:
+            hits = rset.Match(data)
+            if hits:
+                found.extend(pids[h] for h in hits)
+        return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything needed to evaluate calls to one tool name."""
+
+    policies: tuple[Policy, ...]
+    rules: tuple[tuple[int, Rule], ...]
+    sets: dict[str, PatternSet]
+    index: dict[str, dict[int, tuple[int, ...]]]
+    always: tuple[int, ...]
+    # command text → (parsed command, pattern ids per unit); a bounded memo of pure results.
+    commands: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False,
+                                                 compare=False)
+
+    def remember(self, text: str, parsed: Any, units: Any) -> None:
+        """Memoise what a command text parsed and matched to."""
+        if len(self.commands) >= _COMMAND_CACHE:
+            self.commands.clear()
+        self.commands[text] = (parsed, units)
+
+    @classmethod
+    def build(cls, policies: tuple[Policy, ...], patterns: tuple[Pattern, ...]) -> Plan:
+        """Flatten the rules, build one pattern set per subject and the positive index."""
+        rules: list[tuple[int, Rule]] = []
+        used: dict[str, set[int]] = {k: set() for k in SUBJECTS}
+        index: dict[str, dict[int, list[int]]] = {k: {} for k in SUBJECTS}
+        always: list[int] = []
+        for ppos, policy in enumerate(policies):
+            for rule in policy.rules:
+                pos = len(rules)
+                rules.append((ppos, rule))
+                for ids, kind in (
+                        (rule.command_matches | rule.command_not_matches | rule.command_contains,
+                         "command"),
+                        (rule.path_matches | rule.path_not_matches, "path"),
+                        (rule.url_matches, "url"), (rule.domain_matches, "domain"),
+                        (rule.session_matches | rule.session_not_matches, "session")):
+                    used[kind] |= ids
+                key = rule.index_key()
+                if key is None:
+                    always.append(pos)
+                    continue
+                for pid in key[1]:
+                    index[key[0]].setdefault(pid, []).append(pos)
+        sets = {kind: PatternSet([patterns[i] for i in sorted(ids)])
+                for kind, ids in used.items() if ids}
+        return cls(tuple(policies), tuple(rules), sets,
+                   {k: {pid: tuple(v) for pid, v in m.items()} for k, m in index.items() if m},
+                   tuple(always))
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """An immutable, precompiled set of policies loaded from one directory."""
+
+    default_action: Action
+    policies: tuple[Policy, ...]  # every policy in evaluation order, disabled ones included
+    patterns: tuple[Pattern, ...]
+    source_dir: Path | None = None
+    home: str = "/"
+    warnings: tuple[str, ...] = ()
+    _plans: dict[Any, Plan] = field(default_factory=dict, repr=False, compare=False)
+    _tool_plans: dict[str, Plan] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def enabled(self) -> tuple[Policy, ...]:
+        """The policies that take part in evaluation."""
+        return tuple(p for p in self.policies if p.enabled)
+
+    @property
+    def policy_count(self) -> int:
+        """Number of enabled policies."""
+        return sum(1 for p in self.policies if p.enabled)
+
+    @property
+    def rule_count(self) -> int:
+        """Number of rules in enabled policies."""
+        return sum(len(p.rules) for p in self.policies if p.enabled)
+
+    def plan_for(self, tool: str) -> Plan:
+        """The evaluation plan for one tool name."""
+        plan = self._tool_plans.get(tool)
+        if plan is not None:
+            return plan
+        scoped = tuple(p for p in self.policies if p.enabled and p.covers_tool(tool))
+        key = tuple(p.order for p in scoped)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = Plan.build(scoped, self.patterns)
+            if len(self._plans) < _PLAN_CACHE:
+                self._plans[key] = plan
+        if len(self._tool_plans) < _PLAN_CACHE:
+            self._tool_plans[tool] = plan
+        return plan
+
+    def warm(self, limit: int = 256) -> None:
+        """Build the plans of the built-in tools and of tools named literally in policies."""
+        names = ["exec", "read", "write", "edit", "fetch", "mcp"]
+        for policy in self.policies:
+            names += [t for t in policy.tools if not any(c in t for c in "*?[\\")]
+        for name in list(dict.fromkeys(names))[:limit]:
+            self.plan_for(name)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Every policy and rule in plain words (JSON-serialisable)."""
+        from rampartd.policy.describe import summarize
+
+        return summarize(self)
+
+
+def find_warnings(policies: list[Policy]) -> tuple[str, ...]:
+    """Lint findings that do not stop loading (shadowed rules, disabled policies…)."""
+    from rampartd.policy.describe import lint_warnings
+
+    return lint_warnings(policies)

