@@ -178,7 +178,9 @@ jcs_values = st.recursive(
 @given(st.dictionaries(jcs_keys, jcs_values, max_size=6))
 def test_canonical_bytes_are_exactly_rfc8785(value: dict[str, Any]) -> None:
     # Covers control characters, astral-plane keys, floats and big integers.
-    assert canonical_bytes(value) == rfc8785.dumps(value)
+    # canonical_bytes leaves out a record's own `hash`.
+    without_hash = {k: v for k, v in value.items() if k != "hash"}
+    assert canonical_bytes(value) == rfc8785.dumps(without_hash)
 
 
 def test_canonical_bytes_edge_cases_match_rfc8785() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from rampartd.audit import AuditStore, RecordDraft, verify_db
+from rampartd.audit.migrations import MIGRATIONS
 from rampartd.errors import Conflict, Unavailable
 
 
@@ -46,7 +47,8 @@ async def test_the_database_is_wal_and_migrated(store: AuditStore) -> None:
     conn = sqlite3.connect(store.db_path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+        assert versions == list(range(1, len(MIGRATIONS) + 1))
     finally:
         conn.close()
 

@@ -6,6 +6,7 @@ exported or streamed, and no record is ever too big to store.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -13,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import re2
 import rfc8785
 
 REDACTED = "[REDACTED]"
@@ -32,7 +34,9 @@ _SECRET_KEY_ENDINGS = ("token", "accesskey", "accesskeyid", "sessionkey", "signa
 
 _SECRET_WORDS = (r"(?:password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key"  # noqa: S105
                  r"|private[_-]?key)")
-_WORD_TRIGGERS = ("pass", "secret", "token", "key")
+_WORD_TRIGGERS = ("passw", "passp", "secret", "token", "apikey", "api_key", "api-key",
+                  "accesskey", "access_key", "access-key", "privatekey", "private_key",
+                  "private-key")
 Rule = tuple[tuple[str, ...], re.Pattern[str], str]
 
 
@@ -52,7 +56,7 @@ _SECRET_PATTERNS: tuple[Rule, ...] = (
     _rule(("bearer",), r"(?i)\b(bearer\s{1,8})(?!\[REDACTED)[A-Za-z0-9._~+/=-]{8,}",
           r"\1" + REDACTED),
     _rule(("sk-",), r"\bsk-[A-Za-z0-9_-]{16,}", REDACTED),
-    _rule(("gh", "github_pat_"),
+    _rule(("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
           r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})", REDACTED),
     _rule(("akia", "asia"), r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED),
     _rule(("xox",), r"\bxox[abprs]-[A-Za-z0-9-]{10,}", REDACTED),
@@ -71,9 +75,18 @@ _SECRET_PATTERNS: tuple[Rule, ...] = (
     _rule(_WORD_TRIGGERS, r"(?i)(?<![A-Za-z0-9-])(--?[A-Za-z0-9-]{0,40}" + _SECRET_WORDS
           + r"(?:-[A-Za-z0-9]{1,20}){0,4})(\s{1,8})(?![-\[])(\S+)", r"\1\2" + REDACTED),
 )
-_ANY_TRIGGER = re.compile("|".join(re.escape(t) for rule in _SECRET_PATTERNS for t in rule[0]))
+# Literal alternations are scanned with RE2 (one DFA pass); the stdlib tries each alternative.
+_ANY_TRIGGER = re2.compile("|".join(re.escape(t) for rule in _SECRET_PATTERNS for t in rule[0]))
+# Anything in a payload's JSON text that could need a change: a trigger, a secret-looking key
+# name, an integer beyond 2^53 or a non-finite float. Most payloads have none of these.
+_NEEDS_WALK = re2.compile("|".join(
+    [re.escape(t) for rule in _SECRET_PATTERNS for t in rule[0]]
+    + [re.escape(p) for p in (*_SECRET_KEY_PARTS, *_SECRET_KEY_ENDINGS)]
+    + ["pass_?phrase", "private_?key", "access_?key", "api_?key", "session_?key",
+       r"\d{16}", "nan", "infinity"]))
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """True when a mapping key names a secret (password, token, api_key, authorization …)."""
     norm = key.lower().replace("_", "").replace("-", "")
@@ -96,6 +109,19 @@ def redact_text(text: str) -> str:
 
 def redact(value: Any) -> Any:
     """A copy of a JSON-like value with secrets replaced by "[REDACTED]"."""
+    if isinstance(value, Mapping):
+        # Fast path: one C-level dump and one scan decide that nothing needs redacting.
+        try:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError):
+            text = None
+        if text is not None and text.isascii() \
+                and _NEEDS_WALK.search(text.lower().replace("-", "_")) is None:
+            return json.loads(text)
+    return _redact(value)
+
+
+def _redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, Mapping):
@@ -104,10 +130,10 @@ def redact(value: Any) -> Any:
             name = str(key)
             secret = is_secret_key(name) and item not in (None, "") \
                 and not isinstance(item, bool)
-            out[redact_text(name)] = REDACTED if secret else redact(item)
+            out[redact_text(name)] = REDACTED if secret else _redact(item)
         return out
     if isinstance(value, list | tuple | set | frozenset):
-        return [redact(item) for item in value]
+        return [_redact(item) for item in value]
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):

@@ -6,6 +6,7 @@ file's token). A wrong or missing credential is 401; a valid one without the sco
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -58,6 +59,7 @@ class RouteAuth:
     stream: bool = False  # stream routes also accept ?token= (EventSource cannot set headers)
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback_host(host_header: str) -> bool:
     """True if a Host header names this machine's loopback (any port)."""
     host = host_header.strip().lower()
