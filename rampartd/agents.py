@@ -22,7 +22,7 @@ from uuid import uuid4
 from rampartd.audit.store import AuditStore, RecordDraft
 from rampartd.errors import BadRequest, Conflict, NotFound
 from rampartd.home import new_token
-from rampartd.web.auth import Principal
+from rampartd.models import Principal
 
 STATUSES: tuple[str, ...] = ("active", "suspended", "revoked")
 TOKEN_PREFIX = "rpd_agent_"  # noqa: S105 - a recognisable prefix, not a secret

@@ -40,3 +40,19 @@ class Decision:
     def allowed(self) -> bool:
         """True when the call may run without a human (allow or watch)."""
         return self.action in ("allow", "watch")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller. Eval principals carry their agent; admin ones do not."""
+
+    scope: Literal["admin", "eval"]
+    credential_id: str  # stable, secret-free key for per-credential limits ("admin", "agent:<id>")
+    agent_id: str | None = None
+    agent_name: str | None = None
+    agent_status: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        """True for the admin token."""
+        return self.scope == "admin"

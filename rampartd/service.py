@@ -9,13 +9,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rampartd.audit.store import AuditStore, RecordDraft
 from rampartd.engine import SlidingWindowCounter, evaluate
-from rampartd.errors import PolicyError
+from rampartd.errors import PolicyError, Unavailable
 from rampartd.models import Decision, ToolCall
 from rampartd.policy import PolicyHolder
+
+if TYPE_CHECKING:  # approvals imports this module at run time
+    from rampartd.approvals import Approvals
 
 # call_count windows longer than this are not supported by the restart seeding of the counter.
 COUNTER_HORIZON_SECONDS = 24 * 3600.0
@@ -56,15 +59,23 @@ def decision_draft(call: ToolCall, decision: Decision, **detail: Any) -> RecordD
     )
 
 
+def refusal(agent_status: str | None) -> Decision | None:
+    """The deny a suspended or revoked agent gets without policy evaluation, else None."""
+    if agent_status is None or agent_status == "active":
+        return None
+    return Decision("deny", f"agent is {agent_status}; its calls are refused")
+
+
 class ToolService:
     """Evaluates, records and (for asks) hands tool calls to the approval queue."""
 
     def __init__(self, *, mode: str, policies: PolicyHolder, store: AuditStore,
-                 counter: SlidingWindowCounter) -> None:
+                 counter: SlidingWindowCounter, approvals: Approvals | None = None) -> None:
         self.mode = mode
         self.policies = policies
         self.store = store
         self.counter = counter
+        self.approvals = approvals
 
     async def seed_counter(self) -> None:
         """Rebuild call_count state from the audit log so limits survive a restart."""
@@ -72,9 +83,10 @@ class ToolService:
         for agent, tool, ts in await self.store.recent_calls(since):
             self.counter.record(agent, tool, ts)
 
-    def preflight(self, call: ToolCall) -> Decision:
-        """What the policy says, without counting or recording the call."""
-        return evaluate(self.policies.current, call, counter=self.counter, now=time.time())
+    def preflight(self, call: ToolCall, *, agent_status: str | None = None) -> Decision:
+        """What /v1/tool would decide, without counting or recording the call."""
+        return refusal(agent_status) or evaluate(self.policies.current, call,
+                                                 counter=self.counter, now=time.time())
 
     async def call(self, call: ToolCall, *, agent_status: str | None = None) -> Outcome:
         """Decide one tool call and make its record durable before anyone acts on it.
@@ -82,25 +94,34 @@ class ToolService:
         `agent_status` is the calling agent's registry status when it used its own token; a
         suspended or revoked agent is denied without policy evaluation.
         """
-        if agent_status is not None and agent_status != "active":
-            decision = Decision("deny", f"agent is {agent_status}; its calls are refused")
+        refused = refusal(agent_status)
+        if refused is not None:
             record = await self.store.append(
-                decision_draft(call, decision, agent_status=agent_status))
-            return Outcome(decision, record, allowed=False, status=403)
+                decision_draft(call, refused, agent_status=agent_status))
+            return Outcome(refused, record, allowed=False, status=403)
         now = time.time()
         decision = evaluate(self.policies.current, call, counter=self.counter, now=now)
         self.counter.record(call.agent, call.tool, now)
         monitor = self.mode == "monitor"
         if decision.action == "ask" and not monitor:
-            draft = decision_draft(call, decision, approval_status="pending")
-            record = await self.store.append(draft)
-            return Outcome(decision, record, allowed=False, status=202,
-                           approval={"approval_status": "pending"})
+            # A grant left by an approval allows the call; otherwise it waits for a person.
+            return await self._approvals().handle_ask(call, decision)
         record = await self.store.append(
             decision_draft(call, decision, mode="monitor" if monitor else None))
         if monitor or decision.allowed:
             return Outcome(decision, record, allowed=True, status=200)
         return Outcome(decision, record, allowed=False, status=403)
+
+    async def await_approval(self, call: ToolCall, outcome: Outcome, seconds: float) -> Outcome:
+        """Hold a 202 ask up to `seconds` until its approval is decided (then 200 or 403)."""
+        if outcome.status != 202 or seconds <= 0:
+            return outcome
+        return await self._approvals().settle(call, outcome, seconds)
+
+    def _approvals(self) -> Approvals:
+        if self.approvals is None:  # fail closed: an ask never runs without the queue
+            raise Unavailable("the approval queue is not running")
+        return self.approvals
 
     async def reload_policies(self, *, trigger: str) -> None:
         """Reload now; record the new set, or record and re-raise why the edit was refused."""

@@ -12,8 +12,8 @@ from rampartd.approval_links import check_link, load_link_key, parse_link
 from rampartd.approval_rows import RunRef
 from rampartd.approvals import MAX_LIST, Approvals, group_by_run
 from rampartd.errors import BadRequest, Forbidden, NotFound
-from rampartd.models import ToolCall
-from rampartd.web.auth import PRINCIPAL, Principal
+from rampartd.models import Principal, ToolCall
+from rampartd.web.auth import PRINCIPAL
 from rampartd.web.keys import SETTINGS
 from rampartd.web.parse import (
     check_fields,

@@ -18,25 +18,10 @@ from aiohttp.typedefs import Handler
 
 from rampartd.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from rampartd.home import AdminToken
+from rampartd.models import Principal
 
 Scope = Literal["public", "eval", "admin"]
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """An authenticated caller. Eval principals carry their agent; admin ones do not."""
-
-    scope: Literal["admin", "eval"]
-    credential_id: str  # stable, secret-free key for per-credential limits ("admin", "agent:<id>")
-    agent_id: str | None = None
-    agent_name: str | None = None
-    agent_status: str | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        """True for the admin token."""
-        return self.scope == "admin"
 
 
 ADMIN = Principal(scope="admin", credential_id="admin")

@@ -12,7 +12,7 @@ from rampartd.errors import BadRequest, TooManyRequests
 from rampartd.models import Decision, ToolCall
 from rampartd.web.auth import PRINCIPAL
 from rampartd.web.keys import SERVICE
-from rampartd.web.parse import check_fields, opt_str, query, read_json, req_str
+from rampartd.web.parse import check_fields, float_param, opt_str, query, read_json, req_str
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 CALL_FIELDS = ("agent", "session", "run_id", "tool_call_id", "cwd", "params")
@@ -65,11 +65,13 @@ def decision_body(decision: Decision, *, allowed: bool) -> dict[str, Any]:
 
 async def tool_call(request: web.Request) -> web.Response:
     """POST /v1/tool/{tool}: evaluate, record durably, answer 200/202/403 (503 if unrecorded)."""
-    query(request, ("wait",))
+    wait = float_param(query(request, ("wait",)), "wait", 0, 0, 55)
     call = await parse_call(request)
     principal = request.get(PRINCIPAL)
-    outcome = await request.app[SERVICE].call(
+    service = request.app[SERVICE]
+    outcome = await service.call(
         call, agent_status=None if principal is None else principal.agent_status)
+    outcome = await service.await_approval(call, outcome, wait)  # ?wait=S holds an ask
     body = decision_body(outcome.decision, allowed=outcome.allowed)
     body["audit_id"] = outcome.record["id"]
     body.update(outcome.approval)
@@ -79,7 +81,10 @@ async def tool_call(request: web.Request) -> web.Response:
 async def preflight(request: web.Request) -> web.Response:
     """POST /v1/preflight/{tool}: what would happen; nothing recorded, always 200."""
     query(request, ())
-    decision = request.app[SERVICE].preflight(await parse_call(request))
+    call = await parse_call(request)
+    principal = request.get(PRINCIPAL)
+    decision = request.app[SERVICE].preflight(
+        call, agent_status=None if principal is None else principal.agent_status)
     return web.json_response(decision_body(decision, allowed=decision.allowed))
 
 
