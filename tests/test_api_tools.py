@@ -240,3 +240,31 @@ async def test_fifty_concurrent_clients_make_a_gap_free_chain(
     with sqlite3.connect(settings.db_path) as conn:
         seqs = [r[0] for r in conn.execute("SELECT seq FROM audit_log ORDER BY seq")]
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_call_count_survives_a_restart(aiohttp_client: Any, home: Path) -> None:
+    policy = """\
+version: "1"
+default_action: allow
+policies:
+  - name: deploy-limit
+    match: {tool: deploy}
+    rules:
+      - action: deny
+        message: at most three deploys an hour
+        when: {call_count: {max: 3, window: 1h}}
+"""
+    s = make_settings(home, policy_dir=str(write_policy(home.parent / "pol", policy)))
+    prepare_home(s)
+    headers = {"Authorization": f"Bearer {s.token_path.read_text().strip()}"}
+    body = {"agent": "ci", "session": "s", "params": {"env": "prod"}}
+    first = await aiohttp_client(create_app(s))
+    for _ in range(3):
+        assert (await first.post("/v1/tool/deploy", json=body, headers=headers)).status == 200
+    await first.close()
+    # A new daemon on the same home rebuilds the counts from the audit log.
+    second = await aiohttp_client(create_app(s))
+    resp = await second.post("/v1/tool/deploy", json=body, headers=headers)
+    assert resp.status == 403 and (await resp.json())["policy"] == "deploy-limit"
+    other = {**body, "agent": "someone-else"}
+    assert (await second.post("/v1/tool/deploy", json=other, headers=headers)).status == 200
