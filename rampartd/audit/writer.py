@@ -207,12 +207,13 @@ class AuditWriter:
             if isinstance(item, Job):
                 self._post(self._settle, item.future, None, error)
 
-    def _run_job(self, conn: sqlite3.Connection, job: Job) -> _Outcome:
-        value = job.txn_ops(conn) if job.txn_ops is not None else None
+    def _build(self, job: Job, value: Any) -> tuple[_Outcome, list[tuple[Any, ...]]]:
+        """Chain the job's records after the head (pure Python); returns them and their rows."""
         drafts = job.drafts(value) if callable(job.drafts) else job.drafts
         if isinstance(drafts, RecordDraft):
             drafts = [drafts]
         outcome = _Outcome(job, value=value)
+        rows: list[tuple[Any, ...]] = []
         for draft in drafts:
             # ts never decreases along seq even if the wall clock steps back.
             now_us = max(time.time_ns() // 1000, self._last_us)
@@ -220,29 +221,53 @@ class AuditWriter:
                 prepare_payload(draft.payload()), seq=self._seq + 1,
                 record_id=str(ULID.from_timestamp(now_us / 1_000_000)),
                 ts=format_ts(now_us), prev_hash=self._hash)
-            conn.execute(INSERT_SQL, (*columns_of(record), digest, canonical))
+            rows.append((*columns_of(record), digest, canonical))
             record["hash"] = digest
             outcome.records.append(record)
             self._seq, self._hash, self._last_us = self._seq + 1, digest, now_us
+        return outcome, rows
+
+    def _run_isolated(self, conn: sqlite3.Connection, job: Job) -> _Outcome:
+        """A job with txn_ops runs in its own savepoint, so its failure undoes only itself."""
+        conn.execute("SAVEPOINT audit_job")
+        try:
+            outcome, rows = self._build(job, job.txn_ops(conn) if job.txn_ops else None)
+            conn.executemany(INSERT_SQL, rows)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO audit_job")
+            conn.execute("RELEASE audit_job")
+            if isinstance(exc, sqlite3.Error):  # e.g. disk full: the caller fails closed
+                raise Unavailable(f"the audit record could not be made durable: {exc}") from exc
+            raise
+        conn.execute("RELEASE audit_job")
         return outcome
 
     def _commit_group(self, conn: sqlite3.Connection, group: list[Job]) -> None:
         start = (self._seq, self._hash, self._last_us)
         outcomes: list[_Outcome] = []
+        # Plain appends are inserted together with one executemany: one GIL release per group
+        # instead of several per record. Anything failing here fails the whole group.
+        rows: list[tuple[Any, ...]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in group:
+                if job.txn_ops is not None and rows:
+                    conn.executemany(INSERT_SQL, rows)  # txn_ops sees every earlier record
+                    rows = []
                 before = (self._seq, self._hash, self._last_us)
-                conn.execute("SAVEPOINT audit_job")
                 try:
-                    outcomes.append(self._run_job(conn, job))
+                    if job.txn_ops is None:
+                        outcome, job_rows = self._build(job, None)
+                        rows.extend(job_rows)
+                    else:
+                        outcome = self._run_isolated(conn, job)
                 except Exception as exc:
-                    conn.execute("ROLLBACK TO audit_job")
                     self._seq, self._hash, self._last_us = before
-                    if isinstance(exc, sqlite3.Error):  # e.g. disk full: the caller fails closed
-                        exc = Unavailable(f"the audit record could not be made durable: {exc}")
                     outcomes.append(_Outcome(job, error=exc))
-                conn.execute("RELEASE audit_job")
+                    continue
+                outcomes.append(outcome)
+            if rows:
+                conn.executemany(INSERT_SQL, rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             log.error("audit group commit failed: %s", exc)
