@@ -37,6 +37,68 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_log_action ON audit_log (action, seq);
     CREATE INDEX audit_log_run_id ON audit_log (run_id, seq);
     """,
+    # agents registry: one row per agent; only the SHA-256 of each agent token is stored.
+    # Names are unique (case-sensitive) because the name is the identity policies match.
+    """
+    CREATE TABLE agents (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        description TEXT,
+        status      TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'revoked')),
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE TABLE agent_tokens (
+        token_sha256 TEXT PRIMARY KEY,
+        agent_id     TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+        created_at   TEXT NOT NULL
+    );
+    CREATE INDEX agent_tokens_agent ON agent_tokens (agent_id);
+    """,
+    # approvals: the queue of asks waiting for a person, the grants an approval leaves behind
+    # (a one-shot retry or a whole run until a deadline) and the signed links already used.
+    """
+    CREATE TABLE approvals (
+        id               TEXT PRIMARY KEY,
+        call_key         TEXT NOT NULL,
+        status           TEXT NOT NULL
+                         CHECK (status IN ('pending', 'approved', 'denied', 'expired')),
+        source           TEXT NOT NULL,
+        agent            TEXT NOT NULL,
+        session          TEXT NOT NULL,
+        run_id           TEXT,
+        tool_call_id     TEXT,
+        tool             TEXT NOT NULL,
+        request          TEXT NOT NULL,
+        message          TEXT,
+        policy           TEXT,
+        matched_policies TEXT NOT NULL,
+        created_at       TEXT NOT NULL,
+        expires_at       TEXT NOT NULL,
+        expires_epoch    REAL NOT NULL,
+        resolved_at      TEXT,
+        resolved_by      TEXT,
+        reason           TEXT,
+        batch_id         TEXT
+    );
+    CREATE INDEX approvals_status ON approvals (status, expires_epoch);
+    CREATE INDEX approvals_call_key ON approvals (call_key, status);
+    CREATE INDEX approvals_run ON approvals (agent, session, run_id, status);
+    CREATE TABLE approval_grants (
+        key           TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL CHECK (kind IN ('once', 'run')),
+        approval_id   TEXT NOT NULL,
+        agent         TEXT NOT NULL,
+        session       TEXT NOT NULL,
+        run_id        TEXT,
+        expires_epoch REAL NOT NULL
+    );
+    CREATE TABLE approval_link_uses (
+        signature   TEXT PRIMARY KEY,
+        approval_id TEXT NOT NULL,
+        used_at     TEXT NOT NULL
+    );
+    """,
 ]
 
 _MIGRATIONS_TABLE = """

@@ -79,6 +79,12 @@ def _register() -> None:
         pass
     else:
         main.add_command(audit)
+    from rampartd.cli.agents import agents
+
+    main.add_command(agents)
+    from rampartd.cli.approvals import approvals
+
+    main.add_command(approvals)
 
 
 _register()

@@ -10,15 +10,29 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from rampartd.agents import AgentRegistry
+from rampartd.approvals import Approvals
 from rampartd.audit.store import AuditStore
 from rampartd.config import Settings
 from rampartd.engine import SlidingWindowCounter
+from rampartd.events import Broadcaster
 from rampartd.home import AdminToken
 from rampartd.policy import PolicyHolder
 from rampartd.service import ToolService
-from rampartd.web.auth import ADMIN_TOKEN, CHECK_HOST, ROUTE_AUTH, RouteAuth, auth_middleware
+from rampartd.web import sse
+from rampartd.web.agents import AGENTS
+from rampartd.web.approvals import APPROVALS, release_waiters
+from rampartd.web.auth import (
+    ADMIN_TOKEN,
+    AGENT_TOKENS,
+    CHECK_HOST,
+    ROUTE_AUTH,
+    RouteAuth,
+    auth_middleware,
+)
+from rampartd.web.decisions import DECISION_LIMITER, new_limiter
 from rampartd.web.errors import error_middleware
-from rampartd.web.keys import SERVICE, SETTINGS, STARTED_AT
+from rampartd.web.keys import BROADCASTER, SERVICE, SETTINGS, STARTED_AT
 from rampartd.web.parse import MAX_BODY
 from rampartd.web.routes import ROUTES
 from rampartd.web.tools import RELOAD_GATE, ReloadGate
@@ -50,15 +64,29 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
     """Open the audit store and the policy set, start the watcher; close in reverse."""
     settings = app[SETTINGS]
     policies = PolicyHolder(settings.policy_dir)  # a broken policy stops start-up (PolicyError)
+    # The broadcaster exists before the store so that no committed record escapes the stream.
+    broadcaster = Broadcaster(queue_size=settings.stream_queue_size,
+                              max_per_credential=settings.stream_max_per_credential,
+                              max_total=settings.stream_max_total)
+    app[BROADCASTER] = broadcaster
     store = await AuditStore.open(settings.db_path, home=settings.home,
+                                  on_commit=broadcaster.publish,
                                   checkpoint_every=settings.checkpoint_every,
                                   checkpoint_seconds=settings.checkpoint_seconds)
+    broadcaster.bind(store)
+    approvals = Approvals(store, timeout=settings.approval_timeout,
+                          max_pending=settings.max_pending_approvals)
+    app[APPROVALS] = approvals
     service = ToolService(mode=settings.mode, policies=policies, store=store,
-                          counter=SlidingWindowCounter())
+                          counter=SlidingWindowCounter(), approvals=approvals)
     app[SERVICE] = service
+    registry = await AgentRegistry.open(store)
+    app[AGENTS] = registry
+    app[AGENT_TOKENS] = registry
     watcher: asyncio.Task[None] | None = None
     try:
         await service.seed_counter()
+        await approvals.start()  # expires what went overdue while the daemon was down
         current = policies.current
         await service.record_reload(current.policy_count, current.rule_count, trigger="start")
         watcher = asyncio.create_task(_watch_policies(service))
@@ -68,6 +96,8 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+        await approvals.close()
+        await broadcaster.close()
         await store.close()
 
 
@@ -80,11 +110,14 @@ def create_app(settings: Settings) -> web.Application:
     app[ADMIN_TOKEN] = AdminToken(settings.token_path)
     app[CHECK_HOST] = not settings.allow_remote
     app[RELOAD_GATE] = ReloadGate()
+    app[DECISION_LIMITER] = new_limiter()
     auth: dict[object, RouteAuth] = {}
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
         auth[route.handler] = route.auth
     app[ROUTE_AUTH] = auth
     app.cleanup_ctx.append(_components)
+    app.on_shutdown.append(sse.end_streams)
+    app.on_shutdown.append(release_waiters)
     return app
 

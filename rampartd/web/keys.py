@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from rampartd.config import Settings
+from rampartd.events import Broadcaster
 from rampartd.service import ToolService
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", ToolService)
 STARTED_AT = web.AppKey("started_at", float)  # time.monotonic() at start, for uptime
+BROADCASTER = web.AppKey("broadcaster", Broadcaster)  # the one event stream fan-out

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp.typedefs import Handler
 
-from rampartd.web import audit, status, tools
+from rampartd.web import agents, approvals, audit, decisions, sse, status, tools
 from rampartd.web.auth import RouteAuth, Scope
 
 
@@ -42,4 +42,27 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/audit/dates", audit.dates, "admin"),
     Route("GET", "/v1/audit/export", audit.export, "admin"),
     Route("GET", "/v1/audit/verify", audit.verify, "admin"),
+    # the approval queue (eval callers see and wait on their own agent's approvals only;
+    # signed links are public because the signature is the credential)
+    Route("GET", "/v1/approvals", approvals.list_approvals, "eval"),
+    Route("POST", "/v1/approvals", approvals.create_approval, "admin"),
+    Route("POST", "/v1/approvals/bulk-resolve", approvals.bulk_resolve, "admin"),
+    Route("GET", "/v1/approvals/{id}", approvals.get_approval, "eval"),
+    Route("POST", "/v1/approvals/{id}/resolve", approvals.resolve, "admin"),
+    Route("GET", "/v1/approvals/{id}/link", approvals.link_show, "public"),
+    Route("POST", "/v1/approvals/{id}/link", approvals.link_decide, "public"),
+    # the live event stream (?token= accepted: EventSource cannot set headers)
+    Route("GET", "/v1/events/stream", sse.stream, "eval", stream=True),
+    # the agents registry (Veto's agents API)
+    Route("POST", "/v1/agents", agents.create, "admin"),
+    Route("GET", "/v1/agents", agents.list_agents, "admin"),
+    Route("GET", "/v1/agents/{id}", agents.get, "admin"),
+    Route("PATCH", "/v1/agents/{id}", agents.update, "admin"),
+    Route("DELETE", "/v1/agents/{id}", agents.delete, "admin"),
+    Route("POST", "/v1/agents/{id}/token", agents.rotate_token, "admin"),
+    # Veto's decisions API over the audit log (stats before {id}: routes match in order)
+    Route("GET", "/v1/decisions", decisions.list_, "admin"),
+    Route("GET", "/v1/decisions/stats", decisions.stats, "admin"),
+    Route("GET", "/v1/decisions/{id}", decisions.get, "admin"),
+    Route("POST", "/v1/decisions", decisions.log_client, "eval"),
 )
