@@ -69,6 +69,11 @@ def now_iso() -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def credential_id(agent_id: str) -> str:
+    """The secret-free key of an agent's token for limits and open streams."""
+    return f"agent:{agent_id}"
+
+
 def token_digest(token: str) -> str:
     """The SHA-256 hex digest under which a token is stored and looked up."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -207,7 +212,7 @@ class AgentRegistry:
 
     @staticmethod
     def _principal(agent: Agent) -> Principal:
-        return Principal(scope="eval", credential_id=f"agent:{agent.id}", agent_id=agent.id,
+        return Principal(scope="eval", credential_id=credential_id(agent.id), agent_id=agent.id,
                          agent_name=agent.name, agent_status=agent.status)
 
     def principal_for(self, token_sha256: str) -> Principal | None:

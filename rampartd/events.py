@@ -290,6 +290,12 @@ class Broadcaster:
         for sub in list(self._subs):
             sub.close()
 
+    def end_credential(self, credential_id: str) -> None:
+        """Close the streams opened with one credential (its agent changed or its token went)."""
+        for sub in list(self._subs):
+            if sub.credential_id == credential_id:
+                sub.close()
+
     async def close(self) -> None:
         """End all streams and stop the sweeper."""
         self.end_streams()

@@ -314,6 +314,10 @@ async def test_eval_token_sees_only_its_agent(client: TestClient[Any, Any],
     patch = await client.patch(f"/v1/agents/{created['alpha']['id']}",
                                json={"status": "suspended"}, headers=auth)
     assert patch.status == 200, await patch.text()
+    # The stream it already had open ends (the body reaches EOF instead of hanging).
+    async with asyncio.timeout(10):
+        await stream.content.read()
+    assert stream.content.at_eof()
     refused = await client.get(STREAM, headers=alpha)
     assert refused.status == 403
     assert (await refused.json())["code"] == "agent_inactive"

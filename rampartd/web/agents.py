@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rampartd.agents import LIST_MAX, AgentRegistry, patch_fields
+from rampartd.agents import LIST_MAX, AgentRegistry, check_id, credential_id, patch_fields
 from rampartd.errors import BadRequest
+from rampartd.web.keys import BROADCASTER
 from rampartd.web.parse import check_fields, int_param, query, read_json
 
 AGENTS = web.AppKey("agents", AgentRegistry)
@@ -38,6 +39,12 @@ async def list_agents(request: web.Request) -> web.Response:
     })
 
 
+def end_streams(request: web.Request, agent_id: str) -> None:
+    """An agent's open streams end on any change to it: a suspended, revoked, deleted or
+    renamed agent, or a replaced token, must not keep reading (clients may reconnect)."""
+    request.app[BROADCASTER].end_credential(credential_id(agent_id))
+
+
 async def get(request: web.Request) -> web.Response:
     """GET /v1/agents/{id}: one agent (404 AGENT_NOT_FOUND, 400 for a malformed id)."""
     query(request, ())
@@ -50,13 +57,16 @@ async def update(request: web.Request) -> web.Response:
     body = await read_json(request)
     check_fields(body, ("name", "description", "status"))
     agent = await request.app[AGENTS].update(request.match_info["id"], **patch_fields(body))
+    end_streams(request, agent.id)
     return web.json_response(agent.to_json())
 
 
 async def delete(request: web.Request) -> web.Response:
     """DELETE /v1/agents/{id}: remove the agent and its tokens (its audit records stay); 204."""
     query(request, ())
-    await request.app[AGENTS].delete(request.match_info["id"])
+    agent_id = request.match_info["id"]
+    await request.app[AGENTS].delete(agent_id)
+    end_streams(request, check_id(agent_id))
     return web.Response(status=204)
 
 
@@ -64,4 +74,5 @@ async def rotate_token(request: web.Request) -> web.Response:
     """POST /v1/agents/{id}/token: a new token (shown once); the old one stops working."""
     query(request, ())
     agent, token = await request.app[AGENTS].rotate_token(request.match_info["id"])
+    end_streams(request, agent.id)
     return web.json_response({**agent.to_json(), "token": token}, headers=_NO_STORE)

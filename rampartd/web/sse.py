@@ -1,4 +1,4 @@
-"""GET /v1/events/stream: the audit log as Server-Sent Events (DESIGN §6).
+"""GET /v1/events/stream: the audit log as Server-Sent Events (README: "The live event stream").
 
 Everything that can be refused (bad parameters, scope, stream limits) is checked before the
 response is prepared, so refusals are ordinary JSON errors. After that the handler only writes
