@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+import uvloop
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
@@ -109,4 +110,5 @@ def serve(settings: Settings) -> None:
     setup_logging(settings.log_level)
     check_host(settings)
     prepare_home(settings)
-    asyncio.run(_serve(settings))
+    # uvloop's event loop takes a good part of aiohttp's per-request overhead off each call.
+    uvloop.run(_serve(settings))

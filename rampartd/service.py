@@ -6,6 +6,7 @@ keeps the fail-closed rule: if the record cannot be made durable, the call is no
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ class ToolService:
         self.store = store
         self.counter = counter
         self.approvals = approvals
+        # (tool, action) -> calls answered; read by /metrics, so counting costs one dict update.
+        self.decided: collections.Counter[tuple[str, str]] = collections.Counter()
 
     async def seed_counter(self) -> None:
         """Rebuild call_count state from the audit log so limits survive a restart."""
@@ -94,6 +97,11 @@ class ToolService:
         `agent_status` is the calling agent's registry status when it used its own token; a
         suspended or revoked agent is denied without policy evaluation.
         """
+        outcome = await self._decide(call, agent_status)
+        self.decided[call.tool, outcome.decision.action] += 1
+        return outcome
+
+    async def _decide(self, call: ToolCall, agent_status: str | None) -> Outcome:
         refused = refusal(agent_status)
         if refused is not None:
             record = await self.store.append(

@@ -268,3 +268,16 @@ policies:
     assert resp.status == 403 and (await resp.json())["policy"] == "deploy-limit"
     other = {**body, "agent": "someone-else"}
     assert (await second.post("/v1/tool/deploy", json=other, headers=headers)).status == 200
+
+
+async def test_metrics(client: Any, auth: dict[str, str]) -> None:
+    await client.post("/v1/tool/exec", json=call("ls"), headers=auth)
+    await client.post("/v1/tool/exec", json=call("rm -rf /"), headers=auth)
+    assert (await client.get("/metrics")).status == 401
+    resp = await client.get("/metrics", headers=auth)
+    assert resp.status == 200 and resp.content_type == "text/plain"
+    text = await resp.text()
+    assert 'rampartd_decisions_total{action="allow",tool="exec"} 1.0' in text
+    assert 'rampartd_decisions_total{action="deny",tool="exec"} 1.0' in text
+    assert "rampartd_audit_head_seq 3.0" in text
+    assert "rampartd_pending_approvals 0.0" in text

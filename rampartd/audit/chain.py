@@ -8,6 +8,7 @@ daemon, so both report the same thing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -126,11 +127,15 @@ def compute_hash(prev_hash: str, canonical: bytes) -> str:
     return HASH_PREFIX + hashlib.sha256(prev_hash.encode("utf-8") + canonical).hexdigest()
 
 
+@functools.lru_cache(maxsize=4)
+def _second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def format_ts(epoch_us: int) -> str:
     """RFC 3339 UTC with microseconds, e.g. 2026-11-22T10:15:30.123456Z."""
     seconds, micros = divmod(epoch_us, 1_000_000)
-    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{_second(seconds)}.{micros:06d}Z"
 
 
 def parse_ts(text: str) -> datetime:

@@ -107,16 +107,22 @@ def redact_text(text: str) -> str:
     return text
 
 
+def _clean_text(value: Any) -> str | None:
+    """The compact JSON of value when one scan shows nothing in it needs redacting, else None."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    if text.isascii() and _NEEDS_WALK.search(text.lower().replace("-", "_")) is None:
+        return text
+    return None
+
+
 def redact(value: Any) -> Any:
     """A copy of a JSON-like value with secrets replaced by "[REDACTED]"."""
     if isinstance(value, Mapping):
-        # Fast path: one C-level dump and one scan decide that nothing needs redacting.
-        try:
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        except (TypeError, ValueError):
-            text = None
-        if text is not None and text.isascii() \
-                and _NEEDS_WALK.search(text.lower().replace("-", "_")) is None:
+        text = _clean_text(value)  # fast path: one C-level dump and one scan
+        if text is not None:
             return json.loads(text)
     return _redact(value)
 
@@ -204,6 +210,9 @@ def compact(payload: Mapping[str, Any], limit: int = MAX_RECORD_BYTES) -> dict[s
 
 def prepare_payload(payload: Mapping[str, Any], limit: int = MAX_RECORD_BYTES) -> dict[str, Any]:
     """Redact then compact a draft payload: what a record is built from."""
-    redacted = redact(payload)
+    text = _clean_text(payload)
+    if text is not None and len(text) <= limit - _WRITER_FIELDS_ROOM:
+        return dict(json.loads(text))  # clean and small: the usual case, one dump in all
+    redacted = json.loads(text) if text is not None else _redact(payload)
     assert isinstance(redacted, dict)
     return compact(redacted, limit)

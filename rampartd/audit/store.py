@@ -124,11 +124,10 @@ class AuditStore:
             raise Unavailable("the audit log is closed")
         future: asyncio.Future[tuple[Any, list[dict[str, Any]]]] = \
             asyncio.get_running_loop().create_future()
-        # Retrieve the outcome even if the caller is cancelled, so no error goes unreported.
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
         writer.submit(Job(drafts, txn_ops, future))
-        # shield: a caller that gives up does not un-commit its record.
-        value, records = await asyncio.shield(future)
+        # A caller that gives up cancels only its wait: the writer still commits the job (it
+        # skips settling a cancelled future), so a record is never undone.
+        value, records = await future
         return value, records
 
     async def append(self, draft: RecordDraft, *, txn_ops: TxnOps | None = None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp.typedefs import Handler
 
-from rampartd.web import agents, approvals, audit, decisions, sse, status, tools
+from rampartd.web import agents, approvals, audit, decisions, metrics, sse, status, tools
 from rampartd.web.auth import RouteAuth, Scope
 
 
@@ -29,6 +29,7 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", status.healthz, "public"),
     Route("GET", "/v1/status", status.status, "admin"),
+    Route("GET", "/metrics", metrics.metrics, "admin"),
     # tool calls and the active policy
     Route("POST", "/v1/tool/{tool}", tools.tool_call, "eval"),
     Route("POST", "/v1/preflight/{tool}", tools.preflight, "eval"),
