@@ -1,6 +1,6 @@
 """Durable append throughput through the audit writer (group commit) vs one record per commit.
 
-    PYTHONPATH=. python bench/audit_append.py [--appenders 50] [--records 4000]
+    python -m bench.audit_append [--appenders 50] [--records 4000]
 
 Both runs use the real AuditStore on a fresh file (WAL, synchronous=FULL, every append awaited
 until committed). The baseline has one appender, so each transaction holds one record; the

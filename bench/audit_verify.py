@@ -1,6 +1,6 @@
 """Verify throughput of the audit chain on a large log, next to a plain-read baseline.
 
-    python bench/audit_verify.py [--records 1000000] [--db PATH]
+    python -m bench.audit_verify [--records 1000000] [--db PATH]
 
 Builds the log directly in one transaction (no writer thread; canonical bytes from a template
 checked against build_record), then

@@ -1,6 +1,6 @@
 """Durable tool-call evaluations over HTTP versus an empty aiohttp handler, in one run.
 
-    python bench/http_eval.py [--seconds 6] [--rounds 3] [--concurrency 64]
+    python -m bench.http_eval [--seconds 6] [--rounds 3] [--concurrency 64]
                               [--client auto|wrk|aiohttp] [--verify-records 1000000]
 
 Starts a real `rampartd serve` (standard policy, durable audit: every answer waits for its
@@ -8,7 +8,7 @@ record's fsync'd group commit) and, as the baseline, a bare aiohttp server whose
 the body and returns `{}`. Both are driven alternately, round by round, by the same external
 load tool (`wrk` when installed, else an aiohttp client in this process) with a mix of
 everyday and dangerous commands; the medians give requests/s, p50/p99 latency and the ratio.
-Then bench/audit_verify.py prints verify throughput for a large log.
+Then bench.audit_verify prints verify throughput for a large log.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def main() -> None:
         print(f"durable decisions: {medians['rampartd']:.0f}/s (target >= 3000/s); "
               f"ratio to the empty handler {ratio:.2f} (target >= 0.50)")
         if args.verify_records:
-            report = subprocess.run([sys.executable, "bench/audit_verify.py", "--records",
+            report = subprocess.run([sys.executable, "-m", "bench.audit_verify", "--records",
                                      str(args.verify_records)], cwd=REPO, capture_output=True,
                                     text=True)
             print(report.stdout.strip() or report.stderr.strip())

@@ -1,6 +1,6 @@
 """Policy evaluation speed: µs per call (p50, p99) for the standard policy and for 1,000 policies.
 
-    python bench/policy_eval.py [--rounds N]
+    python -m bench.policy_eval [--rounds N]
 
 The corpus is every case of policies/tests/standard-tests.yaml (shell commands - everyday and
 attacks - plus reads, writes, edits and fetches) and calls to synthetic custom tools. Each
@@ -18,18 +18,17 @@ import argparse
 import random
 import re
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from rampartd.engine import evaluate
+from rampartd.models import ToolCall
+from rampartd.policy import PolicySet, compile_text
+from rampartd.policy.testing import read_test_file
 
-from rampartd.engine import evaluate  # noqa: E402
-from rampartd.models import ToolCall  # noqa: E402
-from rampartd.policy import PolicySet, compile_text  # noqa: E402
-from rampartd.policy.testing import read_test_file  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+
 
 STANDARD = (REPO / "policies" / "standard.yaml").read_text()
 CASES = REPO / "policies" / "tests" / "standard-tests.yaml"

@@ -1,6 +1,6 @@
 """Event stream fan-out against a real `rampartd serve`: latency, memory, throughput cost.
 
-    PYTHONPATH=. python bench/stream_fanout.py [--rate 100] [--seconds 5]
+    python -m bench.stream_fanout [--rate 100] [--seconds 5]
 
 One run prints, for 100 and 1,000 concurrent subscribers, the delivery latency (p50/p99) from
 a record's commit to a subscriber receiving its frame while tool calls arrive at a steady rate;
