@@ -17,9 +17,10 @@ from rampartd.home import read_token
 class DaemonError(RampartdError):
     """The daemon answered with an error; message and code are the daemon's."""
 
-    def __init__(self, status: int, message: str, code: str) -> None:
+    def __init__(self, status: int, message: str, code: str, *, body: Any = None) -> None:
         super().__init__(message, code=code)
         self.status = status
+        self.body = body  # the decoded answer when it was not an error object
 
 
 class DaemonClient:
@@ -70,10 +71,12 @@ class DaemonClient:
             raw = exc.read()
             try:
                 err = json.loads(raw)
-                message, code = str(err["error"]), str(err["code"])
-            except (ValueError, KeyError, TypeError):
-                message, code = f"HTTP {exc.code}", "http_error"
-            raise DaemonError(exc.code, message, code) from None
+            except ValueError:
+                err = None
+            if isinstance(err, dict) and "error" in err and "code" in err:
+                raise DaemonError(exc.code, str(err["error"]), str(err["code"])) from None
+            # Not the error shape: an answer such as a tool call's 403 decision.
+            raise DaemonError(exc.code, f"HTTP {exc.code}", "http_error", body=err) from None
         except OSError as exc:
             raise Unavailable(f"cannot reach rampartd at {self.base_url}: "
                               f"{getattr(exc, 'reason', exc)}") from None

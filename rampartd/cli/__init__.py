@@ -62,29 +62,12 @@ def serve(**flags: Any) -> None:
 
 
 def _register() -> None:
-    from rampartd.cli import service, token
+    # Imported here: the command modules are only needed once `main` exists.
+    from rampartd.cli import agents, approvals, audit, hook, policy, service, token
 
-    main.add_command(token.token)
-    main.add_command(service.install_service)
-    try:
-        from rampartd.cli.policy import check, policy
-    except ImportError:  # pragma: no cover - only while the policy package is absent
-        pass
-    else:
-        main.add_command(policy)
-        main.add_command(check)
-    try:
-        from rampartd.cli.audit import audit
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        main.add_command(audit)
-    from rampartd.cli.agents import agents
-
-    main.add_command(agents)
-    from rampartd.cli.approvals import approvals
-
-    main.add_command(approvals)
+    for command in (token.token, service.install_service, policy.policy, policy.check,
+                    audit.audit, approvals.approvals, agents.agents, hook.hook):
+        main.add_command(command)
 
 
 _register()
