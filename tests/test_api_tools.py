@@ -281,3 +281,17 @@ async def test_metrics(client: Any, auth: dict[str, str]) -> None:
     assert 'rampartd_decisions_total{action="deny",tool="exec"} 1.0' in text
     assert "rampartd_audit_head_seq 3.0" in text
     assert "rampartd_pending_approvals 0.0" in text
+
+
+@pytest.mark.parametrize("raw", [
+    '{"agent":"a","session":"s","params":{"x":' + "[" * 100 + "]" * 100 + "}}",
+    '{"agent":"a","session":"s","params":{"x":' + "[" * 100_000 + "]" * 100_000 + "}}",
+    '{"agent":"a","session":"s","params":{"x":NaN}}',
+    '{"agent":"a","session":"s","params":{"x":-Infinity}}',
+])
+async def test_hostile_json_is_a_clean_400(client: Any, auth: dict[str, str], raw: str) -> None:
+    resp = await client.post("/v1/tool/exec", data=raw,
+                             headers={**auth, "Content-Type": "application/json"})
+    assert resp.status == 400
+    err = await resp.json()
+    assert err["code"] == "invalid_json" and set(err) == {"error", "code"}

@@ -11,6 +11,7 @@ from aiohttp import web
 from rampartd.errors import BadRequest, PayloadTooLarge
 
 MAX_BODY = 1024 * 1024  # 1 MiB
+MAX_DEPTH = 64  # nesting levels of a body; deeper input is refused, not recursed into
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -21,13 +22,37 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not raw:
         raise BadRequest("request body is empty; expected a JSON object", code="invalid_json")
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json.loads(raw, parse_constant=_no_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BadRequest(f"request body is not valid JSON ({exc.__class__.__name__})",
                          code="invalid_json") from None
+    except ValueError as exc:
+        raise BadRequest(f"request body is not valid JSON ({exc})", code="invalid_json") \
+            from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object", code="invalid_json")
+    # Only a body with many brackets can be too deep; most skip the walk.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _too_deep(body):
+        raise BadRequest(f"request body nests deeper than {MAX_DEPTH} levels",
+                         code="invalid_json")
     return body
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
 
 
 def check_fields(body: Mapping[str, Any], allowed: Collection[str], where: str = "body") -> None:
