@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -134,11 +134,6 @@ class Settings:
     def db_path(self) -> Path:
         """The SQLite database."""
         return self.home / "rampartd.db"
-
-    def display(self) -> dict[str, Any]:
-        """Settings as plain values (no secrets live in settings)."""
-        return {f.name: str(v) if isinstance(v := getattr(self, f.name), Path) else v
-                for f in fields(self)}
 
 
 def default_home(env: Mapping[str, str] | None = None) -> Path:

@@ -78,7 +78,6 @@ class Subscription:
         self.direct: DirectWriter | None = None  # set by the transport once the stream is open
         self._idle = False  # the reader is parked in next(): no write of its own in flight
         self.closed = False
-        self.overflows = 0
         self._everything = flt.is_empty
         self._queue: deque[Frame] = deque()
         self._limit = owner.queue_size
@@ -107,7 +106,6 @@ class Subscription:
                 # Drop the queue rather than the client: these records are re-read from SQLite.
                 self._queue.clear()
                 self._overflowed = self._catching_up = True
-                self.overflows += 1
                 self.owner.overflow_total += 1
             self._queue.append(frame)
             queued = True

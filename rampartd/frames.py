@@ -25,7 +25,6 @@ FRAME_KINDS = (
     "agent.created", "agent.updated", "agent.deleted",
 )
 FILTER_PARAMS = ("types", "tool", "agent", "session", "decision", "run_id")
-FORMATS = ("data", "named")
 
 
 def _compact(value: Any, *, sort_keys: bool = False) -> str:

@@ -40,9 +40,3 @@ class SlidingWindowLimiter:
         hits.append(now)
         if len(self._hits) > 1024:  # forget idle keys so deleted credentials do not pile up
             self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > horizon}
-
-    def remaining(self, key: str) -> int:
-        """How many more hits key may make right now."""
-        horizon = self.clock() - self.window
-        hits = self._hits.get(key, ())
-        return self.limit - sum(1 for t in hits if t > horizon)

@@ -281,6 +281,7 @@ async def test_metrics(client: Any, auth: dict[str, str]) -> None:
     assert 'rampartd_decisions_total{action="deny",tool="exec"} 1.0' in text
     assert "rampartd_audit_head_seq 3.0" in text
     assert "rampartd_pending_approvals 0.0" in text
+    assert "rampartd_stream_overflows_total 0.0" in text
 
 
 @pytest.mark.parametrize("raw", [

@@ -311,13 +311,6 @@ def lookup_param(params: Any, name: str) -> tuple[bool, Any]:
     return True, value
 
 
-def uncertain_or(result: bool | None, restrictive: bool) -> bool:
-    """Resolve an undecidable comparison the cautious way for the rule's action."""
-    if result is None:
-        return restrictive
-    return result
-
-
 def posix_basename(word: str) -> str:
     """The program name of a command word (`/bin/rm` → `rm`)."""
     base = posixpath.basename(word.rstrip("/")) if "/" in word else word

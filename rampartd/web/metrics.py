@@ -35,8 +35,12 @@ class DaemonCollector(Collector):
         pending = 0 if service.approvals is None else service.approvals.pending_count
         yield GaugeMetricFamily("rampartd_pending_approvals", "Approvals waiting for a person",
                                 value=pending)
+        broadcaster = app[BROADCASTER]
         yield GaugeMetricFamily("rampartd_stream_clients", "Open event streams",
-                                value=app[BROADCASTER].clients)
+                                value=broadcaster.clients)
+        yield CounterMetricFamily("rampartd_stream_overflows", "Times a slow stream client "
+                                  "was switched to catch-up from the database",
+                                  value=broadcaster.overflow_total)
         current = service.policies.current
         yield GaugeMetricFamily("rampartd_policy_rules", "Rules in the active policy set",
                                 value=current.rule_count)
