@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 import rfc8785
 
 from rampartd.audit import AuditStore, EventFilter, RecordDraft, verify_db
@@ -123,3 +125,14 @@ async def test_secrets_never_reach_the_database_a_query_or_an_export(tmp_path: P
     assert record["request"]["env"] == {"api_key": REDACTED, "Authorization": REDACTED}
     assert big["request"]["content"]["compacted"] is True
     assert verify_db(db)["valid"]
+
+
+@pytest.mark.parametrize(("payload", "secret"), [
+    ({"request": {"key": "sk-abcdefghijklmnopqrstuvwx"}}, "sk-abcdefghijklmnopqrstuvwx"),
+    ({"request": {"pass_word": "hunter2hunter2"}}, "hunter2hunter2"),
+    ({"request": {"api-key": "abcdef123456"}}, "abcdef123456"),
+    ({"request": {"PRIVATE_KEY": "abcdef123456"}}, "abcdef123456"),
+])
+def test_fast_path_never_skips_a_secret(payload: dict[str, Any], secret: str) -> None:
+    # Payloads with no other trigger word take the one-scan fast path.
+    assert secret not in json.dumps(prepare_payload(payload))

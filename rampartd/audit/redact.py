@@ -77,13 +77,15 @@ _SECRET_PATTERNS: tuple[Rule, ...] = (
 )
 # Literal alternations are scanned with RE2 (one DFA pass); the stdlib tries each alternative.
 _ANY_TRIGGER = re2.compile("|".join(re.escape(t) for rule in _SECRET_PATTERNS for t in rule[0]))
-# Anything in a payload's JSON text that could need a change: a trigger, a secret-looking key
-# name, an integer beyond 2^53 or a non-finite float. Most payloads have none of these.
-_NEEDS_WALK = re2.compile("|".join(
+# What in a payload's JSON text could need a change. Two scans, because they look at different
+# texts: pattern triggers (`sk-`, `ghp_`, …), big integers and non-finite floats in the lower-
+# cased text; secret-looking words with their separators squeezed out, so that `pass_word`,
+# `api-key` and `PRIVATE_KEY` are all caught like is_secret_key() catches them.
+_TRIGGER_SCAN = re2.compile("|".join(
     [re.escape(t) for rule in _SECRET_PATTERNS for t in rule[0]]
-    + [re.escape(p) for p in (*_SECRET_KEY_PARTS, *_SECRET_KEY_ENDINGS)]
-    + ["pass_?phrase", "private_?key", "access_?key", "api_?key", "session_?key",
-       r"\d{16}", "nan", "infinity"]))
+    + [r"\d{16}", "nan", "infinity"]))
+_WORD_SCAN = re2.compile("|".join(re.escape(w.replace("_", "").replace("-", "")) for w in (
+    *_SECRET_KEY_PARTS, *_SECRET_KEY_ENDINGS, *_WORD_TRIGGERS)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -113,9 +115,14 @@ def _clean_text(value: Any) -> str | None:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError):
         return None
-    if text.isascii() and _NEEDS_WALK.search(text.lower().replace("-", "_")) is None:
-        return text
-    return None
+    if not text.isascii():
+        return None
+    lowered = text.lower()
+    if _TRIGGER_SCAN.search(lowered) is not None:
+        return None
+    if _WORD_SCAN.search(lowered.replace("_", "").replace("-", "")) is not None:
+        return None
+    return text
 
 
 def redact(value: Any) -> Any:
