@@ -189,3 +189,32 @@ async def test_on_commit_errors_do_not_break_appends(tmp_path: Path) -> None:
 async def test_open_fails_cleanly_on_an_unusable_path(tmp_path: Path) -> None:
     with pytest.raises(Unavailable):
         await AuditStore.open(tmp_path / "missing-dir" / "db")
+
+
+async def test_an_aborted_transaction_fails_the_whole_group(store: AuditStore) -> None:
+    import threading
+
+    await store.append(draft(0))
+    gate = threading.Event()
+
+    def hold(conn: sqlite3.Connection) -> None:
+        gate.wait(10)  # keeps the writer busy until the next jobs are queued behind it
+
+    def abort(conn: sqlite3.Connection) -> None:
+        # What SQLite does on a full disk or an I/O error: the whole transaction is gone.
+        conn.execute("ROLLBACK")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    first = asyncio.ensure_future(store.transact(hold, [draft(1)]))
+    await asyncio.sleep(0)  # let `first` reach the writer
+    a = asyncio.ensure_future(store.append(draft(2)))
+    b = asyncio.ensure_future(store.transact(abort, [draft(3)]))
+    c = asyncio.ensure_future(store.append(draft(4)))
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(first, a, b, c, return_exceptions=True)
+    assert all(isinstance(r, Unavailable) for r in results[1:]), results
+    after = await store.append(draft(5))
+    report = verify_db(store.db_path)
+    assert report["valid"], report
+    assert after["seq"] == report["head"]["seq"] == report["records_checked"]

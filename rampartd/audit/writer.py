@@ -262,6 +262,10 @@ class AuditWriter:
                     else:
                         outcome = self._run_isolated(conn, job)
                 except Exception as exc:
+                    if not conn.in_transaction:
+                        # SQLite aborted the whole transaction (disk full, I/O error): every
+                        # record of the group is gone, so the group fails as one.
+                        raise sqlite3.OperationalError(f"transaction aborted: {exc}") from exc
                     self._seq, self._hash, self._last_us = before
                     outcomes.append(_Outcome(job, error=exc))
                     continue
