@@ -22,7 +22,7 @@ from rampartd.errors import Conflict, Gone, NotFound
 COLUMNS: tuple[str, ...] = (
     "id", "call_key", "status", "source", "agent", "session", "run_id", "tool_call_id", "tool",
     "request", "message", "policy", "matched_policies", "created_at", "expires_at",
-    "expires_epoch", "resolved_at", "resolved_by", "reason", "batch_id",
+    "expires_epoch", "resolved_at", "resolved_by", "reason", "batch_id", "cwd",
 )
 # Built from the constant column list above, never from input.
 SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM approvals"  # noqa: S608
@@ -54,9 +54,12 @@ def _digest(value: Any) -> str:
 
 
 def call_key(agent: str, session: str, run_id: str | None, tool_call_id: str | None,
-             tool: str, params: Mapping[str, Any]) -> str:
-    """Identity of a call for de-duplication and one-shot grants (params by canonical hash)."""
-    params_sha = _digest({"tool": tool, "params": dict(params)})
+             tool: str, params: Mapping[str, Any], cwd: str | None) -> str:
+    """Identity of a call for de-duplication and one-shot grants (params by canonical hash).
+
+    cwd is part of it: the same relative path from another directory is another file.
+    """
+    params_sha = _digest({"tool": tool, "params": dict(params), "cwd": cwd})
     return "call:" + _digest([agent, session, run_id, tool_call_id, params_sha])
 
 
@@ -115,6 +118,7 @@ class NewApproval:
     resolved_by: None = None
     reason: None = None
     batch_id: None = None
+    cwd: str | None = None  # relative paths in `request` resolve against it
 
     def row(self) -> Row:
         """The row as a dict."""

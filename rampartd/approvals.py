@@ -150,8 +150,13 @@ class Approvals:
             "approval_id": row["id"], "approval_status": "pending",
             "expires_at": row["expires_at"]})
 
-    async def settle(self, call: ToolCall, asked: Outcome, seconds: float) -> Outcome:
-        """Hold a 202 ask until its approval is decided (200/403) or `seconds` pass (202)."""
+    async def settle(self, asked: Outcome, seconds: float) -> Outcome | None:
+        """Hold a 202 ask until its approval is decided or `seconds` pass.
+
+        None means approved: the caller then retries the call, which is evaluated afresh and
+        spends the one-shot grant only if the policy still asks. Otherwise the 403 of a denial
+        or expiry, or the unchanged 202 when nobody decided in time.
+        """
         approval_id = asked.approval.get("approval_id")
         if asked.status != 202 or not isinstance(approval_id, str):
             return asked
@@ -159,15 +164,11 @@ class Approvals:
         row = await self._row(approval_id)
         if row is None or row["status"] == "pending":
             return asked
+        if row["status"] == "approved":
+            return None
         fields = {"approval_id": approval_id, "approval_status": row["status"]}
         decision = asked.decision
-        if row["status"] == "approved":
-            # The waiting caller is the retry: it spends the one-shot grant, recorded as usual.
-            granted = await self._use_grant(call, decision, self._call_key(call))
-            if granted is not None:
-                return granted
-            message = f"approval {approval_id} was approved but already used by a retry"
-        elif row["status"] == "denied":
+        if row["status"] == "denied":
             message = f"denied by {row['resolved_by']}"
             message += f": {row['reason']}" if row["reason"] else ""
         else:
@@ -317,7 +318,7 @@ class Approvals:
     @staticmethod
     def _call_key(call: ToolCall) -> str:
         return rows.call_key(call.agent, call.session, call.run_id, call.tool_call_id,
-                             call.tool, call.params)
+                             call.tool, call.params, call.cwd)
 
     def _queue_full(self) -> Unavailable:
         return Unavailable(f"{self.max_pending} approvals are already pending; resolve some "
@@ -334,7 +335,7 @@ class Approvals:
             tool=call.tool, request=json.dumps(request, ensure_ascii=False),
             message=message, policy=None if decision is None else decision.policy,
             matched_policies=json.dumps(matched), created_at=rows.iso(now),
-            expires_at=rows.iso(now + lifetime), expires_epoch=now + lifetime)
+            expires_at=rows.iso(now + lifetime), expires_epoch=now + lifetime, cwd=call.cwd)
 
     def _add_pending(self, row: Row) -> None:
         self._pending[row["id"]] = row["expires_epoch"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -120,11 +120,23 @@ class ToolService:
             return Outcome(decision, record, allowed=True, status=200)
         return Outcome(decision, record, allowed=False, status=403)
 
-    async def await_approval(self, call: ToolCall, outcome: Outcome, seconds: float) -> Outcome:
-        """Hold a 202 ask up to `seconds` until its approval is decided (then 200 or 403)."""
+    async def await_approval(self, call: ToolCall, outcome: Outcome, seconds: float, *,
+                             agent_status: Callable[[], str | None],
+                             connected: Callable[[], bool]) -> Outcome:
+        """Hold a 202 ask up to `seconds` until its approval is decided (then 200 or 403).
+
+        An approved call is retried as if the agent had sent it again: re-evaluated with the
+        agent's status and the policy as they are now, so a grant never overrides a deny, and
+        only while the caller is still connected to receive the answer.
+        """
         if outcome.status != 202 or seconds <= 0:
             return outcome
-        return await self._approvals().settle(call, outcome, seconds)
+        settled = await self._approvals().settle(outcome, seconds)
+        if settled is not None:
+            return settled
+        if not connected():  # nobody would run it: the grant stays for a later retry
+            return outcome
+        return await self.call(call, agent_status=agent_status())
 
     def _approvals(self) -> Approvals:
         if self.approvals is None:  # fail closed: an ask never runs without the queue

@@ -420,3 +420,19 @@ async def test_list_filters_and_query_validation(client: Any, auth: dict[str, st
         assert (await client.get("/v1/approvals", headers=auth, params=params)).status == 400
     assert (await client.get(f"/v1/approvals/{b}", headers=auth,
                              params={"wait": "56"})).status == 400
+
+
+async def test_the_grant_is_for_the_same_working_directory(client: Any,
+                                                           auth: dict[str, str]) -> None:
+    """A relative path from another cwd is another file: the retry grant does not cover it."""
+    body = {**call_body(), "cwd": "/tmp/project"}
+    status, first = await tool(client, auth, body)
+    assert status == 202
+    shown = await (await client.get(f"/v1/approvals/{first['approval_id']}",
+                                    headers=auth)).json()
+    assert shown["cwd"] == "/tmp/project"  # the person deciding sees where the call runs
+    assert (await resolve(client, auth, first["approval_id"]))[0] == 200
+    status, elsewhere = await tool(client, auth, {**body, "cwd": "/root"})
+    assert status == 202 and elsewhere["approval_id"] != first["approval_id"]
+    status, same = await tool(client, auth, body)
+    assert status == 200 and same["decision"] == "allow"

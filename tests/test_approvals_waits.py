@@ -175,3 +175,40 @@ async def test_overdue_approvals_expire_at_start_up(aiohttp_client: Any,
     assert parse_ts(view["resolved_at"]) >= parse_ts(view["expires_at"])
     expired = await records(second, auth, "approval.expired")
     assert [r["approval"]["id"] for r in expired] == [approval_id]
+
+
+async def test_a_held_call_is_reevaluated_when_approved(client: Any, auth: dict[str, str],
+                                                        settings: Settings) -> None:
+    """A grant never overrides a deny: if the policy now denies, the approved call is denied."""
+    held = asyncio.create_task(tool(client, auth, call_body(), wait=30))
+    async with asyncio.timeout(10):
+        while not client.server.app[APPROVALS]._events:
+            await asyncio.sleep(0.005)
+    [approval_id] = list(client.server.app[APPROVALS]._events)
+    policy = settings.policy_dir / "transfers.yaml"
+    policy.write_text(policy.read_text().replace("action: ask", "action: deny"))
+    resp = await client.post("/v1/policy/reload", headers=auth)
+    assert resp.status == 200
+    assert (await resolve(client, auth, approval_id))[0] == 200
+    status, body = await held
+    assert status == 403 and body["decision"] == "deny", body
+    assert not any(r["decision"]["action"] == "allow"
+                   for r in await records(client, auth, "decision"))
+
+
+async def test_a_caller_that_left_does_not_spend_the_grant(client: Any,
+                                                           auth: dict[str, str]) -> None:
+    approval_id = await ask(client, auth)
+    # A client that gives up on its held call before anyone decides.
+    gone = asyncio.create_task(tool(client, auth, call_body(), wait=30))
+    await until_waiting(client, approval_id)
+    gone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert (await resolve(client, auth, approval_id))[0] == 200
+    # The approved call's one run is still there for the retry that comes back.
+    status, body = await tool(client, auth, call_body())
+    assert status == 200 and body["decision"] == "allow", body
+    allows = [r for r in await records(client, auth, "decision")
+              if r["decision"]["action"] == "allow"]
+    assert len(allows) == 1

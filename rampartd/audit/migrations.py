@@ -99,6 +99,11 @@ MIGRATIONS: list[str] = [
         used_at     TEXT NOT NULL
     );
     """,
+    # 4: the working directory of an approval's call, shown to the person deciding and part
+    # of the call's identity (a relative path means another file from another directory)
+    """
+    ALTER TABLE approvals ADD COLUMN cwd TEXT;
+    """,
 ]
 
 _MIGRATIONS_TABLE = """

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from rampartd.errors import BadRequest, TooManyRequests
 from rampartd.models import Decision, ToolCall
+from rampartd.web.agents import AGENTS
 from rampartd.web.auth import PRINCIPAL
 from rampartd.web.keys import SERVICE
 from rampartd.web.parse import check_fields, float_param, opt_str, query, read_json, req_str
@@ -48,6 +49,15 @@ async def parse_call(request: web.Request) -> ToolCall:
     )
 
 
+def current_status(request: web.Request) -> str | None:
+    """The calling agent's registry status now (None for the admin token)."""
+    principal = request.get(PRINCIPAL)
+    if principal is None or principal.agent_id is None:
+        return None
+    agent = request.app[AGENTS].by_id(principal.agent_id)
+    return "deleted" if agent is None else agent.status
+
+
 def decision_body(decision: Decision, *, allowed: bool) -> dict[str, Any]:
     """The decision part of every evaluation answer."""
     body: dict[str, Any] = {
@@ -71,7 +81,11 @@ async def tool_call(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     outcome = await service.call(
         call, agent_status=None if principal is None else principal.agent_status)
-    outcome = await service.await_approval(call, outcome, wait)  # ?wait=S holds an ask
+    if wait > 0:  # ?wait=S holds an ask until a person decides
+        outcome = await service.await_approval(
+            call, outcome, wait, agent_status=lambda: current_status(request),
+            connected=lambda: request.transport is not None
+            and not request.transport.is_closing())
     body = decision_body(outcome.decision, allowed=outcome.allowed)
     body["audit_id"] = outcome.record["id"]
     body.update(outcome.approval)
