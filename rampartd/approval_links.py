@@ -63,7 +63,8 @@ class SignedLink:
 def parse_link(approval_id: str, params: dict[str, str]) -> SignedLink:
     """The link's query parameters, strictly (a malformed link is refused as a bad signature)."""
     action, exp, sig = params.get("action"), params.get("exp"), params.get("sig")
-    if action not in ACTIONS or exp is None or not exp.isdigit() or not sig:
+    if action not in ACTIONS or exp is None or not (exp.isascii() and exp.isdigit()) \
+            or len(exp) > 12 or not sig:
         raise Forbidden("invalid approval link", code="bad_signature")
     return SignedLink(approval_id, action, int(exp), sig.lower())
 

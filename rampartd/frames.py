@@ -244,7 +244,7 @@ def parse_cursor(header: str | None, param: str | None) -> int | None:
         if raw is None or not raw.strip():
             continue
         text = raw.strip()
-        if not text.isdigit() or len(text) > 18:
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
             raise BadRequest(f"{name}: must be a non-negative integer (an event id)",
                              code="invalid_parameter")
         return int(text)

@@ -119,3 +119,28 @@ async def test_secrets_never_reach_db_query_or_export(client: Any, auth: dict[st
         assert needle.encode() not in raw, needle
         assert needle not in query and needle not in export, needle
     assert "REDACTED" in query.upper()
+
+
+async def test_odd_inputs_are_clean_errors_not_500(client: Any, auth: dict[str, str]) -> None:
+    import base64
+
+    big_cursor = base64.urlsafe_b64encode(b"s1:" + b"9" * 40).decode().rstrip("=")
+    cases = [
+        ("/v1/events/stream", {"last_event_id": "\u00b2"}, 400),
+        ("/v1/audit/events", {"limit": "\u00b2"}, 400),
+        ("/v1/audit/events", {"offset": "9" * 30}, 400),
+        ("/v1/audit/events", {"cursor": big_cursor}, 400),
+        ("/v1/audit/events", {"kind": "\U0010ffff*"}, 400),
+        ("/v1/approvals/01ARZ3NDEKTSV4RRFFQ69G5FAV/link",
+         {"action": "approve", "exp": "\u00b2", "sig": "abc"}, 403),
+    ]
+    for path, params, status in cases:
+        resp = await client.get(path, params=params, headers=auth)
+        assert resp.status == status, (path, params, resp.status)
+        assert set(await resp.json()) >= {"error", "code"}
+    # Header bytes that are not UTF-8 are a wrong token, not a crash.
+    resp = await client.get("/v1/status", headers={"Authorization": "Bearer \udcff\udcfe"})
+    assert resp.status == 401
+    # A bracketed host must be exactly an address, optionally with a port.
+    resp = await client.get("/healthz", headers={"Host": "[::1]evil.example"})
+    assert resp.status == 403

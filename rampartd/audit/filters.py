@@ -25,6 +25,7 @@ DECISION_KINDS: tuple[str, ...] = ("decision", "decision.client")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _CURSOR_PREFIX = "s1:"
+_KIND = re.compile(r"[A-Za-z0-9._-]{1,64}\*?")  # a record kind, or a prefix of one with `*`
 
 
 def _day(name: str, text: str) -> date:
@@ -74,7 +75,8 @@ def decode_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequest("cursor: not a valid cursor") from None
-    if not text.startswith(_CURSOR_PREFIX) or not text[len(_CURSOR_PREFIX):].isdigit():
+    digits = text[len(_CURSOR_PREFIX):]
+    if not text.startswith(_CURSOR_PREFIX) or not _is_count(digits):
         raise BadRequest("cursor: not a valid cursor")
     return int(text[len(_CURSOR_PREFIX):])
 
@@ -124,6 +126,9 @@ class EventFilter:
             clauses.append("action = ?")
             args.append(self.action)
         if self.kind is not None:
+            if not _KIND.fullmatch(self.kind):
+                raise BadRequest("kind: letters, digits, '.', '_' or '-', optionally ending "
+                                 "in '*'")
             if self.kind.endswith("*"):
                 prefix = self.kind[:-1]
                 if not prefix:
@@ -159,8 +164,13 @@ class EventsQuery:
     offset: int | None = None
 
 
+def _is_count(text: str) -> bool:
+    # ASCII digits only (str.isdigit also accepts "²"), and small enough for SQLite's integers.
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def _int_param(name: str, text: str) -> int:
-    if not text.strip().isdigit():
+    if not _is_count(text.strip()):
         raise BadRequest(f"{name}: must be a non-negative integer")
     return int(text)
 

@@ -49,7 +49,10 @@ def is_loopback_host(host_header: str) -> bool:
     """True if a Host header names this machine's loopback (any port)."""
     host = host_header.strip().lower()
     if host.startswith("["):
-        host = host[1:host.find("]")] if "]" in host else host
+        inner, bracket, port = host[1:].partition("]")
+        if not bracket or (port and not (port[0] == ":" and port[1:].isdigit())):
+            return False
+        host = inner
     elif host.count(":") == 1:
         host = host.rsplit(":", 1)[0]
     if host in LOOPBACK_NAMES or host.endswith(".localhost"):
@@ -77,7 +80,8 @@ def _presented_token(request: web.Request, auth: RouteAuth) -> str | None:
 
 def authenticate(token: str, admin: AdminToken, agents: AgentTokens | None) -> Principal | None:
     """Resolve a presented token to a principal (constant-time for the admin token)."""
-    presented = token.encode()
+    # Header bytes that are not UTF-8 arrive as surrogates; they simply match no token.
+    presented = token.encode("utf-8", "surrogateescape")
     expected = admin.current()
     if expected and hmac.compare_digest(presented, expected):
         return ADMIN
