@@ -140,12 +140,18 @@ class Approvals:
             return [decision_draft(call, decision, approval_id=row["id"]),
                     _requested_draft(row, call.params, decision)]
 
-        (state, row), records = await self.store.transact(
-            rows.insert_pending(new, self.max_pending, now), drafts)
+        async def commit() -> tuple[tuple[str, Row | None], list[dict[str, Any]]]:
+            result = await self.store.transact(
+                rows.insert_pending(new, self.max_pending, now), drafts)
+            (state, row), _ = result
+            if state == "created" and row is not None:
+                self._add_pending(row)  # from now on its expiry is scheduled
+            return result
+
+        # Shielded: a caller that goes away must not leave a committed approval unscheduled.
+        (state, row), records = await asyncio.shield(commit())
         if state == "full" or row is None:
             raise self._queue_full()
-        if state == "created":
-            self._add_pending(row)
         return Outcome(decision, records[0], allowed=False, status=202, approval={
             "approval_id": row["id"], "approval_status": "pending",
             "expires_at": row["expires_at"]})
