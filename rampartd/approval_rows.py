@@ -194,9 +194,11 @@ def resolve_one(approval_id: str, how: Resolution, *, link_signature: str | None
     """Atomically claim one pending approval (404 unknown, 410 no longer pending)."""
     def run(conn: sqlite3.Connection) -> Row:
         if link_signature is not None:
+            # Only a digest of the spent signature is kept: enough to refuse its reuse.
+            spent = hashlib.sha256(link_signature.encode()).hexdigest()
             try:
                 conn.execute("INSERT INTO approval_link_uses (signature, approval_id, used_at) "
-                             "VALUES (?, ?, ?)", (link_signature, approval_id, iso(how.now)))
+                             "VALUES (?, ?, ?)", (spent, approval_id, iso(how.now)))
             except sqlite3.IntegrityError:
                 raise Gone("this approval link was already used", code="link_used") from None
         row = _claim(conn, approval_id, how, None)
