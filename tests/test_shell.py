@@ -119,3 +119,10 @@ def test_partial_components_survive_a_problem() -> None:
     parsed = parse_command("rm -rf / && echo 'open")
     assert parsed.problem is not None
     assert [c.text for c in parsed.components] == ["rm -rf /"]
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("text", ["for x < y", "for x in a (b)", "for x in a > b; do ls; done"])
+def test_a_broken_loop_header_fails_closed_instead_of_hanging(text: str) -> None:
+    parsed = parse_command(text)
+    assert parsed.problem is not None and parsed.components == ()

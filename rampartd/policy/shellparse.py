@@ -248,7 +248,10 @@ class Parser(Expander, Emitter):
             self.blanks()
             if self.i >= self.n or self.s[self.i] in "\n;&|)":
                 return
+            start = self.i
             self.word()
+            if self.i == start:  # `<`, `>` or `(` here: bash refuses it too, and so do we
+                raise ShellSyntaxError("unexpected token in a for-loop header")
 
     def redirect(self, fd: str, redirs: list[str], herestring: list[str],
                  heredocs: list[Heredoc], stage: Stage) -> None:
