@@ -191,8 +191,12 @@ class _Subjects:
 
     def domain_ids(self) -> list[frozenset[int]]:
         if self._domain_ids is None:
-            hosts = [h for h in (url_host(u) for u in self.urls()) if h]
-            self._domain_ids = [self._match("domain", h) for h in hosts]
+            ids: list[frozenset[int]] = []
+            for url in self.urls():
+                host = url_host(url)
+                if host:
+                    ids.append(self._match("domain", host))
+            self._domain_ids = ids
         return self._domain_ids
 
     def session(self) -> list[frozenset[int]]:
@@ -345,6 +349,10 @@ def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter 
     return matches, subj.parsed
 
 
+def _severity(match: Match) -> int:
+    return SEVERITY[match.rule.action]
+
+
 _DEFAULT_MESSAGES = {
     "deny": "denied by policy '{}'",
     "ask": "policy '{}' asks for approval",
@@ -361,7 +369,8 @@ def decide(policy_set: PolicySet, matches: list[Match], parsed: ParsedCommand | 
     policy: str | None = None
     suggestions: tuple[str, ...] = ()
     if matches:
-        top = max(matches, key=lambda m: SEVERITY[m.rule.action])
+        # max() keeps the first of equally severe matches; a single match needs no search.
+        top = matches[0] if len(matches) == 1 else max(matches, key=_severity)
         action = top.rule.action
         policy = top.policy.name
         message = top.rule.message or _DEFAULT_MESSAGES[action].format(policy)
@@ -374,9 +383,9 @@ def decide(policy_set: PolicySet, matches: list[Match], parsed: ParsedCommand | 
         action = "ask"
         message = f"{problem}; a person must approve it"
     elapsed = 0 if start_ns is None else (time.perf_counter_ns() - start_ns) // 1000
-    return Decision(action=action, message=message, policy=policy,
-                    matched_policies=tuple(m.policy.name for m in matches),
-                    suggestions=suggestions, evaluation_time_us=int(elapsed))
+    # Positional arguments (in Decision's field order): keywords cost more on every call.
+    return Decision(action, message, policy, tuple([m.policy.name for m in matches]),
+                    suggestions, int(elapsed))
 
 
 def evaluate(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | None = None,

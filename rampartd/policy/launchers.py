@@ -47,6 +47,8 @@ RESERVED_SKIP = frozenset({"{", "}", "then", "do", "else", "fi", "done", "if", "
                            "until", "!"})
 RESERVED_LOOP = frozenset({"for", "select"})
 RESERVED_UNSUPPORTED = frozenset({"case", "esac", "function", "coproc", "in"})
+_ECHO_FLAGS = re.compile(r"-[neE]+")
+_BRACES = re.compile(r"\{([^{}]*,[^{}]*)\}")
 
 
 def launcher_end(name: str, args: list[str]) -> int | None:
@@ -163,7 +165,7 @@ def echo_payload(program: str, args: list[str]) -> str:
     """The text `echo`/`printf` writes (escape sequences for newlines and tabs decoded)."""
     words = list(args)
     interpret = program == "printf"
-    while words and program == "echo" and re.fullmatch(r"-[neE]+", words[0]):
+    while words and program == "echo" and _ECHO_FLAGS.fullmatch(words[0]):
         interpret = interpret or "e" in words[0]
         words.pop(0)
     text = " ".join(words)
@@ -174,7 +176,7 @@ def echo_payload(program: str, args: list[str]) -> str:
 
 def expand_braces(word: str, limit: int = 64) -> list[str]:
     """Bash brace expansion of `{a,b}` groups in an unquoted word (at most `limit` results)."""
-    m = re.search(r"\{([^{}]*,[^{}]*)\}", word)
+    m = _BRACES.search(word)
     if m is None:
         return [word]
     out: list[str] = []

@@ -89,6 +89,23 @@ class Out:
     problems: list[str] = field(default_factory=list)
 
 
+def _expand(words: list[Word]) -> list[Word]:
+    """Split known variables holding blanks and expand `{a,b}`; most commands have neither,
+    and get their list back unchanged."""
+    if not any(w.split or (not w.quoted and not w.dynamic and "{" in w.text and "," in w.text)
+               for w in words):
+        return words
+    expanded: list[Word] = []
+    for w in words:
+        if w.split:
+            expanded += [Word(t, raw=t) for t in w.text.split()]
+        elif not w.quoted and not w.dynamic and "{" in w.text and "," in w.text:
+            expanded += [Word(t, raw=t) for t in L.expand_braces(w.text)]
+        else:
+            expanded.append(w)
+    return expanded
+
+
 class Emitter:
     """Turns simple commands into Components; `sub` parses a nested script."""
 
@@ -123,25 +140,12 @@ class Emitter:
         """Turn one simple command's words into components (unwrapping runners)."""
         if not prefix and words and self.emit_plain(words, redirs, stage):
             return
-        expanded: list[Word] = []
-        for w in words:
-            if w.split:
-                expanded += [Word(t, raw=t) for t in w.text.split()]
-            elif not w.quoted and not w.dynamic and "{" in w.text and "," in w.text:
-                expanded += [Word(t, raw=t) for t in L.expand_braces(w.text)]
-            else:
-                expanded.append(w)
-        words = expanded
+        words = _expand(words)
         k = 0
         while k < len(words) and L.ASSIGNMENT.match(words[k].raw):
             k += 1
         if k == len(words):
-            for w in words:
-                name, _, value = w.text.partition("=")
-                known = None if w.dynamic or name.endswith("+") else value
-                self.vars[name.rstrip("+")] = known
-            if any(">" in r for r in redirs):
-                self.add(Component((), " ".join(redirs), (" ".join(redirs),)), stage)
+            self.assign(words, redirs, stage)
             return
         launched: list[str] = []  # launcher words (with their options), assignments dropped
         starts: list[int] = []
@@ -149,11 +153,12 @@ class Emitter:
         while True:
             head = words[k]
             program = posix_basename(head.text)
+            rest_words = words[k + 1:]
+            args = [w.text for w in rest_words]
             if head.dynamic or head.glob or not program:
                 self.out.problems.append(f"the program name {head.text!r} is only known at run "
                                          "time")
                 break
-            args = [w.text for w in words[k + 1:]]
             if program == "env" and (split := L.env_split_string(args)) is not None:
                 j, text = split
                 rest = " ".join(shlex.quote(a) for a in args[j + 2:])
@@ -166,10 +171,6 @@ class Emitter:
             starts.append(len(prefix) + len(launched))
             launched += [program, *args[:end]]
             k += 1 + end
-        head = words[k]
-        program = posix_basename(head.text)
-        rest_words = words[k + 1:]
-        args = [w.text for w in rest_words]
         outer = (*prefix, *launched)
         if self.unwrap(program, rest_words, outer, stage):
             return
@@ -184,6 +185,23 @@ class Emitter:
                 forms.append(" ".join([*outer[start:], text]))
         comp = Component(argv, text, tuple(forms), tuple(names), head.dynamic or head.glob)
         self.add(comp, stage)
+        self.follow(program, rest_words, args, outer, stage)
+        # Only URLs (`scheme://`) and fetchers' bare hosts count; anything else finds none.
+        if "://" in text or program in FETCHERS:
+            self.out.urls.extend(urls_in_words(program, tuple(args)))
+
+    def assign(self, words: list[Word], redirs: list[str], stage: Stage) -> None:
+        """A command of assignments only: remember the values for later `$NAME`s."""
+        for w in words:
+            name, _, value = w.text.partition("=")
+            known = None if w.dynamic or name.endswith("+") else value
+            self.vars[name.rstrip("+")] = known
+        if any(">" in r for r in redirs):
+            self.add(Component((), " ".join(redirs), (" ".join(redirs),)), stage)
+
+    def follow(self, program: str, rest_words: list[Word], args: list[str],
+               outer: tuple[str, ...], stage: Stage) -> None:
+        """What the next pipeline stage may run (`echo x | sh`) and `find -exec` commands."""
         if program in ("echo", "printf") and not any(w.dynamic for w in rest_words):
             stage.echo = L.echo_payload(program, args)
         if program in L.SHELLS:
@@ -193,7 +211,6 @@ class Emitter:
         if program == "find":
             for a, b in L.find_exec_commands(args):
                 self.emit(rest_words[a:b], [], Stage(), outer)
-        self.out.urls.extend(urls_in_words(program, tuple(args)))
 
     def unwrap(self, program: str, rest: list[Word], outer: tuple[str, ...],
                stage: Stage) -> bool:

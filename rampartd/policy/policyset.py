@@ -24,6 +24,7 @@ _SET_CHUNK = 256
 _SET_MAX_TEXT = 8192  # longer texts are matched pattern by pattern (no set memory limits)
 _PLAN_CACHE = 1024
 _COMMAND_CACHE = 4096
+_NO_IDS: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,10 @@ class PatternSet:
         if len(data) > _SET_MAX_TEXT:
             # Sets can give up on huge inputs; single RE2 searches always finish correctly.
             return frozenset(p.pid for p in self.patterns if p.compiled.search(text) is not None)
+        if len(self.chunks) == 1:  # the usual case: up to _SET_CHUNK patterns
+            rset, pids = self.chunks[0]
+            hits = rset.Match(data)
+            return frozenset([pids[h] for h in hits]) if hits else _NO_IDS
         found: list[int] = []
         for rset, pids in self.chunks:
             hits = rset.Match(data)

@@ -27,6 +27,7 @@ import re
 from rampartd.policy.matchers import posix_basename, urls_in_words
 from rampartd.policy.normalize import (
     FETCHERS,
+    MAX_COMPONENTS,
     SPECIAL,
     Component,
     Out,
@@ -42,8 +43,13 @@ __all__ = ["Component", "ParsedCommand", "parse_command"]
 
 MAX_COMMAND_CHARS = 64 * 1024
 
-# Plain words: nothing for the shell to interpret.
-_PLAIN = re.compile(r"[A-Za-z0-9_./:,@%+\- ]*\Z")
+# Plain words joined by list operators: nothing to quote, expand or redirect. `~`, `=`, `!`
+# and glob characters are plain here: the parser keeps them as they are, and the checks
+# below send assignments, reserved words and globbed program names on to the tokenizer.
+_PLAIN_WORDS = re.compile(r"[A-Za-z0-9_./:,@%+\-~=!*?\[\] \t]*\Z")
+_PLAIN = re.compile(r"[A-Za-z0-9_./:,@%+\-~=!*?\[\] \t;&|\n]*\Z")
+# A list operator with the blanks around it; the group keeps the operator in re.split.
+_LIST_OP = re.compile(r"[ \t]*(\|\||&&|[;|&\n])[ \t]*")
 # Words and operators only: no expansion, escapes, heredocs, comments, groups or braces.
 _SIMPLE = re.compile(r"""[^$`\\#(){}<]*\Z""")
 _WORD_RE = r"""(?:[^\s'"\\;&|()<>$`#{}]|'[^']*'|"[^"\\$`]*")++"""
@@ -59,22 +65,88 @@ _RESERVED = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while"
                        "[[", "]]", "time"})
 
 
-def _plain(text: str) -> ParsedCommand | None:
-    """`git status`, `npm test`: one plain program with plain arguments, or None."""
+# A simple command's words, its redirections and the operator that ends it.
+_Command = tuple[list[Word], list[str], str]
+# A plain simple command's words and the operator that ends it.
+_PlainCommand = tuple[list[str], str]
+
+
+def _plain_split(text: str) -> list[_PlainCommand] | None:
+    """The commands of plain text; None if it is not plain or a command is empty (blank
+    lines, `;;`, a trailing `&&`: left to the tokenizer and the parser)."""
+    if _PLAIN_WORDS.match(text):
+        words = text.split()  # one command, the most common case: no operators to split on
+        return [(words, ";")] if words else None
     if not _PLAIN.match(text):
         return None
-    words = text.split()
-    if not words or words[0] in SPECIAL or words[0] in _RESERVED:
+    parts = _LIST_OP.split(text)  # [command, operator, command, …]
+    if not parts[-1].strip() and parts[-2] in (";", "&", "\n"):
+        del parts[-2:]  # a trailing `;`, `&` or newline just ends the list
+    commands: list[_PlainCommand] = []
+    for k in range(0, len(parts), 2):
+        words = parts[k].split()
+        if not words:
+            return None
+        commands.append((words, parts[k + 1] if k + 1 < len(parts) else ";"))
+    return commands
+
+
+def _plain_component(words: list[str]) -> Component | None:
+    """`git status`: a program that needs no unwrapping; None for anything else."""
+    first = words[0]
+    if first in _RESERVED or first in SPECIAL or "=" in first or has_glob(first):
         return None
-    program = posix_basename(words[0]) if "/" in words[0] else words[0]
-    if not program or program in SPECIAL:
-        return None
-    words[0] = program
-    norm = " ".join(words)
-    urls: tuple[str, ...] = ()
-    if "://" in text or program in FETCHERS:
-        urls = tuple(urls_in_words(program, tuple(words[1:])))
-    return ParsedCommand(text, (Component(tuple(words), norm, (norm,)),), (), urls, None)
+    argv = tuple(words)
+    if "/" in first:  # `/bin/rm` runs `rm`
+        program = posix_basename(first)
+        if not program or program in SPECIAL:
+            return None
+        argv = (program, *argv[1:])
+    norm = " ".join(argv)
+    return Component(argv, norm, (norm,))
+
+
+def _urls(comp: Component) -> tuple[str, ...]:
+    if "://" in comp.text or comp.argv[0] in FETCHERS:
+        return tuple(urls_in_words(comp.argv[0], comp.argv[1:]))
+    return ()
+
+
+def _plain(text: str, commands: list[_PlainCommand]) -> ParsedCommand | None:
+    """The result for plain programs joined by list operators (`cd src && make | tee log`),
+    built without the parser; None if a command needs unwrapping. It is what the tokenizer
+    path builds for the same text."""
+    if len(commands) == 1:  # the most common case, without the pipeline bookkeeping
+        comp = _plain_component(commands[0][0])
+        if comp is None:
+            return None
+        return ParsedCommand(text, (comp,), (), _urls(comp), None)
+    components: list[Component] = []
+    pipelines: list[str] = []
+    urls: list[str] = []
+    stages: list[str] = []  # texts of the current pipeline's stages
+    for words, op in commands:
+        comp = _plain_component(words)
+        if comp is None:
+            return None
+        components.append(comp)
+        urls += _urls(comp)
+        stages.append(comp.text)
+        if op != "|":
+            if len(stages) > 1:
+                pipelines.append(" | ".join(stages))
+            stages = []
+    return ParsedCommand(text, tuple(components), tuple(pipelines), tuple(urls), None)
+
+
+def _plain_commands(plain: list[_PlainCommand]) -> list[_Command] | None:
+    """The tokenizer's commands for plain ones: nothing is quoted or redirected."""
+    commands: list[_Command] = []
+    for texts, op in plain:
+        if texts[0] in _RESERVED:
+            return None
+        commands.append(([Word(t, glob=has_glob(t), raw=t) for t in texts], [], op))
+    return commands
 
 
 def _unquote(token: str) -> Word:
@@ -85,13 +157,13 @@ def _unquote(token: str) -> Word:
                 raw=token)
 
 
-def _quick(text: str, out: Out) -> bool:
-    """Tokenize plain words, quotes and operators; False if the full parser is needed."""
+def _tokenize(text: str) -> list[_Command] | None:
+    """Split words, quotes, redirections and operators into commands; None if the full
+    parser is needed."""
     if (not _SIMPLE.match(text) or ">|" in text or "|&" in text or "&>>" in text
             or not _TOKENS_ONLY.match(text)):
-        return False
-    # Split into simple commands: (words, redirections, the operator that ends them).
-    commands: list[tuple[list[Word], list[str], str]] = []
+        return None
+    commands: list[_Command] = []
     words: list[Word] = []
     redirs: list[str] = []
     pending = ""
@@ -104,23 +176,34 @@ def _quick(text: str, out: Out) -> bool:
                 words.append(_unquote(token))
         elif redirect:
             if pending:
-                return False
+                return None
             pending = redirect
         elif op == "\n" and not words and not redirs and (
                 not commands or commands[-1][2] != "|"):
             continue
         else:
             if pending or not words or words[0].raw in _RESERVED:
-                return False
+                return None
             commands.append((words, redirs, op))
             words, redirs = [], []
     if pending or (redirs and not words):
-        return False
+        return None
     if words:
         if words[0].raw in _RESERVED:
-            return False
+            return None
         commands.append((words, redirs, ";"))
     elif commands and commands[-1][2] in ("&&", "||", "|"):
+        return None
+    return commands
+
+
+def _quick(text: str, out: Out, plain: list[_PlainCommand] | None) -> bool:
+    """Emit the commands of text without the full parser; False if it is needed.
+
+    plain: the commands of text from _plain_split, when it is plain.
+    """
+    commands = _plain_commands(plain) if plain is not None else _tokenize(text)
+    if commands is None:
         return False
     parser = Parser(text, out, 0, (), {})
     stages: list[Stage] = []
@@ -144,13 +227,15 @@ def parse_command(text: str) -> ParsedCommand:
         return ParsedCommand(text, (), problem="the command is longer than 64 KiB")
     if "\x00" in text:
         return ParsedCommand(text, (), problem="the command contains a NUL byte")
-    plain = _plain(text)
-    if plain is not None:
-        return plain
+    plain = _plain_split(text)
+    if plain is not None and len(plain) <= MAX_COMPONENTS:
+        parsed = _plain(text, plain)
+        if parsed is not None:
+            return parsed
     out = Out()
     problem: str | None = None
     try:
-        if not _quick(text, out):
+        if not _quick(text, out, plain):
             out = Out()
             Parser(text, out, 0, (), {}).script()
     except ShellSyntaxError as exc:
