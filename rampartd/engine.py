@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from rampartd.models import SEVERITY, Action, Decision, ToolCall
 from rampartd.policy.matchers import (
+    AMBIGUOUS,
     as_number,
     lookup_param,
     normalize_path,
@@ -223,6 +224,8 @@ def _check_param(check: ParamCheck, params: Mapping[str, Any]) -> bool | None:
         return bool((present and value is not None) == check.value)
     if not present:
         return False
+    if value is AMBIGUOUS:
+        return None
     op = check.op
     if op == "eq":
         return values_equal(value, check.value)

@@ -347,3 +347,23 @@ def test_many_policies_use_the_index_without_changing_results() -> None:
     assert run(ps, command="prog1000").action == "allow"
     # Repeats come from the plan's memo and must decide the same.
     assert run(ps, command="prog8 a && prog9 b").matched_policies == ("p8", "p9")
+
+
+@pytest.mark.parametrize(("params", "action"), [
+    ({"options": {"dry_run": False}}, "ask"),
+    ({"options": {"dry_run": True}}, "allow"),
+    ({"options.dry_run": False}, "ask"),
+    # A literal "options.dry_run" must not hide the nested value the rule is about.
+    ({"options.dry_run": True, "options": {"dry_run": False}}, "ask"),
+    ({"options.dry_run": False, "options": {"dry_run": True}}, "ask"),
+    ({"options.dry_run": True, "options": {"dry_run": True}}, "allow"),
+])
+def test_dotted_param_names_cannot_be_shadowed(params: dict[str, Any], action: str) -> None:
+    ps = policy_set("""\
+  - name: real-runs
+    match: {tool: deploy}
+    rules:
+      - action: ask
+        when: {params: {options.dry_run: {eq: false}}}
+""")
+    assert run(ps, "deploy", **params).action == action

@@ -294,20 +294,28 @@ def values_equal(actual: Any, expected: Any) -> bool:
     return bool(actual == expected)
 
 
+AMBIGUOUS = object()  # a value a rule must not decide on
+
+
 def lookup_param(params: Any, name: str) -> tuple[bool, Any]:
-    """(present, value) of a named argument; `a.b` reaches into nested objects."""
+    """(present, value) of a named argument; `a.b` reaches into nested objects.
+
+    A caller could send both a literal key "a.b" and a nested {"a": {"b": …}} to hide one
+    behind the other; when both exist and differ, the value is AMBIGUOUS.
+    """
     if not isinstance(params, dict) and not hasattr(params, "get"):
         return False, None
-    if name in params:
-        return True, params[name]
+    literal = name in params
     if "." not in name:
-        return False, None
+        return literal, params[name] if literal else None
     value: Any = params
     for part in name.split("."):
         if isinstance(value, dict) and part in value:
             value = value[part]
         else:
-            return False, None
+            return literal, params[name] if literal else None
+    if literal and not values_equal(params[name], value):
+        return True, AMBIGUOUS
     return True, value
 
 
