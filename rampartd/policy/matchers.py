@@ -82,40 +82,44 @@ def literal_regex(text: str) -> str:
     return "(?s)" + str(re2.escape(text))
 
 
-def text_glob_regex(glob: str, *, command: bool = False) -> str:
-    """Translate a text glob to an anchored RE2 regex (`*` crosses everything)."""
-    if glob == "":
-        raise PatternError("empty pattern")
+def _translate(text: str, glob: str, *, star: str, one: str) -> str:
+    """Glob syntax to RE2: runs of `*` become `star`, `?` becomes `one`, classes and escapes
+    are kept, everything else is literal. `glob` is the whole pattern, for error messages."""
     out: list[str] = []
-    body = glob
-    bare_ok = command and glob.endswith(" *") and len(glob) > 2
-    if bare_ok:
-        body = glob[:-2]
     i = 0
-    while i < len(body):
-        c = body[i]
+    while i < len(text):
+        c = text[i]
         if c == "*":
-            while i < len(body) and body[i] == "*":
+            while i < len(text) and text[i] == "*":
                 i += 1
-            out.append(".*")
+            out.append(star)
             continue
         if c == "?":
-            out.append(".")
+            out.append(one)
         elif c == "[":
-            piece, i = _class(body, i)
+            piece, i = _class(text, i)
             out.append(piece)
             continue
         elif c == "\\":
-            if i + 1 >= len(body):
+            if i + 1 >= len(text):
                 raise PatternError(f"trailing backslash in {glob!r}")
-            out.append(re2.escape(body[i + 1]))
+            out.append(re2.escape(text[i + 1]))
             i += 2
             continue
         else:
             out.append(re2.escape(c))
         i += 1
+    return "".join(out)
+
+
+def text_glob_regex(glob: str, *, command: bool = False) -> str:
+    """Translate a text glob to an anchored RE2 regex (`*` crosses everything)."""
+    if glob == "":
+        raise PatternError("empty pattern")
+    bare_ok = command and glob.endswith(" *") and len(glob) > 2
+    body = glob[:-2] if bare_ok else glob
     tail = "(?: .*)?" if bare_ok else ""
-    return r"(?s)\A" + "".join(out) + tail + r"\z"
+    return r"(?s)\A" + _translate(body, glob, star=".*", one=".") + tail + r"\z"
 
 
 def expand_home(pattern: str, home: str) -> str:
@@ -147,28 +151,7 @@ def path_glob_regex(glob: str, home: str) -> str:
         if "**" in seg:
             raise PatternError(f"'**' must be a whole path segment in {glob!r}",
                                ) from None
-        i = 0
-        piece: list[str] = []
-        while i < len(seg):
-            c = seg[i]
-            if c == "*":
-                piece.append("[^/]*")
-            elif c == "?":
-                piece.append("[^/]")
-            elif c == "[":
-                cls, i = _class(seg, i)
-                piece.append(cls)
-                continue
-            elif c == "\\":
-                if i + 1 >= len(seg):
-                    raise PatternError(f"trailing backslash in {glob!r}")
-                piece.append(re2.escape(seg[i + 1]))
-                i += 2
-                continue
-            else:
-                piece.append(re2.escape(c))
-            i += 1
-        out.append("".join(piece) + ("" if last else "/"))
+        out.append(_translate(seg, glob, star="[^/]*", one="[^/]") + ("" if last else "/"))
     regex = "".join(out)
     if pattern.endswith("/**") and len(segments) > 1:
         # `dir/**` also matches `dir` itself.
