@@ -54,8 +54,10 @@ def new_token() -> str:
 
 
 def ensure_token(path: Path) -> bool:
-    """Create the admin token file unless it exists; True if it was created."""
+    """Create the admin token file unless it exists (then keep it 0600); True if created."""
     if path.exists():
+        if path.stat().st_mode & 0o077:  # readable by others: the token is no longer private
+            os.chmod(path, 0o600)
         return False
     return write_private(path, (new_token() + "\n").encode(), replace=False)
 

@@ -139,3 +139,14 @@ def test_corrupt_database_is_one_line_error(tmp_path: Path) -> None:
     (home / "rampartd.db").write_bytes(b"this is not a database" * 100)
     line = _serve_fails(tmp_path)
     assert "audit" in line or "database" in line
+
+
+def test_an_existing_token_file_is_kept_and_made_private(tmp_path: Path) -> None:
+    from rampartd.home import ensure_token
+
+    path = tmp_path / "token"
+    path.write_text("keep-me\n")
+    path.chmod(0o644)
+    assert ensure_token(path) is False
+    assert path.read_text() == "keep-me\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
