@@ -296,3 +296,47 @@ async def test_hostile_json_is_a_clean_400(client: Any, auth: dict[str, str], ra
     assert resp.status == 400
     err = await resp.json()
     assert err["code"] == "invalid_json" and set(err) == {"error", "code"}
+
+
+async def test_the_policy_watcher_survives_an_unwritable_log(client: Any, auth: dict[str, str],
+                                                             settings: Settings) -> None:
+    store = client.app[SERVICE].store
+
+    def fill_disk(conn: sqlite3.Connection) -> None:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    async def decision_of(command: str) -> str:
+        resp = await client.post("/v1/preflight/exec", json=call(command), headers=auth)
+        return str((await resp.json())["decision"])
+
+    async def until(predicate: Any) -> None:
+        async with asyncio.timeout(10):
+            while not await predicate():
+                await asyncio.sleep(0.05)
+
+    await store.transact(fill_disk, [])
+    policy = settings.policy_dir / "test.yaml"
+    # A large description makes the policy.reloaded record need new pages it cannot get.
+    policy.write_text(policy.read_text().replace("rm -rf *", "shred *") +
+                      "  - name: padding\n    description: " + "x" * 20000 +
+                      "\n    rules: [{action: allow, when: {default: true}}]\n")
+
+    async def reloaded() -> bool:
+        return await decision_of("shred /dev/sda") == "deny"
+
+    await until(reloaded)  # the new set is live although its record could not be written
+    await store.transact(lambda conn: conn.execute("PRAGMA max_page_count = 1073741823"), [])
+
+    async def recorded() -> bool:
+        page = await (await client.get("/v1/audit/events", params={"kind": "policy.reloaded"},
+                                       headers=auth)).json()
+        return any(e["detail"]["trigger"] == "watch" for e in page["events"])
+
+    await until(recorded)  # recorded on a later poll
+    policy.write_text(policy.read_text().replace("shred *", "wipe *"))
+
+    async def still_watching() -> bool:
+        return await decision_of("wipe it") == "deny"
+
+    await until(still_watching)

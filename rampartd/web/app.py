@@ -42,63 +42,73 @@ POLICY_POLL_SECONDS = 0.25  # hot reload notices an edit well within a second
 
 
 async def _watch_policies(service: ToolService) -> None:
-    """Poll the policy directory; record every reload and every refused edit."""
+    """Poll the policy directory; record every reload and every refused edit.
+
+    Nothing may end this loop: if a record cannot be written (the database is locked, the
+    disk is full) the reload is recorded on a later poll instead.
+    """
     holder = service.policies
+    unrecorded = False
     while True:
         await asyncio.sleep(POLICY_POLL_SECONDS)
         previous_error = holder.last_error
         try:
             changed = holder.poll()
-        except Exception:  # never let the watcher die; the last good set stays active
-            log.exception("policy watcher failed")
-            continue
-        if changed:
-            current = holder.current
-            await service.record_reload(current.policy_count, current.rule_count,
-                                        trigger="watch")
-        elif holder.last_error is not None and holder.last_error is not previous_error:
-            await service.record_reload_failure(holder.last_error, trigger="watch")
+            if changed or unrecorded:
+                unrecorded = True
+                current = holder.current
+                await service.record_reload(current.policy_count, current.rule_count,
+                                            trigger="watch")
+                unrecorded = False
+            elif holder.last_error is not None and holder.last_error is not previous_error:
+                await service.record_reload_failure(holder.last_error, trigger="watch")
+        except Exception:  # the last good set stays active; try again on the next poll
+            log.exception("policy watcher: could not reload or record the reload")
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _components(app: web.Application) -> AsyncIterator[None]:
-    """Open the audit store and the policy set, start the watcher; close in reverse."""
+    """Open the audit store and the policy set, start the watcher; close in reverse.
+
+    The exit stack closes every component that was opened, in reverse order, even when one
+    of them fails to close, so the audit writer always drains and the process can exit.
+    """
     settings = app[SETTINGS]
     policies = PolicyHolder(settings.policy_dir)  # a broken policy stops start-up (PolicyError)
-    # The broadcaster exists before the store so that no committed record escapes the stream.
-    broadcaster = Broadcaster(queue_size=settings.stream_queue_size,
-                              max_per_credential=settings.stream_max_per_credential,
-                              max_total=settings.stream_max_total)
-    app[BROADCASTER] = broadcaster
-    store = await AuditStore.open(settings.db_path, home=settings.home,
-                                  on_commit=broadcaster.publish,
-                                  checkpoint_every=settings.checkpoint_every,
-                                  checkpoint_seconds=settings.checkpoint_seconds)
-    broadcaster.bind(store)
-    approvals = Approvals(store, timeout=settings.approval_timeout,
-                          max_pending=settings.max_pending_approvals)
-    app[APPROVALS] = approvals
-    service = ToolService(mode=settings.mode, policies=policies, store=store,
-                          counter=SlidingWindowCounter(), approvals=approvals)
-    app[SERVICE] = service
-    registry = await AgentRegistry.open(store)
-    app[AGENTS] = registry
-    app[AGENT_TOKENS] = registry
-    watcher: asyncio.Task[None] | None = None
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        # The broadcaster exists before the store so no committed record escapes the stream.
+        broadcaster = Broadcaster(queue_size=settings.stream_queue_size,
+                                  max_per_credential=settings.stream_max_per_credential,
+                                  max_total=settings.stream_max_total)
+        app[BROADCASTER] = broadcaster
+        store = await AuditStore.open(settings.db_path, home=settings.home,
+                                      on_commit=broadcaster.publish,
+                                      checkpoint_every=settings.checkpoint_every,
+                                      checkpoint_seconds=settings.checkpoint_seconds)
+        stack.push_async_callback(store.close)
+        stack.push_async_callback(broadcaster.close)
+        broadcaster.bind(store)
+        approvals = Approvals(store, timeout=settings.approval_timeout,
+                              max_pending=settings.max_pending_approvals)
+        app[APPROVALS] = approvals
+        service = ToolService(mode=settings.mode, policies=policies, store=store,
+                              counter=SlidingWindowCounter(), approvals=approvals)
+        app[SERVICE] = service
+        registry = await AgentRegistry.open(store)
+        app[AGENTS] = registry
+        app[AGENT_TOKENS] = registry
         await service.seed_counter()
+        stack.push_async_callback(approvals.close)
         await approvals.start()  # expires what went overdue while the daemon was down
         current = policies.current
         await service.record_reload(current.policy_count, current.rule_count, trigger="start")
-        watcher = asyncio.create_task(_watch_policies(service))
+        stack.push_async_callback(_stop, asyncio.create_task(_watch_policies(service)))
         yield
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        await approvals.close()
-        await broadcaster.close()
-        await store.close()
 
 
 def create_app(settings: Settings) -> web.Application:
