@@ -30,7 +30,7 @@ NAME_MAX = 255
 DESCRIPTION_MAX = 2000
 LIST_MAX = 200
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters
 NOT_FOUND_CODE = "AGENT_NOT_FOUND"
 T = TypeVar("T")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -11,7 +12,7 @@ from typing import Any
 
 from rampartd.config import Settings
 from rampartd.errors import RampartdError, Unavailable
-from rampartd.home import read_token
+from rampartd.home import check_token, read_token
 
 
 class DaemonError(RampartdError):
@@ -33,7 +34,8 @@ class DaemonClient:
         if ":" in host:
             host = f"[{host}]"
         self.base_url = f"http://{host}:{settings.port}"
-        self._token = token if token is not None else read_token(settings.token_path)
+        self._token = check_token(token.strip(), "RAMPARTD_TOKEN") if token is not None \
+            else read_token(settings.token_path)
         self.timeout = timeout
 
     def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
@@ -48,9 +50,13 @@ class DaemonClient:
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                 body: Any = None) -> Any:
         """Send one request; returns decoded JSON (None for 204) or raises DaemonError."""
-        with self.open(method, path, params=params, body=body) as resp:
-            raw = resp.read()
-        return json.loads(raw) if raw else None
+        try:
+            with self.open(method, path, params=params, body=body) as resp:
+                raw = resp.read()
+            return json.loads(raw) if raw else None
+        except (http.client.HTTPException, ValueError) as exc:  # cut off, or not JSON
+            raise Unavailable(f"no valid answer from {self.base_url} "
+                              f"({exc.__class__.__name__})") from None
 
     def open(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
              body: Any = None, headers: Mapping[str, str] | None = None,
@@ -80,3 +86,6 @@ class DaemonClient:
         except OSError as exc:
             raise Unavailable(f"cannot reach rampartd at {self.base_url}: "
                               f"{getattr(exc, 'reason', exc)}") from None
+        except http.client.HTTPException as exc:  # not an HTTP server, or a cut-off answer
+            raise Unavailable(f"no valid answer from {self.base_url} "
+                              f"({exc.__class__.__name__})") from None

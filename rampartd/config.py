@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,8 +30,8 @@ def _positive(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if isinstance(value, bool):
             raise ValueError("expected a number")
         number = kind(value)
-        if number <= 0:
-            raise ValueError("must be greater than 0")
+        if not math.isfinite(number) or number <= 0:
+            raise ValueError("must be a number greater than 0")
         return number
 
     parse.__name__ = kind.__name__
@@ -38,6 +39,8 @@ def _positive(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _port(value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("must be a whole number")
     port = int(value)
     if not 0 <= port <= 65535:
         raise ValueError("must be between 0 and 65535")
@@ -149,6 +152,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -180,6 +185,8 @@ def load_settings(flags: Mapping[str, Any] | None = None,
             raw, source = env[env_name], env_name
         elif setting.name in from_file:
             raw, source = from_file[setting.name], str(config_path)
+            if setting.type_name == "path" and not Path(str(raw)).expanduser().is_absolute():
+                raw = home / str(raw)  # relative paths in config.yaml are relative to the home
         else:
             values[setting.name] = setting.default
             continue

@@ -78,6 +78,14 @@ def read_token(path: Path) -> str:
         raise ConfigError(f"cannot read token file {path}: {exc.strerror}") from None
     if not token:
         raise ConfigError(f"token file {path} is empty")
+    return check_token(token, f"token file {path}")
+
+
+def check_token(token: str, source: str) -> str:
+    """A token must be one printable word; the error never repeats the token itself."""
+    if not token or not token.isprintable() or any(c.isspace() for c in token):
+        raise ConfigError(f"{source} holds an invalid token (empty, or with spaces or "
+                          "control characters); rotate or reset it")
     return token
 
 

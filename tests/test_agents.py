@@ -149,6 +149,7 @@ async def test_list_pagination(client: Any, auth: dict[str, str]) -> None:
     ({"name": "x" * 256}, "name"),
     ({"name": 7}, "name"),
     ({"name": "bad\nname"}, "name"),
+    ({"name": "evil\u009b31mRED"}, "name"),  # C1 controls reach terminals as escapes too
     ({"name": " padded"}, "name"),
     ({"name": "ok", "description": "d" * 2001}, "description"),
     ({"name": "ok", "description": 5}, "description"),

@@ -144,3 +144,26 @@ def test_watch_prints_new_approvals(daemon: Daemon) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_watch_all_shows_bulk_resolutions(daemon: Daemon) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMPARTD_")}
+    proc = subprocess.Popen([sys.executable, "-m", "rampartd", "approvals", "watch", "--all"],
+                            env={**env, **cli_env(daemon)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        assert "watching approvals" in proc.stderr.readline()
+        ids = [ask(daemon, amount=300, tool_call_id="tc-1"),
+               ask(daemon, amount=400, tool_call_id="tc-2")]
+        assert proc.stdout.readline().startswith(ids[0])
+        assert proc.stdout.readline().startswith(ids[1])
+        status, _ = http(daemon, "POST", "/v1/approvals/bulk-resolve", {
+            "agent": "agent-a", "session": "s1", "run_id": "run-1", "action": "approve",
+            "scope": "pending", "ids": ids, "resolved_by": "alice"})
+        assert status == 200
+        line = proc.stdout.readline()
+        assert line.startswith("batch resolved: run run-1, 3 records"), line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

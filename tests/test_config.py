@@ -94,3 +94,25 @@ def test_readme_settings_table_matches_code() -> None:
             if isinstance(s.default, bool) else str(s.default)
         assert re.sub(r"`", "", cells[3]) == default, s.name
         assert cells[4] == s.help, s.name
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("approval_timeout", "nan"), ("approval_timeout", "inf"), ("stream_ping_interval", "-1"),
+    ("port", 9.5), ("port", True),
+])
+def test_non_finite_and_non_integral_values_are_refused(tmp_path: Path, name: str,
+                                                        value: object) -> None:
+    (tmp_path / "config.yaml").write_text(f"{name}: {value}\n")
+    with pytest.raises(ConfigError, match=name):
+        load_settings({"home": str(tmp_path)}, env={})
+
+
+def test_config_file_must_be_utf8(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_bytes(b"port: \xff\n")
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_settings({"home": str(tmp_path)}, env={})
+
+
+def test_relative_paths_in_config_file_are_relative_to_the_home(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("policy_dir: my-policies\n")
+    assert load_settings({"home": str(tmp_path)}, env={}).policy_dir == tmp_path / "my-policies"

@@ -73,3 +73,38 @@ def test_fails_closed(daemon: Daemon, tmp_path: Path) -> None:
     assert code == 0 and decision(answer) == "deny"
     assert answer is not None
     assert "could not decide" in answer["hookSpecificOutput"]["permissionDecisionReason"]
+
+
+def test_protocol_errors_are_a_deny(tmp_path: Path) -> None:
+    """Something that is not rampartd answering on the port must not let a call through."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def answer_garbage() -> None:
+        for _ in range(2):
+            conn, _ = server.accept()
+            conn.recv(65536)
+            conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+            conn.close()
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "token").write_text("a-token\n")
+    try:
+        code, answer = run_hook(home, port, bash("rm -rf ~"))
+        assert code == 0 and decision(answer) == "deny"
+    finally:
+        server.close()
+
+
+def test_a_token_with_whitespace_is_refused_without_being_printed(daemon: Daemon) -> None:
+    _, answer = run_hook(daemon.home, daemon.port, bash("ls"), token="secret1\nsecret2")
+    assert decision(answer) == "deny"
+    assert "secret1" not in json.dumps(answer)

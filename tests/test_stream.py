@@ -513,3 +513,19 @@ async def test_shutdown_ends_every_stream(aiohttp_client: Any, tmp_path: Path) -
         # A clean end of the chunked body: the handler finished, it was not cancelled.
         rest = await asyncio.wait_for(resp.content.read(), 5)
         assert rest == b"" and resp.content.at_eof()
+
+
+async def test_rotating_the_admin_token_ends_its_streams(client: TestClient[Any, Any],
+                                                         auth: dict[str, str],
+                                                         settings: Settings) -> None:
+    from rampartd.home import rotate_token
+
+    stream = await open_stream(client, auth)
+    rotate_token(settings.token_path)
+    async with asyncio.timeout(10):  # the sweeper re-checks credentials twice a second
+        await stream.content.read()
+    assert stream.content.at_eof()
+    fresh = {"Authorization": f"Bearer {settings.token_path.read_text().strip()}"}
+    again = await open_stream(client, fresh)
+    assert again.status == 200
+    again.close()

@@ -27,6 +27,11 @@ class SafeGroup(click.Group):
             raise click.ClickException(f"{exc.strerror or exc}"
                                        f"{': ' + str(exc.filename) if exc.filename else ''}") \
                 from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # a bug: one line, and no message that could hold a secret
+            raise click.ClickException(f"unexpected error ({exc.__class__.__name__})") \
+                from None
 
 
 @click.group(cls=SafeGroup)

@@ -130,10 +130,17 @@ def watch(every: bool) -> None:
 
     client = _client()
     try:
-        for event in iter_events(client, {"types": "approvals"}):
+        # Bulk resolutions arrive as one audit_batch frame, not as approvals frames.
+        types = "approvals,audit_batch" if every else "approvals"
+        for event in iter_events(client, {"types": types}):
             if event.get("type") == "connected":
                 click.echo(f"watching approvals on {client.base_url} (Ctrl-C to stop)",
                            err=True)
+                continue
+            if event.get("type") == "audit_batch":
+                click.echo(f"batch resolved: run {event.get('run_id')}, "
+                           f"{event.get('count')} records (seq {event.get('first_seq')}-"
+                           f"{event.get('last_seq')})")
                 continue
             kind = event.get("kind")
             if kind != "approval.requested" and not every:

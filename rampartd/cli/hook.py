@@ -89,8 +89,8 @@ def claude_code(agent: str, wait: float) -> None:
         token = os.environ.get("RAMPARTD_TOKEN")  # e.g. an agent's own token
         client = DaemonClient(load_settings(), token=token, timeout=wait + 10)
         answer = decide(event, client, agent, wait)
-    except (ValueError, RampartdError, OSError) as exc:
-        reason = exc.message if isinstance(exc, RampartdError) else str(exc)
+    except Exception as exc:  # whatever went wrong, the call must not go ahead unchecked
+        reason = exc.message if isinstance(exc, RampartdError) else exc.__class__.__name__
         answer = hook_output("deny", f"rampartd could not decide, so the call is blocked: "
                                      f"{reason}")
     if answer is not None:

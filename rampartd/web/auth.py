@@ -10,6 +10,7 @@ import functools
 import hashlib
 import hmac
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -89,6 +90,21 @@ def authenticate(token: str, admin: AdminToken, agents: AgentTokens | None) -> P
         # Agent tokens are stored only as SHA-256; looking up a digest leaks nothing useful.
         return agents.principal_for(hashlib.sha256(presented).hexdigest())
     return None
+
+
+def reauthenticator(request: web.Request) -> Callable[[], bool]:
+    """A check that the credential a long-lived request opened with is still valid, so a
+    rotated admin token or a replaced agent token also ends the streams it opened."""
+    token = _presented_token(request, RouteAuth("eval", stream=True))
+    credential = request[PRINCIPAL].credential_id
+    app = request.app
+
+    def still_valid() -> bool:
+        again = None if token is None else authenticate(
+            token, app[ADMIN_TOKEN], app.get(AGENT_TOKENS))
+        return again is not None and again.credential_id == credential
+
+    return still_valid
 
 
 ROUTE_AUTH = web.AppKey("route_auth", dict[object, RouteAuth])

@@ -27,7 +27,7 @@ from rampartd.frames import (
     parse_format,
     retry_line,
 )
-from rampartd.web.auth import PRINCIPAL
+from rampartd.web.auth import PRINCIPAL, reauthenticator
 from rampartd.web.keys import BROADCASTER, SETTINGS
 from rampartd.web.parse import query
 
@@ -116,7 +116,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
                                    send_timeout=settings.stream_write_timeout)
     try:
         await response.prepare(request)
-        sub.alive = lambda: _connected(request, response)
+        still_valid = reauthenticator(request)
+        # Checked by the broadcaster's sweeper: a closed connection or a rotated token ends it.
+        sub.alive = lambda: _connected(request, response) and still_valid()
         if response.headers.get("Transfer-Encoding") == "chunked" and not response.compression:
             sub.direct = TransportWriter(request, named)
         await _pump(request, response, sub, named=named,
