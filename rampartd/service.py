@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rampartd.audit.store import AuditStore, RecordDraft
 from rampartd.engine import SlidingWindowCounter, evaluate
-from rampartd.errors import PolicyError, Unavailable
+from rampartd.errors import PolicyError
 from rampartd.models import Decision, ToolCall
 from rampartd.policy import PolicyHolder
 
@@ -71,7 +71,7 @@ class ToolService:
     """Evaluates, records and (for asks) hands tool calls to the approval queue."""
 
     def __init__(self, *, mode: str, policies: PolicyHolder, store: AuditStore,
-                 counter: SlidingWindowCounter, approvals: Approvals | None = None) -> None:
+                 counter: SlidingWindowCounter, approvals: Approvals) -> None:
         self.mode = mode
         self.policies = policies
         self.store = store
@@ -113,7 +113,7 @@ class ToolService:
         monitor = self.mode == "monitor"
         if decision.action == "ask" and not monitor:
             # A grant left by an approval allows the call; otherwise it waits for a person.
-            return await self._approvals().handle_ask(call, decision)
+            return await self.approvals.handle_ask(call, decision)
         record = await self.store.append(
             decision_draft(call, decision, mode="monitor" if monitor else None))
         if monitor or decision.allowed:
@@ -131,17 +131,12 @@ class ToolService:
         """
         if outcome.status != 202 or seconds <= 0:
             return outcome
-        settled = await self._approvals().settle(outcome, seconds)
+        settled = await self.approvals.settle(outcome, seconds)
         if settled is not None:
             return settled
         if not connected():  # nobody would run it: the grant stays for a later retry
             return outcome
         return await self.call(call, agent_status=agent_status())
-
-    def _approvals(self) -> Approvals:
-        if self.approvals is None:  # fail closed: an ask never runs without the queue
-            raise Unavailable("the approval queue is not running")
-        return self.approvals
 
     async def reload_policies(self, *, trigger: str) -> None:
         """Reload now; record the new set, or record and re-raise why the edit was refused."""

@@ -32,9 +32,8 @@ class DaemonCollector(Collector):
         seq, _ = service.store.head
         yield GaugeMetricFamily("rampartd_audit_head_seq", "Sequence number of the newest "
                                 "audit record", value=seq)
-        pending = 0 if service.approvals is None else service.approvals.pending_count
         yield GaugeMetricFamily("rampartd_pending_approvals", "Approvals waiting for a person",
-                                value=pending)
+                                value=service.approvals.pending_count)
         broadcaster = app[BROADCASTER]
         yield GaugeMetricFamily("rampartd_stream_clients", "Open event streams",
                                 value=broadcaster.clients)

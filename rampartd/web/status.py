@@ -42,6 +42,6 @@ async def status(request: web.Request) -> web.Response:
         "policy_dir": str(settings.policy_dir),
         "last_reload_error": None if error is None else {**error.details(), "error": error.message},
         "audit_head": {"seq": seq, "hash": head_hash},
-        "pending_approvals": 0 if service.approvals is None else service.approvals.pending_count,
+        "pending_approvals": service.approvals.pending_count,
         "stream_clients": app[BROADCASTER].clients,
     })
