@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ulid import ULID
@@ -140,18 +140,7 @@ class Approvals:
             return [decision_draft(call, decision, approval_id=row["id"]),
                     _requested_draft(row, call.params, decision)]
 
-        async def commit() -> tuple[tuple[str, Row | None], list[dict[str, Any]]]:
-            result = await self.store.transact(
-                rows.insert_pending(new, self.max_pending, now), drafts)
-            (state, row), _ = result
-            if state == "created" and row is not None:
-                self._add_pending(row)  # from now on its expiry is scheduled
-            return result
-
-        # Shielded: a caller that goes away must not leave a committed approval unscheduled.
-        (state, row), records = await asyncio.shield(commit())
-        if state == "full" or row is None:
-            raise self._queue_full()
+        row, records, _ = await self._insert(new, now, drafts)
         return Outcome(decision, records[0], allowed=False, status=202, approval={
             "approval_id": row["id"], "approval_status": "pending",
             "expires_at": row["expires_at"]})
@@ -261,13 +250,8 @@ class Approvals:
                 return []
             return [_requested_draft(row, call.params, None, requested_by=requested_by)]
 
-        (state, row), _ = await self.store.transact(
-            rows.insert_pending(new, self.max_pending, now), drafts)
-        if state == "full" or row is None:
-            raise self._queue_full()
-        if state == "created":
-            self._add_pending(row)
-        return rows.view(row, time.time()), state == "created"
+        row, _, created = await self._insert(new, now, drafts)
+        return rows.view(row, time.time()), created
 
     async def resolve(self, approval_id: str, *, approved: bool, resolved_by: str,
                       reason: str | None = None, via: str = "api", credential: str | None = None,
@@ -326,9 +310,26 @@ class Approvals:
         return rows.call_key(call.agent, call.session, call.run_id, call.tool_call_id,
                              call.tool, call.params, call.cwd)
 
-    def _queue_full(self) -> Unavailable:
-        return Unavailable(f"{self.max_pending} approvals are already pending; resolve some "
-                           "before asking for more", code="approval_queue_full")
+    async def _insert(self, new: NewApproval, now: float,
+                      drafts: Callable[[tuple[str, Row | None]], list[RecordDraft]],
+                      ) -> tuple[Row, list[dict[str, Any]], bool]:
+        """Add (or reuse) a pending approval in one audit job; returns (row, records, created).
+
+        Shielded: a caller that goes away must not leave a committed approval unscheduled.
+        """
+        async def commit() -> tuple[tuple[str, Row | None], list[dict[str, Any]]]:
+            result = await self.store.transact(
+                rows.insert_pending(new, self.max_pending, now), drafts)
+            (state, row), _ = result
+            if state == "created" and row is not None:
+                self._add_pending(row)  # from now on its expiry is scheduled
+            return result
+
+        (state, row), records = await asyncio.shield(commit())
+        if state == "full" or row is None:
+            raise Unavailable(f"{self.max_pending} approvals are already pending; resolve "
+                              "some before asking for more", code="approval_queue_full")
+        return row, records, state == "created"
 
     @staticmethod
     def _new_row(call: ToolCall, key: str, now: float, lifetime: float, *, source: str,
