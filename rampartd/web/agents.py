@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rampartd.agents import LIST_MAX, AgentRegistry, check_id, credential_id, patch_fields
+from rampartd.agents import LIST_MAX, AgentRegistry, credential_id, patch_fields
 from rampartd.errors import BadRequest
 from rampartd.web.keys import BROADCASTER
 from rampartd.web.parse import check_fields, int_param, query, read_json
@@ -64,9 +64,8 @@ async def update(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     """DELETE /v1/agents/{id}: remove the agent and its tokens (its audit records stay); 204."""
     query(request, ())
-    agent_id = request.match_info["id"]
-    await request.app[AGENTS].delete(agent_id)
-    end_streams(request, check_id(agent_id))
+    agent = await request.app[AGENTS].delete(request.match_info["id"])
+    end_streams(request, agent.id)
     return web.Response(status=204)
 
 

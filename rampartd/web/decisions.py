@@ -40,10 +40,10 @@ def new_limiter() -> SlidingWindowLimiter:
 
 
 def _agent_id_of(request: web.Request) -> Callable[[str], str | None]:
-    registry = request.app.get(AGENTS)
+    registry = request.app[AGENTS]
 
     def lookup(name: str) -> str | None:
-        agent = None if registry is None else registry.by_name(name)
+        agent = registry.by_name(name)
         return None if agent is None else agent.id
 
     return lookup
@@ -63,8 +63,7 @@ async def list_(request: web.Request) -> web.Response:
         except BadRequest:
             raise BadRequest("query parameter 'agentId' must be a UUID",
                              code="invalid_parameter") from None
-        registry = request.app.get(AGENTS)
-        found = None if registry is None else registry.by_id(agent_id)
+        found = request.app[AGENTS].by_id(agent_id)
         if found is None:  # no such agent (or deleted): nothing can match
             return web.json_response({"data": [], "pagination": {
                 "total": 0, "limit": limit, "offset": offset, "hasMore": False}})
