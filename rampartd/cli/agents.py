@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import re
 import urllib.parse
 from typing import Any
 
 import click
 
+from rampartd.agents import check_id
 from rampartd.client import DaemonClient
 from rampartd.config import load_settings
-from rampartd.errors import NotFound
+from rampartd.errors import BadRequest, NotFound
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 ONCE_WARNING = ("This token is shown only once and cannot be recovered (only its SHA-256 is "
                  "stored); keep it now, or issue a new one with `rampartd agents token-rotate`.")
 
@@ -24,8 +24,8 @@ def _client() -> DaemonClient:
 
 def _path(client: DaemonClient, ref: str) -> str:
     """The API path of an agent given by id, or by exact name."""
-    if _UUID.fullmatch(ref):
-        return f"/v1/agents/{ref.lower()}"
+    with contextlib.suppress(BadRequest):
+        return f"/v1/agents/{check_id(ref)}"
     page = client.request("GET", "/v1/agents", params={"name": ref})
     if not page["data"]:
         raise NotFound(f"no agent named {ref!r}")
