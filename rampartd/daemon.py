@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import signal
 import sys
@@ -18,6 +17,7 @@ from rampartd.errors import ConfigError
 from rampartd.home import ensure_home, ensure_token, seed_policies
 from rampartd.notify import sd_notify
 from rampartd.web.app import create_app
+from rampartd.web.auth import is_loopback_host
 
 log = logging.getLogger("rampartd")
 SHUTDOWN_TIMEOUT = 0.5  # seconds open requests get at shutdown; the unit's stop timeout is longer
@@ -41,17 +41,8 @@ class AccessLogger(AbstractAccessLogger):
 
 def check_host(settings: Settings) -> None:
     """Refuse to listen beyond loopback unless explicitly allowed."""
-    if settings.allow_remote:
-        return
-    host = settings.host
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ConfigError(f"refusing to listen on non-loopback host {host!r}; "
+    if not settings.allow_remote and not is_loopback_host(settings.host):
+        raise ConfigError(f"refusing to listen on non-loopback host {settings.host!r}; "
                           "pass --allow-remote if you really mean it")
 
 
