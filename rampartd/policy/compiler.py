@@ -147,12 +147,13 @@ class _Builder:
                 regex = literal_regex(source)
             else:
                 regex = pattern_regex(source, kind, self.home)
+            compiled = compile_regex(regex)
         except PatternError as exc:
             hint = ("RE2 syntax: no look-around or back-references"
                     if source.startswith("re:") else "check the brackets and escapes")
             raise ctx.fail(line, str(exc), hint) from None
         pid = len(self.patterns)
-        self.patterns.append(Pattern(pid, kind, role, source, regex, compile_regex(regex)))
+        self.patterns.append(Pattern(pid, kind, role, source, regex, compiled))
         self.by_key[key] = pid
         return pid
 

@@ -49,6 +49,20 @@ def _is_arithmetic(body: str) -> bool:
     return depth == 0 and (not want_operand or not body.strip())
 
 
+def _close(s: str, j: int, n: int, depth: int, opening: str, closing: str, what: str) -> int:
+    """Index just past the `closing` that brings `depth` to 0, scanning from s[j]."""
+    while j < n and depth:
+        c = s[j]
+        if c == opening:
+            depth += 1
+        elif c == closing:
+            depth -= 1
+        j += 1
+    if depth:
+        raise ShellSyntaxError(f"unterminated '{what}'")
+    return j
+
+
 def _ansi_c(body: str) -> str:
     out: list[str] = []
     i = 0
@@ -134,12 +148,7 @@ class Expander:
         s, n = self.s, self.n
         nxt = s[self.i + 1] if self.i + 1 < n else ""
         if s.startswith("$((", self.i):
-            j, depth = self.i + 3, 2
-            while j < n and depth:
-                depth += {"(": 1, ")": -1}.get(s[j], 0)
-                j += 1
-            if depth:
-                raise ShellSyntaxError("unterminated '$(('")
+            j = _close(s, self.i + 3, n, 2, "(", ")", "$((")
             body = s[self.i + 3:j - 2]
             self.i = j
             self.scan_expansions(body)
@@ -155,12 +164,7 @@ class Expander:
             buf.append(f"$( {self.parse_list(')')} )")
             return True
         if nxt == "{":
-            j, depth = self.i + 2, 1
-            while j < n and depth:
-                depth += {"{": 1, "}": -1}.get(s[j], 0)
-                j += 1
-            if depth:
-                raise ShellSyntaxError("unterminated '${'")
+            j = _close(s, self.i + 2, n, 1, "{", "}", "${")
             body = s[self.i + 2:j - 1]
             self.i = j
             return self.variable(body, buf, in_dquote, w)

@@ -32,25 +32,17 @@ class PatternError(ValueError):
     """A glob or regex that cannot be compiled; the message says why."""
 
 
-def _options() -> Any:
+def re2_options() -> Any:
     opts = re2.Options()
     opts.log_errors = False
     opts.max_mem = 64 << 20
     return opts
 
 
-def check_regex(regex: str) -> None:
-    """Raise PatternError if RE2 cannot compile the regex."""
-    try:
-        re2.compile(regex, _options())
-    except re2.error as exc:
-        raise PatternError(f"invalid regex {regex!r}: {exc}") from None
-
-
 def compile_regex(regex: str) -> Any:
     """Compile an RE2 regex (PatternError if invalid)."""
     try:
-        return re2.compile(regex, _options())
+        return re2.compile(regex, re2_options())
     except re2.error as exc:
         raise PatternError(f"invalid regex {regex!r}: {exc}") from None
 
@@ -166,7 +158,6 @@ def pattern_regex(pattern: str, kind: str, home: str) -> str:
         regex = pattern[len(REGEX_PREFIX):]
         if not regex:
             raise PatternError("empty regex after 're:'")
-        check_regex(regex)
         return regex
     if kind == "path":
         regex = path_glob_regex(pattern, home)
@@ -174,7 +165,6 @@ def pattern_regex(pattern: str, kind: str, home: str) -> str:
         regex = text_glob_regex(pattern.lower().rstrip("."))
     else:
         regex = text_glob_regex(pattern, command=kind == "command")
-    check_regex(regex)
     return regex
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import re2
 
 from rampartd.models import Action
+from rampartd.policy.matchers import re2_options
 
 SUBJECTS = ("command", "path", "url", "domain", "session")
 _SET_CHUNK = 256
@@ -96,21 +97,6 @@ class Rule:
                 return kind, ids
         return None
 
-    def kinds(self) -> set[str]:
-        """The subjects this rule needs computed."""
-        out: set[str] = set()
-        if self.has_command:
-            out.add("command")
-        if self.path_matches or self.path_not_matches:
-            out.add("path")
-        if self.url_matches:
-            out.add("url")
-        if self.domain_matches:
-            out.add("domain")
-        if self.session_matches or self.session_not_matches:
-            out.add("session")
-        return out
-
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -146,9 +132,7 @@ class PatternSet:
     def __init__(self, patterns: list[Pattern]) -> None:
         self.patterns = patterns
         self.chunks: list[tuple[Any, list[int]]] = []
-        opts = re2.Options()
-        opts.max_mem = 64 << 20
-        opts.log_errors = False
+        opts = re2_options()
         for start in range(0, len(patterns), _SET_CHUNK):
             chunk = patterns[start:start + _SET_CHUNK]
             rset = re2.Set.SearchSet(opts)

@@ -74,9 +74,9 @@ class PolicyHolder:
         """The policy set in force."""
         return self._current
 
-    def reload(self) -> PolicySet:
+    def reload(self, stamp: Fingerprint | None = None) -> PolicySet:
         """Load the directory now; on PolicyError keep the last good set and re-raise."""
-        self._stamp = fingerprint(self.path, self._digests)
+        self._stamp = stamp if stamp is not None else fingerprint(self.path, self._digests)
         try:
             new = load_policy_dir(self.path, home=self.home)
         except PolicyError as exc:
@@ -91,10 +91,11 @@ class PolicyHolder:
 
     def poll(self) -> bool:
         """Reload if the directory changed; True if a new set was installed."""
-        if fingerprint(self.path, self._digests) == self._stamp:
+        stamp = fingerprint(self.path, self._digests)
+        if stamp == self._stamp:
             return False
         try:
-            self.reload()
+            self.reload(stamp)
         except PolicyError:
             return False
         return True

@@ -21,7 +21,6 @@ everything else the full parser, with the same results.
 
 from __future__ import annotations
 
-import itertools
 import re
 
 from rampartd.policy.matchers import posix_basename, urls_in_words
@@ -212,11 +211,7 @@ def _quick(text: str, out: Out, plain: list[_PlainCommand] | None) -> bool:
         parser.emit(cmd_words, cmd_redirs, stage, ())
         stages.append(stage)
         if op != "|":
-            if len(stages) > 1:
-                out.pipelines.append(" | ".join(st.text for st in stages if st.text))
-                for before, after in itertools.pairwise(stages):
-                    if after.shell_stdin and before.echo is not None:
-                        parser.sub(before.echo, after.prefix)
+            parser.end_pipeline(stages)
             stages = []
     return True
 

@@ -167,6 +167,10 @@ class Parser(Expander, Emitter):
                 self.blanks_and_newlines()
                 continue
             break
+        return self.end_pipeline(stages)
+
+    def end_pipeline(self, stages: list[Stage]) -> str:
+        """Record a multi-stage pipeline and feed `echo … | sh` payloads to the shell."""
         texts = [st.text for st in stages if st.text]
         if len(stages) > 1:
             self.out.pipelines.append(" | ".join(texts))
