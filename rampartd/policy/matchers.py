@@ -32,6 +32,9 @@ class PatternError(ValueError):
     """A glob or regex that cannot be compiled; the message says why."""
 
 
+# Programs whose bare host arguments (`curl example.com`) count as URLs.
+FETCHERS = frozenset({"curl", "wget", "http", "https", "xh", "aria2c"})
+
 def re2_options() -> Any:
     opts = re2.Options()
     opts.log_errors = False
@@ -223,7 +226,7 @@ def normalize_url(url: str) -> str:
 def urls_in_words(program: str, words: tuple[str, ...]) -> list[str]:
     """URLs named by a command's arguments (any `scheme://…`, and bare hosts for fetchers)."""
     found: list[str] = []
-    fetcher = program in ("curl", "wget", "http", "https", "xh", "aria2c")
+    fetcher = program in FETCHERS
     for word in words:
         if _SCHEME.match(word):
             found.append(word)

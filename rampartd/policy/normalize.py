@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from rampartd.policy import launchers as L
-from rampartd.policy.matchers import posix_basename, urls_in_words
+from rampartd.policy.matchers import FETCHERS, posix_basename, urls_in_words
 
 MAX_COMPONENTS = 512
 # First words that need the full treatment in emit (everything else is a plain program).
 SPECIAL = frozenset({*L.LAUNCHER_VALUE_OPTIONS, *L.SHELLS, "eval", "su", "watch", "find",
                      "echo", "printf"})
-FETCHERS = frozenset({"curl", "wget", "http", "https", "xh", "aria2c"})
 
 
 def has_glob(text: str) -> bool:

@@ -231,19 +231,19 @@ class PolicySet:
     @property
     def policy_count(self) -> int:
         """Number of enabled policies."""
-        return sum(1 for p in self.policies if p.enabled)
+        return len(self.enabled)
 
     @property
     def rule_count(self) -> int:
         """Number of rules in enabled policies."""
-        return sum(len(p.rules) for p in self.policies if p.enabled)
+        return sum(len(p.rules) for p in self.enabled)
 
     def plan_for(self, tool: str) -> Plan:
         """The evaluation plan for one tool name."""
         plan = self._tool_plans.get(tool)
         if plan is not None:
             return plan
-        scoped = tuple(p for p in self.policies if p.enabled and p.covers_tool(tool))
+        scoped = tuple(p for p in self.enabled if p.covers_tool(tool))
         key = tuple(p.order for p in scoped)
         plan = self._plans.get(key)
         if plan is None:

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import re
 
-from rampartd.policy.matchers import posix_basename, urls_in_words
+from rampartd.policy.matchers import FETCHERS, posix_basename, urls_in_words
 from rampartd.policy.normalize import (
-    FETCHERS,
     MAX_COMPONENTS,
     SPECIAL,
     Component,
