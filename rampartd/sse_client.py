@@ -10,8 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
@@ -51,14 +49,6 @@ def parse_frames(stream: BinaryIO) -> Iterator[tuple[int | None, dict[str, Any]]
             frame_id = int(value)
 
 
-def _error(exc: urllib.error.HTTPError) -> DaemonError:
-    try:
-        body = json.loads(exc.read())
-        return DaemonError(exc.code, str(body["error"]), str(body["code"]))
-    except (ValueError, KeyError, TypeError):
-        return DaemonError(exc.code, f"HTTP {exc.code}", "http_error")
-
-
 def iter_events(client: DaemonClient, params: Mapping[str, str], *,
                 last_event_id: int | None = None,
                 reconnect: bool = True) -> Iterator[dict[str, Any]]:
@@ -69,22 +59,18 @@ def iter_events(client: DaemonClient, params: Mapping[str, str], *,
     """
     backoff = BACKOFF_START
     while True:
-        headers = {**client.headers(), "Accept": "text/event-stream"}
+        headers = {"Accept": "text/event-stream"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
-        request = urllib.request.Request(client.url(STREAM_PATH, params),  # noqa: S310
-                                         headers=headers)
         try:
-            # Always http://<loopback>:<port> from DaemonClient, never a user-supplied URL.
-            response = urllib.request.urlopen(request, timeout=READ_TIMEOUT)  # noqa: S310
-        except urllib.error.HTTPError as exc:
-            error = _error(exc)
-            if not reconnect or exc.code not in RETRYABLE_STATUS:
-                raise error from None
-        except OSError as exc:
+            response = client.open("GET", STREAM_PATH, params=params, headers=headers,
+                                   timeout=READ_TIMEOUT)
+        except DaemonError as exc:
+            if not reconnect or exc.status not in RETRYABLE_STATUS:
+                raise
+        except Unavailable:
             if not reconnect:
-                raise Unavailable(f"cannot reach rampartd at {client.base_url}: "
-                                  f"{getattr(exc, 'reason', exc)}") from None
+                raise
         else:
             with response:
                 try:
