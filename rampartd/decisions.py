@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from rampartd.audit.filters import DECISION_KINDS, normalize_time
+from rampartd.audit.filters import DECISION_KINDS, DECISION_KINDS_SQL, normalize_time
 from rampartd.audit.store import AuditStore, RecordDraft, decode_record
 from rampartd.errors import BadRequest
 from rampartd.models import ACTIONS
@@ -27,7 +27,6 @@ CLIENT_MODES = ("deterministic", "llm")
 CLIENT_FIELDS = ("tool_name", "arguments", "decision", "reason", "mode", "latency_ms", "source",
                  "context")
 MAX_LATENCY_MS = 3_600_000.0
-_KINDS_SQL = "kind IN (" + ", ".join("?" * len(DECISION_KINDS)) + ")"
 # Per-action counters of summary and breakdown.
 _COUNTERS = {"allow": "allowed", "deny": "denied", "ask": "asked", "watch": "watched"}
 AgentIdOf = Callable[[str], str | None]  # agent name → registered agent id
@@ -45,7 +44,7 @@ class DecisionFilter:
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL condition over the indexed columns and its parameters."""
-        clauses = [_KINDS_SQL]
+        clauses = [DECISION_KINDS_SQL]
         args: list[Any] = list(DECISION_KINDS)
         for column, value in (("tool", self.tool), ("action", self.action),
                               ("agent", self.agent)):
@@ -153,7 +152,7 @@ async def decision_stats(store: AuditStore, days: int, *,
     days_list = [(first + timedelta(days=i)).isoformat() for i in range(days)]
     per_day = {day: _counters() for day in days_list}
     sql = (f"SELECT substr(ts, 1, 10), kind, action, COUNT(*) FROM audit_log "  # noqa: S608
-           f"WHERE {_KINDS_SQL} AND ts >= ? AND ts < ? GROUP BY 1, 2, 3")
+           f"WHERE {DECISION_KINDS_SQL} AND ts >= ? AND ts < ? GROUP BY 1, 2, 3")
     async with store.reader() as conn, conn.execute(
             sql, (*DECISION_KINDS, since, until)) as cur:
         rows = await cur.fetchall()

@@ -11,12 +11,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rampartd.audit.filters import DECISION_KINDS, is_count
 from rampartd.errors import BadRequest
 from rampartd.models import ACTIONS
 
 RETRY_MS = 3000
 BATCH_DONE_KIND = "approval.batch_resolved"
-DECISION_RECORD_KINDS = frozenset({"decision", "decision.client"})
 FRAME_TYPES = ("audit", "approvals", "audit_batch", "policy", "agent")
 CONTROL_TYPES = ("connected", "lagged", "reset")
 FRAME_KINDS = (
@@ -104,7 +104,7 @@ def record_frame(record: Mapping[str, Any]) -> Frame:
     kind: str = record["kind"]
     seq: int = record["seq"]
     data: dict[str, Any]
-    if kind in DECISION_RECORD_KINDS:
+    if kind in DECISION_KINDS:
         data = {"type": "audit", "kind": "decision.created", "event": record}
     elif kind.startswith("approval."):
         approval = record.get("approval") or {}
@@ -244,7 +244,7 @@ def parse_cursor(header: str | None, param: str | None) -> int | None:
         if raw is None or not raw.strip():
             continue
         text = raw.strip()
-        if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        if not is_count(text):
             raise BadRequest(f"{name}: must be a non-negative integer (an event id)",
                              code="invalid_parameter")
         return int(text)

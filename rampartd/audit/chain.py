@@ -105,7 +105,7 @@ _NOT_PLAIN_NUMBER = re.compile(r'(?:":|[\[,])-?(?:\d+\.|\d+[eE]|\d{16}|NaN|Infin
 
 def canonical_bytes(record: Mapping[str, Any]) -> bytes:
     """RFC 8785 bytes of a record, without its `hash` field."""
-    body = {k: v for k, v in record.items() if k != "hash"}
+    body = {k: v for k, v in record.items() if k != "hash"} if "hash" in record else record
     try:
         text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError):
@@ -158,9 +158,8 @@ def record_action(record: Mapping[str, Any]) -> str | None:
 def build_record(payload: Mapping[str, Any], *, seq: int, record_id: str, ts: str,
                  prev_hash: str) -> tuple[dict[str, Any], bytes, str]:
     """Make the next record from a (redacted) draft payload; returns (record, canonical, hash)."""
-    record: dict[str, Any] = {name: payload.get(name) for name in DRAFT_FIELDS}
+    record: dict[str, Any] = {name: payload.get(name) for name in RECORD_FIELDS}
     record.update(seq=seq, id=record_id, ts=ts, prev_hash=prev_hash)
-    record = {name: record[name] for name in RECORD_FIELDS}
     canonical = canonical_bytes(record)
     digest = compute_hash(prev_hash, canonical)
     return record, canonical, digest

@@ -22,6 +22,7 @@ MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
 # Record kinds that describe a tool call decision (what stats and call counters count).
 DECISION_KINDS: tuple[str, ...] = ("decision", "decision.client")
+DECISION_KINDS_SQL = "kind IN (" + ", ".join("?" * len(DECISION_KINDS)) + ")"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _CURSOR_PREFIX = "s1:"
@@ -76,15 +77,15 @@ def decode_cursor(cursor: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequest("cursor: not a valid cursor") from None
     digits = text[len(_CURSOR_PREFIX):]
-    if not text.startswith(_CURSOR_PREFIX) or not _is_count(digits):
+    if not text.startswith(_CURSOR_PREFIX) or not is_count(digits):
         raise BadRequest("cursor: not a valid cursor")
-    return int(text[len(_CURSOR_PREFIX):])
+    return int(digits)
 
 
-def check_limit(limit: int, maximum: int = MAX_LIMIT) -> int:
-    """limit must be 1..maximum."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= maximum:
-        raise BadRequest(f"limit: must be an integer from 1 to {maximum}")
+def check_limit(limit: int) -> int:
+    """limit must be 1..MAX_LIMIT."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit: must be an integer from 1 to {MAX_LIMIT}")
     return limit
 
 
@@ -152,6 +153,7 @@ class EventFilter:
 
 
 FILTER_NAMES: tuple[str, ...] = tuple(f.name for f in fields(EventFilter))
+EVENTS_PARAMS: tuple[str, ...] = (*FILTER_NAMES, "limit", "cursor", "offset")
 
 
 @dataclass(frozen=True)
@@ -164,13 +166,14 @@ class EventsQuery:
     offset: int | None = None
 
 
-def _is_count(text: str) -> bool:
+def is_count(text: str) -> bool:
+    """True for a non-negative integer in ASCII digits that fits SQLite's integers."""
     # ASCII digits only (str.isdigit also accepts "²"), and small enough for SQLite's integers.
     return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def _int_param(name: str, text: str) -> int:
-    if not _is_count(text.strip()):
+    if not is_count(text.strip()):
         raise BadRequest(f"{name}: must be a non-negative integer")
     return int(text)
 
@@ -178,7 +181,7 @@ def _int_param(name: str, text: str) -> int:
 def parse_events_params(params: Mapping[str, str]) -> EventsQuery:
     """Parse and validate query parameters; unknown names are a BadRequest naming them."""
     for name in params:
-        if name not in FILTER_NAMES and name not in ("limit", "cursor", "offset"):
+        if name not in EVENTS_PARAMS:
             raise BadRequest(f"{name}: unknown parameter")
     flt = EventFilter(**{name: params[name] for name in FILTER_NAMES if name in params})
     flt.where()

@@ -219,7 +219,8 @@ def prepare_payload(payload: Mapping[str, Any], limit: int = MAX_RECORD_BYTES) -
     """Redact then compact a draft payload: what a record is built from."""
     text = _clean_text(payload)
     if text is not None and len(text) <= limit - _WRITER_FIELDS_ROOM:
-        return dict(json.loads(text))  # clean and small: the usual case, one dump in all
+        clean: dict[str, Any] = json.loads(text)  # clean and small: the usual case, one dump
+        return clean
     redacted = json.loads(text) if text is not None else _redact(payload)
     assert isinstance(redacted, dict)
     return compact(redacted, limit)

@@ -27,6 +27,7 @@ from rampartd.audit.checkpoints import (
 )
 from rampartd.audit.filters import (
     DECISION_KINDS,
+    DECISION_KINDS_SQL,
     MAX_LIMIT,
     EventFilter,
     check_limit,
@@ -55,10 +56,6 @@ def decode_record(record: bytes, record_hash: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(record)
     data["hash"] = record_hash
     return data
-
-
-def _kinds_clause() -> str:
-    return "kind IN (" + ", ".join("?" * len(DECISION_KINDS)) + ")"
 
 
 class AuditStore:
@@ -213,7 +210,7 @@ class AuditStore:
     async def stats(self, since: str | None, until: str | None) -> dict[str, Any]:
         """Counts in [since, until): records by kind, decisions by action/tool/agent/session."""
         rng, args = EventFilter(since=since, until=until).where()
-        kinds = _kinds_clause()
+        kinds = DECISION_KINDS_SQL
         out: dict[str, Any] = {
             "since": None if since is None else normalize_time("since", since),
             "until": None if until is None else normalize_time("until", until, end=True),

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rampartd.audit.filters import EventFilter, parse_events_params
+from rampartd.audit.filters import EVENTS_PARAMS, FILTER_NAMES, EventFilter, parse_events_params
 from rampartd.errors import NotFound
 from rampartd.web.keys import SERVICE
 from rampartd.web.parse import query
 
-FILTERS = ("tool", "action", "agent", "session", "run_id", "kind", "since", "until", "date")
-
 
 async def events(request: web.Request) -> web.Response:
     """GET /v1/audit/events: newest first, keyset (`cursor`) or Rampart's `date`+`offset` pages."""
-    q = parse_events_params(query(request, (*FILTERS, "limit", "cursor", "offset")))
+    q = parse_events_params(query(request, EVENTS_PARAMS))
     records, next_cursor = await request.app[SERVICE].store.query(
         q.filter, limit=q.limit, cursor=q.cursor, offset=q.offset)
     return web.json_response({"events": records, "count": len(records),
@@ -45,7 +43,7 @@ async def dates(request: web.Request) -> web.Response:
 
 async def export(request: web.Request) -> web.StreamResponse:
     """GET /v1/audit/export: matching records as JSONL, streamed chunk by chunk."""
-    params = query(request, FILTERS)
+    params = query(request, FILTER_NAMES)
     flt = EventFilter(**params)
     flt.where()  # validate before the 200 goes out
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson",
