@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from rampartd.audit.chain import CheckpointRef
+from rampartd.audit.chain import CheckpointRef, format_ts
 from rampartd.home import write_private
 
 KEY_FILE = "signing.key"
@@ -66,10 +66,9 @@ def _signed_bytes(seq: int, head_hash: str, ts: str) -> bytes:
     return data
 
 
-def sign_checkpoint(key: Ed25519PrivateKey, seq: int, head_hash: str,
-                    ts: str | None = None) -> dict[str, Any]:
+def sign_checkpoint(key: Ed25519PrivateKey, seq: int, head_hash: str) -> dict[str, Any]:
     """A checkpoint line for the head (seq, hash), signed now."""
-    when = ts or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    when = format_ts(time.time_ns() // 1000)
     signature = key.sign(_signed_bytes(seq, head_hash, when))
     return {"seq": seq, "hash": head_hash, "ts": when,
             "sig": base64.b64encode(signature).decode("ascii")}

@@ -22,7 +22,6 @@ import aiosqlite
 from rampartd.audit.chain import RecordDraft, format_ts, parse_ts
 from rampartd.audit.checkpoints import (
     CHECKPOINTS_FILE,
-    PUBLIC_KEY_FILE,
     load_or_create_signing_key,
 )
 from rampartd.audit.filters import (
@@ -261,10 +260,8 @@ class AuditStore:
 
     async def verify(self) -> dict[str, Any]:
         """Verify the whole chain (and the home's checkpoints); the same report as the CLI."""
-        cps = pub = None
-        if self.home is not None:
-            cps, pub = self.home / CHECKPOINTS_FILE, self.home / PUBLIC_KEY_FILE
-        return await asyncio.to_thread(verify_db, self.db_path, checkpoints=cps, public_key=pub)
+        cps = None if self.home is None else self.home / CHECKPOINTS_FILE  # key beside it
+        return await asyncio.to_thread(verify_db, self.db_path, checkpoints=cps)
 
     async def recent_calls(self, since_ts: float) -> list[tuple[str, str, float]]:
         """(agent, tool, epoch seconds) of decision records since since_ts, oldest first."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rampartd.audit.chain import ROW_COLUMNS, StoredRow, verify_rows
-from rampartd.audit.checkpoints import CheckpointFile, read_checkpoints
+from rampartd.audit.checkpoints import PUBLIC_KEY_FILE, CheckpointFile, read_checkpoints
 from rampartd.errors import NotFound, Unavailable
 
 
@@ -26,7 +26,7 @@ def verify_db(db_path: Path, *, checkpoints: Path | None = None,
     # its records are committed, so every checkpoint read here is covered by the snapshot.
     signed = CheckpointFile(())
     if checkpoints is not None:
-        pub = public_key if public_key is not None else checkpoints.parent / "signing.pub"
+        pub = public_key if public_key is not None else checkpoints.parent / PUBLIC_KEY_FILE
         signed = read_checkpoints(checkpoints, pub)
     try:
         conn = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True,
