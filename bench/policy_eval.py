@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rampartd.engine import evaluate
 from rampartd.models import ToolCall
 from rampartd.policy import PolicySet, compile_text
-from rampartd.policy.testing import read_test_file
+from rampartd.policy.cases import read_test_file
+from rampartd.policy.engine import evaluate
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rampartd.approval_links import KEY_FILE, link_url, load_link_key
+from rampartd.approvals.links import KEY_FILE, link_url, load_link_key
 from rampartd.config import Settings
 from tests.test_approvals import approval_settings, ask, call_body, records, tool
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from rampartd.engine import SlidingWindowCounter, evaluate
 from rampartd.models import Decision, ToolCall
 from rampartd.policy import PolicySet, compile_text
+from rampartd.policy.engine import SlidingWindowCounter, evaluate
 
 HOME = "/home/u"
 

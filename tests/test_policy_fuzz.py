@@ -9,13 +9,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rampartd.engine import evaluate
 from rampartd.errors import PolicyError
 from rampartd.models import ToolCall
 from rampartd.policy import compile_text, parse_command
+from rampartd.policy.engine import evaluate
 from rampartd.policy.loader import parse_yaml
-from rampartd.policy.normalize import Out, ShellSyntaxError
-from rampartd.policy.shellparse import Parser
+from rampartd.policy.shell.command import Out, ShellSyntaxError
+from rampartd.policy.shell.grammar import Parser
 
 REPO = Path(__file__).resolve().parent.parent
 STANDARD_TEXT = (REPO / "policies" / "standard.yaml").read_text()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rampartd.engine import evaluate
 from rampartd.errors import PolicyError
 from rampartd.models import ToolCall
 from rampartd.policy import PolicyHolder
+from rampartd.policy.engine import evaluate
 
 POLICY = """\
 version: "1"

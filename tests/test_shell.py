@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rampartd.policy.shell import parse_command
+from rampartd.policy.shell.parse import parse_command
 
 
 def texts(command: str) -> list[str]:

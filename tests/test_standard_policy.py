@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rampartd.policy.testing import CaseResult, read_test_file, run_test_file
+from rampartd.policy.cases import CaseResult, read_test_file, run_test_file
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "policies" / "tests" / "standard-tests.yaml"

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from rampartd.audit.chain import RecordDraft
 from rampartd.config import Settings
 from rampartd.daemon import prepare_home
-from rampartd.frames import frames_for
+from rampartd.stream.frames import frames_for
 from rampartd.web.app import create_app
 from rampartd.web.keys import BROADCASTER, SERVICE
 from tests.conftest import make_settings

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from rampartd.agents import check_id
-from rampartd.client import DaemonClient
+from rampartd.cli.client import DaemonClient
 from rampartd.config import load_settings
 from rampartd.errors import BadRequest, NotFound
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from rampartd.approval_links import link_url, load_link_key
-from rampartd.client import DaemonClient
+from rampartd.approvals.links import link_url, load_link_key
+from rampartd.cli.client import DaemonClient
 from rampartd.config import load_settings
 
 STATUSES = ("pending", "approved", "denied", "expired", "all")
@@ -126,7 +126,7 @@ def link(approval_id: str, action: str, ttl: float | None) -> None:
               help="also print resolved and expired approvals")
 def watch(every: bool) -> None:
     """Print approvals as they are requested (Ctrl-C stops)."""
-    from rampartd.sse_client import iter_events
+    from rampartd.cli.stream_client import iter_events
 
     client = _client()
     try:

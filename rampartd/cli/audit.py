@@ -11,10 +11,10 @@ import click
 
 from rampartd.audit.checkpoints import CHECKPOINTS_FILE, PUBLIC_KEY_FILE
 from rampartd.audit.verify import verify_db
-from rampartd.client import DaemonClient
+from rampartd.cli.client import DaemonClient
+from rampartd.cli.stream_client import iter_events
 from rampartd.config import load_settings
 from rampartd.errors import RampartdError
-from rampartd.sse_client import iter_events
 
 
 @click.group()

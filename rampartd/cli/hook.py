@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from rampartd.client import DaemonClient, DaemonError
+from rampartd.cli.client import DaemonClient, DaemonError
 from rampartd.config import load_settings
 from rampartd.errors import RampartdError
 

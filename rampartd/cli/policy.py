@@ -9,13 +9,13 @@ from typing import Any
 
 import click
 
-from rampartd.engine import SlidingWindowCounter, decide, find_matches
 from rampartd.errors import RampartdError
 from rampartd.models import ToolCall
 from rampartd.policy import PolicySet, Rule, load_policy_dir
+from rampartd.policy.cases import CaseResult, load_policy_target, run_test_file
 from rampartd.policy.describe import describe_rule
+from rampartd.policy.engine import SlidingWindowCounter, decide, find_matches
 from rampartd.policy.matchers import normalize_path, normalize_url, url_host
-from rampartd.policy.testing import CaseResult, load_policy_target, run_test_file
 
 
 def _active_dir() -> Path:

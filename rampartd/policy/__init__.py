@@ -12,7 +12,7 @@ from importlib import resources
 from rampartd.policy.compiler import compile_documents, compile_text, load_policy_dir
 from rampartd.policy.policyset import Policy, PolicySet, Rule
 from rampartd.policy.reload import PolicyHolder
-from rampartd.policy.shell import Component, ParsedCommand, parse_command
+from rampartd.policy.shell.parse import Component, ParsedCommand, parse_command
 
 __all__ = [
     "Component",

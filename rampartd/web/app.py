@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from rampartd.agents import AgentRegistry
-from rampartd.approvals import Approvals
+from rampartd.approvals.queue import Approvals
 from rampartd.audit.store import AuditStore
+from rampartd.calls import ToolService
 from rampartd.config import Settings
-from rampartd.engine import SlidingWindowCounter
-from rampartd.events import Broadcaster
 from rampartd.home import AdminToken
 from rampartd.policy import PolicyHolder
-from rampartd.service import ToolService
+from rampartd.policy.engine import SlidingWindowCounter
+from rampartd.stream.broadcaster import Broadcaster
 from rampartd.web import sse
 from rampartd.web.agents import AGENTS
 from rampartd.web.approvals import APPROVALS, release_waiters

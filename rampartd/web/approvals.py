@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from rampartd.approval_links import check_link, load_link_key, parse_link
-from rampartd.approval_rows import RunRef
-from rampartd.approvals import MAX_LIST, Approvals, group_by_run
+from rampartd.approvals.links import check_link, load_link_key, parse_link
+from rampartd.approvals.queue import MAX_LIST, Approvals, group_by_run
+from rampartd.approvals.rows import RunRef
 from rampartd.errors import BadRequest, Forbidden, NotFound
 from rampartd.models import Principal, ToolCall
 from rampartd.web.auth import PRINCIPAL

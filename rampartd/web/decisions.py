@@ -7,8 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from rampartd.agents import check_id
-from rampartd.audit.filters import DECISION_KINDS
-from rampartd.decisions import (
+from rampartd.audit.decisions import (
     DEFAULT_PAGE,
     MAX_DAYS,
     MAX_PAGE,
@@ -20,11 +19,12 @@ from rampartd.decisions import (
     decision_view,
     list_decisions,
 )
+from rampartd.audit.filters import DECISION_KINDS
 from rampartd.errors import BadRequest, NotFound
-from rampartd.ratelimit import SlidingWindowLimiter
 from rampartd.web.agents import AGENTS
 from rampartd.web.auth import ADMIN, PRINCIPAL
 from rampartd.web.keys import SERVICE
+from rampartd.web.limits import SlidingWindowLimiter
 from rampartd.web.parse import int_param, query, read_json
 
 DECISION_LIMITER = web.AppKey("decision_limiter", SlidingWindowLimiter)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from rampartd.calls import ToolService
 from rampartd.config import Settings
-from rampartd.events import Broadcaster
-from rampartd.service import ToolService
+from rampartd.stream.broadcaster import Broadcaster
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", ToolService)

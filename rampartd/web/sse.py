@@ -17,8 +17,8 @@ from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
 from rampartd.errors import Forbidden
-from rampartd.events import Broadcaster, Subscription
-from rampartd.frames import (
+from rampartd.stream.broadcaster import Broadcaster, Subscription
+from rampartd.stream.frames import (
     Frame,
     encode_all,
     known_params,

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from rampartd.errors import TooManyRequests, Unavailable
-from rampartd.frames import (
+from rampartd.stream.frames import (
     Frame,
     StreamFilter,
     connected_frame,
@@ -30,7 +30,7 @@ from rampartd.frames import (
     reset_frame,
 )
 
-log = logging.getLogger("rampartd.events")
+log = logging.getLogger("rampartd.stream.broadcaster")
 MAX_BEHIND = 100_000  # records; further behind than this, catching up is not worth it
 REPLAY_PAGE = 500
 SWEEP_SECONDS = 0.5  # how soon a vanished client's slot is freed

@@ -3,7 +3,7 @@
 Handles lists (`;`, `&`, newlines, `&&`, `||`), pipelines, subshells and `{ }` groups, quoting
 (single, double, `$'…'`), escapes, `$(…)`, backticks, `<(…)`, `${…}`, variables set earlier on
 the line, heredocs and here-strings, comments and the reserved words of `if`/`while`/`for`.
-Each simple command goes to Emitter.emit (rampartd.policy.normalize).
+Each simple command goes to Emitter.emit (rampartd.policy.shell.command).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from rampartd.policy import launchers as L
-from rampartd.policy.expansions import Expander
-from rampartd.policy.normalize import Emitter, Out, ShellSyntaxError, Stage, Word, has_glob
+from rampartd.policy.shell import launchers as L
+from rampartd.policy.shell.command import Emitter, Out, ShellSyntaxError, Stage, Word, has_glob
+from rampartd.policy.shell.expand import Expander
 
 MAX_DEPTH = 12
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 
 from rampartd.policy.matchers import FETCHERS, posix_basename, urls_in_words
-from rampartd.policy.normalize import (
+from rampartd.policy.shell.command import (
     MAX_COMPONENTS,
     SPECIAL,
     Component,
@@ -35,7 +35,7 @@ from rampartd.policy.normalize import (
     Word,
     has_glob,
 )
-from rampartd.policy.shellparse import Parser
+from rampartd.policy.shell.grammar import Parser
 
 __all__ = ["Component", "ParsedCommand", "parse_command"]
 

@@ -18,15 +18,15 @@ from typing import Any
 
 from ulid import ULID
 
-from rampartd import approval_rows as rows
-from rampartd.approval_rows import GrantSpent, NewApproval, Resolution, Row, RunRef
+from rampartd.approvals import rows
+from rampartd.approvals.rows import GrantSpent, NewApproval, Resolution, Row, RunRef
 from rampartd.audit.redact import prepare_payload
 from rampartd.audit.store import AuditStore, RecordDraft
+from rampartd.calls import Outcome, decision_draft, decision_fields
 from rampartd.errors import BadRequest, Unavailable
 from rampartd.models import Decision, ToolCall
-from rampartd.service import Outcome, decision_draft, decision_fields
 
-log = logging.getLogger("rampartd.approvals")
+log = logging.getLogger("rampartd.approvals.queue")
 MAX_LIST = 500
 EXPIRY_RETRY_SECONDS = 1.0  # after a failed expiry write (the audit log is unavailable)
 

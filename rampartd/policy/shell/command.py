@@ -1,6 +1,6 @@
 """Normalising one simple command: strip launchers and assignments, unwrap script runners.
 
-Shared by the shell parser (rampartd.policy.shellparse) and the fast paths in
+Shared by the shell parser (rampartd.policy.shell.grammar) and the fast paths in
 rampartd.policy.shell. Component and ParsedCommand are the public results.
 """
 
@@ -10,8 +10,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from rampartd.policy import launchers as L
 from rampartd.policy.matchers import FETCHERS, posix_basename, urls_in_words
+from rampartd.policy.shell import launchers as L
 
 MAX_COMPONENTS = 512
 # First words that need the full treatment in emit (everything else is a plain program).

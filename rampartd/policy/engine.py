@@ -12,7 +12,7 @@ Semantics:
   the set's `default_action`.
 - Conditions are AND-ed across keys and OR-ed within a key's list. A condition on something
   the call does not have (no command, no path, no URL) does not hold.
-- Shell commands are parsed into components (see rampartd.policy.shell). A deny, ask or watch
+- Shell commands are parsed into components (see rampartd.policy.shell.parse). A deny, ask or watch
   rule holds if any component - or any whole pipeline, for rules without
   `command_not_matches` - satisfies all of its command conditions; an allow rule must
   cover every component. If the command cannot be fully understood, allow rules with
@@ -46,7 +46,7 @@ from rampartd.policy.matchers import (
     values_equal,
 )
 from rampartd.policy.policyset import ParamCheck, Plan, Policy, PolicySet, Rule
-from rampartd.policy.shell import ParsedCommand, parse_command
+from rampartd.policy.shell.parse import ParsedCommand, parse_command
 
 
 class CallCounter(Protocol):

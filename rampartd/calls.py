@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rampartd.audit.store import AuditStore, RecordDraft
-from rampartd.engine import SlidingWindowCounter, evaluate
 from rampartd.errors import PolicyError
 from rampartd.models import Decision, ToolCall
 from rampartd.policy import PolicyHolder
+from rampartd.policy.engine import SlidingWindowCounter, evaluate
 
 if TYPE_CHECKING:  # approvals imports this module at run time
-    from rampartd.approvals import Approvals
+    from rampartd.approvals.queue import Approvals
 
 # call_count windows longer than this are not supported by the restart seeding of the counter.
 COUNTER_HORIZON_SECONDS = 24 * 3600.0

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rampartd.engine import SlidingWindowCounter, evaluate
 from rampartd.errors import PolicyError
 from rampartd.models import ToolCall
 from rampartd.policy.compiler import FileContext, compile_documents, load_policy_dir
+from rampartd.policy.engine import SlidingWindowCounter, evaluate
 from rampartd.policy.loader import YList, read_policy_file
 from rampartd.policy.policyset import PolicySet
 

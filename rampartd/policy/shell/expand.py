@@ -1,5 +1,5 @@
 """Shell expansions: double quotes, `$…` (variables, `$(…)`, `$((…))`, `${…}`, `$'…'`) and
-backticks. A mixin of the parser (rampartd.policy.shellparse): substitutions are parsed as
+backticks. A mixin of the parser (rampartd.policy.shell.grammar): substitutions are parsed as
 scripts, so the commands they would run become components too.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import re
 
-from rampartd.policy.normalize import Out, ShellSyntaxError, Word
+from rampartd.policy.shell.command import Out, ShellSyntaxError, Word
 
 _DQ_PLAIN = re.compile(r"[^\"\\$`]+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
-from rampartd.client import DaemonClient, DaemonError
+from rampartd.cli.client import DaemonClient, DaemonError
 from rampartd.errors import Unavailable
 
 STREAM_PATH = "/v1/events/stream"

@@ -1,0 +1,1 @@
+"""Approvals: the pending queue, its SQLite rows, and signed approval links."""

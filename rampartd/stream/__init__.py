@@ -1,0 +1,1 @@
+"""The live event stream: the broadcaster and the frames it sends."""
