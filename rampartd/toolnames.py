@@ -1,0 +1,46 @@
+"""Host tool names → rampartd tool classes: one table for the daemon and every hook.
+
+Agent hosts name the same tools differently (`Bash`, `run_shell_command`, `exec_command`…).
+Policies speak of rampartd's classes (`exec`, `read`, `write`, `edit`, `fetch`, `search`,
+`mcp`), so a call is evaluated under its class whichever host sent it. A name not in the table
+is evaluated under its own name. Pure data and one function: hooks import it without
+loading the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# name → class; lookups are exact first, then case-insensitive.
+TOOL_CLASSES: Mapping[str, str] = {
+    # shells
+    "exec": "exec", "bash": "exec", "shell": "exec", "run_shell_command": "exec",
+    "run_terminal_cmd": "exec", "exec_command": "exec", "local_shell": "exec",
+    "execute_command": "exec",
+    # file reads
+    "read": "read", "read_file": "read", "read_many_files": "read", "view": "read",
+    # file writes and edits
+    "write": "write", "write_file": "write", "write_to_file": "write", "edit": "edit",
+    "multiedit": "edit", "notebookedit": "edit", "replace": "edit", "replace_in_file": "edit",
+    "edit_file": "edit", "apply_patch": "edit",
+    # searches over files
+    "search": "search", "grep": "search", "glob": "search", "ls": "search",
+    "list_directory": "search", "search_file_content": "search", "list_files": "search",
+    "search_files": "search", "codebase_search": "search", "file_search": "search",
+    "grep_search": "search", "list_dir": "search",
+    # network
+    "fetch": "fetch", "webfetch": "fetch", "web_fetch": "fetch", "websearch": "fetch",
+    "google_web_search": "fetch", "web_search": "fetch",
+    "mcp": "mcp",
+}
+_FOLDED = {name.lower(): cls for name, cls in TOOL_CLASSES.items()}
+
+
+def tool_class(name: str) -> str:
+    """The class a host tool name is evaluated under (`mcp__srv__tool` → `mcp`)."""
+    cls = TOOL_CLASSES.get(name) or _FOLDED.get(name.lower())
+    if cls is not None:
+        return cls
+    if name.startswith("mcp__"):
+        return "mcp"
+    return name
