@@ -1,10 +1,10 @@
 """Host tool names → rampartd tool classes: one table for the daemon and every hook.
 
 Agent hosts name the same tools differently (`Bash`, `run_shell_command`, `exec_command`…).
-Policies speak of rampartd's classes (`exec`, `read`, `write`, `edit`, `fetch`, `search`,
-`mcp`), so a call is evaluated under its class whichever host sent it. A name not in the table
-is evaluated under its own name. Pure data and one function: hooks import it without
-loading the engine.
+Policies speak of rampartd's classes (`exec`, `read`, `write`, `edit`, `grep`, `glob`,
+`fetch`, `mcp`), so a call is evaluated under its class whichever host sent it. A name not
+in the table is evaluated under its own name. Pure data and one function: hooks import it
+without loading the engine.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ TOOL_CLASSES: Mapping[str, str] = {
     "write": "write", "write_file": "write", "write_to_file": "write", "edit": "edit",
     "multiedit": "edit", "notebookedit": "edit", "replace": "edit", "replace_in_file": "edit",
     "edit_file": "edit", "apply_patch": "edit",
-    # searches over files
-    "search": "search", "grep": "search", "glob": "search", "ls": "search",
-    "list_directory": "search", "search_file_content": "search", "list_files": "search",
-    "search_files": "search", "codebase_search": "search", "file_search": "search",
-    "grep_search": "search", "list_dir": "search",
+    # content searches (a regex over the files under a path)
+    "grep": "grep", "search_file_content": "grep", "grep_search": "grep",
+    "search_files": "grep", "codebase_search": "grep",
+    # name searches and listings (a glob or a directory)
+    "glob": "glob", "ls": "glob", "list_directory": "glob", "list_files": "glob",
+    "file_search": "glob", "list_dir": "glob",
     # network
     "fetch": "fetch", "webfetch": "fetch", "web_fetch": "fetch", "websearch": "fetch",
     "google_web_search": "fetch", "web_search": "fetch",
