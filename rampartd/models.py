@@ -42,6 +42,25 @@ class Decision:
         return self.action in ("allow", "watch")
 
 
+# What a recorded tool call came to: it may run, it may not, or it waits for a person.
+Verdict = Literal["allowed", "denied", "pending"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a recorded tool call produced: the decision, its audit record and the verdict."""
+
+    decision: Decision
+    record: Mapping[str, Any]
+    verdict: Verdict
+    approval: Mapping[str, Any] = field(default_factory=dict)  # approval_id, status, expires_at
+
+    @property
+    def allowed(self) -> bool:
+        """True when the caller may run the call now."""
+        return self.verdict == "allowed"
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """An authenticated caller. Eval principals carry their agent; admin ones do not."""

@@ -11,9 +11,9 @@ import pytest
 from ulid import ULID
 
 from rampartd.audit.chain import GENESIS_HASH, RecordDraft, build_record, columns_of, format_ts
+from rampartd.audit.drafts import decision_draft
 from rampartd.audit.migrations import apply_migrations
 from rampartd.audit.verify import verify_db
-from rampartd.calls import decision_draft
 from rampartd.config import Settings
 from rampartd.daemon import prepare_home
 from rampartd.models import Decision, ToolCall

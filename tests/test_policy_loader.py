@@ -10,6 +10,7 @@ import pytest
 
 from rampartd.errors import PolicyError
 from rampartd.policy import compile_text, load_policy_dir, standard_policy_text
+from rampartd.policy.describe import summarize
 from rampartd.policy.loader import parse_yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -182,7 +183,7 @@ def test_missing_directory_is_an_error(tmp_path: Path) -> None:
 def test_summary_is_plain_words_and_json() -> None:
     ps = compile_text(MINIMAL.replace('{command_matches: ["rm *"]}',
                                       "{params: {amount: {gt: 1000}}}"))
-    summary = ps.summary()
+    summary = summarize(ps)
     json.dumps(summary)
     rule = summary[0]["rules"][0]
     assert rule["description"] == "deny when argument `amount` > 1000"

@@ -70,7 +70,7 @@ def parse_link(approval_id: str, params: dict[str, str]) -> SignedLink:
 
 
 def check_link(key: bytes, link: SignedLink, now: float) -> None:
-    """Refuse a tampered link (403) or an expired one (410)."""
+    """Refuse a tampered link (Forbidden) or an expired one (Gone)."""
     expected = sign(key, link.approval_id, link.action, link.exp)
     if not hmac.compare_digest(expected.encode(), link.signature.encode()):
         raise Forbidden("invalid approval link", code="bad_signature")

@@ -1,7 +1,7 @@
 """Pending approvals: creation on ask, atomic resolution, waits, expiry, and the grants they leave.
 
 Every state change is one audit job whose txn_ops change the approvals tables (see
-approval_rows.py), so the row and the records describing it commit together. In-memory state
+rows.py), so the row and the records describing it commit together. In-memory state
 (pending deadlines, waiters, grants) is updated only after that commit has returned, so nobody
 is woken and no grant is usable before the record is durable.
 """
@@ -20,11 +20,11 @@ from ulid import ULID
 
 from rampartd.approvals import rows
 from rampartd.approvals.rows import GrantSpent, NewApproval, Resolution, Row, RunRef
+from rampartd.audit.drafts import decision_draft, decision_fields
 from rampartd.audit.redact import prepare_payload
 from rampartd.audit.store import AuditStore, RecordDraft
-from rampartd.calls import Outcome, decision_draft, decision_fields
 from rampartd.errors import BadRequest, Unavailable
-from rampartd.models import Decision, ToolCall
+from rampartd.models import Decision, Outcome, ToolCall
 
 log = logging.getLogger("rampartd.approvals.queue")
 MAX_LIST = 500
@@ -120,7 +120,7 @@ class Approvals:
     # ---------------------------------------------------------------- tool calls
 
     async def handle_ask(self, call: ToolCall, decision: Decision) -> Outcome:
-        """An ask: allowed by a live grant, else a (new or reused) pending approval, 202."""
+        """An ask: allowed by a live grant, else a (new or reused) pending approval."""
         key = self._call_key(call)
         granted = await self._use_grant(call, decision, key)
         if granted is not None:
@@ -141,19 +141,19 @@ class Approvals:
                     _requested_draft(row, call.params, decision)]
 
         row, records, _ = await self._insert(new, now, drafts)
-        return Outcome(decision, records[0], allowed=False, status=202, approval={
+        return Outcome(decision, records[0], "pending", approval={
             "approval_id": row["id"], "approval_status": "pending",
             "expires_at": row["expires_at"]})
 
     async def settle(self, asked: Outcome, seconds: float) -> Outcome | None:
-        """Hold a 202 ask until its approval is decided or `seconds` pass.
+        """Hold a pending ask until its approval is decided or `seconds` pass.
 
         None means approved: the caller then retries the call, which is evaluated afresh and
-        spends the one-shot grant only if the policy still asks. Otherwise the 403 of a denial
-        or expiry, or the unchanged 202 when nobody decided in time.
+        spends the one-shot grant only if the policy still asks. Otherwise the denial of a
+        denied or expired approval, or the unchanged pending outcome when nobody decided in time.
         """
         approval_id = asked.approval.get("approval_id")
-        if asked.status != 202 or not isinstance(approval_id, str):
+        if asked.verdict != "pending" or not isinstance(approval_id, str):
             return asked
         await self.wait(approval_id, seconds)
         row = await self._row(approval_id)
@@ -172,7 +172,7 @@ class Approvals:
         denied = Decision("deny", message, policy=decision.policy,
                           matched_policies=decision.matched_policies,
                           evaluation_time_us=decision.evaluation_time_us)
-        return Outcome(denied, asked.record, allowed=False, status=403, approval=fields)
+        return Outcome(denied, asked.record, "denied", approval=fields)
 
     async def _use_grant(self, call: ToolCall, decision: Decision, key: str) -> Outcome | None:
         now = time.time()
@@ -199,7 +199,7 @@ class Approvals:
                 continue
             if grant.startswith("once:"):
                 self._grants.pop(grant, None)
-            return Outcome(allowed, records[0], allowed=True, status=200, approval={
+            return Outcome(allowed, records[0], "allowed", approval={
                 "approval_id": source_id, "approval_status": "approved"})
         return None
 
@@ -256,7 +256,7 @@ class Approvals:
     async def resolve(self, approval_id: str, *, approved: bool, resolved_by: str,
                       reason: str | None = None, via: str = "api", credential: str | None = None,
                       link_signature: str | None = None) -> dict[str, Any]:
-        """Decide one pending approval; the first resolver wins, later ones get 410."""
+        """Decide one pending approval; the first resolver wins, later ones get Gone."""
         how = Resolution(approved, resolved_by, reason, time.time(), self.timeout)
         row, _ = await self.store.transact(
             rows.resolve_one(approval_id.upper(), how, link_signature=link_signature),
@@ -270,7 +270,7 @@ class Approvals:
         """Resolve exactly the reviewed pending approvals of one run, as one batch.
 
         scope "run" (approve only) also allows the run's future asks until the approval
-        timeout. Any id that is no longer pending makes the whole batch a 409.
+        timeout. Any id that is no longer pending makes the whole batch a Conflict.
         """
         if scope not in ("pending", "run"):
             raise BadRequest("field 'scope' must be 'pending' or 'run'", code="invalid_field")

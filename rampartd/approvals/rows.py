@@ -191,7 +191,7 @@ def _claim(conn: sqlite3.Connection, approval_id: str, how: Resolution,
 
 
 def resolve_one(approval_id: str, how: Resolution, *, link_signature: str | None = None) -> TxnOps:
-    """Atomically claim one pending approval (404 unknown, 410 no longer pending)."""
+    """Atomically claim one pending approval (NotFound if unknown, Gone if no longer pending)."""
     def run(conn: sqlite3.Connection) -> Row:
         if link_signature is not None:
             # Only a digest of the spent signature is kept: enough to refuse its reuse.
@@ -219,7 +219,7 @@ class RunRef:
 
 def resolve_batch(ids: Sequence[str], run: RunRef, how: Resolution, batch_id: str,
                   run_grant_until: float | None) -> TxnOps:
-    """Claim exactly these pending approvals of one run (409 if any is not); optionally grant
+    """Claim exactly these pending approvals of one run (Conflict if any is not); optionally grant
     the run until run_grant_until. Returns the claimed rows."""
     def run_ops(conn: sqlite3.Connection) -> list[Row]:
         rows: list[Row] = []

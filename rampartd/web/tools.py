@@ -9,7 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from rampartd.errors import BadRequest, TooManyRequests
-from rampartd.models import Decision, ToolCall
+from rampartd.models import Decision, ToolCall, Verdict
+from rampartd.policy.describe import summarize
 from rampartd.web.agents import AGENTS
 from rampartd.web.auth import PRINCIPAL
 from rampartd.web.keys import SERVICE
@@ -18,6 +19,9 @@ from rampartd.web.parse import check_fields, float_param, opt_str, query, read_j
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 CALL_FIELDS = ("agent", "session", "run_id", "tool_call_id", "cwd", "params")
 RELOAD_MIN_INTERVAL = 1.0
+# How each verdict of the call pipeline is answered (a call that could not be recorded is a
+# 503 from the Unavailable error instead).
+VERDICT_STATUS: dict[Verdict, int] = {"allowed": 200, "denied": 403, "pending": 202}
 
 
 def tool_name(request: web.Request) -> str:
@@ -89,7 +93,7 @@ async def tool_call(request: web.Request) -> web.Response:
     body = decision_body(outcome.decision, allowed=outcome.allowed)
     body["audit_id"] = outcome.record["id"]
     body.update(outcome.approval)
-    return web.json_response(body, status=outcome.status)
+    return web.json_response(body, status=VERDICT_STATUS[outcome.verdict])
 
 
 async def preflight(request: web.Request) -> web.Response:
@@ -133,7 +137,7 @@ async def policy_summary(request: web.Request) -> web.Response:
         "default_action": current.default_action,
         "policy_count": current.policy_count,
         "rule_count": current.rule_count,
-        "policies": current.summary(),
+        "policies": summarize(current),
     })
 
 
