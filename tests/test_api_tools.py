@@ -13,8 +13,7 @@ from rampartd.audit.verify import verify_db
 from rampartd.config import Settings
 from rampartd.daemon import prepare_home
 from rampartd.web.app import create_app
-from rampartd.web.keys import SERVICE
-from rampartd.web.tools import RELOAD_GATE
+from rampartd.web.keys import RELOAD_GATE, SERVICE
 from tests.api_policy import write_policy
 from tests.conftest import make_settings
 

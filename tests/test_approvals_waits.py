@@ -12,7 +12,7 @@ import pytest
 from rampartd.config import Settings
 from rampartd.home import read_token
 from rampartd.web.app import create_app
-from rampartd.web.approvals import APPROVALS
+from rampartd.web.keys import APPROVALS
 from tests.test_approvals import approval_settings, ask, call_body, records, resolve, tool
 
 

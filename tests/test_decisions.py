@@ -18,8 +18,8 @@ from rampartd.config import Settings
 from rampartd.daemon import prepare_home
 from rampartd.models import Decision, ToolCall
 from rampartd.web.app import create_app
-from rampartd.web.decisions import CLIENT_LOG_LIMIT, CLIENT_LOG_WINDOW, DECISION_LIMITER
-from rampartd.web.keys import SERVICE
+from rampartd.web.decisions import CLIENT_LOG_LIMIT, CLIENT_LOG_WINDOW
+from rampartd.web.keys import DECISION_LIMITER, SERVICE
 from rampartd.web.limits import SlidingWindowLimiter
 from tests.api_policy import write_policy
 from tests.conftest import make_settings

@@ -152,3 +152,15 @@ def test_no_http_status_outside_web_and_cli() -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         found += [f"{path.relative_to(PACKAGE.parent)}:{line}" for line in _http_statuses(tree)]
     assert not found, "HTTP status codes in the core: " + ", ".join(found)
+
+
+def test_every_app_and_request_key_is_in_web_keys() -> None:
+    found = []
+    for name, path in module_files().items():
+        if name == "rampartd.web.keys":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("AppKey", "RequestKey"):
+                found.append(f"{name}:{node.lineno}")
+    assert not found, "keys outside rampartd/web/keys.py: " + ", ".join(found)

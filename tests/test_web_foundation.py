@@ -9,7 +9,8 @@ from aiohttp import web
 from rampartd.config import Settings
 from rampartd.home import rotate_token
 from rampartd.web.app import create_app
-from rampartd.web.auth import ROUTE_AUTH, RouteAuth
+from rampartd.web.keys import ROUTE_AUTH
+from rampartd.web.scopes import RouteAuth
 
 
 def assert_error_shape(body: Any, code: str | None = None) -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rampartd.agents import LIST_MAX, AgentRegistry, credential_id, patch_fields
+from rampartd.agents import LIST_MAX, credential_id, patch_fields
 from rampartd.errors import BadRequest
-from rampartd.web.keys import BROADCASTER
+from rampartd.web.keys import AGENTS, BROADCASTER
 from rampartd.web.parse import check_fields, int_param, query, read_json
 
-AGENTS = web.AppKey("agents", AgentRegistry)
 # A token is shown once: keep it out of every cache between here and the caller.
 _NO_STORE = {"Cache-Control": "no-store"}
 

@@ -20,22 +20,28 @@ from rampartd.policy import PolicyHolder
 from rampartd.policy.engine import SlidingWindowCounter
 from rampartd.stream.broadcaster import Broadcaster
 from rampartd.web import sse
-from rampartd.web.agents import AGENTS
-from rampartd.web.approvals import APPROVALS, release_waiters
-from rampartd.web.auth import (
+from rampartd.web.approvals import release_waiters
+from rampartd.web.auth import auth_middleware
+from rampartd.web.decisions import new_limiter
+from rampartd.web.errors import error_middleware
+from rampartd.web.keys import (
     ADMIN_TOKEN,
     AGENT_TOKENS,
+    AGENTS,
+    APPROVALS,
+    BROADCASTER,
     CHECK_HOST,
+    DECISION_LIMITER,
+    RELOAD_GATE,
     ROUTE_AUTH,
-    RouteAuth,
-    auth_middleware,
+    SERVICE,
+    SETTINGS,
+    STARTED_AT,
 )
-from rampartd.web.decisions import DECISION_LIMITER, new_limiter
-from rampartd.web.errors import error_middleware
-from rampartd.web.keys import BROADCASTER, SERVICE, SETTINGS, STARTED_AT
+from rampartd.web.limits import ReloadGate
 from rampartd.web.parse import MAX_BODY
 from rampartd.web.routes import ROUTES
-from rampartd.web.tools import RELOAD_GATE, ReloadGate
+from rampartd.web.scopes import RouteAuth
 
 log = logging.getLogger("rampartd")
 POLICY_POLL_SECONDS = 0.25  # hot reload notices an edit well within a second

@@ -9,12 +9,11 @@ from typing import Any
 from aiohttp import web
 
 from rampartd.approvals.links import check_link, load_link_key, parse_link
-from rampartd.approvals.queue import MAX_LIST, Approvals, group_by_run
+from rampartd.approvals.queue import MAX_LIST, group_by_run
 from rampartd.approvals.rows import RunRef
 from rampartd.errors import BadRequest, Forbidden, NotFound
 from rampartd.models import Principal, ToolCall
-from rampartd.web.auth import PRINCIPAL
-from rampartd.web.keys import SETTINGS
+from rampartd.web.keys import APPROVALS, PRINCIPAL, SETTINGS
 from rampartd.web.parse import (
     check_fields,
     float_param,
@@ -26,7 +25,6 @@ from rampartd.web.parse import (
 )
 from rampartd.web.tools import TOOL_NAME
 
-APPROVALS = web.AppKey("approvals", Approvals)
 MAX_WAIT = 55.0
 STATUSES = ("pending", "approved", "denied", "expired", "all")
 MAX_LIFETIME = 7 * 24 * 3600.0

@@ -21,13 +21,11 @@ from rampartd.audit.decisions import (
 )
 from rampartd.audit.filters import DECISION_KINDS
 from rampartd.errors import BadRequest, NotFound
-from rampartd.web.agents import AGENTS
-from rampartd.web.auth import ADMIN, PRINCIPAL
-from rampartd.web.keys import SERVICE
+from rampartd.web.auth import ADMIN
+from rampartd.web.keys import AGENTS, DECISION_LIMITER, PRINCIPAL, SERVICE
 from rampartd.web.limits import SlidingWindowLimiter
 from rampartd.web.parse import int_param, query, read_json
 
-DECISION_LIMITER = web.AppKey("decision_limiter", SlidingWindowLimiter)
 CLIENT_LOG_LIMIT = 120  # requests per credential ...
 CLIENT_LOG_WINDOW = 60.0  # ... per this many seconds
 LIST_PARAMS = ("limit", "offset", "toolName", "decision", "startDate", "endDate", "agentId")

@@ -27,8 +27,8 @@ from rampartd.stream.frames import (
     parse_format,
     retry_line,
 )
-from rampartd.web.auth import PRINCIPAL, reauthenticator
-from rampartd.web.keys import BROADCASTER, SETTINGS
+from rampartd.web.auth import reauthenticator
+from rampartd.web.keys import BROADCASTER, PRINCIPAL, SETTINGS
 from rampartd.web.parse import query
 
 log = logging.getLogger("rampartd.stream")

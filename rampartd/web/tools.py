@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from aiohttp import web
 
-from rampartd.errors import BadRequest, TooManyRequests
+from rampartd.errors import BadRequest
 from rampartd.models import Decision, ToolCall, Verdict
 from rampartd.policy.describe import summarize
-from rampartd.web.agents import AGENTS
-from rampartd.web.auth import PRINCIPAL
-from rampartd.web.keys import SERVICE
+from rampartd.web.keys import AGENTS, PRINCIPAL, RELOAD_GATE, SERVICE
 from rampartd.web.parse import check_fields, float_param, opt_str, query, read_json, req_str
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 CALL_FIELDS = ("agent", "session", "run_id", "tool_call_id", "cwd", "params")
-RELOAD_MIN_INTERVAL = 1.0
 # How each verdict of the call pipeline is answered (a call that could not be recorded is a
 # 503 from the Unavailable error instead).
 VERDICT_STATUS: dict[Verdict, int] = {"allowed": 200, "denied": 403, "pending": 202}
@@ -141,22 +137,6 @@ async def policy_summary(request: web.Request) -> web.Response:
     })
 
 
-class ReloadGate:
-    """Refuses API reloads closer than a second apart."""
-
-    def __init__(self) -> None:
-        self.last = float("-inf")
-
-    def check(self) -> None:
-        """Raise 429 if the previous reload was under a second ago."""
-        now = time.monotonic()
-        wait = RELOAD_MIN_INTERVAL - (now - self.last)
-        if wait > 0:
-            raise TooManyRequests("policy reloads are limited to one per second",
-                                  retry_after=1)
-        self.last = now
-
-
 async def policy_reload(request: web.Request) -> web.Response:
     """POST /v1/policy/reload: reload now; a broken file keeps the last good set (400)."""
     query(request, ())
@@ -167,5 +147,3 @@ async def policy_reload(request: web.Request) -> web.Response:
     return web.json_response({"reloaded": True, "policy_count": current.policy_count,
                               "rule_count": current.rule_count})
 
-
-RELOAD_GATE = web.AppKey("reload_gate", ReloadGate)
