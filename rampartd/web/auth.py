@@ -96,8 +96,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                         code="bad_host")
     match = request.match_info
     if match.http_exception is not None:
-        if match.http_exception.status == 405:
-            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+        if isinstance(match.http_exception, web.HTTPMethodNotAllowed):
+            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}",
+                                   allowed=match.http_exception.allowed_methods)
         raise NotFound(f"no route {request.method} {request.path}")
     auth = app[ROUTE_AUTH].get(match.handler)
     if auth is None:  # every route is in the URL table; anything else is refused
