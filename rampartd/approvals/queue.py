@@ -23,11 +23,12 @@ from rampartd.approvals.rows import GrantSpent, NewApproval, Resolution, Row, Ru
 from rampartd.audit.drafts import decision_draft, decision_fields
 from rampartd.audit.redact import prepare_payload
 from rampartd.audit.store import AuditStore, RecordDraft
-from rampartd.errors import BadRequest, Unavailable
+from rampartd.errors import Unavailable
 from rampartd.models import Decision, Outcome, ToolCall
 
 log = logging.getLogger("rampartd.approvals.queue")
 MAX_LIST = 500
+BULK_SCOPES = ("pending", "run")  # the reviewed approvals only, or also the run's future asks
 EXPIRY_RETRY_SECONDS = 1.0  # after a failed expiry write (the audit log is unavailable)
 
 
@@ -272,14 +273,12 @@ class Approvals:
         scope "run" (approve only) also allows the run's future asks until the approval
         timeout. Any id that is no longer pending makes the whole batch a Conflict.
         """
-        if scope not in ("pending", "run"):
-            raise BadRequest("field 'scope' must be 'pending' or 'run'", code="invalid_field")
-        if scope == "run" and not approved:
-            raise BadRequest("scope 'run' is for approving only", code="invalid_field")
         ids = _ids(ids)
-        if scope == "pending" and not ids:
-            raise BadRequest("field 'ids' must list the approvals you reviewed",
-                             code="invalid_field")
+        # The request was checked in web/; these would be a caller's mistake, not the user's.
+        if scope not in BULK_SCOPES or (scope == "run" and not approved) \
+                or (scope == "pending" and not ids):
+            raise ValueError(f"bulk resolve: scope {scope!r} with approved={approved} "
+                             f"and {len(ids)} ids")
         how = Resolution(approved, resolved_by, reason, time.time(), self.timeout)
         batch_id = str(ULID())
         until = how.now + self.timeout if scope == "run" else None

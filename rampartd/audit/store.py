@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -29,22 +28,17 @@ from rampartd.audit.filters import (
     DECISION_KINDS_SQL,
     MAX_LIMIT,
     EventFilter,
-    check_limit,
-    check_offset,
-    decode_cursor,
     encode_cursor,
-    normalize_time,
 )
 from rampartd.audit.verify import verify_db
 from rampartd.audit.writer import AuditWriter, CheckpointPolicy, DraftSource, Job, TxnOps
-from rampartd.errors import BadRequest, Unavailable
+from rampartd.errors import Unavailable
 
 __all__ = ["AuditStore", "EventFilter", "RecordDraft", "verify_db"]
 
 log = logging.getLogger("rampartd.audit")
 T = TypeVar("T")
 OnCommit = Callable[[Sequence[dict[str, Any]]], None]
-_ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 _IDLE_READERS = 4
 _EXPORT_CHUNK = 1000
 _TOP = 100  # stats list at most this many tools/agents/sessions, most frequent first
@@ -169,28 +163,25 @@ class AuditStore:
                 await conn.close()
 
     async def get(self, record_id: str) -> dict[str, Any] | None:
-        """One record by its ULID; None when absent, BadRequest when not a ULID."""
-        if not _ULID.fullmatch(record_id.upper()):
-            raise BadRequest("id: not a ULID")
+        """One record by its ULID (any case); None when absent."""
         async with self.reader() as conn, conn.execute(
                 "SELECT record, hash FROM audit_log WHERE id = ?", (record_id.upper(),)) as cur:
             row = await cur.fetchone()
         return None if row is None else decode_record(row[0], row[1])
 
-    async def query(self, f: EventFilter, *, limit: int = 100, cursor: str | None = None,
-                    offset: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
-        """Matching records, newest first, and the cursor of the next page (None at the end)."""
-        check_limit(limit)
-        skip = check_offset(offset)
+    async def query(self, f: EventFilter, *, limit: int = 100, before: int | None = None,
+                    offset: int = 0) -> tuple[list[dict[str, Any]], str | None]:
+        """Matching records older than seq `before` (if given), newest first, after skipping
+        `offset` of them; and the cursor of the next page (None at the end)."""
+        if not 1 <= limit <= MAX_LIMIT or offset < 0:
+            raise ValueError(f"limit must be 1..{MAX_LIMIT} and offset 0 or more")
         where, args = f.where()
-        if cursor is not None:
-            if offset is not None:
-                raise BadRequest("offset: use either cursor or offset, not both")
+        if before is not None:
             where += " AND seq < ?"
-            args.append(decode_cursor(cursor))
+            args.append(before)
         sql = (f"SELECT seq, record, hash FROM audit_log WHERE {where} "  # noqa: S608
                "ORDER BY seq DESC LIMIT ? OFFSET ?")
-        async with self.reader() as conn, conn.execute(sql, (*args, limit + 1, skip)) as cur:
+        async with self.reader() as conn, conn.execute(sql, (*args, limit + 1, offset)) as cur:
             rows = list(await cur.fetchall())
         page = rows[:limit]
         next_cursor = encode_cursor(page[-1][0]) if len(rows) > limit else None
@@ -199,7 +190,7 @@ class AuditStore:
     async def after_seq(self, seq: int, *, limit: int = MAX_LIMIT) -> list[dict[str, Any]]:
         """Records with seq greater than seq, ascending (replay and catch-up of the stream)."""
         if limit < 1:
-            raise BadRequest("limit: must be 1 or more")
+            raise ValueError("limit must be 1 or more")
         async with self.reader() as conn, conn.execute(
                 "SELECT record, hash FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
                 (seq, limit)) as cur:
@@ -207,13 +198,11 @@ class AuditStore:
         return [decode_record(r[0], r[1]) for r in rows]
 
     async def stats(self, since: str | None, until: str | None) -> dict[str, Any]:
-        """Counts in [since, until): records by kind, decisions by action/tool/agent/session."""
+        """Counts in [since, until) (stored-ts-shaped bounds): records by kind, decisions by
+        action/tool/agent/session."""
         rng, args = EventFilter(since=since, until=until).where()
         kinds = DECISION_KINDS_SQL
-        out: dict[str, Any] = {
-            "since": None if since is None else normalize_time("since", since),
-            "until": None if until is None else normalize_time("until", until, end=True),
-        }
+        out: dict[str, Any] = {"since": since, "until": until}
         async with self.reader() as conn:
             async with conn.execute(
                     f"SELECT kind, COUNT(*) FROM audit_log WHERE {rng} "  # noqa: S608
