@@ -29,7 +29,7 @@ MAX_SESSION_LEN = 1024
 MAX_TEXT_LEN = 4096  # messages, reasons, working directories, any other string
 MAX_COMMAND_LEN = 65536
 FIELD_LIMITS: dict[str, int] = {
-    "agent": NAME_MAX, "tool": MAX_TOOL_LEN, "session": MAX_SESSION_LEN,
+    "agent": NAME_MAX, "name": NAME_MAX, "tool": MAX_TOOL_LEN, "session": MAX_SESSION_LEN,
     "session_id": MAX_SESSION_LEN, "tool_name": MAX_ID_LEN, "toolName": MAX_ID_LEN,
     "run_id": MAX_ID_LEN, "tool_call_id": MAX_ID_LEN, "resolved_by": MAX_ID_LEN,
     "requested_by": MAX_ID_LEN, "agent_id": MAX_ID_LEN, "command": MAX_COMMAND_LEN,
