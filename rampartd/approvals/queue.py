@@ -19,12 +19,19 @@ from typing import Any
 from ulid import ULID
 
 from rampartd.approvals import rows
-from rampartd.approvals.rows import GrantSpent, NewApproval, Resolution, Row, RunRef
+from rampartd.approvals.rows import (
+    ApprovalView,
+    GrantSpent,
+    NewApproval,
+    Resolution,
+    Row,
+    RunRef,
+)
 from rampartd.audit.drafts import decision_draft, decision_fields
 from rampartd.audit.redact import prepare_payload
 from rampartd.audit.store import AuditStore, RecordDraft
 from rampartd.errors import Unavailable
-from rampartd.models import Decision, Outcome, ToolCall
+from rampartd.models import AuditRecord, Decision, Outcome, ToolCall
 
 log = logging.getLogger("rampartd.approvals.queue")
 MAX_LIST = 500
@@ -36,7 +43,7 @@ def _ids(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(v.upper() for v in values))
 
 
-def group_by_run(views: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def group_by_run(views: Sequence[ApprovalView]) -> list[dict[str, Any]]:
     """Pending approvals grouped by agent, session and run_id, in queue order."""
     groups: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
     for item in views:
@@ -206,14 +213,14 @@ class Approvals:
 
     # ---------------------------------------------------------------- reads and waits
 
-    async def get(self, approval_id: str) -> dict[str, Any] | None:
+    async def get(self, approval_id: str) -> ApprovalView | None:
         """One approval's view, or None."""
         row = await self._row(approval_id)
         return None if row is None else rows.view(row, time.time())
 
     async def query(self, *, status: str | None = "pending", agent: str | None = None,
                    session: str | None = None, run_id: str | None = None,
-                   limit: int = 100) -> list[dict[str, Any]]:
+                   limit: int = 100) -> list[ApprovalView]:
         """Approvals matching the filters: pending ones oldest first, others newest first."""
         where, args = [], []
         for column, value in (("status", status), ("agent", agent), ("session", session),
@@ -239,7 +246,7 @@ class Approvals:
     # ---------------------------------------------------------------- decisions
 
     async def create(self, call: ToolCall, *, message: str | None, lifetime: float | None,
-                     requested_by: str | None) -> tuple[dict[str, Any], bool]:
+                     requested_by: str | None) -> tuple[ApprovalView, bool]:
         """An approval made by an operator or a script; returns (view, created)."""
         now = time.time()
         new = self._new_row(call, self._call_key(call), now, lifetime or self.timeout,
@@ -256,7 +263,7 @@ class Approvals:
 
     async def resolve(self, approval_id: str, *, approved: bool, resolved_by: str,
                       reason: str | None = None, via: str = "api", credential: str | None = None,
-                      link_signature: str | None = None) -> dict[str, Any]:
+                      link_signature: str | None = None) -> ApprovalView:
         """Decide one pending approval; the first resolver wins, later ones get Gone."""
         how = Resolution(approved, resolved_by, reason, time.time(), self.timeout)
         row, _ = await self.store.transact(
@@ -311,12 +318,12 @@ class Approvals:
 
     async def _insert(self, new: NewApproval, now: float,
                       drafts: Callable[[tuple[str, Row | None]], list[RecordDraft]],
-                      ) -> tuple[Row, list[dict[str, Any]], bool]:
+                      ) -> tuple[Row, list[AuditRecord], bool]:
         """Add (or reuse) a pending approval in one audit job; returns (row, records, created).
 
         Shielded: a caller that goes away must not leave a committed approval unscheduled.
         """
-        async def commit() -> tuple[tuple[str, Row | None], list[dict[str, Any]]]:
+        async def commit() -> tuple[tuple[str, Row | None], list[AuditRecord]]:
             result = await self.store.transact(
                 rows.insert_pending(new, self.max_pending, now), drafts)
             (state, row), _ = result

@@ -15,6 +15,7 @@ from typing import Any
 
 from rampartd.audit.filters import DECISION_KINDS, DECISION_KINDS_SQL, normalize_time
 from rampartd.audit.store import AuditStore, decode_record
+from rampartd.models import AuditRecord
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
@@ -98,7 +99,7 @@ def decision_view(record: Mapping[str, Any], agent_id_of: AgentIdOf) -> dict[str
 
 
 async def list_decisions(store: AuditStore, flt: DecisionFilter, *, limit: int,
-                         offset: int) -> tuple[list[dict[str, Any]], int]:
+                         offset: int) -> tuple[list[AuditRecord], int]:
     """Matching decision records, newest first, and how many match in all."""
     where, args = flt.where()
     async with store.reader() as conn:

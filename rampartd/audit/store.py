@@ -14,7 +14,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
@@ -33,22 +33,23 @@ from rampartd.audit.filters import (
 from rampartd.audit.verify import verify_db
 from rampartd.audit.writer import AuditWriter, CheckpointPolicy, DraftSource, Job, TxnOps
 from rampartd.errors import Unavailable
+from rampartd.models import AuditRecord
 
 __all__ = ["AuditStore", "EventFilter", "RecordDraft", "verify_db"]
 
 log = logging.getLogger("rampartd.audit")
 T = TypeVar("T")
-OnCommit = Callable[[Sequence[dict[str, Any]]], None]
+OnCommit = Callable[[Sequence[AuditRecord]], None]
 _IDLE_READERS = 4
 _EXPORT_CHUNK = 1000
 _TOP = 100  # stats list at most this many tools/agents/sessions, most frequent first
 
 
-def decode_record(record: bytes, record_hash: str) -> dict[str, Any]:
-    """A stored row as the record dict callers see (JSON decoded, with hash)."""
+def decode_record(record: bytes, record_hash: str) -> AuditRecord:
+    """A stored row as the record callers see (JSON decoded, with hash)."""
     data: dict[str, Any] = json.loads(record)
     data["hash"] = record_hash
-    return data
+    return cast(AuditRecord, data)  # the canonical bytes hold every other field
 
 
 class AuditStore:
@@ -88,7 +89,7 @@ class AuditStore:
         """(seq, hash) of the last committed record; (0, "") when empty."""
         return self._head
 
-    def _deliver(self, outcomes: Sequence[Any], committed: list[dict[str, Any]]) -> None:
+    def _deliver(self, outcomes: Sequence[Any], committed: list[AuditRecord]) -> None:
         # Runs on the loop: head and subscribers learn of a commit before its callers do.
         if committed:
             self._head = (committed[-1]["seq"], committed[-1]["hash"])
@@ -102,7 +103,7 @@ class AuditStore:
                                 outcome.error)
 
     async def transact(self, txn_ops: Callable[[sqlite3.Connection], T] | None,
-                       drafts: DraftSource) -> tuple[T, list[dict[str, Any]]]:
+                       drafts: DraftSource) -> tuple[T, list[AuditRecord]]:
         """Run txn_ops in the writer's transaction, then append drafts; one savepoint for both.
 
         drafts may be a callable taking txn_ops' result. If txn_ops (or anything in the job)
@@ -112,7 +113,7 @@ class AuditStore:
         writer = self._writer
         if self._closed or writer is None or writer.failed:
             raise Unavailable("the audit log is closed")
-        future: asyncio.Future[tuple[Any, list[dict[str, Any]]]] = \
+        future: asyncio.Future[tuple[Any, list[AuditRecord]]] = \
             asyncio.get_running_loop().create_future()
         writer.submit(Job(drafts, txn_ops, future))
         # A caller that gives up cancels only its wait: the writer still commits the job (it
@@ -120,13 +121,13 @@ class AuditStore:
         value, records = await future
         return value, records
 
-    async def append(self, draft: RecordDraft, *, txn_ops: TxnOps | None = None) -> dict[str, Any]:
+    async def append(self, draft: RecordDraft, *, txn_ops: TxnOps | None = None) -> AuditRecord:
         """Append one record and wait for its commit; returns the stored record (with hash)."""
         _, records = await self.transact(txn_ops, [draft])
         return records[0]
 
     async def append_many(self, drafts: DraftSource, *,
-                          txn_ops: TxnOps | None = None) -> list[dict[str, Any]]:
+                          txn_ops: TxnOps | None = None) -> list[AuditRecord]:
         """Append several records as one job (consecutive seqs, same transaction)."""
         _, records = await self.transact(txn_ops, drafts)
         return records
@@ -162,7 +163,7 @@ class AuditStore:
             else:
                 await conn.close()
 
-    async def get(self, record_id: str) -> dict[str, Any] | None:
+    async def get(self, record_id: str) -> AuditRecord | None:
         """One record by its ULID (any case); None when absent."""
         async with self.reader() as conn, conn.execute(
                 "SELECT record, hash FROM audit_log WHERE id = ?", (record_id.upper(),)) as cur:
@@ -170,7 +171,7 @@ class AuditStore:
         return None if row is None else decode_record(row[0], row[1])
 
     async def query(self, f: EventFilter, *, limit: int = 100, before: int | None = None,
-                    offset: int = 0) -> tuple[list[dict[str, Any]], str | None]:
+                    offset: int = 0) -> tuple[list[AuditRecord], str | None]:
         """Matching records older than seq `before` (if given), newest first, after skipping
         `offset` of them; and the cursor of the next page (None at the end)."""
         if not 1 <= limit <= MAX_LIMIT or offset < 0:
@@ -187,7 +188,7 @@ class AuditStore:
         next_cursor = encode_cursor(page[-1][0]) if len(rows) > limit else None
         return [decode_record(r[1], r[2]) for r in page], next_cursor
 
-    async def after_seq(self, seq: int, *, limit: int = MAX_LIMIT) -> list[dict[str, Any]]:
+    async def after_seq(self, seq: int, *, limit: int = MAX_LIMIT) -> list[AuditRecord]:
         """Records with seq greater than seq, ascending (replay and catch-up of the stream)."""
         if limit < 1:
             raise ValueError("limit must be 1 or more")

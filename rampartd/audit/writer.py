@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ulid import ULID
 
@@ -37,6 +37,7 @@ from rampartd.audit.checkpoints import append_checkpoint, sign_checkpoint
 from rampartd.audit.migrations import apply_migrations
 from rampartd.audit.redact import prepare_payload
 from rampartd.errors import Unavailable
+from rampartd.models import AuditRecord
 
 log = logging.getLogger("rampartd.audit")
 
@@ -53,7 +54,7 @@ class Job:
 
     drafts: DraftSource
     txn_ops: TxnOps | None
-    future: asyncio.Future[tuple[Any, list[dict[str, Any]]]]
+    future: asyncio.Future[tuple[Any, list[AuditRecord]]]
 
 
 @dataclass
@@ -61,7 +62,7 @@ class _Outcome:
     job: Job
     error: BaseException | None = None
     value: Any = None
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[AuditRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class AuditWriter:
     """Owns the write connection and the thread that drains the job queue."""
 
     def __init__(self, db_path: Path, loop: asyncio.AbstractEventLoop,
-                 deliver: Callable[[list[_Outcome], list[dict[str, Any]]], None],
+                 deliver: Callable[[list[_Outcome], list[AuditRecord]], None],
                  checkpoints: CheckpointPolicy | None) -> None:
         self._db_path = db_path
         self._loop = loop
@@ -223,7 +224,7 @@ class AuditWriter:
                 ts=format_ts(now_us), prev_hash=self._hash)
             rows.append((*columns_of(record), digest, canonical))
             record["hash"] = digest
-            outcome.records.append(record)
+            outcome.records.append(cast(AuditRecord, record))  # now complete, hash and all
             self._seq, self._hash, self._last_us = self._seq + 1, digest, now_us
         return outcome, rows
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from rampartd.errors import TooManyRequests, Unavailable
+from rampartd.models import AuditRecord
 from rampartd.stream.frames import (
     Frame,
     StreamFilter,
@@ -48,7 +49,7 @@ class RecordSource(Protocol):
         """(seq, hash) of the last committed record."""
         ...
 
-    async def after_seq(self, seq: int, *, limit: int = ...) -> list[dict[str, Any]]:
+    async def after_seq(self, seq: int, *, limit: int = ...) -> list[AuditRecord]:
         """Records with seq greater than seq, ascending."""
         ...
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import html
 import time
-from typing import Any
 
 from aiohttp import web
 
 from rampartd.approvals.links import ACTIONS as LINK_ACTIONS
 from rampartd.approvals.links import SignedLink, check_link, load_link_key
 from rampartd.approvals.queue import BULK_SCOPES, MAX_LIST, group_by_run
-from rampartd.approvals.rows import RunRef
+from rampartd.approvals.rows import ApprovalView, RunRef
 from rampartd.errors import Forbidden, NotFound
 from rampartd.models import Principal, ToolCall
 from rampartd.web.keys import APPROVALS, PRINCIPAL, SETTINGS
@@ -55,7 +54,7 @@ def _reader(request: web.Request) -> Principal | None:
     return principal
 
 
-async def _visible(request: web.Request, approval_id: str) -> dict[str, Any]:
+async def _visible(request: web.Request, approval_id: str) -> ApprovalView:
     """The approval if this caller may see it; another agent's is a 404 so ids do not leak."""
     principal = _reader(request)
     found = await request.app[APPROVALS].get(approval_id)
@@ -149,7 +148,7 @@ async def bulk_resolve(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
-def _link_page(approval: dict[str, Any], action: str) -> str:
+def _link_page(approval: ApprovalView, action: str) -> str:
     esc = html.escape
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(approval.get(k)))}</td></tr>"
                    for k in ("id", "status", "agent", "session", "run_id", "tool", "message",
