@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -298,8 +299,12 @@ async def test_hostile_json_is_a_clean_400(client: Any, auth: dict[str, str], ra
 
 
 async def test_the_policy_watcher_survives_an_unwritable_log(
-        client: Any, auth: dict[str, str], settings: Settings,
+        aiohttp_client: Any, auth: dict[str, str], settings: Settings,
         caplog: pytest.LogCaptureFixture) -> None:
+    # A short busy timeout: the writer gives up on the lock quickly instead of after 5 s.
+    settings = dataclasses.replace(settings, db_busy_timeout=0.1, policy_poll_interval=0.05)
+    client = await aiohttp_client(create_app(settings))
+
     async def decision_of(command: str) -> str:
         resp = await client.post("/v1/preflight/exec", json=call(command), headers=auth)
         return str((await resp.json())["decision"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -166,13 +165,12 @@ def test_empty_file_is_an_error(tmp_path: Path) -> None:
     assert info.value.file == "empty.yaml"
 
 
-def test_alias_bomb_is_refused_quickly() -> None:
+def test_alias_bomb_is_refused_by_its_size() -> None:
+    # 10**9 values if expanded: refused by counting them, before anything is expanded
     lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
-    started = time.monotonic()
     with pytest.raises(PolicyError, match="too many values"):
         parse_yaml("\n".join(lines))
-    assert time.monotonic() - started < 5
 
 
 def test_missing_directory_is_an_error(tmp_path: Path) -> None:

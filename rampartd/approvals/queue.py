@@ -76,10 +76,12 @@ def _requested_draft(row: Row, params: Mapping[str, Any], decision: Decision | N
 class Approvals:
     """The approval queue of one daemon: persisted in SQLite, recorded in the audit chain."""
 
-    def __init__(self, store: AuditStore, *, timeout: float, max_pending: int) -> None:
+    def __init__(self, store: AuditStore, *, timeout: float, max_pending: int,
+                 retry_seconds: float = EXPIRY_RETRY_SECONDS) -> None:
         self.store = store
         self.timeout = timeout
         self.max_pending = max_pending
+        self.retry_seconds = retry_seconds  # after a failed expiry write
         self._pending: dict[str, float] = {}  # approval id -> expires (epoch seconds)
         # grant key -> (expires, the approval or batch id that granted it)
         self._grants: dict[str, tuple[float, str]] = {}
@@ -124,6 +126,11 @@ class Approvals:
     def pending_count(self) -> int:
         """How many approvals are pending."""
         return len(self._pending)
+
+    @property
+    def waited_on(self) -> frozenset[str]:
+        """Ids of the pending approvals somebody is waiting on right now."""
+        return frozenset(self._events)
 
     # ---------------------------------------------------------------- tool calls
 
@@ -384,7 +391,7 @@ class Approvals:
                     await self._expire(due, now)
                 except Exception:  # keep the task alive; the approvals are retried
                     log.exception("could not record expired approvals")
-                    await asyncio.sleep(EXPIRY_RETRY_SECONDS)
+                    await asyncio.sleep(self.retry_seconds)
                 continue
             self._grants = {k: v for k, v in self._grants.items() if v[0] > now}
             nearest = min(self._pending.values(), default=None)

@@ -31,7 +31,14 @@ from rampartd.audit.filters import (
     encode_cursor,
 )
 from rampartd.audit.verify import verify_db
-from rampartd.audit.writer import AuditWriter, CheckpointPolicy, DraftSource, Job, TxnOps
+from rampartd.audit.writer import (
+    BUSY_TIMEOUT_SECONDS,
+    AuditWriter,
+    CheckpointPolicy,
+    DraftSource,
+    Job,
+    TxnOps,
+)
 from rampartd.errors import Unavailable
 from rampartd.models import AuditRecord
 
@@ -55,7 +62,8 @@ def decode_record(record: bytes, record_hash: str) -> AuditRecord:
 class AuditStore:
     """The hash-chained audit log: append (group-committed), query, export, verify."""
 
-    def __init__(self, db_path: Path, home: Path | None, on_commit: OnCommit | None) -> None:
+    def __init__(self, db_path: Path, home: Path | None, on_commit: OnCommit | None,
+                 busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.db_path = db_path
         self.home = home
         self._on_commit = on_commit
@@ -63,23 +71,27 @@ class AuditStore:
         self._closed = False
         self._idle: list[aiosqlite.Connection] = []
         self._writer: AuditWriter | None = None
+        self._busy_ms = round(busy_timeout * 1000)
 
     @classmethod
     async def open(cls, db_path: Path, *, home: Path | None = None,
                    on_commit: OnCommit | None = None, checkpoint_every: int = 1000,
-                   checkpoint_seconds: float = 60.0) -> AuditStore:
+                   checkpoint_seconds: float = 60.0,
+                   busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> AuditStore:
         """Open (creating and migrating) the database and start the writer.
 
         With a home, the chain head is signed into home/checkpoints.jsonl every
-        checkpoint_every records or checkpoint_seconds, and on close.
+        checkpoint_every records or checkpoint_seconds, and on close. Every connection waits
+        up to busy_timeout seconds for a lock another process holds.
         """
-        store = cls(Path(db_path), home, on_commit)
+        store = cls(Path(db_path), home, on_commit, busy_timeout)
         policy = None
         if home is not None:
             key = await asyncio.to_thread(load_or_create_signing_key, home)
             policy = CheckpointPolicy(key, home / CHECKPOINTS_FILE, max(1, checkpoint_every),
                                       checkpoint_seconds)
-        writer = AuditWriter(store.db_path, asyncio.get_running_loop(), store._deliver, policy)
+        writer = AuditWriter(store.db_path, asyncio.get_running_loop(), store._deliver, policy,
+                             busy_timeout=busy_timeout)
         store._head = await writer.start()
         store._writer = writer
         return store
@@ -150,7 +162,7 @@ class AuditStore:
         if conn is None:
             conn = await aiosqlite.connect(self.db_path)
             await conn.execute("PRAGMA query_only = ON")
-            await conn.execute("PRAGMA busy_timeout = 5000")
+            await conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
         ok = False
         try:
             yield conn

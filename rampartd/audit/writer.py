@@ -78,10 +78,14 @@ class CheckpointPolicy:
 _STOP = object()
 
 
-def open_writer_connection(db_path: Path) -> sqlite3.Connection:
+BUSY_TIMEOUT_SECONDS = 5.0  # how long a database access waits for another process's lock
+
+
+def open_writer_connection(db_path: Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+                           ) -> sqlite3.Connection:
     """The write connection: autocommit mode (we issue BEGIN), WAL, synchronous=FULL."""
     conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -102,8 +106,10 @@ class AuditWriter:
 
     def __init__(self, db_path: Path, loop: asyncio.AbstractEventLoop,
                  deliver: Callable[[list[_Outcome], list[AuditRecord]], None],
-                 checkpoints: CheckpointPolicy | None) -> None:
+                 checkpoints: CheckpointPolicy | None, *,
+                 busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self._db_path = db_path
+        self._busy_timeout = busy_timeout
         self._loop = loop
         self._deliver = deliver
         self._policy = checkpoints
@@ -147,7 +153,7 @@ class AuditWriter:
 
     def _run(self) -> None:
         try:
-            conn = open_writer_connection(self._db_path)
+            conn = open_writer_connection(self._db_path, self._busy_timeout)
             apply_migrations(conn)
             self._seq, self._hash, self._last_us = read_head(conn)
             self._signed_seq = self._seq
