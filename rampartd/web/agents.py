@@ -8,6 +8,7 @@ from rampartd.agents import LIST_MAX, check_id, credential_id, patch_fields
 from rampartd.errors import BadRequest
 from rampartd.web.keys import AGENTS, BROADCASTER
 from rampartd.web.parse import (
+    MAX_OFFSET,
     bad_field,
     bad_path,
     check_fields,
@@ -16,8 +17,6 @@ from rampartd.web.parse import (
     read_json,
     str_param,
 )
-
-MAX_OFFSET = 2**31
 
 # A token is shown once: keep it out of every cache between here and the caller.
 _NO_STORE = {"Cache-Control": "no-store"}

@@ -16,6 +16,7 @@ from rampartd.models import Principal, ToolCall
 from rampartd.web.keys import APPROVALS, PRINCIPAL, SETTINGS
 from rampartd.web.parse import (
     TOOL_NAME,
+    TOOL_NAME_RULE,
     bad_field,
     bad_parameter,
     check_fields,
@@ -98,7 +99,7 @@ async def create_approval(request: web.Request) -> web.Response:
     check_fields(body, CREATE_FIELDS)
     tool = req_str(body, "tool")
     if not TOOL_NAME.fullmatch(tool):
-        raise bad_field("tool", "must be 1-128 letters, digits or _ . : -")
+        raise bad_field("tool", TOOL_NAME_RULE)
     lifetime = number_field(body, "timeout_seconds", 0, MAX_LIFETIME, open_low=True)
     call = ToolCall(tool=tool, agent=req_str(body, "agent"), session=req_str(body, "session"),
                     params=req_object(body, "params", required=False),

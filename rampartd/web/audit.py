@@ -20,6 +20,7 @@ from rampartd.errors import NotFound
 from rampartd.models import ACTIONS
 from rampartd.web.keys import SERVICE
 from rampartd.web.parse import (
+    MAX_OFFSET,
     bad_parameter,
     choice_param,
     converted_param,
@@ -30,7 +31,6 @@ from rampartd.web.parse import (
 )
 
 EVENTS_PARAMS: tuple[str, ...] = (*FILTER_NAMES, "limit", "cursor", "offset")
-MAX_OFFSET = 2**31
 
 
 def _kind(text: str) -> str:

@@ -26,6 +26,7 @@ from rampartd.web.auth import ADMIN
 from rampartd.web.keys import AGENTS, DECISION_LIMITER, PRINCIPAL, SERVICE
 from rampartd.web.limits import SlidingWindowLimiter
 from rampartd.web.parse import (
+    MAX_OFFSET,
     bad_field,
     bad_parameter,
     check_fields,
@@ -45,7 +46,6 @@ from rampartd.web.parse import (
 CLIENT_LOG_LIMIT = 120  # requests per credential ...
 CLIENT_LOG_WINDOW = 60.0  # ... per this many seconds
 LIST_PARAMS = ("limit", "offset", "toolName", "decision", "startDate", "endDate", "agentId")
-MAX_OFFSET = 2**31
 CLIENT_FIELDS = ("tool_name", "arguments", "decision", "reason", "mode", "latency_ms", "source",
                  "context")
 CLIENT_DECISIONS = ("allow", "deny")

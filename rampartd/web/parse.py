@@ -28,13 +28,15 @@ MAX_ID_LEN = 255  # run ids, tool-call ids, who resolved or requested
 MAX_SESSION_LEN = 1024
 MAX_TEXT_LEN = 4096  # messages, reasons, working directories, any other string
 MAX_COMMAND_LEN = 65536
+MAX_OFFSET = 2**31  # the largest `offset` of any paged listing
 FIELD_LIMITS: dict[str, int] = {
     "agent": NAME_MAX, "name": NAME_MAX, "tool": MAX_TOOL_LEN, "session": MAX_SESSION_LEN,
     "session_id": MAX_SESSION_LEN, "tool_name": MAX_ID_LEN, "toolName": MAX_ID_LEN,
     "run_id": MAX_ID_LEN, "tool_call_id": MAX_ID_LEN, "resolved_by": MAX_ID_LEN,
     "requested_by": MAX_ID_LEN, "agent_id": MAX_ID_LEN, "command": MAX_COMMAND_LEN,
 }
-TOOL_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+TOOL_NAME = re.compile(rf"[A-Za-z0-9_.:\-]{{1,{MAX_TOOL_LEN}}}")
+TOOL_NAME_RULE = f"must be 1-{MAX_TOOL_LEN} letters, digits or _ . : -"
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 
@@ -106,7 +108,7 @@ def check_fields(body: Mapping[str, Any], allowed: Collection[str], where: str =
     """
     for key in body:
         if key not in allowed:
-            name = f"{where}.{key}" if where else key
+            name = f"{where}.{key}" if where not in ("", "body") else key
             raise bad_field(name, "is not a known field")
 
 
@@ -264,7 +266,7 @@ def path_tool(request: web.Request) -> str:
     """The {tool} path segment: 1-128 letters, digits or _ . : -."""
     tool = request.match_info["tool"]
     if not TOOL_NAME.fullmatch(tool):
-        raise bad_path("tool", "must be 1-128 letters, digits or _ . : -")
+        raise bad_path("tool", TOOL_NAME_RULE)
     return tool
 
 

@@ -75,10 +75,11 @@ def parse_cursor(header: str | None, param: str | None) -> int | None:
             continue
         text = raw.strip()
         if not is_count(text):
+            # the header is the same resume cursor as the parameter, so the same code
+            problem = "must be a non-negative integer (an event id)"
             if name == "last_event_id":
-                raise bad_parameter(name, "must be a non-negative integer (an event id)")
-            raise BadRequest(f"header {name!r} must be a non-negative integer (an event id)",
-                             code="invalid_header")
+                raise bad_parameter(name, problem)
+            raise BadRequest(f"header {name!r} {problem}", code="invalid_parameter")
         return int(text)
     return None
 

@@ -11,6 +11,7 @@ from rampartd.policy.describe import summarize
 from rampartd.web.keys import AGENTS, PRINCIPAL, RELOAD_GATE, SERVICE
 from rampartd.web.parse import (
     TOOL_NAME,
+    TOOL_NAME_RULE,
     bad_field,
     check_fields,
     float_param,
@@ -112,7 +113,7 @@ async def test_call(request: web.Request) -> web.Response:
         params = {**params, "command": command}
     tool = opt_str(body, "tool") or "exec"
     if not TOOL_NAME.fullmatch(tool):
-        raise bad_field("tool", "must be 1-128 letters, digits or _ . : -")
+        raise bad_field("tool", TOOL_NAME_RULE)
     call = ToolCall(tool=tool, agent=opt_str(body, "agent") or "test",
                     session=opt_str(body, "session") or "test", params=params,
                     cwd=opt_str(body, "cwd"))
