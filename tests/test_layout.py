@@ -164,3 +164,20 @@ def test_every_app_and_request_key_is_in_web_keys() -> None:
                     and node.func.attr in ("AppKey", "RequestKey"):
                 found.append(f"{name}:{node.lineno}")
     assert not found, "keys outside rampartd/web/keys.py: " + ", ".join(found)
+
+
+# NamedTuple's public API is spelt with a leading underscore.
+_NAMEDTUPLE_API = frozenset({"_replace", "_make", "_asdict", "_fields"})
+
+
+def test_tests_read_no_private_attributes() -> None:
+    found = []
+    for path in sorted(PACKAGE.parent.joinpath("tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_") \
+                    or node.attr.startswith("__") or node.attr in _NAMEDTUPLE_API:
+                continue
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue  # a test helper's own state
+            found.append(f"{path.name}:{node.lineno} .{node.attr}")
+    assert not found, "tests reading private attributes: " + ", ".join(found)
