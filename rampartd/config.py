@@ -100,8 +100,8 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a stalled stream client may block a write before it is dropped", "float"),
     Setting("checkpoint_every", _positive(int), 1000,
             "records between signed checkpoints", "int"),
-    Setting("checkpoint_seconds", _positive(float), 60.0,
-            "seconds between signed checkpoints", "float"),
+    Setting("checkpoint_seconds", _positive(float), 1.0,
+            "seconds at most from a commit to the signed checkpoint that covers it", "float"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 ENV_PREFIX = "RAMPARTD_"
