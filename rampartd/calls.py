@@ -17,6 +17,7 @@ from rampartd.errors import PolicyError
 from rampartd.models import Decision, ToolCall
 from rampartd.policy import PolicyHolder
 from rampartd.policy.engine import SlidingWindowCounter, evaluate
+from rampartd.policy.guard import GUARD_POLICY
 
 if TYPE_CHECKING:  # approvals imports this module at run time
     from rampartd.approvals.queue import Approvals
@@ -110,7 +111,8 @@ class ToolService:
         now = time.time()
         decision = evaluate(self.policies.current, call, counter=self.counter, now=now)
         self.counter.record(call.agent, call.tool, now)
-        monitor = self.mode == "monitor"
+        # Monitor mode allows what policies deny, but never what the guard denies.
+        monitor = self.mode == "monitor" and decision.policy != GUARD_POLICY
         if decision.action == "ask" and not monitor:
             # A grant left by an approval allows the call; otherwise it waits for a person.
             return await self.approvals.handle_ask(call, decision)

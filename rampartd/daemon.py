@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -100,6 +101,8 @@ def setup_logging(level: str) -> None:
 
 
 async def _serve(settings: Settings, sock: socket.socket) -> None:
+    # The port actually bound (--port 0 picks one): the guard protects that one.
+    settings = dataclasses.replace(settings, port=sock.getsockname()[1])
     app = create_app(settings)
     runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=SHUTDOWN_TIMEOUT,
                            handle_signals=False)
@@ -107,7 +110,7 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
     try:
         site = web.SockSite(runner, sock)
         await site.start()
-        url = daemon_url(settings.host, sock.getsockname()[1])
+        url = daemon_url(settings.host, settings.port)
         publish_address(settings.home, url)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

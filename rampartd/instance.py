@@ -71,15 +71,21 @@ def _read_address(home: Path) -> tuple[int, str] | None:
     return pid, url
 
 
-def running_url(home: Path) -> str | None:
-    """The URL the home's running daemon published, or None (no file, or its pid is gone)."""
+def running_daemon(home: Path) -> tuple[int, str] | None:
+    """(pid, URL) the home's running daemon published, or None (no file, or its pid is gone)."""
     found = _read_address(home)
     if found is None or not _pid_alive(found[0]):
         return None
     try:
-        return check_url(found[1], str(home / ADDRESS_FILE))
+        return found[0], check_url(found[1], str(home / ADDRESS_FILE))
     except ConfigError:
         return None
+
+
+def running_url(home: Path) -> str | None:
+    """The URL the home's running daemon published, or None."""
+    found = running_daemon(home)
+    return None if found is None else found[1]
 
 
 def _holder(home: Path, fd: int) -> str:

@@ -220,6 +220,7 @@ class PolicySet:
     source_dir: Path | None = None
     home: str = "/"
     warnings: tuple[str, ...] = ()
+    builtin: tuple[str, ...] = ()  # built-in policies (the guard), first in order
     _plans: dict[Any, Plan] = field(default_factory=dict, repr=False, compare=False)
     _tool_plans: dict[str, Plan] = field(default_factory=dict, repr=False, compare=False)
 
@@ -230,13 +231,13 @@ class PolicySet:
 
     @property
     def policy_count(self) -> int:
-        """Number of enabled policies."""
-        return len(self.enabled)
+        """Number of enabled policies (the user's: built-in ones are not counted)."""
+        return sum(1 for p in self.enabled if p.name not in self.builtin)
 
     @property
     def rule_count(self) -> int:
-        """Number of rules in enabled policies."""
-        return sum(len(p.rules) for p in self.enabled)
+        """Number of rules in enabled policies (the user's)."""
+        return sum(len(p.rules) for p in self.enabled if p.name not in self.builtin)
 
     def plan_for(self, tool: str) -> Plan:
         """The evaluation plan for one tool name."""
