@@ -103,6 +103,7 @@ class Parser(Expander, Emitter):
                     break
                 lines.append(line)
             body = "\n".join(lines)
+            self.feed(doc.stage, body)
             if doc.stage.shell_stdin:
                 self.sub(body, doc.stage.prefix)
             elif not doc.quoted:
@@ -175,9 +176,17 @@ class Parser(Expander, Emitter):
         if len(stages) > 1:
             self.out.pipelines.append(" | ".join(texts))
             for before, after in itertools.pairwise(stages):
+                self.feed(after, before.echo, piped=True)
                 if after.shell_stdin and before.echo is not None:
                     self.sub(before.echo, after.prefix)
         return " | ".join(texts)
+
+    def feed(self, stage: Stage, text: str | None, *, piped: bool = False) -> None:
+        """Note on a stage's command what its stdin is (for the effects of `… | python3 -`)."""
+        if stage.comp < 0:
+            return
+        comp = self.out.components[stage.comp]
+        self.out.components[stage.comp] = comp._replace(piped=piped or comp.piped, stdin=text)
 
     def command(self) -> Stage:
         self.blanks()
@@ -226,6 +235,8 @@ class Parser(Expander, Emitter):
                         raise ShellSyntaxError(f"'{w.text}' is not supported")
                 words.append(w)
         self.emit(words, redirs, stage, self.prefix)
+        if herestring:
+            self.feed(stage, herestring[-1])
         if herestring and stage.shell_stdin:
             self.sub(herestring[-1], stage.prefix)
         self.heredocs.extend(heredocs)
