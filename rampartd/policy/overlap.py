@@ -13,6 +13,7 @@ run time). A recursive target also names everything below it.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ Pred = tuple[bool, frozenset[str]]
 _ANY: Pred = (True, frozenset())
 _NOT_SLASH: Pred = (True, frozenset("/"))
 _SLASH: Pred = (False, frozenset("/"))
+_NO_DOT: Pred = (True, frozenset("/."))
 
 
 @dataclass(slots=True)
@@ -103,6 +105,16 @@ def _build(text: str, *, recursive: bool = False, pattern: bool = False) -> _Nfa
             i = j
             continue
         if c == "*":
+            if not pattern and (i == 0 or text[i - 1] == "/"):
+                # A shell glob's leading wildcard never matches a leading dot (no dotglob).
+                nxt = nfa.state()
+                nfa.moves[cur].append((_NO_DOT, nxt))
+                nfa.moves[nxt].append((_NOT_SLASH, nxt))
+                if i + 1 < n and text[i + 1] not in "./":
+                    nfa.eps[cur].append(nxt)
+                cur = nxt
+                i += 1
+                continue
             nfa.moves[cur].append((_NOT_SLASH, cur))
             i += 1
             continue
@@ -111,11 +123,15 @@ def _build(text: str, *, recursive: bool = False, pattern: bool = False) -> _Nfa
             i += 1
             continue
         nxt = nfa.state()
+        lead_dot = not pattern and (i == 0 or text[i - 1] == "/")
         if c == "?":
-            nfa.moves[cur].append((_NOT_SLASH, nxt))
+            nfa.moves[cur].append((_NO_DOT if lead_dot else _NOT_SLASH, nxt))
             i += 1
         elif c == "[" and (cls := _class(text, i)) is not None:
-            nfa.moves[cur].append((cls[0], nxt))
+            pred = cls[0]
+            if lead_dot:
+                pred = (True, pred[1] | {"."}) if pred[0] else (False, pred[1] - {"."})
+            nfa.moves[cur].append((pred, nxt))
             i = cls[1]
         elif c == "\\" and pattern and i + 1 < n:
             nfa.moves[cur].append(((False, frozenset(text[i + 1])), nxt))
@@ -200,24 +216,57 @@ def pattern_glob(source: str, home: str) -> str:
     return pattern
 
 
+@dataclass(slots=True)
+class _Pattern:
+    """A policy path glob as an automaton, with the literal parts that prune most targets."""
+
+    nfa: _Nfa
+    prefix: str   # literal text up to the first wildcard ("" for `**/…` patterns)
+    segment: str  # for `**/NAME/…`: NAME when it is literal, else ""
+
+
+def _literal_prefix(text: str) -> str:
+    m = re.search(r"[*?\[\\\x00]", text)
+    return text if m is None else text[:m.start()]
+
+
+def _could_hold(target: str, seg: str) -> bool:
+    """Could some segment of target be `seg` (a literal name)? A bare `*` is taken for the
+    names of a directory, not for a name an at-any-depth rule looks for (`rm -rf *` in a
+    project is no deletion of `**/rampartd.db`)."""
+    for part in target.split("/"):
+        if part == seg or UNKNOWN in part:
+            return True
+        if part.strip("*") == "":
+            continue
+        if WILD.search(part) and fnmatch.fnmatchcase(seg, part) and (
+                not seg.startswith(".") or part.startswith(".")):
+            return True
+    return False
+
+
 class Reach:
     """Path patterns as automata, built once per pattern, matched against wildcard targets."""
 
     def __init__(self, home: str) -> None:
         self.home = home
-        self._patterns: dict[str, _Nfa | None] = {}
+        self._patterns: dict[str, _Pattern | None] = {}
         self._targets: dict[tuple[str, bool], _Nfa] = {}
 
-    def _pattern(self, source: str) -> _Nfa | None:
+    def _pattern(self, source: str) -> _Pattern | None:
         if source not in self._patterns:
             if source.startswith("re:"):
                 self._patterns[source] = None
             else:
                 glob = pattern_glob(source, self.home)
                 # `dir/**` also matches `dir` itself
-                self._patterns[source] = (_build(glob[:-3], recursive=True, pattern=True)
-                                          if glob.endswith("/**")
-                                          else _build(glob, pattern=True))
+                nfa = (_build(glob[:-3], recursive=True, pattern=True) if glob.endswith("/**")
+                       else _build(glob, pattern=True))
+                segment = ""
+                if glob.startswith("**/"):
+                    first = glob[3:].split("/", 1)[0]
+                    segment = first if not WILD.search(first) and "\\" not in first else ""
+                self._patterns[source] = _Pattern(nfa, _literal_prefix(glob), segment)
         return self._patterns[source]
 
     def could_match(self, target: str, recursive: bool, source: str,
@@ -227,18 +276,23 @@ class Reach:
         `search(text)` is the pattern's compiled regex test, used for `re:` patterns: those are
         tried on the target with its wildcards removed and replaced by probes.
         """
-        nfa = self._pattern(source)
-        if nfa is None:
+        pat = self._pattern(source)
+        if pat is None:
             if UNKNOWN in target:
                 return True
             probes = {WILD.sub("", target), WILD.sub("x", target)}
             if recursive:
                 probes |= {p + "/x" for p in probes}
             return any(search(p) for p in probes)
+        prefix = _literal_prefix(target)
+        if pat.prefix and not (prefix.startswith(pat.prefix) or pat.prefix.startswith(prefix)):
+            return False
+        if pat.segment and not _could_hold(target, pat.segment):
+            return False
         key = (target, recursive)
         t = self._targets.get(key)
         if t is None:
             if len(self._targets) > 4096:
                 self._targets.clear()
             t = self._targets[key] = _build(target, recursive=recursive)
-        return intersects(t, nfa)
+        return intersects(t, pat.nfa)

@@ -258,15 +258,21 @@ class Parser(Expander, Emitter):
                 return
 
     def skip_loop_header(self) -> None:
-        """`for NAME in WORDS` up to the separator; the words may hold substitutions."""
+        """`for NAME in WORDS` up to the separator; the words may hold substitutions. NAME
+        then stands for all the words at once (what the loop body does to each of them)."""
+        words: list[Word] = []
         while True:
             self.blanks()
             if self.i >= self.n or self.s[self.i] in "\n;&|)":
-                return
+                break
             start = self.i
-            self.word()
+            words.append(self.word())
             if self.i == start:  # `<`, `>` or `(` here: bash refuses it too, and so do we
                 raise ShellSyntaxError("unexpected token in a for-loop header")
+        if len(words) >= 3 and words[1].text == "in" and L.ASSIGNMENT.match(words[0].text + "="):
+            values = words[2:]
+            known = not any(w.dynamic for w in values)
+            self.vars[words[0].text] = " ".join(w.text for w in values) if known else None
 
     def redirect(self, fd: str, redirs: list[str], herestring: list[str],
                  heredocs: list[Heredoc], stage: Stage) -> None:

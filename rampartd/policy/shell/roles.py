@@ -57,8 +57,9 @@ def _same(names: str, roles: Roles) -> dict[str, Roles]:
     return dict.fromkeys(names.split(), roles)
 
 
-_READERS = Roles(args=_R, values=frozenset({"-n", "-c", "-s", "-w", "-d", "-f", "-t", "-k",
-                                            "--lines", "--bytes", "-N", "-j", "-A", "-l"}))
+_READERS = Roles(args=_R)
+_HEAD = Roles(args=_R, values=frozenset({"-n", "-c", "--lines", "--bytes", "-s",
+                                         "--sleep-interval", "--pid"}))
 _GREP = Roles(args=_R, skip=1, skip_unless=frozenset({"-e", "-f", "--regexp", "--file"}),
               values=frozenset({"-e", "-m", "-A", "-B", "-C", "--include", "--exclude",
                                 "--exclude-dir", "--regexp", "-g", "--glob", "-t", "--type",
@@ -80,11 +81,19 @@ _SSH_VALUES = frozenset({"-p", "-l", "-o", "-L", "-R", "-D", "-J", "-W", "-b", "
                          "-O", "-S", "-w", "-E", "-Q", "-B", "-P"})
 
 PROGRAMS: dict[str, Roles] = {
-    **_same("cat tac less more head tail bat batcat nl od xxd hexdump strings base64 base32 wc "
-            "sort uniq cut paste fold fmt column md5sum sha1sum sha224sum sha256sum sha384sum "
+    **_same("cat tac less more bat batcat nl od xxd hexdump strings base64 base32 wc "
+            "paste column md5sum sha1sum sha224sum sha256sum sha384sum "
             "sha512sum b2sum cksum sum file diff cmp comm join iconv expand unexpand rev zcat "
-            "gzcat bzcat xzcat zless zmore lzcat source . view pr look split csplit shuf "
-            "readlink realpath stat du", _READERS),
+            "gzcat bzcat xzcat zless zmore lzcat source . view look readlink realpath stat du "
+            "shuf", _READERS),
+    **_same("head tail", _HEAD),
+    "sort": Roles(args=_R, values=frozenset({"-k", "-t", "-S", "-T", "--key",
+                                             "--field-separator", "--buffer-size"}),
+                  options={"-o": _W, "--output": _W}),
+    "cut": Roles(args=_R, values=frozenset({"-d", "-f", "-c", "-b", "--delimiter", "--fields"})),
+    **_same("uniq fold fmt pr nl", Roles(args=_R, values=frozenset({"-f", "-s", "-w", "-l",
+                                                                    "-v", "-i", "-b"}))),
+    "split": Roles(first=_R, args=_W, values=frozenset({"-l", "-b", "-n", "-a", "-C"})),
     **_same("grep egrep fgrep zgrep zegrep zfgrep", _GREP),
     **_same("rg ag ack", _RG),
     "jq": Roles(args=_R, skip=1, skip_unless=frozenset({"-f", "--from-file"}),
@@ -183,7 +192,7 @@ def _tar(args: Sequence[str]) -> list[Target]:
             operands += range(j + 2, len(args) + 1)
             break
         if t.startswith("--"):
-            name, eq, value = t.partition("=")
+            name, eq, _value = t.partition("=")
             create |= name in ("--create", "--append", "--update")
             extract |= name in ("--extract", "--get")
             remove |= name == "--remove-files"
@@ -233,7 +242,7 @@ def _find(args: Sequence[str]) -> list[Target]:
     out: list[Target] = []
     starts: list[int] = []
     j = 0
-    while j < len(args) and args[j] in ("-H", "-L", "-P") or (j < len(args)
+    while (j < len(args) and args[j] in ("-H", "-L", "-P")) or (j < len(args)
                                                                and args[j].startswith("-O")):
         j += 1
     while j < len(args) and not args[j].startswith(("-", "(", "!", ")")):
@@ -331,7 +340,7 @@ def roles(argv: Sequence[str]) -> list[Target]:
         j += 1
     operands = operands[skip:]
     if spec.host_first:
-        return out + [Target(operands[0], ("network",))] if operands else out
+        return [*out, Target(operands[0], ("network",))] if operands else out
     for n, idx in enumerate(operands):
         if spec.last and n == len(operands) - 1 and len(operands) > 1:
             kinds = (*spec.last, *extra_last)
@@ -340,7 +349,7 @@ def roles(argv: Sequence[str]) -> list[Target]:
         else:
             kinds = (*spec.args, *extra)
         if spec.hosts:
-            kinds = (*kinds, "host") if kinds else ("host",)
+            kinds = (*kinds, "host") if kinds else ("network",)
         if kinds:
             out.append(Target(idx, kinds, recursive))
     return out
