@@ -70,7 +70,7 @@ def load_with_builtin(path: Path, builtin: Sequence[RawDoc], *,
     first = tuple(p for p in policy_set.policies if p.file in files)
     rest = tuple(p for p in policy_set.policies if p.file not in files)
     return replace(policy_set, policies=first + rest, builtin=tuple(p.name for p in first),
-                   _plans={}, _tool_plans={})
+                   _plans={}, _tool_plans={}, _reach=[])
 
 
 class PolicyHolder:
