@@ -58,8 +58,10 @@ def decide(command: str | None = None, *, tool: str = "exec", rt: Runtime | None
 
 DENIED = {
     "home": [
-        f"cat {HOME}/token", "cat ~/.rampartd/tok*", "cat ~/.ramp*/token", "cd ~/.rampartd",
-        "cd ~/.rampartd && cat token", "cd ~ && cat .rampartd/token",
+        f"cat {HOME}/token", "cat ~/.rampartd/tok*", "cat ~/.ramp*/token",
+        "cd ~/.rampartd && cat token", "cd ~/.rampartd; cd policies && sed -i s/a/b/ std.yaml",
+        "tar czf /tmp/all.tgz ~/.rampartd", "ln -s ~/.rampartd/token /tmp/t",
+        "rm -rf /home/ada", "cp -r ~/.rampartd /tmp/copy", "cd ~ && cat .rampartd/token",
         "xxd ~/.rampartd/approval-links.key", "base64 ~/.rampartd/signing.key",
         f"sqlite3 {HOME}/rampartd.db 'select * from agents'", "cp ~/.rampartd/rampartd.db-wal /tmp",
         "sed -i s/deny/allow/ ~/.rampartd/policies/standard.yaml",
@@ -124,7 +126,8 @@ ALLOWED = [
     "systemctl --user status rampartd", "systemctl --user stop nginx",
     "rampartd approvals list", "rampartd check 'rm -rf /'", "rampartd policy lint",
     "cat ~/.claude/CLAUDE.md", "ls ~/.claude", "ls ~/.config", "python3 -m pytest -q",
-    "cat ~/.rampartdx/notes",
+    "cat ~/.rampartdx/notes", "cd ~/.rampartd", "ls ~/.rampartd",
+    "cat ~/.rampartd/policies/standard.yaml", "cat ~/.rampartd/config.yaml",
 ]
 
 
@@ -157,6 +160,21 @@ def test_the_guard_leaves_ordinary_commands_alone(command: str) -> None:
 def test_the_guard_covers_file_and_fetch_tools(tool: str, params: dict[str, Any]) -> None:
     cwd = params.pop("cwd", None)
     assert decide(tool=tool, cwd=cwd, **params) is not None
+
+
+def test_relative_paths_follow_the_calls_cwd() -> None:
+    assert decide("cat token", cwd=HOME) == "home"
+    assert decide("cat ../token", cwd=f"{HOME}/policies") == "home"
+    assert decide("rm -rf .rampartd", cwd=USER_HOME) == "home"
+    assert decide("cat token", cwd=f"{USER_HOME}/src") is None
+    assert decide("sed -i s/x// settings.json", cwd=f"{USER_HOME}/.claude") == "hooks"
+
+
+def test_a_target_known_only_at_run_time_is_not_allowed() -> None:
+    policy_set = compile_documents(guard_documents(runtime()), home=USER_HOME)
+    decision = evaluate(policy_set, ToolCall(tool="exec", agent="a", session="s",
+                                             params={"command": 'cat "$D/token"'}, cwd="/"))
+    assert decision.action in ("deny", "ask") and decision.policy == GUARD_POLICY
 
 
 def test_a_home_elsewhere_and_a_policy_dir_outside_it_are_guarded() -> None:

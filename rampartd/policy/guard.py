@@ -175,9 +175,9 @@ def _prefix_glob(segment: str) -> str:
     return head + _GLOB if segment.startswith(".") else f"({head})?{_GLOB}"
 
 
-def mention_regex(paths: Iterable[str], user_home: str, *, relative: Iterable[str] = ()) -> str:
-    """An RE2 regex for a command that names one of paths (or anything under it), or a glob
-    that could expand to it; `relative` names are also found after any directory."""
+def _mention(paths: Iterable[str], user_home: str, *, relative: Iterable[str] = ()) -> str:
+    """A regex body for text that names one of paths (or anything under it), or a glob that
+    could expand to it; `relative` names are also found after any directory."""
     alts: list[str] = []
     for path in paths:
         for form in _tilde_forms(path, user_home):
@@ -189,7 +189,7 @@ def mention_regex(paths: Iterable[str], user_home: str, *, relative: Iterable[st
                 relative = [*relative, last]
     for name in relative:
         alts.append(r"(^|[\s'\"=:<>(|;&,@/])" + re.escape(name) + _END)
-    return "re:(" + "|".join(dict.fromkeys(alts)) + ")"
+    return "(" + "|".join(dict.fromkeys(alts)) + ")"
 
 
 LOOPBACK = (r"(localhost\.?|ip6-localhost|ip6-loopback|127(\.[0-9]+){0,3}"
@@ -286,64 +286,92 @@ def _hook_paths(user_home: str) -> tuple[list[str], list[str]]:
     return absolute, [p for p in HOOK_FILES if not p.startswith("~/")]
 
 
-MUTATORS = ("rm", "rmdir", "mv", "cp", "ln", "chmod", "chown", "chattr", "rsync", "tar", "find",
-            "truncate", "shred", "unlink", "install", "dd", "tee", "sed", "perl", "ruby")
+INTERPRETERS = ("python[0-9.]*", "pypy[0-9.]*", "perl", "ruby", "node", "nodejs", "php", "lua",
+                "deno", "bun", "Rscript", "osascript", "pwsh", "tclsh")
 
 
-def _removal_regex(paths: Iterable[str], user_home: str) -> str:
-    """A regex for a file-changing program given a directory that holds one of paths (rm -rf
-    ~/.claude); reading such a directory stays allowed."""
-    dirs: set[str] = set()
-    for path in paths:
-        parts = path.split("/")
-        for n in range(1, len(parts)):
-            parent = "/".join(parts[:n])
-            absolute = os.path.join(user_home, parent[2:]) if parent.startswith("~/") else parent
-            if parent and parent != "~" and not (user_home == absolute
-                                                 or user_home.startswith(absolute + "/")):
-                dirs.add(parent)  # never the user's home or one of its ancestors
-    forms = sorted({f for d in dirs for f in _tilde_forms(
-        os.path.join(user_home, d[2:]) if d.startswith("~/") else d, user_home)})
-    names = "|".join(re.escape(f) for f in forms)
-    return rf"re:^{_words(MUTATORS)}\s(.*\s)?({names})/?($|[\s'\"])"
+def inline_regex(body: str) -> str:
+    """A regex for an interpreter whose command line (inline code included) matches body:
+    code passed with -c/-e has no file effects of its own, so its text is searched."""
+    return rf"re:^({'|'.join(INTERPRETERS)})\s(.*\s)?.*{body}"
+
+
+def _secrets(home: str) -> list[str]:
+    """Path globs of the home's secrets: token, keys, database and WAL, checkpoints, and the
+    hidden temporary files they are written through."""
+    h = _glob_escape(home)
+    return [f"{h}/token", f"{h}/token.*", f"{h}/*.key", f"{h}/rampartd.db*",
+            f"{h}/checkpoints.jsonl*", f"{h}/.*"]
+
+
+def _hook_globs(user_home: str) -> tuple[list[str], list[str]]:
+    """(path globs of the hook files, globs of the directories holding them)."""
+    home = _glob_escape(user_home)
+    files, dirs = [], set()
+    for p in HOOK_FILES:
+        glob = f"{home}/{p[2:]}" if p.startswith("~/") else f"**/{p}"
+        files += [glob, f"{glob}/**"]
+        parent = glob.rsplit("/", 1)[0]
+        while parent not in ("**", home) and not (user_home + "/").startswith(parent + "/"):
+            dirs.add(parent)
+            parent = parent.rsplit("/", 1)[0]
+    return files, sorted(dirs)
 
 
 def guard_text(rt: Runtime, relax: frozenset[str] = frozenset()) -> str | None:
     """The guard as one policy document (YAML for the ordinary compiler); None when every
-    rule is relaxed."""
-    rules: list[dict[str, Any]] = []
+    rule is relaxed.
 
-    def add(rule_id: str, when: dict[str, Any]) -> None:
+    Within a policy the first rule that holds decides, and a rule that holds only through a
+    target known at run time asks instead of denying; so the textual rules (sure when they
+    hold) come first and the effect rules after them.
+    """
+    text: list[dict[str, Any]] = []
+    effects: list[dict[str, Any]] = []
+
+    def add(into: list[dict[str, Any]], rule_id: str, when: dict[str, Any]) -> None:
         if rule_id not in relax:
-            rules.append({"action": "deny", "message": _message(rule_id), "when": when,
-                          "suggestions": [_suggestion(rule_id)]})
+            into.append({"action": "deny", "message": _message(rule_id), "when": when,
+                         "suggestions": [_suggestion(rule_id)]})
 
     def under(paths: Iterable[str]) -> list[str]:
         return [g for p in paths for g in (_glob_escape(p), f"{_glob_escape(p)}/**")]
 
-    add("home", {"path_matches": under(rt.home)})
-    add("home", {"command_matches": [mention_regex(rt.home, rt.user_home)]})
+    changes = ["write", "delete", "chmod"]
     outside = [d for d in rt.policy_dir
                if not any(d == h or d.startswith(h + "/") for h in rt.home)]
-    if outside:
-        add("policies", {"path_matches": under(outside)})
-        add("policies", {"command_matches": [mention_regex(outside, rt.user_home)]})
     hooks, project = _hook_paths(rt.user_home)
-    add("hooks", {"path_matches": under(hooks) + [g for p in project
-                                                  for g in (p, f"{p}/**")]})
-    add("hooks", {"command_matches": [mention_regex(hooks, rt.user_home, relative=project),
-                                      _removal_regex(hooks + project, rt.user_home)]})
-    add("installation", {"path_matches": under(rt.installation) + list(rt.site_globs)})
-    add("installation", {"command_matches": [
-        mention_regex(rt.installation, rt.user_home),
+    hook_files, hook_dirs = _hook_globs(rt.user_home)
+
+    add(text, "home", {"command_matches": [inline_regex(_mention(rt.home, rt.user_home))]})
+    if outside:
+        add(text, "policies",
+            {"command_matches": [inline_regex(_mention(outside, rt.user_home))]})
+    add(text, "hooks", {"command_matches": [
+        inline_regex(_mention(hooks, rt.user_home, relative=project))]})
+    add(text, "installation", {"command_matches": [
+        inline_regex(_mention(rt.installation, rt.user_home)),
         r"re:^(pip[0-9.]*|python[0-9.]*\s+(\S+\s+)*-m\s*pip|uv\s+pip|pipx)\s+(\S+\s+)*"
         r"(install|uninstall|remove)\s.*rampartd"]})
     if rt.port > 0:  # 0: not bound yet, so there is no port to protect
-        add("daemon-port", {"command_matches": port_regexes(rt.port)})
-        add("daemon-port", {"url_matches": port_regexes(rt.port)[:1]})
-    add("signals", {"command_matches": signal_regexes(rt)})
-    add("service", {"command_matches": service_regexes(UNIT)})
-    add("cli", {"command_matches": cli_regexes()})
+        add(text, "daemon-port", {"command_matches": port_regexes(rt.port)})
+    add(text, "signals", {"command_matches": signal_regexes(rt)})
+    add(text, "service", {"command_matches": service_regexes(UNIT)})
+    add(text, "cli", {"command_matches": cli_regexes()})
+
+    add(effects, "home", {"effect": ["read", *changes],
+                          "path_matches": [g for h in rt.home for g in _secrets(h)]})
+    add(effects, "home", {"effect": changes, "path_matches": under(rt.home)})
+    if outside:
+        add(effects, "policies", {"effect": changes, "path_matches": under(outside)})
+    add(effects, "hooks", {"effect": changes, "path_matches": hook_files})
+    add(effects, "hooks", {"effect": ["delete"], "path_matches": hook_dirs})
+    add(effects, "installation", {"effect": changes,
+                                  "path_matches": under(rt.installation) + list(rt.site_globs)})
+    if rt.port > 0:
+        add(effects, "daemon-port", {"url_matches": [loopback_url_regex(rt.port)]})
+    add(effects, "signals", {"signal_matches": signal_target_regexes(rt)})
+    rules = text + effects
     if not rules:
         return None
     doc = {"version": "1", "policies": [{
@@ -351,6 +379,21 @@ def guard_text(rt: Runtime, relax: frozenset[str] = frozenset()) -> str | None:
         "description": "built in: rampartd protects itself (relax with `guard:` in config.yaml)",
         "rules": rules}]}
     return yaml.safe_dump(doc, sort_keys=False, width=10_000, allow_unicode=True)
+
+
+def loopback_url_regex(port: int) -> str:
+    """A regex for a canonical URL (the effects model's spelling) on a loopback host:port."""
+    hosts = r"(localhost|127\.[0-9]+\.[0-9]+\.[0-9]+|0\.0\.0\.0|\[::1?\]|\[::ffff:127\.[0-9.]+\])"
+    return rf"re:^[a-z][a-z0-9+.-]*://([^/@]*@)?{hosts}:{port}(/|$)"
+
+
+def signal_target_regexes(rt: Runtime) -> list[str]:
+    """Signal targets (kill/pkill/killall/fuser -k operands) that would reach the daemon."""
+    targets = [r"-1", rf"{rt.port}(/tcp)?", rf"{rt.port}/udp"]
+    targets += [rf"-?{p}" for p in rt.pids]
+    pieces = "|".join(re.escape(s) for s in _substrings(rt.process_names))
+    return [rf"re:^({'|'.join(targets)}|{pieces})$",  # our pid, everything, a piece of a name
+            r"re:[.*+?()\[\]|^$\\{}]"]  # a pkill/killall regex could match anything
 
 
 def _message(rule_id: str) -> str:
