@@ -36,9 +36,9 @@ UNIT = "rampartd"
 
 # What each rule id protects, in the words `GET /v1/status` and `rampartd check` show.
 RULES: dict[str, str] = {
-    "home": "no read, write, delete or chmod of anything in the rampartd home (token, agent "
-            "tokens in the database, signing and link keys, rampartd.db and its WAL, "
-            "checkpoints, config.yaml, policies, the address file)",
+    "home": "no read of the token, the database (agent tokens) and its WAL, the signing and "
+            "link keys or the checkpoints, and no write, delete or chmod of anything in the "
+            "rampartd home (config.yaml and the policies included)",
     "policies": "no write to the policy directory, wherever policy_dir points",
     "hooks": "no write to the agent hosts' hook configurations or the systemd unit",
     "installation": "no write to the installed rampartd package or its commands, and no "
