@@ -77,6 +77,7 @@ DENIED = {
         "rm -rf ~/.claude", "sed -i /rampartd/d .claude/settings.local.json",
         "rm -f repo/.claude/settings.json", "echo [] > ~/.cursor/hooks.json",
         "rm ~/.gemini/settings.json", "sed -i s/rampartd// ~/.codex/config.toml",
+        "echo {} > ~/.codex/hooks.json", "rm repo/.codex/hooks.json",
         "rm -rf ~/Documents/Cline/Hooks", "rm -rf .clinerules/hooks",
         "rm ~/.config/systemd/user/rampartd.service", "mv ~/.config ~/old-config",
     ],

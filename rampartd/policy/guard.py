@@ -84,7 +84,8 @@ def relaxed(setting: str | tuple[str, ...]) -> frozenset[str]:
 HOOK_FILES = ("~/.claude/settings.json", "~/.claude/settings.local.json",
               ".claude/settings.json", ".claude/settings.local.json", "~/.cursor/hooks.json",
               ".cursor/hooks.json", "~/.gemini/settings.json", ".gemini/settings.json",
-              "~/.codex/config.toml", "~/.codex/hooks.json", "~/Documents/Cline/Hooks",
+              "~/.codex/config.toml", "~/.codex/hooks.json", ".codex/config.toml",
+              ".codex/hooks.json", "~/Documents/Cline/Hooks",
               ".clinerules/hooks", "~/.config/systemd/user/rampartd.service",
               "~/.config/systemd/user/rampartd.service.d")
 CONSOLE_SCRIPTS = ("rampartd", "rampartd-hook")
