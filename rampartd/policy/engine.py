@@ -31,7 +31,7 @@ from __future__ import annotations
 import bisect
 import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,7 +39,15 @@ from rampartd.models import SEVERITY, Action, Decision, ToolCall
 from rampartd.policy.effects import Effect, call_effects
 from rampartd.policy.matchers import AMBIGUOUS, as_number, lookup_param, values_equal
 from rampartd.policy.overlap import UNKNOWN
-from rampartd.policy.policyset import ParamCheck, Plan, Policy, PolicySet, Rule
+from rampartd.policy.policyset import (
+    KIND_IDS,
+    ParamCheck,
+    Pattern,
+    Plan,
+    Policy,
+    PolicySet,
+    Rule,
+)
 from rampartd.policy.shell.parse import ParsedCommand, parse_command
 from rampartd.policy.shell.roles import FILE_KINDS
 
@@ -110,8 +118,7 @@ class _Subjects:
     """The call's texts and effects, normalised and matched against the plan's pattern sets,
     on demand."""
 
-    __slots__ = ("_effects", "_files", "_nets", "_session", "_text", "_texts", "_units",
-                 "call", "parsed", "plan", "ps", "tool")
+    __slots__ = ("_session", "_text", "_units", "call", "d", "parsed", "plan", "ps", "tool")
 
     def __init__(self, policy_set: PolicySet, plan: Plan, call: ToolCall, tool: str) -> None:
         self.ps = policy_set
@@ -121,12 +128,9 @@ class _Subjects:
         self.parsed: ParsedCommand | None = None
         self._text: str | None = None
         self._units: list[_Unit] | None = None
-        self._effects: tuple[Effect, ...] | None = None
-        self._files: list[_Ids] | None = None
-        self._nets: list[tuple[Effect, frozenset[int], frozenset[int]]] | None = None
-        self._texts: dict[str, list[tuple[Effect, frozenset[int]]]] = {}
         self._session: list[frozenset[int]] | None = None
         text = _command_text(call.params)
+        self.d = _Derived()
         if text is None and tool == "exec":
             # A shell call whose command cannot be read is not a call we can vouch for.
             self.parsed = ParsedCommand("", (), problem="the exec call has no command text")
@@ -138,6 +142,9 @@ class _Subjects:
             else:
                 self.parsed = parse_command(text)
                 self._text = text
+            if tool == "exec":
+                # ...and what its effects were and matched to, from the same directory.
+                self.d = plan.derived(text, call.cwd, _Derived)
 
     @property
     def problem(self) -> str | None:
@@ -168,15 +175,15 @@ class _Subjects:
 
     def effects(self) -> tuple[Effect, ...]:
         """What the call reads, writes, deletes, runs, contacts… (see rampartd.policy.effects)."""
-        if self._effects is None:
+        if self.d.effects is None:
             parsed = self.parsed if self.tool == "exec" else None
-            self._effects = call_effects(self.tool, self.call.params, parsed,
+            self.d.effects = call_effects(self.tool, self.call.params, parsed,
                                          cwd=self.call.cwd, home=self.ps.home)
-        return self._effects
+        return self.d.effects
 
     def files(self) -> list[_Ids]:
         """(effect, ids it could match, ids it surely matches) for every file effect."""
-        if self._files is None:
+        if self.d.files is None:
             pset = self.plan.sets.get("path")
             out: list[_Ids] = []
             for e in self.effects():
@@ -185,24 +192,34 @@ class _Subjects:
                 if pset is None:
                     out.append((e, _NONE, _NONE))
                     continue
-                sure = _NONE if e.unknown else pset.match(e.target)
+                direct = pset.match(e.target)
+                sure = _NONE if e.unknown else direct
                 if e.recursive and sure:
                     sure = sure & pset.match(e.target + "/" + UNKNOWN)
-                maybe = sure
-                if e.unknown or e.wild or e.recursive:
-                    maybe = pset.match(e.target) if e.unknown else maybe
-                    reach = self.ps.reach()
-                    maybe = maybe | frozenset(
-                        p.pid for p in pset.patterns
-                        if reach.could_match(e.target, e.recursive, p.source,
-                                             _searcher(p.compiled)))
+                maybe = direct
+                if e.target == UNKNOWN:
+                    maybe = frozenset(p.pid for p in pset.patterns)
+                elif e.unknown or e.wild:
+                    maybe = maybe | self._reach(e, pset.patterns)
+                elif e.recursive:
+                    trees = self.plan.trees
+                    if trees is not None:
+                        maybe = maybe | trees.match(e.target)
+                    if self.plan.opaque:
+                        maybe = maybe | self._reach(e, self.plan.opaque)
                 out.append((e, maybe, sure))
-            self._files = out
-        return self._files
+            self.d.files = out
+        return self.d.files
+
+    def _reach(self, e: Effect, patterns: Iterable[Pattern]) -> frozenset[int]:
+        reach = self.ps.reach()
+        return frozenset(p.pid for p in patterns
+                         if reach.could_match(e.target, e.recursive, p.source,
+                                              _searcher(p.compiled)))
 
     def nets(self) -> list[tuple[Effect, frozenset[int], frozenset[int]]]:
         """(effect, url ids, domain ids) for every network effect."""
-        if self._nets is None:
+        if self.d.nets is None:
             out = []
             for e in self.effects():
                 if e.kind != "network":
@@ -216,16 +233,16 @@ class _Subjects:
                     for k in range(len(labels)):
                         domain = domain | self._match("domain", ".".join(labels[k:]))
                 out.append((e, self._match("url", e.target), domain))
-            self._nets = out
-        return self._nets
+            self.d.nets = out
+        return self.d.nets
 
     def texts(self, kind: str) -> list[tuple[Effect, frozenset[int]]]:
         """(effect, ids) for the program / env / signal effects."""
-        hit = self._texts.get(kind)
+        hit = self.d.texts.get(kind)
         if hit is None:
             ekind = _TEXT_KINDS[kind]
             hit = [(e, self._match(kind, e.target)) for e in self.effects() if e.kind == ekind]
-            self._texts[kind] = hit
+            self.d.texts[kind] = hit
         return hit
 
     def session(self) -> list[frozenset[int]]:
@@ -236,6 +253,16 @@ class _Subjects:
     def id_sets(self, kind: str) -> list[frozenset[int]]:
         if kind == "command":
             return [u[0] for u in self.units()]
+        if kind == "session":
+            return self.session()
+        if kind == "effect":
+            return [frozenset([KIND_IDS[e.kind] for e in self.effects()])]
+        hit = self.d.ids.get(kind)
+        if hit is None:
+            hit = self.d.ids[kind] = self._id_sets(kind)
+        return hit
+
+    def _id_sets(self, kind: str) -> list[frozenset[int]]:
         if kind == "path":
             return [maybe for _, maybe, _ in self.files()]
         if kind == "url":
@@ -243,8 +270,7 @@ class _Subjects:
         if kind == "domain":
             return [d for e, _, d in self.nets()] + self._unknown_nets("domain")
         if kind in _TEXT_KINDS:
-            everything = self._everything(kind)
-            return [everything if e.unknown else ids for e, ids in self.texts(kind)]
+            return [self._everything(kind) if e.unknown else ids for e, ids in self.texts(kind)]
         return self.session()
 
     def _everything(self, kind: str) -> frozenset[int]:
@@ -255,6 +281,19 @@ class _Subjects:
         if any(e.unknown for e, _, _ in self.nets()):
             return [self._everything(kind)]
         return []
+
+
+class _Derived:
+    """What a call's effects are and which patterns they match (memoised per command)."""
+
+    __slots__ = ("effects", "files", "ids", "nets", "texts")
+
+    def __init__(self) -> None:
+        self.effects: tuple[Effect, ...] | None = None
+        self.files: list[_Ids] | None = None
+        self.nets: list[tuple[Effect, frozenset[int], frozenset[int]]] | None = None
+        self.texts: dict[str, list[tuple[Effect, frozenset[int]]]] = {}
+        self.ids: dict[str, list[frozenset[int]]] = {}
 
 
 _TEXT_KINDS = {"program": "exec", "env": "env", "signal": "signal"}
