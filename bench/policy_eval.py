@@ -8,8 +8,8 @@ figure is printed next to a baseline measured in the same run: one dict lookup p
 precompiled regex search per call, the least any policy check could cost.
 
 "cold" clears the per-plan memos of parsed commands and of their effects before every call,
-so each command is parsed, its effects derived and matched from scratch; "warm" lets repeated commands hit the memo, as an agent that
-runs `git status` a hundred times does.
+so each command is parsed, its effects derived and matched from scratch; "warm" lets repeated
+commands hit the memos, as an agent that runs `git status` a hundred times does.
 """
 
 from __future__ import annotations
