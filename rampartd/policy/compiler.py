@@ -157,7 +157,8 @@ class _Builder:
                     if source.startswith("re:") else "check the brackets and escapes")
             raise ctx.fail(line, str(exc), hint) from None
         pid = len(self.patterns)
-        self.patterns.append(Pattern(pid, kind, role, source, regex, compiled))
+        self.patterns.append(Pattern(pid, kind, role, source, regex, compiled,
+                                     self.home if kind == "path" else None))
         self.by_key[key] = pid
         return pid
 

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rampartd.policy.matchers import FETCHERS, normalize_path, posix_basename
 from rampartd.policy.overlap import UNKNOWN
 from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.command import Component, ParsedCommand, has_glob
-from rampartd.policy.shell.roles import FILE_KINDS, roles
+from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, roles
 from rampartd.policy.urls import parse_url
 
 KINDS = ("read", "write", "delete", "chmod", "exec", "network", "signal", "env", "code")
@@ -53,6 +52,7 @@ _INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "node
                            "Rscript", "R", "bun", "deno", "osascript", "pwsh", "powershell",
                            "tclsh", "awk", "gawk", "mawk", "nawk"})
 _SHELL_RUNNERS = frozenset({*L.SHELLS, "csh", "tcsh", "pwsh"})
+_CODE_RUNNERS = frozenset({*_SHELL_RUNNERS, "source", "."})
 _SIGNALLERS = frozenset({"kill", "pkill", "killall", "fuser", "skill", "killall5"})
 _SIGNAL_VALUES = {
     "kill": frozenset({"-s", "-n"}),
@@ -66,8 +66,7 @@ _SIGNAL_VALUES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Effect:
+class Effect(NamedTuple):
     """One thing a call does: a kind, a target and where it came from."""
 
     kind: str
@@ -280,6 +279,8 @@ class ShellEffects:
         b.add(Effect("exec", program, comp.dynamic, source=src))
         if comp.dynamic:
             return
+        if not dynamic and program not in _HANDLED and not comp.launchers and ":" not in src:
+            return  # `git status`: a program with no argument roles, nothing to unwrap
         if "xargs" in comp.launchers:
             extra = comp.stdin.split() if comp.stdin is not None else [UNKNOWN]
             for word in extra:
@@ -317,8 +318,10 @@ class ShellEffects:
             b.file(t.kinds, word, src, dynamic=unknown, recursive=t.recursive)
         if program == "find":
             self.find_exec(argv, dynamic, src)
-        self.urls(program, argv, dynamic, src)
-        self.runs_code(comp, program, argv, dynamic, src)
+        if ":" in src or program in FETCHERS or program == "wget":
+            self.urls(program, argv, dynamic, src)
+        if program in _CODE_RUNNERS:
+            self.runs_code(comp, program, argv, dynamic, src)
 
     def redirects(self, comp: Component) -> None:
         """`> f`, `>> f`, `&> f` write f; `< f` reads it; fd duplications name no file."""
@@ -431,6 +434,12 @@ def _stdin_file(comp: Component) -> bool:
         if op.lstrip("0") == "<" and "$" not in target and not target.startswith("<("):
             return True
     return False
+
+
+# Programs whose arguments mean something here; any other program only runs (an exec effect).
+_HANDLED = frozenset({*PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS, *FETCHERS, "wget",
+                      "cd", "pushd", "export", "declare", "typeset", "setenv", "local",
+                      "readonly", "alias"})
 
 
 def call_effects(tool_class: str, params: Mapping[str, Any], parsed: ParsedCommand | None, *,

@@ -29,19 +29,16 @@ Semantics:
 from __future__ import annotations
 
 import bisect
-import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rampartd.models import SEVERITY, Action, Decision, ToolCall
-from rampartd.policy.effects import Effect, call_effects
 from rampartd.policy.matchers import AMBIGUOUS, as_number, lookup_param, values_equal
-from rampartd.policy.overlap import UNKNOWN
-from rampartd.policy.policyset import ParamCheck, Plan, Policy, PolicySet, Rule
-from rampartd.policy.shell.parse import ParsedCommand, parse_command
-from rampartd.policy.shell.roles import FILE_KINDS
+from rampartd.policy.policyset import ParamCheck, Policy, PolicySet, Rule
+from rampartd.policy.shell.parse import ParsedCommand
+from rampartd.policy.subjects import NO, POSSIBLY, SURELY, Subjects, command_text, target_level
 
 
 class CallCounter(Protocol):
@@ -93,182 +90,6 @@ class Match:
         return "ask" if self.possible and self.rule.action == "deny" else self.rule.action
 
 
-# A command unit: (pattern ids found in its texts, kind: component | pipeline | raw).
-_Unit = tuple[frozenset[int], str]
-
-
-def _command_text(params: Mapping[str, Any]) -> str | None:
-    value = params.get("command")
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return shlex.join(value)
-    return None
-
-
-class _Subjects:
-    """The call's texts and effects, normalised and matched against the plan's pattern sets,
-    on demand."""
-
-    __slots__ = ("_effects", "_files", "_nets", "_session", "_text", "_texts", "_units",
-                 "call", "parsed", "plan", "ps", "tool")
-
-    def __init__(self, policy_set: PolicySet, plan: Plan, call: ToolCall, tool: str) -> None:
-        self.ps = policy_set
-        self.plan = plan
-        self.call = call
-        self.tool = tool
-        self.parsed: ParsedCommand | None = None
-        self._text: str | None = None
-        self._units: list[_Unit] | None = None
-        self._effects: tuple[Effect, ...] | None = None
-        self._files: list[_Ids] | None = None
-        self._nets: list[tuple[Effect, frozenset[int], frozenset[int]]] | None = None
-        self._texts: dict[str, list[tuple[Effect, frozenset[int]]]] = {}
-        self._session: list[frozenset[int]] | None = None
-        text = _command_text(call.params)
-        if text is None and tool == "exec":
-            # A shell call whose command cannot be read is not a call we can vouch for.
-            self.parsed = ParsedCommand("", (), problem="the exec call has no command text")
-        elif text is not None and (tool == "exec" or "command" in plan.sets):
-            # Agents repeat commands; the plan remembers what each text parsed and matched to.
-            hit = plan.commands.get(text)
-            if hit is not None:
-                self.parsed, self._units = hit
-            else:
-                self.parsed = parse_command(text)
-                self._text = text
-
-    @property
-    def problem(self) -> str | None:
-        return self.parsed.problem if self.parsed is not None else None
-
-    def _match(self, kind: str, text: str) -> frozenset[int]:
-        pset = self.plan.sets.get(kind)
-        return pset.match(text) if pset is not None else frozenset()
-
-    def units(self) -> list[_Unit]:
-        if self._units is None:
-            units: list[_Unit] = []
-            parsed = self.parsed
-            if parsed is not None and "command" in self.plan.sets:
-                pset = self.plan.sets["command"]
-                for comp in parsed.components:
-                    ids = pset.match(comp.forms[0])
-                    for form in comp.forms[1:]:
-                        ids = ids | pset.match(form)
-                    units.append((ids, "component"))
-                units += [(pset.match(p), "pipeline") for p in parsed.pipelines]
-                if parsed.problem is not None:
-                    units.append((pset.match(parsed.source), "raw"))
-            self._units = units
-            if self._text is not None and parsed is not None:
-                self.plan.remember(self._text, parsed, units)
-        return self._units
-
-    def effects(self) -> tuple[Effect, ...]:
-        """What the call reads, writes, deletes, runs, contacts… (see rampartd.policy.effects)."""
-        if self._effects is None:
-            parsed = self.parsed if self.tool == "exec" else None
-            self._effects = call_effects(self.tool, self.call.params, parsed,
-                                         cwd=self.call.cwd, home=self.ps.home)
-        return self._effects
-
-    def files(self) -> list[_Ids]:
-        """(effect, ids it could match, ids it surely matches) for every file effect."""
-        if self._files is None:
-            pset = self.plan.sets.get("path")
-            out: list[_Ids] = []
-            for e in self.effects():
-                if e.kind not in FILE_KINDS:
-                    continue
-                if pset is None:
-                    out.append((e, _NONE, _NONE))
-                    continue
-                sure = _NONE if e.unknown else pset.match(e.target)
-                if e.recursive and sure:
-                    sure = sure & pset.match(e.target + "/" + UNKNOWN)
-                maybe = sure
-                if e.unknown or e.wild or e.recursive:
-                    maybe = pset.match(e.target) if e.unknown else maybe
-                    reach = self.ps.reach()
-                    maybe = maybe | frozenset(
-                        p.pid for p in pset.patterns
-                        if reach.could_match(e.target, e.recursive, p.source,
-                                             _searcher(p.compiled)))
-                out.append((e, maybe, sure))
-            self._files = out
-        return self._files
-
-    def nets(self) -> list[tuple[Effect, frozenset[int], frozenset[int]]]:
-        """(effect, url ids, domain ids) for every network effect."""
-        if self._nets is None:
-            out = []
-            for e in self.effects():
-                if e.kind != "network":
-                    continue
-                if e.unknown:
-                    out.append((e, _NONE, _NONE))
-                    continue
-                domain = _NONE
-                if "domain" in self.plan.sets and e.host:
-                    labels = e.host.split(".")
-                    for k in range(len(labels)):
-                        domain = domain | self._match("domain", ".".join(labels[k:]))
-                out.append((e, self._match("url", e.target), domain))
-            self._nets = out
-        return self._nets
-
-    def texts(self, kind: str) -> list[tuple[Effect, frozenset[int]]]:
-        """(effect, ids) for the program / env / signal effects."""
-        hit = self._texts.get(kind)
-        if hit is None:
-            ekind = _TEXT_KINDS[kind]
-            hit = [(e, self._match(kind, e.target)) for e in self.effects() if e.kind == ekind]
-            self._texts[kind] = hit
-        return hit
-
-    def session(self) -> list[frozenset[int]]:
-        if self._session is None:
-            self._session = [self._match("session", self.call.session)]
-        return self._session
-
-    def id_sets(self, kind: str) -> list[frozenset[int]]:
-        if kind == "command":
-            return [u[0] for u in self.units()]
-        if kind == "path":
-            return [maybe for _, maybe, _ in self.files()]
-        if kind == "url":
-            return [u for e, u, _ in self.nets()] + self._unknown_nets("url")
-        if kind == "domain":
-            return [d for e, _, d in self.nets()] + self._unknown_nets("domain")
-        if kind in _TEXT_KINDS:
-            everything = self._everything(kind)
-            return [everything if e.unknown else ids for e, ids in self.texts(kind)]
-        return self.session()
-
-    def _everything(self, kind: str) -> frozenset[int]:
-        pset = self.plan.sets.get(kind)
-        return frozenset(p.pid for p in pset.patterns) if pset is not None else _NONE
-
-    def _unknown_nets(self, kind: str) -> list[frozenset[int]]:
-        if any(e.unknown for e, _, _ in self.nets()):
-            return [self._everything(kind)]
-        return []
-
-
-_TEXT_KINDS = {"program": "exec", "env": "env", "signal": "signal"}
-_NONE: frozenset[int] = frozenset()
-# A file effect with the pattern ids it could match and those it surely matches.
-_Ids = tuple[Effect, frozenset[int], frozenset[int]]
-# How sure a rule is to hold: not at all, only through targets known at run time, surely.
-NO, POSSIBLY, SURELY = 0, 1, 2
-
-
-def _searcher(compiled: Any) -> Any:
-    return lambda text: compiled.search(text) is not None
-
-
 def _check_param(check: ParamCheck, params: Mapping[str, Any]) -> bool | None:
     """True/False, or None when the comparison cannot be decided."""
     present, value = lookup_param(params, check.name)
@@ -311,110 +132,7 @@ def _unit_ok(rule: Rule, ids: frozenset[int]) -> bool:
     return not (rule.command_not_matches and not rule.command_not_matches.isdisjoint(ids))
 
 
-def _over(sets: list[frozenset[int]], pos: frozenset[int], restrictive: bool) -> bool:
-    if not sets:
-        return False
-    if restrictive:
-        return any(not pos.isdisjoint(ids) for ids in sets)
-    return all(not pos.isdisjoint(ids) for ids in sets)
-
-
-def _kinds(rule: Rule, kinds: frozenset[str]) -> frozenset[str]:
-    return kinds & rule.effect_kinds if rule.effect_kinds else kinds
-
-
-_FILE_SET = frozenset(FILE_KINDS)
-_NET_SET = frozenset({"network"})
-
-
-def _file_level(rule: Rule, subj: _Subjects, restrictive: bool) -> int:
-    kinds = _kinds(rule, _FILE_SET)
-    items = [it for it in subj.files() if it[0].kind in kinds]
-    pos, neg = rule.path_matches, rule.path_not_matches
-    if not items:
-        return NO
-    if not restrictive:
-        for e, maybe, sure in items:
-            if e.unknown or (pos and pos.isdisjoint(sure)) or (neg and not neg.isdisjoint(maybe)):
-                return NO
-        return SURELY
-    level = NO
-    for e, maybe, sure in items:
-        if (pos and pos.isdisjoint(maybe)) or (neg and not neg.isdisjoint(sure)):
-            continue
-        if not e.unknown:
-            return SURELY
-        level = POSSIBLY
-    return level
-
-
-def _net_level(rule: Rule, subj: _Subjects, restrictive: bool) -> int:
-    if not _kinds(rule, _NET_SET):
-        return NO
-    items = subj.nets()
-    if not items:
-        return NO
-    level = NO if restrictive else SURELY
-    for e, url_ids, domain_ids in items:
-        ok = not ((rule.url_matches and rule.url_matches.isdisjoint(url_ids))
-                  or (rule.domain_matches and rule.domain_matches.isdisjoint(domain_ids)))
-        if restrictive:
-            if e.unknown:
-                level = max(level, POSSIBLY)
-            elif ok:
-                return SURELY
-        elif e.unknown or not ok:
-            return NO
-    return level
-
-
-def _text_level(rule: Rule, subj: _Subjects, kind: str, pos: frozenset[int],
-                restrictive: bool) -> int:
-    if not _kinds(rule, frozenset({_TEXT_KINDS[kind]})):
-        return NO
-    items = subj.texts(kind)
-    if not items:
-        return NO
-    level = NO if restrictive else SURELY
-    for e, ids in items:
-        if restrictive:
-            if e.unknown:
-                level = max(level, POSSIBLY)
-            elif not pos.isdisjoint(ids):
-                return SURELY
-        elif e.unknown or pos.isdisjoint(ids):
-            return NO
-    return level
-
-
-def _kind_level(rule: Rule, subj: _Subjects, restrictive: bool) -> int:
-    """`effect:` alone: the call has such an effect (allow: it has only such effects)."""
-    effects = subj.effects()
-    if restrictive:
-        return SURELY if any(e.kind in rule.effect_kinds for e in effects) else NO
-    return SURELY if effects and all(e.kind in rule.effect_kinds for e in effects) else NO
-
-
-def _target_level(rule: Rule, subj: _Subjects, restrictive: bool) -> int:
-    """How surely the rule's effect conditions hold (each must; the weakest counts)."""
-    level = SURELY
-    if rule.path_matches or rule.path_not_matches:
-        level = min(level, _file_level(rule, subj, restrictive))
-    if level and (rule.url_matches or rule.domain_matches):
-        level = min(level, _net_level(rule, subj, restrictive))
-    for kind, pos in (("program", rule.program_matches), ("env", rule.env_matches),
-                      ("signal", rule.signal_matches)):
-        if level and pos:
-            level = min(level, _text_level(rule, subj, kind, pos, restrictive))
-    if level and rule.effect_kinds and not (
-            rule.path_matches or rule.path_not_matches or rule.url_matches
-            or rule.domain_matches or rule.program_matches or rule.env_matches
-            or rule.signal_matches):
-        level = _kind_level(rule, subj, restrictive)
-    return level
-
-
-def _rule_holds(rule: Rule, subj: _Subjects, call: ToolCall, counter: CallCounter | None,
+def _rule_holds(rule: Rule, subj: Subjects, call: ToolCall, counter: CallCounter | None,
                 now: float | None) -> int:
     """NO, POSSIBLY (only through targets known at run time) or SURELY."""
     if rule.default:
@@ -433,7 +151,7 @@ def _rule_holds(rule: Rule, subj: _Subjects, call: ToolCall, counter: CallCounte
             comps = [ids for ids, kind in units if kind == "component"]
             if not comps or not all(_unit_ok(rule, ids) for ids in comps):
                 return NO
-    level = _target_level(rule, subj, restrictive) if rule.has_targets else SURELY
+    level = target_level(rule, subj, restrictive) if rule.has_targets else SURELY
     if not level:
         return NO
     if rule.session_matches or rule.session_not_matches:
@@ -467,7 +185,7 @@ def call_tool_class(policy_set: PolicySet, call: ToolCall) -> str:
     """The class a call is evaluated under: its host tool name mapped (an mcp call carrying a
     `command` is a shell call)."""
     tool = policy_set.tool_class(call.tool)
-    if tool == "mcp" and _command_text(call.params) is not None:
+    if tool == "mcp" and command_text(call.params) is not None:
         return "exec"
     return tool
 
@@ -480,10 +198,10 @@ def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter 
 
 
 def _find(policy_set: PolicySet, call: ToolCall, counter: CallCounter | None,
-          now: float | None) -> tuple[list[Match], _Subjects]:
+          now: float | None) -> tuple[list[Match], Subjects]:
     tool = call_tool_class(policy_set, call)
     plan = policy_set.plan_for(tool, call.tool)
-    subj = _Subjects(policy_set, plan, call, tool)
+    subj = Subjects(policy_set, plan, call, tool)
     candidates = set(plan.always)
     for kind, index in plan.index.items():
         for ids in subj.id_sets(kind):

@@ -11,7 +11,7 @@ memoised per tool name (a bounded cache; it is an optimisation, never a change o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,12 @@ from typing import Any
 import re2
 
 from rampartd.models import Action
-from rampartd.policy.matchers import re2_options
+from rampartd.policy.effects import KINDS
+from rampartd.policy.matchers import compile_regex, path_tree_regex, re2_options
 from rampartd.policy.overlap import Reach
 
 SUBJECTS = ("command", "path", "url", "domain", "session", "program", "env", "signal")
+KIND_IDS = {kind: n for n, kind in enumerate(KINDS)}  # `effect:` rules are indexed by kind
 _SET_CHUNK = 256
 _SET_MAX_TEXT = 8192  # longer texts are matched pattern by pattern (no set memory limits)
 _PLAN_CACHE = 1024
@@ -40,6 +42,7 @@ class Pattern:
     source: str
     regex: str
     compiled: Any
+    home: str | None = None  # path patterns: the home `~` stands for
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,8 @@ class Rule:
                           ("signal", self.signal_matches)):
             if ids:
                 return kind, ids
+        if self.effect_kinds:
+            return "effect", frozenset(KIND_IDS[k] for k in self.effect_kinds)
         return None
 
 
@@ -187,6 +192,23 @@ class Plan:
     # command text → (parsed command, pattern ids per unit); a bounded memo of pure results.
     commands: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False,
                                                  compare=False)
+    # the path patterns as "trees that could hold what they name" (for `rm -rf T`), and the
+    # `re:` path patterns, which have no such form
+    trees: PatternSet | None = None
+    opaque: tuple[Pattern, ...] = ()
+
+    effects: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False,
+                                                      compare=False)
+
+    def derived(self, text: str, cwd: str | None, new: Callable[[], Any]) -> Any:
+        """The memo of what a command's effects matched to, from one working directory."""
+        key = (text, cwd)
+        hit = self.effects.get(key)
+        if hit is None:
+            if len(self.effects) >= _COMMAND_CACHE:
+                self.effects.clear()
+            hit = self.effects[key] = new()
+        return hit
 
     def remember(self, text: str, parsed: Any, units: Any) -> None:
         """Memoise what a command text parsed and matched to."""
@@ -199,7 +221,7 @@ class Plan:
         """Flatten the rules, build one pattern set per subject and the positive index."""
         rules: list[tuple[int, Rule]] = []
         used: dict[str, set[int]] = {k: set() for k in SUBJECTS}
-        index: dict[str, dict[int, list[int]]] = {k: {} for k in SUBJECTS}
+        index: dict[str, dict[int, list[int]]] = {k: {} for k in (*SUBJECTS, "effect")}
         always: list[int] = []
         for ppos, policy in enumerate(policies):
             for rule in policy.rules:
@@ -222,9 +244,19 @@ class Plan:
                     index[key[0]].setdefault(pid, []).append(pos)
         sets = {kind: PatternSet([patterns[i] for i in sorted(ids)])
                 for kind, ids in used.items() if ids}
+        trees: list[Pattern] = []
+        opaque: list[Pattern] = []
+        for pid in sorted(used["path"]):
+            p = patterns[pid]
+            regex = path_tree_regex(p.source, p.home) if p.home is not None else None
+            if regex is None:
+                opaque.append(p)
+            else:
+                trees.append(Pattern(pid, "tree", p.role, p.source, regex, compile_regex(regex)))
         return cls(tuple(policies), tuple(rules), sets,
                    {k: {pid: tuple(v) for pid, v in m.items()} for k, m in index.items() if m},
-                   tuple(always))
+                   tuple(always), trees=PatternSet(trees) if trees else None,
+                   opaque=tuple(opaque))
 
 
 @dataclass(frozen=True)
@@ -242,6 +274,7 @@ class PolicySet:
     _plans: dict[Any, Plan] = field(default_factory=dict, repr=False, compare=False)
     _tool_plans: dict[str, Plan] = field(default_factory=dict, repr=False, compare=False)
     _reach: list[Reach] = field(default_factory=list, repr=False, compare=False)
+    _classes: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def enabled(self) -> tuple[Policy, ...]:
@@ -267,13 +300,16 @@ class PolicySet:
 
     def tool_class(self, name: str) -> str:
         """The class a host tool name is evaluated under (the configured table first)."""
-        from rampartd.toolnames import tool_class
+        cls = self._classes.get(name)
+        if cls is None:
+            from rampartd.toolnames import tool_class
 
-        if self.tool_names:
-            cls = self.tool_names.get(name) or self.tool_names.get(name.lower())
-            if cls is not None:
-                return cls
-        return tool_class(name)
+            if self.tool_names:
+                cls = self.tool_names.get(name) or self.tool_names.get(name.lower())
+            cls = cls or tool_class(name)
+            if len(self._classes) < _PLAN_CACHE:
+                self._classes[name] = cls
+        return cls
 
     def plan_for(self, tool: str, raw: str | None = None) -> Plan:
         """The evaluation plan for one tool class (and the host's own name for it, if other:
