@@ -265,8 +265,9 @@ async def test_monitor_mode_still_enforces_the_guard(aiohttp_client: Any, home: 
     prepare_home(settings)
     client = await aiohttp_client(create_app(settings))
     auth = {"Authorization": f"Bearer {settings.token_path.read_text().strip()}"}
-    resp = await client.post("/v1/tool/exec", json=call("rm -rf /"), headers=auth)
+    resp = await client.post("/v1/tool/exec", json=call("cat ~/.ssh/id_rsa"), headers=auth)
     assert resp.status == 200  # monitor mode: the standard policy's deny is only recorded
+    assert (await resp.json())["decision"] == "deny"
     resp = await client.post("/v1/tool/exec", json=call(f"cat {home}/token"), headers=auth)
     body = await resp.json()
     assert resp.status == 403 and body["policy"] == GUARD_POLICY

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import MISSING, fields, replace
 from pathlib import Path
 
 from rampartd.errors import PolicyError
@@ -69,8 +69,11 @@ def load_with_builtin(path: Path, builtin: Sequence[RawDoc], *,
     files = {doc.file for doc in builtin}
     first = tuple(p for p in policy_set.policies if p.file in files)
     rest = tuple(p for p in policy_set.policies if p.file not in files)
+    # A new set, so it starts with empty caches (the private fields), not the old one's.
+    caches = {f.name: f.default_factory() for f in fields(PolicySet)
+              if f.name.startswith("_") and f.default_factory is not MISSING}
     return replace(policy_set, policies=first + rest, builtin=tuple(p.name for p in first),
-                   _plans={}, _tool_plans={}, _reach=[])
+                   **caches)
 
 
 class PolicyHolder:
