@@ -103,7 +103,8 @@ DENIED = {
         "pkill -f rampart", "pkill rampartd", "pkill ramp", "pkill -u ada", "killall python3",
         "killall -r 'ramp.*'", "pkill 'p.*'", "fuser -k 9090/tcp", "fuser -k -n tcp 9090",
         "loginctl terminate-user ada", "loginctl kill-session 3",
-        "sudo -u ada /usr/bin/kill -9 -1",
+        "sudo -u ada /usr/bin/kill -9 -1", f"cat /proc/{PID}/environ",
+        f"dd if=/proc/{PID}/mem of=/tmp/m", f"gdb -p {PID}", f"strace -p {PID}",
     ],
     "service": [
         "systemctl --user stop rampartd", "systemctl --user disable --now rampartd.service",
@@ -118,6 +119,7 @@ DENIED = {
         "rampartd serve --port 9191", "RAMPARTD_HOME=/tmp/h rampartd serve",
         "rampartd install-service", "rampartd setup claude-code",
         "python3 -c 'from rampartd.home import read_token'",
+        "export RAMPARTD_URL=http://127.0.0.1:8888", "RAMPARTD_HOME=/tmp/fake rampartd-hook",
     ],
 }
 ALLOWED = [

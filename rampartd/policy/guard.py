@@ -45,11 +45,13 @@ RULES: dict[str, str] = {
                     "pip install/uninstall of rampartd",
     "daemon-port": "no connection to the daemon's own port on any loopback spelling "
                    "(agents talk to rampartd only through their hook)",
-    "signals": "no kill/pkill/killall/fuser -k/loginctl that could reach the daemon",
+    "signals": "no kill/pkill/killall/fuser -k/loginctl that could reach the daemon, and no "
+               "access to its /proc entry (memory, environment, descriptors)",
     "service": "no systemctl stop/disable/mask/kill/restart of the rampartd unit or of the "
                "user's service manager",
     "cli": "no rampartd commands that change state (token, approvals approve/deny/link, "
-           "agents, serve, install-service, setup)",
+           "agents, serve, install-service, setup) and no RAMPARTD_* variables that would "
+           "point rampartd's commands elsewhere",
 }
 ON, OFF = "on", "off"
 
@@ -100,7 +102,7 @@ class Runtime:
     home: tuple[str, ...]  # the home's absolute spellings (as given, and symlinks resolved)
     policy_dir: tuple[str, ...]
     port: int
-    pids: tuple[int, ...]  # the daemon's pid (and its process group) when known
+    pids: tuple[int, ...]  # the daemon's pid, process group and session when known
     user_home: str
     installation: tuple[str, ...]  # package directory, console scripts (absolute paths)
     site_globs: tuple[str, ...]  # path globs beside the package (site-packages/*.pth …)
@@ -124,7 +126,7 @@ class Runtime:
         if pid is not None:
             pids.append(pid)
             with contextlib.suppress(OSError):  # the process is gone: its pid is enough
-                pids.append(os.getpgid(pid))
+                pids += [os.getpgid(pid), os.getsid(pid)]
         names = {"rampartd", *CONSOLE_SCRIPTS, Path(sys.executable).name, "python", "python3"}
         return cls(home=_spellings(home), policy_dir=_spellings(policy_dir), port=port,
                    pids=tuple(dict.fromkeys(p for p in pids if p > 1)),
@@ -372,6 +374,10 @@ def guard_text(rt: Runtime, relax: frozenset[str] = frozenset()) -> str | None:
     if rt.port > 0:
         add(effects, "daemon-port", {"url_matches": [loopback_url_regex(rt.port)]})
     add(effects, "signals", {"signal_matches": signal_target_regexes(rt)})
+    if rt.pids:
+        add(effects, "signals", {"path_matches": [f"/proc/{p}" for p in rt.pids]
+                                 + [f"/proc/{p}/**" for p in rt.pids]})
+    add(effects, "cli", {"env_matches": ["RAMPARTD_*"]})
     rules = text + effects
     if not rules:
         return None
