@@ -39,7 +39,7 @@ async def test_allow_deny_ask_watch(client: Any, auth: dict[str, str]) -> None:
     assert isinstance(body["eval_duration_us"], int) and body["audit_id"]
     assert "suggestions" not in body
 
-    resp = await client.post("/v1/tool/exec", json=call("rm -rf /"), headers=auth)
+    resp = await client.post("/v1/tool/exec", json=call("rm -rf /srv/build"), headers=auth)
     assert resp.status == 403
     body = await resp.json()
     assert (body["allowed"], body["decision"], body["policy"]) == (False, "deny", "block-rm")
@@ -146,7 +146,7 @@ async def test_fail_closed_when_the_record_cannot_be_made_durable(
 
 
 async def test_test_endpoint_explains(client: Any, auth: dict[str, str]) -> None:
-    resp = await client.post("/v1/test", json={"command": "sudo rm -rf /"}, headers=auth)
+    resp = await client.post("/v1/test", json={"command": "sudo rm -rf /srv/build"}, headers=auth)
     assert resp.status == 200
     body = await resp.json()
     assert body["decision"] == "deny"
@@ -220,7 +220,7 @@ async def test_monitor_mode_allows_but_records(aiohttp_client: Any, home: Path) 
     prepare_home(s)
     client = await aiohttp_client(create_app(s))
     token = s.token_path.read_text().strip()
-    resp = await client.post("/v1/tool/exec", json=call("rm -rf /"),
+    resp = await client.post("/v1/tool/exec", json=call("rm -rf /srv/build"),
                              headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 200
     body = await resp.json()
