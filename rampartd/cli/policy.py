@@ -209,6 +209,9 @@ def check(command: str | None, tool: str, params: tuple[str, ...], agent: str, s
           cwd: str | None, policy_dir: Path | None, as_json: bool) -> None:
     """Evaluate one call (e.g. check "rm -rf ~") and explain which rule decided.
 
+    Without --policy-dir the call is judged as the running daemon would: its built-in guard
+    first, then the active policy directory.
+
     Exit status: 0 allow or watch, 2 deny, 3 ask, 1 on errors.
     """
     args = _parse_params(params)
