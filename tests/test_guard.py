@@ -95,7 +95,9 @@ DENIED = {
         "curl -X POST 'http://127.0.0.1:9090/v1/approvals/01J/link?action=approve&exp=9&sig=0'",
         "nc localhost 9090", "exec 3<>/dev/tcp/127.0.0.1/9090",
         "python3 -c 'import urllib.request; urllib.request.urlopen(\"http://127.1:9090/\")'",
-        "http POST localhost:9090/v1/approvals/bulk-resolve",
+        "http POST localhost:9090/v1/approvals/bulk-resolve", "curl http://foo.localhost:9090/",
+        "curl 'http://[::ffff:7f00:1]:9090/'", "curl http://0177.1:9090/",
+        "curl http://127.000.000.001:9090/", "curl http://user:pw@127.1:9090/x",
     ],
     "signals": [
         "kill -9 -1", "kill -KILL -1", "kill -- -1", f"kill {PID}", f"kill -9 {PID}",
@@ -159,6 +161,9 @@ def test_the_guard_leaves_ordinary_commands_alone(command: str) -> None:
     ("write", {"path": "/opt/venv/lib/python3.12/site-packages/evil.pth"}),
     ("fetch", {"url": "http://127.1:9090/v1/approvals"}),
     ("fetch", {"url": "http://[::1]:09090/v1/%61pprovals/x/link"}),
+    ("fetch", {"url": "http://[0:0:0:0:0:0:0:1]:9090/v1/status"}),
+    ("fetch", {"url": "http://[::ffff:7f00:1]:9090/"}), ("fetch", {"url": "http://a.localhost:9090"}),
+    ("fetch", {"url": "http://LOCALHOST.:9090/"}),
 ])
 def test_the_guard_covers_file_and_fetch_tools(tool: str, params: dict[str, Any]) -> None:
     cwd = params.pop("cwd", None)

@@ -195,7 +195,7 @@ def _mention(paths: Iterable[str], user_home: str, *, relative: Iterable[str] = 
     return "(" + "|".join(dict.fromkeys(alts)) + ")"
 
 
-LOOPBACK = (r"(localhost\.?|ip6-localhost|ip6-loopback|127(\.[0-9]+){0,3}"
+LOOPBACK = (r"(([a-z0-9-]+\.)*localhost\.?|ip6-localhost|ip6-loopback|127(\.[0-9]+){0,3}"
             r"|0x0*7f([.][0-9a-fx]+){0,3}|0x0*7f[0-9a-f]{6}|0+177([.][0-7]+){0,3}"
             r"|21[0-4][0-9]{7}|0+|0+(\.0+){1,3}|\[[0:]*:(0*1)?\]|\[::ffff:[0-9a-f.:]+\])")
 
@@ -390,7 +390,8 @@ def guard_text(rt: Runtime, relax: frozenset[str] = frozenset()) -> str | None:
 
 def loopback_url_regex(port: int) -> str:
     """A regex for a canonical URL (the effects model's spelling) on a loopback host:port."""
-    hosts = r"(localhost|127\.[0-9]+\.[0-9]+\.[0-9]+|0\.0\.0\.0|\[::1?\]|\[::ffff:127\.[0-9.]+\])"
+    hosts = (r"(([a-z0-9-]+\.)*localhost|ip6-localhost|ip6-loopback|127\.[0-9]+\.[0-9]+\.[0-9]+"
+             r"|0\.0\.0\.0|\[::1?\]|\[::ffff:127\.[0-9.]+\])")
     return rf"re:^[a-z][a-z0-9+.-]*://([^/@]*@)?{hosts}:{port}(/|$)"
 
 
