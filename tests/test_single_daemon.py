@@ -83,6 +83,7 @@ def test_a_second_serve_on_the_home_exits_and_changes_nothing(tmp_path: Path,
         seq = status(first)["audit_head"]["seq"]
         wait_signed(home, seq)
         checkpoints = (home / "checkpoints.jsonl").read_bytes()
+        published = (home / "daemon.json").read_bytes()
         port = first.port if same_port else free_port()
         second = rampartd(home, "serve", "--port", str(port))
         assert second.returncode != 0
@@ -94,6 +95,7 @@ def test_a_second_serve_on_the_home_exits_and_changes_nothing(tmp_path: Path,
         assert "already running" in lines[0]
         # Nothing of the second one reached the first one's state.
         assert (home / "checkpoints.jsonl").read_bytes() == checkpoints
+        assert (home / "daemon.json").read_bytes() == published
         assert status(first)["audit_head"]["seq"] == seq
         if not same_port:
             with pytest.raises(requests.ConnectionError):
