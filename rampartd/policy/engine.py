@@ -193,12 +193,13 @@ def call_tool_class(policy_set: PolicySet, call: ToolCall) -> str:
 def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | None = None,
                  now: float | None = None) -> tuple[list[Match], ParsedCommand | None]:
     """Every in-scope policy's deciding rule, in order, and the parsed command (if any)."""
-    matches, subj = _find(policy_set, call, counter, now)
+    matches, subj = find_with_subjects(policy_set, call, counter, now)
     return matches, subj.parsed
 
 
-def _find(policy_set: PolicySet, call: ToolCall, counter: CallCounter | None,
-          now: float | None) -> tuple[list[Match], Subjects]:
+def find_with_subjects(policy_set: PolicySet, call: ToolCall, counter: CallCounter | None,
+                       now: float | None) -> tuple[list[Match], Subjects]:
+    """find_matches, and what the rules saw of the call (for explaining the decision)."""
     tool = call_tool_class(policy_set, call)
     plan = policy_set.plan_for(tool, call.tool)
     subj = Subjects(policy_set, plan, call, tool)

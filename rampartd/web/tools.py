@@ -10,6 +10,7 @@ from aiohttp import web
 
 from rampartd.errors import BadRequest, TooManyRequests
 from rampartd.models import Decision, ToolCall
+from rampartd.policy.explain import explain
 from rampartd.web.agents import AGENTS
 from rampartd.web.auth import PRINCIPAL
 from rampartd.web.keys import SERVICE
@@ -119,9 +120,11 @@ async def test_call(request: web.Request) -> web.Response:
                     agent=opt_str(body, "agent", max_len=255) or "test",
                     session=opt_str(body, "session", max_len=1024) or "test", params=params,
                     cwd=opt_str(body, "cwd"))
-    decision = request.app[SERVICE].preflight(call)
-    answer = decision_body(decision, allowed=decision.allowed)
+    service = request.app[SERVICE]
+    why = explain(service.policies.current, call, counter=service.counter, now=time.time())
+    answer = decision_body(why.decision, allowed=why.decision.allowed)
     answer["tool"] = call.tool
+    answer["explanation"] = why.as_dict()
     return web.json_response(answer)
 
 
