@@ -147,7 +147,8 @@ def test_every_path_argument_of_a_file_tool_is_an_effect() -> None:
     ("/tmp/x", True, "/etc", False),
 ])
 def test_reach(target: str, recursive: bool, pattern: str, expected: bool) -> None:
-    assert Reach(HOME).could_match(target, recursive, pattern, lambda _: False) is expected
+    assert Reach(HOME).could_match(target, recursive, pattern, lambda _: False, [10_000]) \
+        is expected
 
 
 # ---- the policy language --------------------------------------------------------------------

@@ -224,6 +224,10 @@ def find_with_subjects(policy_set: PolicySet, call: ToolCall, counter: CallCount
         if level:
             decided.add(ppos)
             matches.append(Match(policy, rule, level == POSSIBLY))
+    if subj.d.problem is not None and subj.problem is None:
+        # Past the evaluation's step budget: what was found stands, and a person decides.
+        base = subj.parsed or ParsedCommand("", ())
+        subj.parsed = base._replace(problem=f"cannot check the call: {subj.d.problem}")
     return matches, subj
 
 
