@@ -68,6 +68,23 @@ def _guard(value: Any) -> str | tuple[str, ...]:
     return parse_relaxations(value)
 
 
+def _tool_names(value: Any) -> dict[str, str]:
+    from rampartd.toolnames import TOOL_CLASSES
+
+    classes = sorted(set(TOOL_CLASSES.values()))
+    if isinstance(value, str):
+        pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError("use NAME=CLASS pairs separated by commas")
+        value = {k.strip(): v.strip() for k, v in pairs}
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping of host tool names to classes")
+    for name, cls in value.items():
+        if not isinstance(name, str) or not name or cls not in classes:
+            raise ValueError(f"{name!r} must map to one of {', '.join(classes)}")
+    return dict(value)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One row of the settings table."""
@@ -109,6 +126,9 @@ SETTINGS: tuple[Setting, ...] = (
             "records between signed checkpoints", "int"),
     Setting("checkpoint_seconds", _positive(float), 1.0,
             "seconds at most from a commit to the signed checkpoint that covers it", "float"),
+    Setting("tool_names", _tool_names, {},
+            "extra host tool names and the class each is evaluated under (NAME=CLASS,...)",
+            "mapping"),
     Setting("guard", _guard, "on",
             "the built-in guard: on, off, or a list of its rules to relax", "str/list",
             file_only=True),
@@ -137,6 +157,7 @@ class Settings:
     stream_write_timeout: float
     checkpoint_every: int
     checkpoint_seconds: float
+    tool_names: Mapping[str, str]
     guard: str | tuple[str, ...]
 
     @property

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, fields, replace
 from pathlib import Path
 
@@ -60,12 +60,12 @@ def fingerprint(directory: Path, digests: dict[StatKey, str]) -> Fingerprint:
     return tuple(sorted(entries))
 
 
-def load_with_builtin(path: Path, builtin: Sequence[RawDoc], *,
-                      home: str | None = None) -> PolicySet:
+def load_with_builtin(path: Path, builtin: Sequence[RawDoc], *, home: str | None = None,
+                      tool_names: Mapping[str, str] | None = None) -> PolicySet:
     """The directory's policies with the built-in documents' policies ahead of all of them,
     whatever priority a file claims; a file cannot reuse a built-in policy's name."""
     policy_set = compile_documents([*builtin, *read_policy_dir(path)], source_dir=path,
-                                   home=home)
+                                   home=home, tool_names=tool_names)
     files = {doc.file for doc in builtin}
     first = tuple(p for p in policy_set.policies if p.file in files)
     rest = tuple(p for p in policy_set.policies if p.file not in files)
@@ -80,9 +80,11 @@ class PolicyHolder:
     """The active policy set of a directory; loads it at construction (PolicyError if broken)."""
 
     def __init__(self, path: Path, *, home: str | None = None,
+                 tool_names: Mapping[str, str] | None = None,
                  builtin: Sequence[RawDoc] = ()) -> None:
         self.path = Path(path)
         self.home = home
+        self.tool_names = dict(tool_names or {})
         self.builtin = tuple(builtin)  # compiled with every load, ahead of the directory's
         self.last_error: PolicyError | None = None
         self._digests: dict[StatKey, str] = {}
@@ -92,8 +94,9 @@ class PolicyHolder:
 
     def _load(self) -> PolicySet:
         if not self.builtin:
-            return load_policy_dir(self.path, home=self.home)
-        return load_with_builtin(self.path, self.builtin, home=self.home)
+            return load_policy_dir(self.path, home=self.home, tool_names=self.tool_names)
+        return load_with_builtin(self.path, self.builtin, home=self.home,
+                                 tool_names=self.tool_names)
 
     @property
     def current(self) -> PolicySet:

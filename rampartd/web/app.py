@@ -83,7 +83,8 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # The guard is compiled from this process's runtime and put ahead of every policy file;
     # a broken policy stops start-up (PolicyError).
-    policies = PolicyHolder(settings.policy_dir, builtin=guard_for(settings, pid=os.getpid()))
+    policies = PolicyHolder(settings.policy_dir, tool_names=settings.tool_names,
+                            builtin=guard_for(settings, pid=os.getpid()))
     async with contextlib.AsyncExitStack() as stack:
         # The broadcaster exists before the store so no committed record escapes the stream.
         broadcaster = Broadcaster(queue_size=settings.stream_queue_size,

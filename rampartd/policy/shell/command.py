@@ -14,6 +14,10 @@ from rampartd.policy.matchers import FETCHERS, posix_basename, urls_in_words
 from rampartd.policy.shell import launchers as L
 
 MAX_COMPONENTS = 512
+# Work one parse may do, in characters and words handled (nested scripts, launchers, forms
+# included): a few times the longest command. Past it the command is too complex to check.
+MAX_STEPS = 4 * 64 * 1024
+TOO_COMPLEX = "the command is too complex to check"
 # First words that need the full treatment in emit (everything else is a plain program).
 SPECIAL = frozenset({*L.LAUNCHER_VALUE_OPTIONS, *L.SHELLS, "eval", "su", "watch", "find",
                      "echo", "printf"})
@@ -97,6 +101,13 @@ class Out:
     urls: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     assigns: list[str] = field(default_factory=list)  # assignment-only commands (`X=1`)
+    steps: int = 0
+
+    def charge(self, steps: int) -> None:
+        """Count work done; ShellSyntaxError once the parse has done too much."""
+        self.steps += steps
+        if self.steps > MAX_STEPS:
+            raise ShellSyntaxError(TOO_COMPLEX)
 
 
 UNKNOWN = "\x00"  # stands for a value only known at run time (commands never hold NUL)
@@ -189,6 +200,7 @@ class Emitter:
             end = L.launcher_end(program, args)
             if end is None or end >= len(args):
                 break  # not a launcher, or one with nothing to launch (`sudo -v`)
+            self.out.charge(len(rest_words))
             names.append(program)
             starts.append(len(prefix) + len(launched))
             launched += [program, *args[:end]]
@@ -206,6 +218,7 @@ class Emitter:
             inherited = [i for i, word in enumerate(prefix)
                          if word in L.LAUNCHER_VALUE_OPTIONS or word == "su"]
             for start in sorted({0, *inherited, *starts}):
+                self.out.charge(len(outer) - start + 1)
                 forms.append(" ".join([*outer[start:], text]))
         unknown = tuple(i + 1 for i, w in enumerate(rest_words) if w.dynamic)
         comp = Component(argv, text, tuple(forms), tuple(names), head.dynamic or head.glob,
