@@ -107,6 +107,8 @@ DENIED = {
         "loginctl terminate-user ada", "loginctl kill-session 3",
         "sudo -u ada /usr/bin/kill -9 -1", f"cat /proc/{PID}/environ",
         f"dd if=/proc/{PID}/mem of=/tmp/m", f"gdb -p {PID}", f"strace -p {PID}",
+        f"python3 -c 'import os; os.kill({PID}, 9)'", "python3 -c 'import os; os.kill(-1, 9)'",
+        f"node -e 'process.kill({PID})'", f"perl -e 'kill 9, {PID}'",
     ],
     "service": [
         "systemctl --user stop rampartd", "systemctl --user disable --now rampartd.service",

@@ -358,7 +358,7 @@ def guard_text(rt: Runtime, relax: frozenset[str] = frozenset()) -> str | None:
         r"(install|uninstall|remove)\s.*rampartd"]})
     if rt.port > 0:  # 0: not bound yet, so there is no port to protect
         add(text, "daemon-port", {"command_matches": port_regexes(rt.port)})
-    add(text, "signals", {"command_matches": signal_regexes(rt)})
+    add(text, "signals", {"command_matches": signal_regexes(rt) + _inline_signal_regexes(rt)})
     add(text, "service", {"command_matches": service_regexes(UNIT)})
     add(text, "cli", {"command_matches": cli_regexes()})
 
@@ -386,6 +386,14 @@ def guard_text(rt: Runtime, relax: frozenset[str] = frozenset()) -> str | None:
         "description": "built in: rampartd protects itself (relax with `guard:` in config.yaml)",
         "rules": rules}]}
     return yaml.safe_dump(doc, sort_keys=False, width=10_000, allow_unicode=True)
+
+
+def _inline_signal_regexes(rt: Runtime) -> list[str]:
+    """Inline code that signals -1 or names the daemon's pid (os.kill, process.kill, kill)."""
+    out = [inline_regex(r"kill[a-z_]*\(\s*-\s*1\s*[,)]")]
+    if rt.pids:
+        out.append(inline_regex(rf"(^|[^0-9])-?({'|'.join(str(p) for p in rt.pids)})([^0-9]|$)"))
+    return out
 
 
 def loopback_url_regex(port: int) -> str:
