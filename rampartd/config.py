@@ -62,6 +62,29 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return parse
 
 
+def _guard(value: Any) -> str | tuple[str, ...]:
+    from rampartd.policy.guard import parse_relaxations  # the rule ids live with the guard
+
+    return parse_relaxations(value)
+
+
+def _tool_names(value: Any) -> dict[str, str]:
+    from rampartd.toolnames import TOOL_CLASSES
+
+    classes = sorted(set(TOOL_CLASSES.values()))
+    if isinstance(value, str):
+        pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError("use NAME=CLASS pairs separated by commas")
+        value = {k.strip(): v.strip() for k, v in pairs}
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping of host tool names to classes")
+    for name, cls in value.items():
+        if not isinstance(name, str) or not name or cls not in classes:
+            raise ValueError(f"{name!r} must map to one of {', '.join(classes)}")
+    return dict(value)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One row of the settings table."""
@@ -71,6 +94,7 @@ class Setting:
     default: Any
     help: str
     type_name: str
+    file_only: bool = False  # only config.yaml may set it (no flag, no environment variable)
 
 
 # The one declarative table: flags, environment variables, config.yaml and the README come from it.
@@ -105,8 +129,14 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a stalled stream client may block a write before it is dropped", "float"),
     Setting("checkpoint_every", _positive(int), 1000,
             "records between signed checkpoints", "int"),
-    Setting("checkpoint_seconds", _positive(float), 60.0,
-            "seconds between signed checkpoints", "float"),
+    Setting("checkpoint_seconds", _positive(float), 1.0,
+            "seconds at most from a commit to the signed checkpoint that covers it", "float"),
+    Setting("tool_names", _tool_names, {},
+            "extra host tool names and the class each is evaluated under (NAME=CLASS,...)",
+            "mapping"),
+    Setting("guard", _guard, "on",
+            "the built-in guard: on, off, or a list of its rules to relax", "str/list",
+            file_only=True),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 ENV_PREFIX = "RAMPARTD_"
@@ -134,6 +164,8 @@ class Settings:
     stream_write_timeout: float
     checkpoint_every: int
     checkpoint_seconds: float
+    tool_names: Mapping[str, str]
+    guard: str | tuple[str, ...]
 
     @property
     def token_path(self) -> Path:
@@ -186,6 +218,8 @@ def load_settings(flags: Mapping[str, Any] | None = None,
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         env_name = ENV_PREFIX + setting.name.upper()
+        if setting.file_only and (setting.name in flags or env_name in env):
+            raise ConfigError(f"{setting.name} can only be set in {config_path}")
         if setting.name in flags:
             raw, source = flags[setting.name], f"--{setting.name.replace('_', '-')}"
         elif env_name in env:

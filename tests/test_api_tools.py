@@ -39,7 +39,7 @@ async def test_allow_deny_ask_watch(client: Any, auth: dict[str, str]) -> None:
     assert isinstance(body["eval_duration_us"], int) and body["audit_id"]
     assert "suggestions" not in body
 
-    resp = await client.post("/v1/tool/exec", json=call("rm -rf /"), headers=auth)
+    resp = await client.post("/v1/tool/exec", json=call("rm -rf /srv/build"), headers=auth)
     assert resp.status == 403
     body = await resp.json()
     assert (body["allowed"], body["decision"], body["policy"]) == (False, "deny", "block-rm")
@@ -146,12 +146,26 @@ async def test_fail_closed_when_the_record_cannot_be_made_durable(
 
 
 async def test_test_endpoint_explains(client: Any, auth: dict[str, str]) -> None:
-    resp = await client.post("/v1/test", json={"command": "sudo rm -rf /"}, headers=auth)
+    resp = await client.post("/v1/test", json={"command": "sudo rm -rf /srv/build"}, headers=auth)
     assert resp.status == 200
     body = await resp.json()
     assert body["decision"] == "deny"
     assert body["matched_policies"] == ["block-rm", "ask-sudo"] or \
         set(body["matched_policies"]) == {"block-rm", "ask-sudo"}
+    why = body["explanation"]
+    assert why["tool_class"] == "exec"
+    assert why["parsed"]["components"] == ["sudo rm -rf /srv/build"]
+    rules = {m["policy"]: m for m in why["matches"]}
+    assert set(rules) == {"block-rm", "ask-sudo"}
+    assert all(m["matched"] and m["matched"][0]["text"] == "sudo rm -rf /srv/build"
+               for m in rules.values())
+    assert {"kind": "exec", "target": "rm"}.items() <= why["effects"][1].items()
+    # a host file tool: evaluated as `read`, one effect per path argument
+    resp = await client.post("/v1/test", json={"tool": "Read", "params": {
+        "file_path": "notes.txt", "path": "/etc/shadow"}}, headers=auth)
+    effects = (await resp.json())["explanation"]["effects"]
+    assert [(e["kind"], e["target"]) for e in effects] == [("read", "notes.txt"),
+                                                           ("read", "/etc/shadow")]
     assert (await client.post("/v1/test", json={}, headers=auth)).status == 400
 
 
@@ -220,7 +234,7 @@ async def test_monitor_mode_allows_but_records(aiohttp_client: Any, home: Path) 
     prepare_home(s)
     client = await aiohttp_client(create_app(s))
     token = s.token_path.read_text().strip()
-    resp = await client.post("/v1/tool/exec", json=call("rm -rf /"),
+    resp = await client.post("/v1/tool/exec", json=call("rm -rf /srv/build"),
                              headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 200
     body = await resp.json()

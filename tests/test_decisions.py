@@ -79,7 +79,7 @@ async def test_list_filters_and_pagination(client: Any, auth: dict[str, str]) ->
                                      headers=auth)).json()
     ids = {
         "allow": (await tool(client, auth, "git status"))["audit_id"],
-        "deny": (await tool(client, auth, "rm -rf /"))["audit_id"],
+        "deny": (await tool(client, auth, "rm -rf /srv/build"))["audit_id"],
         "ask": await ask_record(client),
         "watch": (await tool(client, auth, "curl https://example.com"))["audit_id"],
         "agent": (await tool(client, bearer(agent["token"]), "ls", name="read"))["audit_id"],
@@ -90,7 +90,7 @@ async def test_list_filters_and_pagination(client: Any, auth: dict[str, str]) ->
                                                 ids["deny"], ids["allow"]]
     denied = page["data"][3]
     assert denied["toolName"] == "exec" and denied["decision"] == "deny"
-    assert denied["arguments"] == {"command": "rm -rf /", "path": "/tmp/x"}
+    assert denied["arguments"] == {"command": "rm -rf /srv/build", "path": "/tmp/x"}
     assert denied["mode"] == "deterministic" and denied["reason"] == \
         "recursive deletes are blocked"
     assert denied["context"]["session_id"] == "sess-1"

@@ -22,7 +22,7 @@ CONTROL_TYPES = ("connected", "lagged", "reset")
 FRAME_KINDS = (
     "decision.created", "approval.requested", "approval.resolved", "approval.expired",
     "approval.batch_resolved", "policy.reloaded", "policy.reload_failed",
-    "agent.created", "agent.updated", "agent.deleted",
+    "agent.created", "agent.updated", "agent.deleted", "audit.checkpoints_missing",
 )
 
 

@@ -174,14 +174,15 @@ def echo_payload(program: str, args: list[str]) -> str:
     return text
 
 
-def expand_braces(word: str, limit: int = 64) -> list[str]:
-    """Bash brace expansion of `{a,b}` groups in an unquoted word (at most `limit` results)."""
-    m = _BRACES.search(word)
+def expand_braces(word: str, limit: int = 64, groups: int = 8) -> list[str]:
+    """Bash brace expansion of `{a,b}` groups in an unquoted word (at most `limit` results;
+    past the first `groups` groups the braces stay as written)."""
+    m = _BRACES.search(word) if groups > 0 else None
     if m is None:
         return [word]
     out: list[str] = []
     for alt in m.group(1).split(","):
-        for item in expand_braces(word[: m.start()] + alt + word[m.end():], limit):
+        for item in expand_braces(word[: m.start()] + alt + word[m.end():], limit, groups - 1):
             out.append(item)
             if len(out) >= limit:
                 return out
