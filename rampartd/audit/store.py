@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,7 +36,14 @@ from rampartd.audit.filters import (
     normalize_time,
 )
 from rampartd.audit.verify import verify_db
-from rampartd.audit.writer import AuditWriter, CheckpointPolicy, DraftSource, Job, TxnOps
+from rampartd.audit.writer import (
+    AuditWriter,
+    CheckpointPolicy,
+    DraftSource,
+    Job,
+    KnownSecrets,
+    TxnOps,
+)
 from rampartd.errors import BadRequest, Unavailable
 
 __all__ = ["AuditStore", "EventFilter", "RecordDraft", "verify_db"]
@@ -68,26 +75,35 @@ class AuditStore:
         self._closed = False
         self._idle: list[aiosqlite.Connection] = []
         self._writer: AuditWriter | None = None
+        self._known_secrets: KnownSecrets | None = None
 
     @classmethod
     async def open(cls, db_path: Path, *, home: Path | None = None,
                    on_commit: OnCommit | None = None, checkpoint_every: int = 1000,
-                   checkpoint_seconds: float = 60.0) -> AuditStore:
+                   checkpoint_seconds: float = 60.0,
+                   known_secrets: KnownSecrets | None = None) -> AuditStore:
         """Open (creating and migrating) the database and start the writer.
 
         With a home, the chain head is signed into home/checkpoints.jsonl every
-        checkpoint_every records or checkpoint_seconds, and on close.
+        checkpoint_every records or checkpoint_seconds, and on close. `known_secrets` gives
+        literal secrets (the admin token) redacted from every record wherever they appear.
         """
         store = cls(Path(db_path), home, on_commit)
+        store._known_secrets = known_secrets
         policy = None
         if home is not None:
             key = await asyncio.to_thread(load_or_create_signing_key, home)
             policy = CheckpointPolicy(key, home / CHECKPOINTS_FILE, max(1, checkpoint_every),
                                       checkpoint_seconds)
-        writer = AuditWriter(store.db_path, asyncio.get_running_loop(), store._deliver, policy)
+        writer = AuditWriter(store.db_path, asyncio.get_running_loop(), store._deliver, policy,
+                             known_secrets=known_secrets)
         store._head = await writer.start()
         store._writer = writer
         return store
+
+    def known_secrets(self) -> Collection[str]:
+        """The literal secrets redacted from every record (for tables beside the log)."""
+        return self._known_secrets() if self._known_secrets is not None else ()
 
     @property
     def head(self) -> tuple[int, str]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -66,6 +66,13 @@ async def _watch_policies(service: ToolService) -> None:
             log.exception("policy watcher: could not reload or record the reload")
 
 
+def _admin_token_text(admin: AdminToken) -> Callable[[], tuple[str, ...]]:
+    """The admin token as a literal to redact: it has no recognisable shape of its own."""
+    def known() -> tuple[str, ...]:
+        return (admin.current().decode("utf-8", "replace"),)
+    return known
+
+
 async def _stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -89,7 +96,8 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         store = await AuditStore.open(settings.db_path, home=settings.home,
                                       on_commit=broadcaster.publish,
                                       checkpoint_every=settings.checkpoint_every,
-                                      checkpoint_seconds=settings.checkpoint_seconds)
+                                      checkpoint_seconds=settings.checkpoint_seconds,
+                                      known_secrets=_admin_token_text(app[ADMIN_TOKEN]))
         stack.push_async_callback(store.close)
         stack.push_async_callback(broadcaster.close)
         broadcaster.bind(store)
