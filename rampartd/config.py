@@ -102,6 +102,10 @@ SETTINGS: tuple[Setting, ...] = (
             "records between signed checkpoints", "int"),
     Setting("checkpoint_seconds", _positive(float), 60.0,
             "seconds between signed checkpoints", "float"),
+    Setting("request_read_timeout", _positive(float), 10.0,
+            "seconds a client has to send a whole request (headers and body)", "float"),
+    Setting("max_connections", _positive(int), 2000,
+            "open connections; beyond it the longest-idle one is closed, or 503", "int"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 ENV_PREFIX = "RAMPARTD_"
@@ -127,6 +131,8 @@ class Settings:
     stream_write_timeout: float
     checkpoint_every: int
     checkpoint_seconds: float
+    request_read_timeout: float
+    max_connections: int
 
     @property
     def token_path(self) -> Path:

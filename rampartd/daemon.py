@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import signal
 import sys
+from collections.abc import Callable, Collection
 
 import uvloop
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from rampartd import __version__
+from rampartd.audit.redact import redact_text
 from rampartd.config import Settings
 from rampartd.errors import ConfigError
-from rampartd.home import ensure_home, ensure_token, seed_policies
+from rampartd.home import AdminToken, ensure_home, ensure_token, seed_policies
 from rampartd.notify import sd_notify
 from rampartd.web.app import create_app
 from rampartd.web.auth import is_loopback_host
+from rampartd.web.protocol import ConnectionLimits, GuardedRunner
 
 log = logging.getLogger("rampartd")
+# File descriptors beyond the connections: SQLite (db, WAL, shm per connection), policy files.
+FILE_HEADROOM = 256
 SHUTDOWN_TIMEOUT = 0.5  # seconds open requests get at shutdown; the unit's stop timeout is longer
 
 
@@ -61,16 +67,47 @@ def prepare_home(settings: Settings) -> None:
                           f"{exc.strerror or exc}") from None
 
 
-def setup_logging(level: str) -> None:
-    """Log to stderr, one line per event."""
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+class RedactingFormatter(logging.Formatter):
+    """Formats a log line, then redacts it like an audit record (tracebacks included), so no
+    library's log line can carry a credential out of the daemon."""
+
+    def __init__(self, fmt: str, known: Callable[[], Collection[str]] = tuple) -> None:
+        super().__init__(fmt)
+        self._known = known
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The redacted line."""
+        return redact_text(super().format(record), self._known())
+
+
+def setup_logging(level: str, known: Callable[[], Collection[str]] = tuple) -> None:
+    """Log to stderr, one redacted line per event; `known` gives literal secrets to hide."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                            known))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
+def raise_open_file_limit(connections: int) -> None:
+    """Let the process hold `connections` sockets besides its database and policy files."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + FILE_HEADROOM
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        log.warning("the open-file limit (%d) is below max_connections + %d; raise "
+                    "LimitNOFILE or lower max_connections", target, FILE_HEADROOM)
 
 
 async def _serve(settings: Settings) -> None:
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=SHUTDOWN_TIMEOUT,
-                           handle_signals=False)
+    limits = ConnectionLimits(read_timeout=settings.request_read_timeout,
+                              max_connections=settings.max_connections)
+    runner = GuardedRunner(app, limits, access_log_class=AccessLogger,
+                           shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
@@ -98,8 +135,10 @@ async def _serve(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     """Run the daemon in the foreground until a signal stops it."""
-    setup_logging(settings.log_level)
+    admin = AdminToken(settings.token_path)
+    setup_logging(settings.log_level, lambda: (admin.current().decode("utf-8", "replace"),))
     check_host(settings)
     prepare_home(settings)
+    raise_open_file_limit(settings.max_connections)
     # uvloop's event loop takes a good part of aiohttp's per-request overhead off each call.
     uvloop.run(_serve(settings))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -12,13 +13,18 @@ from rampartd.errors import BadRequest, PayloadTooLarge
 
 MAX_BODY = 1024 * 1024  # 1 MiB
 MAX_DEPTH = 64  # nesting levels of a body; deeper input is refused, not recursed into
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object; 413 over 1 MiB, 400 for anything but an object."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise PayloadTooLarge("request body is larger than 1 MiB")
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:  # a body its Content-Encoding does not decode
+        raise BadRequest("request body could not be decoded (check Content-Encoding)",
+                         code="invalid_encoding") from None
     if not raw:
         raise BadRequest("request body is empty; expected a JSON object", code="invalid_json")
     try:
@@ -31,11 +37,38 @@ async def read_json(request: web.Request) -> dict[str, Any]:
             from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object", code="invalid_json")
+    # Only a \uD800-\uDFFF escape can make a lone surrogate; most bodies skip the walk.
+    if _SURROGATE_ESCAPE.search(raw) is not None:
+        check_unicode(body)
     # Only a body with many brackets can be too deep; most skip the walk.
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _too_deep(body):
         raise BadRequest(f"request body nests deeper than {MAX_DEPTH} levels",
                          code="invalid_json")
     return body
+
+
+def check_unicode(body: Mapping[str, Any]) -> None:
+    """400 naming the first field (key or value, at any depth) that holds a lone surrogate:
+    text that is not Unicode cannot be stored, hashed or compared."""
+    stack: list[tuple[Any, str]] = [(body, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((item, f"{path}.{key}" if path else str(key))
+                         for key, item in value.items())
+            texts = [(key, path or "the body") for key in value]
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+            continue
+        else:
+            texts = [(value, path)] if isinstance(value, str) else []
+        for text, where in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                name = where.encode("utf-8", "backslashreplace").decode()
+                raise BadRequest(f"field {name!r} is not valid Unicode (lone surrogate)",
+                                 code="invalid_field") from None
 
 
 def _no_constant(name: str) -> Any:
