@@ -279,11 +279,19 @@ class AuditStore:
         cps = None if self.home is None else self.home / CHECKPOINTS_FILE  # key beside it
         return await asyncio.to_thread(verify_db, self.db_path, checkpoints=cps)
 
-    async def recent_calls(self, since_ts: float) -> list[tuple[str, str, float]]:
-        """(agent, tool, epoch seconds) of decision records since since_ts, oldest first."""
+    async def recent_calls(self, since_ts: float, per_key: int | None = None,
+                           ) -> list[tuple[str, str, float]]:
+        """(agent, tool, epoch seconds) of decision records since since_ts, oldest first;
+        with per_key, only the newest per_key of each (agent, tool)."""
         since = format_ts(max(0, int(since_ts * 1_000_000)))
-        async with self.reader() as conn, conn.execute(
-                "SELECT agent, tool, ts FROM audit_log WHERE ts >= ? AND kind = 'decision' "
-                "ORDER BY seq", (since,)) as cur:
+        sql = ("SELECT agent, tool, ts FROM audit_log WHERE ts >= ? AND kind = 'decision' "
+               "ORDER BY seq")
+        args: tuple[Any, ...] = (since,)
+        if per_key is not None:
+            sql = ("SELECT agent, tool, ts FROM (SELECT seq, agent, tool, ts, ROW_NUMBER() "
+                   "OVER (PARTITION BY agent, tool ORDER BY seq DESC) AS nth FROM audit_log "
+                   "WHERE ts >= ? AND kind = 'decision') WHERE nth <= ? ORDER BY seq")
+            args = (since, per_key)
+        async with self.reader() as conn, conn.execute(sql, args) as cur:
             rows = await cur.fetchall()
         return [(a or "", t or "", parse_ts(ts).timestamp()) for a, t, ts in rows]

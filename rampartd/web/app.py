@@ -17,7 +17,7 @@ from rampartd.calls import ToolService
 from rampartd.config import Settings
 from rampartd.home import AdminToken
 from rampartd.policy import PolicyHolder
-from rampartd.policy.engine import SlidingWindowCounter
+from rampartd.policy.counter import SlidingWindowCounter
 from rampartd.stream.broadcaster import Broadcaster
 from rampartd.web import sse
 from rampartd.web.agents import AGENTS
@@ -110,7 +110,6 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         registry = await AgentRegistry.open(store)
         app[AGENTS] = registry
         app[AGENT_TOKENS] = registry
-        await service.seed_counter()
         stack.push_async_callback(approvals.close)
         await approvals.start()  # expires what went overdue while the daemon was down
         current = policies.current
