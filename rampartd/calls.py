@@ -6,6 +6,7 @@ keeps the fail-closed rule: if the record cannot be made durable, the call is no
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 from collections.abc import Callable, Mapping
@@ -75,6 +76,7 @@ class ToolService:
         self.store = store
         self.counter = counter
         self._counter_fit: tuple[int, float] | None = None  # (keep, horizon) it was sized for
+        self._reloading = asyncio.Lock()  # the holder's state is not shared between threads
         self.approvals = approvals
         # (tool, action) -> calls answered; read by /metrics, so counting costs one dict update.
         self.decided: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -147,10 +149,17 @@ class ToolService:
             return outcome
         return await self.call(call, agent_status=agent_status())
 
+    async def poll_policies(self) -> bool:
+        """Reload if the policy directory changed; True if a new set is in force. Reading and
+        compiling run in a worker thread (a big set takes a while) and one reload at a time."""
+        async with self._reloading:
+            return await asyncio.to_thread(self.policies.poll)
+
     async def reload_policies(self, *, trigger: str) -> None:
         """Reload now; record the new set, or record and re-raise why the edit was refused."""
         try:
-            new = self.policies.reload()
+            async with self._reloading:
+                new = await asyncio.to_thread(self.policies.reload)
         except PolicyError as exc:
             await self.record_reload_failure(exc, trigger=trigger)
             raise

@@ -53,7 +53,7 @@ async def _watch_policies(service: ToolService) -> None:
         await asyncio.sleep(POLICY_POLL_SECONDS)
         previous_error = holder.last_error
         try:
-            changed = holder.poll()
+            changed = await service.poll_policies()
             if changed or unrecorded:
                 unrecorded = True
                 current = holder.current
