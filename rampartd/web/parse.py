@@ -25,6 +25,9 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     except web.RequestPayloadError:  # a body its Content-Encoding does not decode
         raise BadRequest("request body could not be decoded (check Content-Encoding)",
                          code="invalid_encoding") from None
+    except ConnectionResetError:  # closed mid-body: by the client, a read deadline or shutdown
+        raise BadRequest("the connection closed before the request body arrived",
+                         code="incomplete_body") from None
     if not raw:
         raise BadRequest("request body is empty; expected a JSON object", code="invalid_json")
     try:

@@ -126,6 +126,11 @@ class GuardedProtocol(RequestHandler):
         self._disarm()
         self._guard.waiting(self)
 
+    @property
+    def answerable(self) -> bool:
+        """True while a request that fully arrived (or a WebSocket) is being handled."""
+        return self._websocket or (self._body is not None and self._body.is_eof())
+
     def set_parser(self, parser: Any, data_received_cb: Any = None) -> None:
         """A WebSocket has its own liveness checks; no request deadline applies to it."""
         self._websocket = True
@@ -182,6 +187,14 @@ class GuardedServer(web.Server):
         if isinstance(protocol, GuardedProtocol):
             protocol.request_started(payload)
         return request
+
+    def pre_shutdown(self) -> None:
+        """At shutdown, a request still arriving will never be answered: close it now
+        rather than wait the shutdown timeout for it (requests being answered finish)."""
+        super().pre_shutdown()
+        for conn in self.connections:
+            if isinstance(conn, GuardedProtocol) and not conn.answerable:
+                conn.force_close()
 
     def admit(self, conn: GuardedProtocol) -> bool:
         """Make room for a new connection; False when every other one is busy."""
