@@ -23,6 +23,7 @@ MAX_RECORD_BYTES = 64 * 1024
 # Room left for the fields the writer adds (seq, id, ts, prev_hash) and JSON punctuation.
 _WRITER_FIELDS_ROOM = 512
 _LONG_STRING = 1024
+_SHORT = 200  # texts up to this long skip the combined trigger scan
 _MAPPING_FIELDS = ("request", "detail", "approval", "decision")
 # decision.action drives the indexed action column, so compaction never touches it.
 _KEEP_KEYS = {"decision": frozenset({"action"})}
@@ -140,11 +141,14 @@ def redact_text(text: str, known: Collection[str] = ()) -> str:
     for secret in known:
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
-    # One scan for any trigger word skips every pattern for the (usual) text that has none.
+    # One scan for any trigger word skips every pattern for the (usual) text that has none;
+    # a short text is cheaper to test for each trigger directly.
     lowered = text.lower()
-    if _ANY_TRIGGER.search(lowered) is None:
+    if len(text) > _SHORT and _ANY_TRIGGER.search(lowered) is None:
         return text
     wanted = {i for trigger, rules in _RULES_BY_TRIGGER if trigger in lowered for i in rules}
+    if not wanted:
+        return text
     for i in sorted(wanted):  # in table order: later patterns see earlier replacements
         _, needs, pattern, replacement = _SECRET_PATTERNS[i]
         if not needs or any(c in text for c in needs):
