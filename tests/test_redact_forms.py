@@ -82,6 +82,8 @@ def test_known_literals_are_redacted_anywhere() -> None:
     out = prepare_payload(payload, known=(token,))
     assert token not in json.dumps(out)
     assert prepare_payload({"request": {"a": "b"}}, known=(token,)) == {"request": {"a": "b"}}
+    # A token file holding something short must not mangle every record.
+    assert redact_text("a cat sat", known=("a", "")) == "a cat sat"
 
 
 @pytest.fixture

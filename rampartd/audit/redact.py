@@ -24,6 +24,8 @@ MAX_RECORD_BYTES = 64 * 1024
 _WRITER_FIELDS_ROOM = 512
 _LONG_STRING = 1024
 _SHORT = 200  # texts up to this long skip the combined trigger scan
+# A known secret shorter than this is not looked for: it would mangle ordinary text.
+MIN_KNOWN_SECRET = 8
 _MAPPING_FIELDS = ("request", "detail", "approval", "decision")
 # decision.action drives the indexed action column, so compaction never touches it.
 _KEEP_KEYS = {"decision": frozenset({"action"})}
@@ -139,7 +141,7 @@ def redact_text(text: str, known: Collection[str] = ()) -> str:
     if not text.isascii():
         text = text.encode("utf-8", "replace").decode("utf-8")
     for secret in known:
-        if secret and secret in text:
+        if len(secret) >= MIN_KNOWN_SECRET and secret in text:
             text = text.replace(secret, REDACTED)
     # One scan for any trigger word skips every pattern for the (usual) text that has none;
     # a short text is cheaper to test for each trigger directly.
@@ -164,7 +166,7 @@ def _clean_text(value: Any, known: Collection[str] = ()) -> str | None:
         return None
     if not text.isascii():
         return None
-    if any(secret and secret in text for secret in known):
+    if any(len(secret) >= MIN_KNOWN_SECRET and secret in text for secret in known):
         return None
     lowered = text.lower()
     if _TRIGGER_SCAN.search(lowered) is not None:
@@ -181,7 +183,7 @@ def redact(value: Any, known: Collection[str] = ()) -> Any:
         text = _clean_text(value, known)  # fast path: one C-level dump and one scan
         if text is not None:
             return json.loads(text)
-    return _redact(value, tuple(s for s in known if s))
+    return _redact(value, tuple(s for s in known if len(s) >= MIN_KNOWN_SECRET))
 
 
 def _is_secret_item(key: str, item: Any) -> bool:
@@ -281,7 +283,7 @@ def prepare_payload(payload: Mapping[str, Any], limit: int = MAX_RECORD_BYTES,
                     known: Collection[str] = ()) -> dict[str, Any]:
     """Redact (patterns, secret keys and the `known` secrets) then compact a draft payload:
     what a record is built from."""
-    known = tuple(s for s in known if s)
+    known = tuple(s for s in known if len(s) >= MIN_KNOWN_SECRET)
     text = _clean_text(payload, known)
     if text is not None and len(text) <= limit - _WRITER_FIELDS_ROOM:
         clean: dict[str, Any] = json.loads(text)  # clean and small: the usual case, one dump
