@@ -134,3 +134,25 @@ async def test_every_stored_and_served_field_is_redacted(
     stored = b"".join(p.read_bytes() for p in settings.home.glob("rampartd.db*"))
     for secret in secrets:
         assert secret.encode() not in stored, secret
+
+
+def test_bulky_payloads_are_recognised_cheaply() -> None:
+    from rampartd.audit.redact import is_bulky
+
+    assert not is_bulky({"command": "ls", "n": list(range(100))})
+    assert is_bulky({"a": [{"k": i} for i in range(2000)]})
+    assert is_bulky({"text": "x" * 200_000})
+
+
+async def test_a_bulky_call_is_redacted_like_any_other(client: Any, auth: dict[str, str],
+                                                       admin_token: str) -> None:
+    params: dict[str, Any] = {f"k{i}": i for i in range(3000)}
+    params["note"] = f"echo {STRIPE} {admin_token}"
+    params["amount"] = 1
+    body = {"agent": "a", "session": "s", "params": params}
+    resp = await client.post("/v1/tool/transfer_funds", json=body, headers=auth)
+    assert resp.status == 200, await resp.text()
+    record = (await (await client.get("/v1/audit/events?limit=1", headers=auth)).json())
+    request = record["events"][0]["request"]
+    assert request["k2999"] == 2999  # kept whole: it fits a record
+    assert request["note"] == f"echo {REDACTED} {REDACTED}"

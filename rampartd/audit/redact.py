@@ -26,6 +26,8 @@ _LONG_STRING = 1024
 _SHORT = 200  # texts up to this long skip the combined trigger scan
 # A known secret shorter than this is not looked for: it would mangle ordinary text.
 MIN_KNOWN_SECRET = 8
+# Payloads with more items than this are redacted off the event loop and ahead of the writer.
+BULKY_BUDGET = 2000
 _MAPPING_FIELDS = ("request", "detail", "approval", "decision")
 # decision.action drives the indexed action column, so compaction never touches it.
 _KEEP_KEYS = {"decision": frozenset({"action"})}
@@ -277,6 +279,25 @@ def compact(payload: Mapping[str, Any], limit: int = MAX_RECORD_BYTES) -> dict[s
             out[field] = {**kept, **digest_stub(value)}
         total += _size(out[field]) - size
     return out
+
+
+def is_bulky(value: Any, budget: int = BULKY_BUDGET) -> bool:
+    """True when redacting value would take long: over `budget` items (a string counts one
+    per 64 characters). Stops looking as soon as it knows, so the check itself is cheap."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        budget -= 1
+        if isinstance(item, str):
+            budget -= len(item) // 64
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+            budget -= len(item)  # each key is a text to scan too
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        if budget < 0:
+            return True
+    return False
 
 
 def prepare_payload(payload: Mapping[str, Any], limit: int = MAX_RECORD_BYTES,

@@ -8,6 +8,7 @@ aiosqlite connections, which WAL lets run alongside the writer.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -35,6 +36,7 @@ from rampartd.audit.filters import (
     encode_cursor,
     normalize_time,
 )
+from rampartd.audit.redact import is_bulky, prepare_payload
 from rampartd.audit.verify import verify_db
 from rampartd.audit.writer import (
     AuditWriter,
@@ -76,6 +78,9 @@ class AuditStore:
         self._idle: list[aiosqlite.Connection] = []
         self._writer: AuditWriter | None = None
         self._known_secrets: KnownSecrets | None = None
+        # One thread for bulky drafts: a flood of them competes with itself, not with the rest.
+        self._redactor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="rampartd-redact")
 
     @classmethod
     async def open(cls, db_path: Path, *, home: Path | None = None,
@@ -134,6 +139,7 @@ class AuditStore:
         writer = self._writer
         if self._closed or writer is None or writer.failed:
             raise Unavailable("the audit log is closed")
+        drafts = await self._redacted_ahead(drafts)
         future: asyncio.Future[tuple[Any, list[dict[str, Any]]]] = \
             asyncio.get_running_loop().create_future()
         writer.submit(Job(drafts, txn_ops, future))
@@ -141,6 +147,19 @@ class AuditStore:
         # skips settling a cancelled future), so a record is never undone.
         value, records = await future
         return value, records
+
+    async def _redacted_ahead(self, drafts: DraftSource) -> DraftSource:
+        """Bulky drafts redacted in a worker thread before they reach the writer, so one huge
+        call does not hold up every record queued behind it. (The writer redacts every draft
+        again; on a redacted, compacted payload that is one quick pass.)"""
+        if callable(drafts) or not any(is_bulky(d.payload()) for d in drafts):
+            return drafts
+        known = tuple(self.known_secrets())
+
+        def redact_all() -> list[RecordDraft]:
+            return [RecordDraft(**prepare_payload(d.payload(), known=known)) for d in drafts]
+
+        return await asyncio.get_running_loop().run_in_executor(self._redactor, redact_all)
 
     async def append(self, draft: RecordDraft, *, txn_ops: TxnOps | None = None) -> dict[str, Any]:
         """Append one record and wait for its commit; returns the stored record (with hash)."""
@@ -163,6 +182,7 @@ class AuditStore:
         idle, self._idle = self._idle, []
         for conn in idle:
             await conn.close()
+        self._redactor.shutdown(wait=False)
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
