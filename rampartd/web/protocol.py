@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import ContentEncodingError, LineTooLong
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError, LineTooLong
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
@@ -151,13 +151,14 @@ class GuardedProtocol(RequestHandler):
                      exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
         """The one JSON error shape; the log names the kind of error, never its bytes."""
-        if status == 500:
-            log.error("internal error while answering a request (%s)",
-                      type(exc).__name__ if exc is not None else "unknown")
-            code, text = "internal", "internal error"
-        else:
+        if isinstance(exc, HttpProcessingError):
             status, text, code = describe_parse_error(exc)
             log.info("refused a malformed request from %s: %s", request.remote, text)
+        else:  # a failure below the application's error middleware (500, or 504 timed out)
+            log.error("error %d while answering a request (%s)", status,
+                      type(exc).__name__ if exc is not None else "no exception")
+            code, text = ("internal", "internal error") if status == 500 else \
+                ("unavailable", "the request could not be answered")
         if request.writer.output_size > 0:
             raise ConnectionError("the response was already started")
         resp = web.json_response({"error": text, "code": code}, status=status)
