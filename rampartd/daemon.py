@@ -19,7 +19,7 @@ from rampartd.config import Settings
 from rampartd.errors import ConfigError
 from rampartd.home import AdminToken, ensure_home, ensure_token, seed_policies
 from rampartd.notify import sd_notify
-from rampartd.web.app import create_app
+from rampartd.web.app import admin_token_text, create_app
 from rampartd.web.auth import is_loopback_host
 from rampartd.web.protocol import ConnectionLimits, GuardedRunner
 
@@ -136,7 +136,7 @@ async def _serve(settings: Settings) -> None:
 def serve(settings: Settings) -> None:
     """Run the daemon in the foreground until a signal stops it."""
     admin = AdminToken(settings.token_path)
-    setup_logging(settings.log_level, lambda: (admin.current().decode("utf-8", "replace"),))
+    setup_logging(settings.log_level, admin_token_text(admin))
     check_host(settings)
     prepare_home(settings)
     raise_open_file_limit(settings.max_connections)

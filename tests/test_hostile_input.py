@@ -71,6 +71,16 @@ async def test_lone_surrogates_in_a_tool_call_are_400s(
         await refused(client, auth, "POST", route, call(**fields), name)
 
 
+async def test_surrogates_in_raw_bytes_are_400s_too(client: Any, auth: dict[str, str]) -> None:
+    # The UTF-8 form of a surrogate (json.loads decodes bytes with "surrogatepass").
+    utf8 = raw_json(call()).replace(b'"ls"', b'"ls \xed\xa0\x80"')
+    for data, name in ((utf8, "params.command"),
+                       (json.dumps(call(cwd=LONE)).encode("utf-16", "surrogatepass"), "cwd")):
+        resp = await client.post("/v1/tool/transfer_funds", data=data, headers=auth)
+        assert resp.status == 400, await resp.text()
+        assert repr(name) in (await resp.json())["error"]
+
+
 async def test_lone_surrogates_elsewhere_are_400s(client: Any, auth: dict[str, str]) -> None:
     resp = await client.post("/v1/tool/transfer_funds", json=call(), headers=auth)
     assert resp.status == 202

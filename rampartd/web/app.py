@@ -66,7 +66,7 @@ async def _watch_policies(service: ToolService) -> None:
             log.exception("policy watcher: could not reload or record the reload")
 
 
-def _admin_token_text(admin: AdminToken) -> Callable[[], tuple[str, ...]]:
+def admin_token_text(admin: AdminToken) -> Callable[[], tuple[str, ...]]:
     """The admin token as a literal to redact: it has no recognisable shape of its own."""
     def known() -> tuple[str, ...]:
         return (admin.current().decode("utf-8", "replace"),)
@@ -97,7 +97,7 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
                                       on_commit=broadcaster.publish,
                                       checkpoint_every=settings.checkpoint_every,
                                       checkpoint_seconds=settings.checkpoint_seconds,
-                                      known_secrets=_admin_token_text(app[ADMIN_TOKEN]))
+                                      known_secrets=admin_token_text(app[ADMIN_TOKEN]))
         stack.push_async_callback(store.close)
         stack.push_async_callback(broadcaster.close)
         broadcaster.bind(store)

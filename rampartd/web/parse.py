@@ -13,7 +13,10 @@ from rampartd.errors import BadRequest, PayloadTooLarge
 
 MAX_BODY = 1024 * 1024  # 1 MiB
 MAX_DEPTH = 64  # nesting levels of a body; deeper input is refused, not recursed into
+# What can put a lone surrogate into a parsed body: a \uD800-\uDFFF escape, or the UTF-8 form
+# of one (json.loads decodes bytes with "surrogatepass"), or a UTF-16/32 body.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_UTF8 = re.compile(rb"\xed[\xa0-\xbf]")
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -40,8 +43,10 @@ async def read_json(request: web.Request) -> dict[str, Any]:
             from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object", code="invalid_json")
-    # Only a \uD800-\uDFFF escape can make a lone surrogate; most bodies skip the walk.
-    if _SURROGATE_ESCAPE.search(raw) is not None:
+    # Most bodies skip the walk: each test below is a fast scan of the raw bytes.
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:4] \
+            or (b"\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None) \
+            or (b"\xed" in raw and _SURROGATE_UTF8.search(raw) is not None):
         check_unicode(body)
     # Only a body with many brackets can be too deep; most skip the walk.
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _too_deep(body):
@@ -51,7 +56,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 
 
 def check_unicode(body: Mapping[str, Any]) -> None:
-    """400 naming the first field (key or value, at any depth) that holds a lone surrogate:
+    """400 naming a field (a key or a value, at any depth) that holds a lone surrogate:
     text that is not Unicode cannot be stored, hashed or compared."""
     stack: list[tuple[Any, str]] = [(body, "")]
     while stack:
