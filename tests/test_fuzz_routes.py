@@ -4,9 +4,11 @@ every error is the one JSON error shape."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import re
+import socket
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +131,28 @@ def test_random_paths_methods_and_headers(fuzz_daemon: Daemon, method: str, path
         return
     check(status, answer, f"{method} {target} {header}")
 
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(start=st.sampled_from([b"", b"GET /", b"POST /v1/tool/exec HTTP/1.1\r\n",
+                              b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"]),
+       noise=st.binary(max_size=300))
+def test_random_bytes_on_the_wire(fuzz_daemon: Daemon, start: bytes, noise: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", fuzz_daemon.port),
+                                  timeout=ANSWER_TIMEOUT) as sock:
+        sock.sendall(start + noise + b"\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)  # the end of the input: the daemon answers or closes
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    if answer:
+        status_line, _, rest = answer.partition(b"\r\n")
+        assert status_line.startswith(b"HTTP/"), answer[:200]
+        status = int(status_line.split()[1])
+        body = rest.partition(b"\r\n\r\n")[2]
+        if b"Transfer-Encoding: chunked" not in rest.partition(b"\r\n\r\n")[0]:
+            check(status, body, repr(start + noise))
+        else:
+            assert status != 500
