@@ -61,7 +61,7 @@ class GuardedProtocol(RequestHandler):
         self._guard = manager
         self._deadline: asyncio.TimerHandle | None = None
         self._body: StreamReader | None = None  # the request being handled, if any
-        self._idle = True  # waiting for a request's first byte
+        self._idle = True  # between requests: the next byte starts the deadline
         self._websocket = False
 
     # ------------------------------------------------------------ the read deadline
@@ -93,6 +93,7 @@ class GuardedProtocol(RequestHandler):
             transport.write(_FULL)
             self.force_close()
             return
+        self._idle = False  # the first request's time runs from the connection's opening
         self._arm()
 
     def connection_lost(self, exc: BaseException | None) -> None:
