@@ -152,7 +152,8 @@ class AuditStore:
         """Bulky drafts redacted in a worker thread before they reach the writer, so one huge
         call does not hold up every record queued behind it. (The writer redacts every draft
         again; on a redacted, compacted payload that is one quick pass.)"""
-        if callable(drafts) or not any(is_bulky(d.payload()) for d in drafts):
+        # Only the caller-supplied fields can be bulky; the rest are rampartd's own.
+        if callable(drafts) or not any(is_bulky((d.request, d.detail)) for d in drafts):
             return drafts
         known = tuple(self.known_secrets())
 
