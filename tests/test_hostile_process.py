@@ -201,3 +201,40 @@ def test_sigterm_after_load_shuts_down_cleanly(daemon: Daemon) -> None:
     log = daemon.output()
     assert "shutting down" in log and log.rstrip().endswith("stopped")
     assert "Traceback" not in log
+
+
+def test_at_the_cap_idle_connections_make_room_and_busy_ones_do_not(tmp_path: Path) -> None:
+    cap = 6
+    daemon = start_daemon(tmp_path / "home", "--max-connections", str(cap))
+    held: list[socket.socket] = []
+    try:
+        healthz = b"GET /healthz HTTP/1.1\r\n" + HOST + b"\r\n"
+        for _ in range(cap):  # idle keep-alive connections, each after one answered request
+            sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=30)
+            sock.sendall(healthz)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            held.append(sock)
+        close = b"GET /healthz HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n"
+        assert exchange(daemon, close).startswith(b"HTTP/1.1 200")
+        assert held[0].recv(1) == b""  # the longest-idle one was closed to make room
+        for sock in held:
+            sock.close()
+        held = []
+        stream = f"GET /v1/events/stream?token={daemon.token} HTTP/1.1\r\n".encode() + HOST \
+            + b"\r\n"
+        while len(held) < cap:  # streams being answered: busy, never evicted
+            sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=30)
+            sock.sendall(stream)
+            seen = b""
+            while b"connected" not in seen:
+                chunk = sock.recv(65536)
+                assert chunk, seen
+                seen += chunk
+            held.append(sock)
+        status, body = json_answer(exchange(daemon, close))
+        assert (status, body["code"]) == (503, "too_many_connections")
+    finally:
+        for sock in held:
+            sock.close()
+        assert daemon.stop() == 0
+    assert "Traceback" not in daemon.output()

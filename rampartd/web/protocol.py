@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError, LineTooLong
@@ -22,6 +22,8 @@ from aiohttp.web_protocol import RequestHandler
 log = logging.getLogger("rampartd.web")
 # Idle keep-alive connections are closed after this long (and are the first to go at the cap).
 IDLE_KEEPALIVE_SECONDS = 60.0
+# A connection refused at the cap is closed this long after its 503 if it sends nothing.
+REFUSED_GRACE = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class GuardedProtocol(RequestHandler):
         self._body: StreamReader | None = None  # the request being handled, if any
         self._idle = True  # between requests: the next byte starts the deadline
         self._websocket = False
+        self._refused = False  # over the cap: answered 503 on arrival
 
     # ------------------------------------------------------------ the read deadline
 
@@ -89,9 +92,13 @@ class GuardedProtocol(RequestHandler):
         """Admit the connection under the cap and start its deadline."""
         super().connection_made(transport)
         if not self._guard.admit(self):
-            assert isinstance(transport, asyncio.Transport)
-            transport.write(_FULL)
-            self.force_close()
+            # uvloop's transports are not asyncio.Transport subclasses, but write the same.
+            cast(asyncio.Transport, transport).write(_FULL)
+            # Closing with the client's request still unread would reset the connection and
+            # lose the answer; it is closed once the request is read (or after a moment).
+            self._refused = True
+            self._deadline = asyncio.get_running_loop().call_later(REFUSED_GRACE,
+                                                                    self.force_close)
             return
         self._idle = False  # the first request's time runs from the connection's opening
         self._arm()
@@ -104,6 +111,9 @@ class GuardedProtocol(RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         """The first byte of a request starts its deadline."""
+        if self._refused:  # already answered 503: read and drop, then close
+            self.force_close()
+            return
         if self._idle and data and not self._websocket:
             self._idle = False
             self._arm()
