@@ -64,7 +64,6 @@ class GuardedProtocol(RequestHandler):
         self._deadline: asyncio.TimerHandle | None = None
         self._body: StreamReader | None = None  # the request being handled, if any
         self._idle = True  # between requests: the next byte starts the deadline
-        self._websocket = False
         self._refused = False  # over the cap: answered 503 on arrival
 
     # ------------------------------------------------------------ the read deadline
@@ -114,7 +113,7 @@ class GuardedProtocol(RequestHandler):
         if self._refused:  # already answered 503: read and drop, then close
             self.force_close()
             return
-        if self._idle and data and not self._websocket:
+        if self._idle and data:  # (while a request is handled, e.g. a WebSocket, it is not)
             self._idle = False
             self._arm()
         super().data_received(data)
@@ -139,14 +138,8 @@ class GuardedProtocol(RequestHandler):
 
     @property
     def answerable(self) -> bool:
-        """True while a request that fully arrived (or a WebSocket) is being handled."""
-        return self._websocket or (self._body is not None and self._body.is_eof())
-
-    def set_parser(self, parser: Any, data_received_cb: Any = None) -> None:
-        """A WebSocket has its own liveness checks; no request deadline applies to it."""
-        self._websocket = True
-        self._disarm()
-        super().set_parser(parser, data_received_cb)
+        """True while a request that fully arrived is being handled (a stream, a long poll)."""
+        return self._body is not None and self._body.is_eof()
 
     # ------------------------------------------------------------ parser errors
 
