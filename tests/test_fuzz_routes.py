@@ -24,7 +24,7 @@ from tests.conftest import Daemon, start_daemon
 pytestmark = pytest.mark.e2e
 # Each request has this long to be answered: far above any honest answer, far below a hang.
 ANSWER_TIMEOUT = 15.0
-EXAMPLES = 500  # per test; all of them together take some twenty seconds
+EXAMPLES = 800  # per test (half for raw bytes); together some fifteen seconds
 
 # Any code point, lone surrogates included (json.dumps writes them as \uXXXX escapes).
 any_text = st.text(alphabet=st.characters(blacklist_categories=()), max_size=40)
