@@ -19,7 +19,8 @@ from rampartd.audit.store import AuditStore, RecordDraft
 from rampartd.errors import PolicyError
 from rampartd.models import Decision, Outcome, ToolCall
 from rampartd.policy import PolicyHolder
-from rampartd.policy.engine import SlidingWindowCounter, evaluate
+from rampartd.policy.counter import SlidingWindowCounter, requirements
+from rampartd.policy.engine import evaluate
 from rampartd.policy.explain import Explanation, explain
 from rampartd.policy.guard import GUARD_POLICY
 
@@ -35,9 +36,6 @@ def _call_chars(call: ToolCall) -> int:
         size += sum(len(v) for v in items if isinstance(v, str))
     return size
 
-
-# call_count windows longer than this are not supported by the restart seeding of the counter.
-COUNTER_HORIZON_SECONDS = 24 * 3600.0
 
 
 def refusal(agent_status: str | None) -> Decision | None:
@@ -56,16 +54,26 @@ class ToolService:
         self.policies = policies
         self.store = store
         self.counter = counter
+        self._counter_fit: tuple[int, float] | None = None  # (keep, horizon) it was sized for
+        self._reloading = asyncio.Lock()  # the holder's state is not shared between threads
         self.approvals = approvals
         self._large = asyncio.Semaphore(1)
         # (tool, action) -> calls answered; read by /metrics, so counting costs one dict update.
         self.decided: collections.Counter[tuple[str, str]] = collections.Counter()
 
     async def seed_counter(self) -> None:
-        """Rebuild call_count state from the audit log so limits survive a restart."""
-        since = time.time() - COUNTER_HORIZON_SECONDS
-        for agent, tool, ts in await self.store.recent_calls(since):
-            self.counter.record(agent, tool, ts)
+        """Size the call counter for the active rules; when they need more history than it
+        holds (at start-up, or a reload with a larger max or window), read it from the audit
+        log, so limits give the same answers before and after a restart."""
+        keep, horizon = requirements(self.policies.current)
+        if self._counter_fit is not None and keep <= self._counter_fit[0] \
+                and horizon <= self._counter_fit[1]:
+            self.counter.reconfigure(keep, horizon)  # smaller bounds: trim what is held
+        else:
+            history = await self.store.recent_calls(time.time() - horizon, per_key=keep) \
+                if keep else []
+            self.counter.reconfigure(keep, horizon, history)
+        self._counter_fit = (keep, horizon)
 
     async def preflight(self, call: ToolCall, *, agent_status: str | None = None) -> Decision:
         """What /v1/tool would decide, without counting or recording the call."""
@@ -101,6 +109,8 @@ class ToolService:
     async def _decide(self, call: ToolCall, agent_status: str | None) -> Outcome:
         refused = refusal(agent_status)
         if refused is not None:
+            # Refused calls count like any other, as they do when rebuilt from the log.
+            self.counter.record(call.agent, call.tool, time.time())
             record = await self.store.append(
                 decision_draft(call, refused, agent_status=agent_status))
             return Outcome(refused, record, "denied")
@@ -136,10 +146,17 @@ class ToolService:
             return outcome
         return await self.call(call, agent_status=agent_status())
 
+    async def poll_policies(self) -> bool:
+        """Reload if the policy directory changed; True if a new set is in force. Reading and
+        compiling run in a worker thread (a big set takes a while) and one reload at a time."""
+        async with self._reloading:
+            return await asyncio.to_thread(self.policies.poll)
+
     async def reload_policies(self, *, trigger: str) -> None:
         """Reload now; record the new set, or record and re-raise why the edit was refused."""
         try:
-            new = self.policies.reload()
+            async with self._reloading:
+                new = await asyncio.to_thread(self.policies.reload)
         except PolicyError as exc:
             await self.record_reload_failure(exc, trigger=trigger)
             raise
@@ -153,7 +170,8 @@ class ToolService:
                     "line": exc.line}))
 
     async def record_reload(self, policies: int, rules: int, *, trigger: str) -> None:
-        """Record that a new policy set is active."""
+        """Record that a new policy set is active (and size the call counter for it)."""
+        await self.seed_counter()
         await self.store.append(RecordDraft(
             kind="policy.reloaded",
             detail={"trigger": trigger, "policies": policies, "rules": rules,

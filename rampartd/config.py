@@ -137,6 +137,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("guard", _guard, "on",
             "the built-in guard: on, off, or a list of its rules to relax", "str/list",
             file_only=True),
+    Setting("request_read_timeout", _positive(float), 10.0,
+            "seconds a client has to send a whole request (headers and body)", "float"),
+    Setting("max_connections", _positive(int), 2000,
+            "open connections; beyond it the longest-idle one is closed, or 503", "int"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 ENV_PREFIX = "RAMPARTD_"
@@ -166,6 +170,8 @@ class Settings:
     checkpoint_seconds: float
     tool_names: Mapping[str, str]
     guard: str | tuple[str, ...]
+    request_read_timeout: float
+    max_connections: int
 
     @property
     def token_path(self) -> Path:

@@ -6,25 +6,31 @@ import asyncio
 import dataclasses
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
+from collections.abc import Callable, Collection
 
 import uvloop
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from rampartd import __version__
+from rampartd.audit.redact import redact_text
 from rampartd.config import Settings
 from rampartd.errors import ConfigError
-from rampartd.home import ensure_home, ensure_token, seed_policies, tighten_home
+from rampartd.home import AdminToken, ensure_home, ensure_token, seed_policies, tighten_home
 from rampartd.instance import daemon_url, hold_home, publish_address
 from rampartd.notify import sd_notify
-from rampartd.web.app import create_app
+from rampartd.web.app import admin_token_text, create_app
 from rampartd.web.auth import is_loopback_host
+from rampartd.web.protocol import ConnectionLimits, GuardedRunner
 
 log = logging.getLogger("rampartd")
 BACKLOG = 128  # pending connections queued while the app starts
+# File descriptors beyond the connections: SQLite (db, WAL, shm per connection), policy files.
+FILE_HEADROOM = 256
 SHUTDOWN_TIMEOUT = 0.5  # seconds open requests get at shutdown; the unit's stop timeout is longer
 
 
@@ -94,18 +100,49 @@ def bind_socket(settings: Settings) -> socket.socket:
                           f"{exc.strerror or exc}") from None
 
 
-def setup_logging(level: str) -> None:
-    """Log to stderr, one line per event."""
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+class RedactingFormatter(logging.Formatter):
+    """Formats a log line, then redacts it like an audit record (tracebacks included), so no
+    library's log line can carry a credential out of the daemon."""
+
+    def __init__(self, fmt: str, known: Callable[[], Collection[str]] = tuple) -> None:
+        super().__init__(fmt)
+        self._known = known
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The redacted line."""
+        return redact_text(super().format(record), self._known())
+
+
+def setup_logging(level: str, known: Callable[[], Collection[str]] = tuple) -> None:
+    """Log to stderr, one redacted line per event; `known` gives literal secrets to hide."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                            known))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
+def raise_open_file_limit(connections: int) -> None:
+    """Let the process hold `connections` sockets besides its database and policy files."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + FILE_HEADROOM
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        log.warning("the open-file limit (%d) is below max_connections + %d; raise "
+                    "LimitNOFILE or lower max_connections", target, FILE_HEADROOM)
 
 
 async def _serve(settings: Settings, sock: socket.socket) -> None:
     # The port actually bound (--port 0 picks one): the guard protects that one.
     settings = dataclasses.replace(settings, port=sock.getsockname()[1])
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=SHUTDOWN_TIMEOUT,
-                           handle_signals=False)
+    limits = ConnectionLimits(read_timeout=settings.request_read_timeout,
+                              max_connections=settings.max_connections)
+    runner = GuardedRunner(app, limits, access_log_class=AccessLogger,
+                           shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
     await runner.setup()  # opens the audit log: the port is already ours
     try:
         site = web.SockSite(runner, sock)
@@ -134,13 +171,15 @@ def serve(settings: Settings) -> None:
     Order matters: the home's lock first (a second daemon changes nothing), then the port
     (so a daemon that cannot listen writes no record), then keys and files, then the app.
     """
-    setup_logging(settings.log_level)
+    admin = AdminToken(settings.token_path)
+    setup_logging(settings.log_level, admin_token_text(admin))
     check_host(settings)
     os.umask(0o077)  # everything the daemon creates in its home is private to its user
     with hold_home(settings.home):
         sock = bind_socket(settings)
         try:
             prepare_home(settings)
+            raise_open_file_limit(settings.max_connections)
             # uvloop's event loop takes a good part of aiohttp's per-request overhead off each
             # call.
             uvloop.run(_serve(settings, sock))

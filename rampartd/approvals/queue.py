@@ -28,7 +28,7 @@ from rampartd.approvals.rows import (
     RunRef,
 )
 from rampartd.audit.drafts import decision_draft, decision_fields
-from rampartd.audit.redact import prepare_payload
+from rampartd.audit.redact import prepare_payload, redact_text
 from rampartd.audit.store import AuditStore, RecordDraft
 from rampartd.errors import Unavailable
 from rampartd.models import AuditRecord, Decision, Outcome, ToolCall
@@ -141,8 +141,8 @@ class Approvals:
         if granted is not None:
             return granted
         now = time.time()
-        new = self._new_row(call, key, now, self.timeout, source="policy",
-                            message=decision.message, decision=decision)
+        new = await self._new_row(call, key, now, self.timeout, source="policy",
+                                  message=decision.message, decision=decision)
 
         def drafts(result: tuple[str, Row | None]) -> list[RecordDraft]:
             state, row = result
@@ -256,8 +256,8 @@ class Approvals:
                      requested_by: str | None) -> tuple[ApprovalView, bool]:
         """An approval made by an operator or a script; returns (view, created)."""
         now = time.time()
-        new = self._new_row(call, self._call_key(call), now, lifetime or self.timeout,
-                            source="operator", message=message, decision=None)
+        new = await self._new_row(call, self._call_key(call), now, lifetime or self.timeout,
+                                  source="operator", message=message, decision=None)
 
         def drafts(result: tuple[str, Row | None]) -> list[RecordDraft]:
             state, row = result
@@ -272,7 +272,7 @@ class Approvals:
                       reason: str | None = None, via: str = "api", credential: str | None = None,
                       link_signature: str | None = None) -> ApprovalView:
         """Decide one pending approval; the first resolver wins, later ones get Gone."""
-        how = Resolution(approved, resolved_by, reason, time.time(), self.timeout)
+        how = self._resolution(approved, resolved_by, reason)
         row, _ = await self.store.transact(
             rows.resolve_one(approval_id.upper(), how, link_signature=link_signature),
             lambda row: [_resolved_draft(row, via=via, credential=credential)])
@@ -293,7 +293,8 @@ class Approvals:
                 or (scope == "pending" and not ids):
             raise ValueError(f"bulk resolve: scope {scope!r} with approved={approved} "
                              f"and {len(ids)} ids")
-        how = Resolution(approved, resolved_by, reason, time.time(), self.timeout)
+        how = self._resolution(approved, resolved_by, reason)
+        resolved_by = how.resolved_by
         batch_id = str(ULID())
         until = how.now + self.timeout if scope == "run" else None
         action = "approve" if approved else "deny"
@@ -344,18 +345,31 @@ class Approvals:
                               "some before asking for more", code="approval_queue_full")
         return row, records, state == "created"
 
-    @staticmethod
-    def _new_row(call: ToolCall, key: str, now: float, lifetime: float, *, source: str,
-                 message: str | None, decision: Decision | None) -> NewApproval:
-        request = prepare_payload({"request": dict(call.params)})["request"]
+    def _resolution(self, approved: bool, resolved_by: str, reason: str | None) -> Resolution:
+        """A resolution whose free texts are redacted like the audit log, since the row
+        and the API serve them as given."""
+        known = self.store.known_secrets()
+        return Resolution(approved, redact_text(resolved_by, known),
+                          None if reason is None else redact_text(reason, known),
+                          time.time(), self.timeout)
+
+    async def _new_row(self, call: ToolCall, key: str, now: float, lifetime: float, *,
+                       source: str, message: str | None,
+                       decision: Decision | None) -> NewApproval:
+        # Every stored text is redacted exactly as in the audit log; a big request takes a
+        # while, so it is done off the event loop.
+        clean = await asyncio.to_thread(
+            prepare_payload, {"request": dict(call.params), "message": message,
+                              "cwd": call.cwd}, known=self.store.known_secrets())
         matched = [] if decision is None else list(decision.matched_policies)
         return NewApproval(
             id=str(ULID()), call_key=key, status="pending", source=source, agent=call.agent,
             session=call.session, run_id=call.run_id, tool_call_id=call.tool_call_id,
-            tool=call.tool, request=json.dumps(request, ensure_ascii=False),
-            message=message, policy=None if decision is None else decision.policy,
+            tool=call.tool, request=json.dumps(clean["request"], ensure_ascii=False),
+            message=clean["message"], policy=None if decision is None else decision.policy,
             matched_policies=json.dumps(matched), created_at=rows.iso(now),
-            expires_at=rows.iso(now + lifetime), expires_epoch=now + lifetime, cwd=call.cwd)
+            expires_at=rows.iso(now + lifetime), expires_epoch=now + lifetime,
+            cwd=clean["cwd"])
 
     def _add_pending(self, row: Row) -> None:
         self._pending[row["id"]] = row["expires_epoch"]

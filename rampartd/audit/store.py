@@ -8,11 +8,12 @@ aiosqlite connections, which WAL lets run alongside the writer.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -31,6 +32,7 @@ from rampartd.audit.filters import (
     EventFilter,
     encode_cursor,
 )
+from rampartd.audit.redact import is_bulky, prepare_payload
 from rampartd.audit.verify import verify_db
 from rampartd.audit.writer import (
     BUSY_TIMEOUT_SECONDS,
@@ -38,6 +40,7 @@ from rampartd.audit.writer import (
     CheckpointPolicy,
     DraftSource,
     Job,
+    KnownSecrets,
     TxnOps,
 )
 from rampartd.errors import Unavailable
@@ -73,26 +76,33 @@ class AuditStore:
         self._idle: list[aiosqlite.Connection] = []
         self._writer: AuditWriter | None = None
         self._busy_ms = round(busy_timeout * 1000)
+        self._known_secrets: KnownSecrets | None = None
+        # One thread for bulky drafts: a flood of them competes with itself, not with the rest.
+        self._redactor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="rampartd-redact")
 
     @classmethod
     async def open(cls, db_path: Path, *, home: Path | None = None,
                    on_commit: OnCommit | None = None, checkpoint_every: int = 1000,
                    checkpoint_seconds: float = 60.0,
-                   busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> AuditStore:
+                   busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+                   known_secrets: KnownSecrets | None = None) -> AuditStore:
         """Open (creating and migrating) the database and start the writer.
 
         With a home, the chain head is signed into home/checkpoints.jsonl every
         checkpoint_every records or checkpoint_seconds, and on close. Every connection waits
-        up to busy_timeout seconds for a lock another process holds.
+        up to busy_timeout seconds for a lock another process holds. `known_secrets` gives
+        literal secrets (the admin token) redacted from every record wherever they appear.
         """
         store = cls(Path(db_path), home, on_commit, busy_timeout)
+        store._known_secrets = known_secrets
         policy = None
         if home is not None:
             key = await asyncio.to_thread(load_or_create_signing_key, home)
             policy = CheckpointPolicy(key, home / CHECKPOINTS_FILE, max(1, checkpoint_every),
                                       checkpoint_seconds)
         writer = AuditWriter(store.db_path, asyncio.get_running_loop(), store._deliver, policy,
-                             busy_timeout=busy_timeout)
+                             busy_timeout=busy_timeout, known_secrets=known_secrets)
         store._head = await writer.start()
         store._writer = writer
         if policy is not None and store._head[0] > 0 and not has_checkpoints(policy.path):
@@ -103,6 +113,10 @@ class AuditStore:
             await store.append(RecordDraft(kind="audit.checkpoints_missing", detail={
                 "file": str(policy.path), "head_seq": store._head[0]}))
         return store
+
+    def known_secrets(self) -> Collection[str]:
+        """The literal secrets redacted from every record (for tables beside the log)."""
+        return self._known_secrets() if self._known_secrets is not None else ()
 
     @property
     def head(self) -> tuple[int, str]:
@@ -133,6 +147,7 @@ class AuditStore:
         writer = self._writer
         if self._closed or writer is None or writer.failed:
             raise Unavailable("the audit log is closed")
+        drafts = await self._redacted_ahead(drafts)
         future: asyncio.Future[tuple[Any, list[AuditRecord]]] = \
             asyncio.get_running_loop().create_future()
         writer.submit(Job(drafts, txn_ops, future))
@@ -140,6 +155,20 @@ class AuditStore:
         # skips settling a cancelled future), so a record is never undone.
         value, records = await future
         return value, records
+
+    async def _redacted_ahead(self, drafts: DraftSource) -> DraftSource:
+        """Bulky drafts redacted in a worker thread before they reach the writer, so one huge
+        call does not hold up every record queued behind it. (The writer redacts every draft
+        again; on a redacted, compacted payload that is one quick pass.)"""
+        # Only the caller-supplied fields can be bulky; the rest are rampartd's own.
+        if callable(drafts) or not any(is_bulky((d.request, d.detail)) for d in drafts):
+            return drafts
+        known = tuple(self.known_secrets())
+
+        def redact_all() -> list[RecordDraft]:
+            return [RecordDraft(**prepare_payload(d.payload(), known=known)) for d in drafts]
+
+        return await asyncio.get_running_loop().run_in_executor(self._redactor, redact_all)
 
     async def append(self, draft: RecordDraft, *, txn_ops: TxnOps | None = None) -> AuditRecord:
         """Append one record and wait for its commit; returns the stored record (with hash)."""
@@ -162,6 +191,7 @@ class AuditStore:
         idle, self._idle = self._idle, []
         for conn in idle:
             await conn.close()
+        self._redactor.shutdown(wait=False)
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -273,11 +303,19 @@ class AuditStore:
         cps = None if self.home is None else self.home / CHECKPOINTS_FILE  # key beside it
         return await asyncio.to_thread(verify_db, self.db_path, checkpoints=cps)
 
-    async def recent_calls(self, since_ts: float) -> list[tuple[str, str, float]]:
-        """(agent, tool, epoch seconds) of decision records since since_ts, oldest first."""
+    async def recent_calls(self, since_ts: float, per_key: int | None = None,
+                           ) -> list[tuple[str, str, float]]:
+        """(agent, tool, epoch seconds) of decision records since since_ts, oldest first;
+        with per_key, only the newest per_key of each (agent, tool)."""
         since = format_ts(max(0, int(since_ts * 1_000_000)))
-        async with self.reader() as conn, conn.execute(
-                "SELECT agent, tool, ts FROM audit_log WHERE ts >= ? AND kind = 'decision' "
-                "ORDER BY seq", (since,)) as cur:
+        sql = ("SELECT agent, tool, ts FROM audit_log WHERE ts >= ? AND kind = 'decision' "
+               "ORDER BY seq")
+        args: tuple[Any, ...] = (since,)
+        if per_key is not None:
+            sql = ("SELECT agent, tool, ts FROM (SELECT seq, agent, tool, ts, ROW_NUMBER() "
+                   "OVER (PARTITION BY agent, tool ORDER BY seq DESC) AS nth FROM audit_log "
+                   "WHERE ts >= ? AND kind = 'decision') WHERE nth <= ? ORDER BY seq")
+            args = (since, per_key)
+        async with self.reader() as conn, conn.execute(sql, args) as cur:
             rows = await cur.fetchall()
         return [(a or "", t or "", parse_ts(ts).timestamp()) for a, t, ts in rows]

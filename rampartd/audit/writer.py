@@ -19,7 +19,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -45,6 +45,8 @@ log = logging.getLogger("rampartd.audit")
 MAX_GROUP = 500
 TxnOps = Callable[[sqlite3.Connection], Any]
 DraftSource = Sequence[RecordDraft] | Callable[[Any], RecordDraft | Sequence[RecordDraft]]
+# Literal secrets (the admin token) to redact from every record; called on the writer thread.
+KnownSecrets = Callable[[], Collection[str]]
 INSERT_SQL = ("INSERT INTO audit_log (seq, id, ts, kind, agent, session, tool, action, run_id, "
               "prev_hash, hash, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -116,9 +118,11 @@ class AuditWriter:
     def __init__(self, db_path: Path, loop: asyncio.AbstractEventLoop,
                  deliver: Callable[[list[_Outcome], list[AuditRecord]], None],
                  checkpoints: CheckpointPolicy | None, *,
-                 busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
+                 busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+                 known_secrets: KnownSecrets | None = None) -> None:
         self._db_path = db_path
         self._busy_timeout = busy_timeout
+        self._known_secrets = known_secrets
         self._loop = loop
         self._deliver = deliver
         self._policy = checkpoints
@@ -232,11 +236,12 @@ class AuditWriter:
             drafts = [drafts]
         outcome = _Outcome(job, value=value)
         rows: list[tuple[Any, ...]] = []
+        known = self._known_secrets() if self._known_secrets is not None else ()
         for draft in drafts:
             # ts never decreases along seq even if the wall clock steps back.
             now_us = max(time.time_ns() // 1000, self._last_us)
             record, canonical, digest = build_record(
-                prepare_payload(draft.payload()), seq=self._seq + 1,
+                prepare_payload(draft.payload(), known=known), seq=self._seq + 1,
                 record_id=str(ULID.from_timestamp(now_us / 1_000_000)),
                 ts=format_ts(now_us), prev_hash=self._hash)
             rows.append((*columns_of(record), digest, canonical))

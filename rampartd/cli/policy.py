@@ -15,8 +15,8 @@ from rampartd.errors import RampartdError
 from rampartd.models import ToolCall
 from rampartd.policy import PolicySet
 from rampartd.policy.cases import CaseResult, load_policy_target, run_test_file
+from rampartd.policy.counter import SlidingWindowCounter
 from rampartd.policy.describe import describe_rule, summarize
-from rampartd.policy.engine import SlidingWindowCounter
 from rampartd.policy.explain import Explanation, explain
 
 

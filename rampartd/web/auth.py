@@ -15,7 +15,7 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from rampartd.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
+from rampartd.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from rampartd.home import AdminToken
 from rampartd.models import Principal
 from rampartd.web.keys import ADMIN_TOKEN, AGENT_TOKENS, CHECK_HOST, PRINCIPAL, ROUTE_AUTH
@@ -31,17 +31,24 @@ def is_loopback_host(host_header: str) -> bool:
     host = host_header.strip().lower()
     if host.startswith("["):
         inner, bracket, port = host[1:].partition("]")
-        if not bracket or (port and not (port[0] == ":" and port[1:].isdigit())):
+        if not bracket or (port and not (port[0] == ":" and _is_port(port[1:]))):
             return False
         host = inner
     elif host.count(":") == 1:
-        host = host.rsplit(":", 1)[0]
+        host, _, port = host.partition(":")
+        if not _is_port(port):  # `localhost:9090@evil`, `127.0.0.1:evil`
+            return False
     if host in LOOPBACK_NAMES or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _is_port(text: str) -> bool:
+    # str.isdigit() also accepts other scripts' digits ("٩٠"); a port is ASCII digits only.
+    return 0 < len(text) <= 5 and text.isascii() and text.isdigit()
 
 
 def _presented_token(request: web.Request, auth: RouteAuth) -> str | None:
@@ -91,6 +98,10 @@ def reauthenticator(request: web.Request) -> Callable[[], bool]:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse foreign Host headers, resolve the route's scope, authenticate, authorise."""
     app = request.app
+    if not request.raw_path.startswith("/"):
+        # An absolute-form target names a host of its own that the Host check would not see.
+        raise BadRequest("the request target must be a path (origin form), not a URL",
+                         code="invalid_target")
     if app[CHECK_HOST] and not is_loopback_host(request.host):
         raise Forbidden("Host header is not a loopback name; rampartd answers local clients only",
                         code="bad_host")

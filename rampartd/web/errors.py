@@ -53,7 +53,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except RampartdError as exc:
         if exc.status >= 500:
             log.error("%s %s failed: %s", request.method, request.path, exc.message)
-        return response_for(exc)
+        response = response_for(exc)
+        if request.content.exception() is not None:
+            response.force_close()  # the body broke mid-way: the connection is unusable
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -58,13 +58,24 @@ def bad_field(name: str, problem: str) -> BadRequest:
 def limit_for(name: str) -> int:
     """The longest accepted value of a string field or parameter of this name."""
     return FIELD_LIMITS.get(name.rpartition(".")[2], MAX_TEXT_LEN)
+# What can put a lone surrogate into a parsed body: a \uD800-\uDFFF escape, or the UTF-8 form
+# of one (json.loads decodes bytes with "surrogatepass"), or a UTF-16/32 body.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_UTF8 = re.compile(rb"\xed[\xa0-\xbf]")
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object; 413 over 1 MiB, 400 for anything but an object."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise PayloadTooLarge("request body is larger than 1 MiB")
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:  # a body its Content-Encoding does not decode
+        raise BadRequest("request body could not be decoded (check Content-Encoding)",
+                         code="invalid_encoding") from None
+    except ConnectionResetError:  # closed mid-body: by the client, a read deadline or shutdown
+        raise BadRequest("the connection closed before the request body arrived",
+                         code="incomplete_body") from None
     if not raw:
         raise BadRequest("request body is empty; expected a JSON object", code="invalid_json")
     try:
@@ -77,11 +88,40 @@ async def read_json(request: web.Request) -> dict[str, Any]:
             from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object", code="invalid_json")
+    # Most bodies skip the walk: each test below is a fast scan of the raw bytes.
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:4] \
+            or (b"\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None) \
+            or (b"\xed" in raw and _SURROGATE_UTF8.search(raw) is not None):
+        check_unicode(body)
     # Only a body with many brackets can be too deep; most skip the walk.
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _too_deep(body):
         raise BadRequest(f"request body nests deeper than {MAX_DEPTH} levels",
                          code="invalid_json")
     return body
+
+
+def check_unicode(body: Mapping[str, Any]) -> None:
+    """400 naming a field (a key or a value, at any depth) that holds a lone surrogate:
+    text that is not Unicode cannot be stored, hashed or compared."""
+    stack: list[tuple[Any, str]] = [(body, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((item, f"{path}.{key}" if path else str(key))
+                         for key, item in value.items())
+            texts = [(key, path or "the body") for key in value]
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+            continue
+        else:
+            texts = [(value, path)] if isinstance(value, str) else []
+        for text, where in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                name = where.encode("utf-8", "backslashreplace").decode()
+                raise BadRequest(f"field {name!r} is not valid Unicode (lone surrogate)",
+                                 code="invalid_field") from None
 
 
 def _no_constant(name: str) -> Any:
