@@ -105,7 +105,10 @@ def _tilde(word: str, home: str, cwd: str | None) -> str:
     elif name == "root":
         base = "/root"
     elif re.fullmatch(r"[A-Za-z0-9._-]+", name):
-        parent = home.rstrip("/").rsplit("/", 1)[0] or ""
+        # other users live next to us, or in the system's place for homes (root's is /root)
+        parent = home.rstrip("/").rsplit("/", 1)[0]
+        if parent in ("", "/", "/var", "/srv"):
+            parent = "/Users" if home.startswith("/Users/") else "/home"
         base = f"{parent}/{name}"
     else:
         return word
