@@ -335,3 +335,27 @@ def test_reach_never_raises(text: str, recursive: bool) -> None:
 def test_tool_effects_never_raise(params: dict[str, object], cls: str) -> None:
     for e in call_effects(cls, params, None, cwd=CWD, home=HOME):
         assert e.kind in ("read", "write", "network")
+
+
+def test_lint_says_what_changed_for_rules_written_before_effects() -> None:
+    old = compile_text("""
+version: "1"
+policies:
+  - name: keys
+    rules:
+      - action: deny
+        when: {path_matches: ['**/keys/**']}
+  - name: keys-files
+    match: {tool: [read, write]}
+    rules:
+      - action: deny
+        when: {path_matches: ['**/keys/**']}
+  - name: hosts
+    rules:
+      - action: deny
+        when: {domain_matches: [evil.example, good.example, '*.good.example']}
+""", home=HOME)
+    warnings = "\\n".join(old.warnings)
+    assert "policy 'keys': path conditions now also hold for the files shell commands" in warnings
+    assert "keys-files" not in warnings  # no shell commands in its scope: nothing changed
+    assert "subdomains of `evil.example`" in warnings and "`good.example`" not in warnings
