@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 FILE_KINDS = ("read", "write", "delete", "chmod")
 _EMPTY: frozenset[str] = frozenset()
@@ -36,8 +37,7 @@ class Roles:
     at_files: bool = False            # `@file` / `name=@file` values are reads (curl -d)
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """One argument a program acts on: argv index, effect kinds, whole tree or not."""
 
     index: int
