@@ -343,13 +343,13 @@ class ShellEffects:
         """The file and host effects of a command's arguments (the argument-role table)."""
         b = self.b
         for t in roles(argv):
-            if t.index == -1:
+            if t.at == -1:
                 b.file(t.kinds, ".", src, recursive=t.recursive)
                 continue
-            if t.index >= len(argv):
+            if t.at >= len(argv):
                 continue
-            word = t.value if t.value is not None else argv[t.index]
-            unknown = t.index in dynamic
+            word = t.value if t.value is not None else argv[t.at]
+            unknown = t.at in dynamic
             if ("host" in t.kinds or "network" in t.kinds) and self.remote(
                     word, unknown, src, "network" in t.kinds):
                 continue
@@ -427,10 +427,10 @@ class ShellEffects:
         for a, b_end in L.find_exec_commands(argv[1:]):
             sub = [posix_basename(w) if n == 0 else w for n, w in enumerate(argv[1 + a:1 + b_end])]
             for t in roles(sub):
-                if t.index < len(sub) and "{}" in sub[t.index]:
+                if t.at < len(sub) and "{}" in sub[t.at]:
                     for root in roots:
-                        word = "." if root.index == -1 else argv[root.index]
-                        self.b.file(t.kinds, word, src, dynamic=root.index in dynamic,
+                        word = "." if root.at == -1 else argv[root.at]
+                        self.b.file(t.kinds, word, src, dynamic=root.at in dynamic,
                                     recursive=True)
             if sub and (sub[0] in _SHELL_RUNNERS or sub[0] in _INTERPRETERS):
                 self.b.code(sub[0], src, unknown=True)

@@ -40,7 +40,7 @@ class Roles:
 class Target(NamedTuple):
     """One argument a program acts on: argv index, effect kinds, whole tree or not."""
 
-    index: int
+    at: int  # argv index (-1: the working directory)
     kinds: tuple[str, ...]
     recursive: bool = False
     value: str | None = None  # the text when it is part of an argument (`of=FILE`)
