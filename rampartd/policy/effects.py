@@ -52,6 +52,7 @@ _DYNAMIC = re.compile(r"\$\(\(.*?\)\)|\$\( .*? \)|\$\{[^}]*\}|\$[0-9@*#?$!-]|[<>
 # A path word that may need no normalising: no `~user`, glob, `$`, quote or blank.
 _SIMPLE_PATH = re.compile(r"(?:~/)?[A-Za-z0-9_+,@%=:./-]+\Z")
 _KNOWN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]+[^/\\?#]+(?=[/\\?#])")
+_PWD = re.compile(r"\$\( pwd \)|\$\{PWD\}")
 _URLISH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]")
 _REMOTE = re.compile(r"(?:[^/@:\s]+@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):")
 _INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "node", "php", "lua",
@@ -150,6 +151,9 @@ class Builder:
                 if cwd is None:
                     return word.rstrip("/"), False, False
                 return f"{cwd.rstrip('/')}/{word.rstrip('/')}", False, False
+        if dynamic and cwd is not None and UNKNOWN not in cwd:
+            word = _PWD.sub(lambda _: cwd or "", word)  # `$(pwd)`, `$PWD`: where we are
+            dynamic = bool(_DYNAMIC.search(word))
         text = _fold_dynamic(word) if dynamic else word
         text = _tilde(text, self.home, cwd)
         unknown = UNKNOWN in text or (cwd is not None and UNKNOWN in cwd)
@@ -275,6 +279,7 @@ class ShellEffects:
     def __init__(self, b: Builder) -> None:
         self.b = b
         self.depth = 0  # inline code running commands that run inline code…
+        self.fetched: set[str] = set()  # files a fetcher wrote earlier on the line
 
     def run(self, parsed: ParsedCommand) -> None:
         """Add the effects of every component of a parsed command."""
@@ -306,7 +311,7 @@ class ShellEffects:
             if program in _ROLES_ONLY:
                 self.roles(argv, dynamic, src)  # `cat f`, `rm -rf d`: argument roles only
                 return
-            if program not in _HANDLED and _family(program) is None:
+            if program not in _HANDLED and _family(program) is None and not self.fetched:
                 return  # `git status`: a program with no argument roles, nothing to unwrap
         if "xargs" in comp.launchers:
             extra = comp.stdin.split() if comp.stdin is not None else [UNKNOWN]
@@ -336,8 +341,37 @@ class ShellEffects:
             self.find_exec(argv, dynamic, src)
         if ":" in src or program in FETCHERS or program == "wget":
             self.urls(program, argv, dynamic, src)
+            if program in FETCHERS or program == "wget":
+                self.downloads(argv, src)
+        self.runs_downloaded(program, argv, src)
         if program in _CODE_RUNNERS or _family(program) is not None:
             self.runs_code(comp, program, argv, dynamic, src)
+
+    def downloads(self, argv: list[str], src: str) -> None:
+        """Remember what a fetcher wrote (`-o f`, `-O`, the remote name) for `… && sh f`."""
+        for e in self.b.out:
+            if e.source == src and e.kind == "write":
+                self.fetched.add(e.target)
+        if any(a in ("-O", "--remote-name", "--remote-name-all") or (
+                a.startswith("-") and not a.startswith("--") and "O" in a[1:])
+               for a in argv[1:]) or argv[0] == "wget":
+            for e in self.b.out:
+                if e.source == src and e.kind == "network" and e.target != UNKNOWN:
+                    name = e.target.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+                    if name and "." in name:
+                        self.fetched.add(self.b.path(name)[0])
+
+    def runs_downloaded(self, program: str, argv: list[str], src: str) -> None:
+        """Running a file fetched earlier on the line runs code nobody has seen: `code`."""
+        if not self.fetched:
+            return
+        names = {posix_basename(f) for f in self.fetched}
+        ran = program in names and program not in _HANDLED
+        if not ran and (program in _CODE_RUNNERS or _family(program) is not None):
+            ran = any(not a.startswith("-") and self.b.path(a)[0] in self.fetched
+                      for a in argv[1:])
+        if ran:
+            self.b.code(program, f"{src} (runs a file it downloaded)", unknown=True)
 
     def roles(self, argv: list[str], dynamic: set[int], src: str) -> None:
         """The file and host effects of a command's arguments (the argument-role table)."""
