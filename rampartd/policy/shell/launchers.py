@@ -122,9 +122,11 @@ def shell_script_index(args: list[str]) -> tuple[str, int]:
 
 
 def su_script(args: list[str]) -> int | None:
-    """Index of the command string of `su -c CMD` (None if su starts a login shell)."""
+    """Index of the command string of `su -c CMD`, `runuser -c CMD`, `script -qc CMD` (None
+    if there is none: su starts a login shell)."""
     for j, t in enumerate(args):
-        if t in ("-c", "--command") and j + 1 < len(args):
+        if (t in ("-c", "--command") or (t[:1] == "-" and t[1:2] != "-" and t.endswith("c"))) \
+                and j + 1 < len(args):
             return j + 1
         if t.startswith("--command="):
             return j
