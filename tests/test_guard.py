@@ -98,6 +98,13 @@ DENIED = {
         "http POST localhost:9090/v1/approvals/bulk-resolve", "curl http://foo.localhost:9090/",
         "curl 'http://[::ffff:7f00:1]:9090/'", "curl http://0177.1:9090/",
         "curl http://127.000.000.001:9090/", "curl http://user:pw@127.1:9090/x",
+        "curl --resolve x:9090:127.0.0.1 http://x:9090/v1/status",
+        "curl --resolve=x:09090:10.0.0.1,127.0.0.1 http://x:9090/",
+        "curl --resolve 'x:9090:[::1]' http://x:9090/", "curl --resolve +x:9090:127.1 http://x/",
+        "curl --connect-to ::127.0.0.1:9090 http://example.com/",
+        "curl --connect-to x:80:localhost:9090 http://x/",
+        "curl --connect-to ::[::1]:9090 http://x/", "curl --connect-to ::localhost: http://x:9090/",
+        "curl http://x:9090/ --connect-to ::127.1:",
     ],
     "signals": [
         "kill -9 -1", "kill -KILL -1", "kill -- -1", f"kill {PID}", f"kill -9 {PID}",
@@ -135,6 +142,10 @@ ALLOWED = [
     "cat ~/.claude/CLAUDE.md", "ls ~/.claude", "ls ~/.config", "python3 -m pytest -q",
     "cat ~/.rampartdx/notes", "cd ~/.rampartd", "ls ~/.rampartd",
     "cat ~/.rampartd/policies/standard.yaml", "cat ~/.rampartd/config.yaml",
+    "curl --resolve example.com:443:127.0.0.1 https://example.com/",
+    "curl --resolve x:8080:127.0.0.1 http://x:8080/", "curl --connect-to ::localhost: http://x:8080/",
+    "curl --connect-to example.com:443:other.example:8443 https://example.com/",
+    "pkill -f webpack", "pkill -f 'vite --port 5173'", "kill %1", "killall node",
 ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import re
 import shutil
 import sys
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from rampartd.policy import guard_signals
 from rampartd.policy.loader import RawDoc, parse_yaml
 
 GUARD_POLICY = "rampartd-guard"
@@ -51,6 +53,8 @@ RULES: dict[str, str] = {
            "point rampartd's commands elsewhere",
 }
 ON, OFF = "on", "off"
+UNSURE_MESSAGE = ("rampartd protects itself: it cannot tell whether this pattern matches its own "
+                  "process (guard rule 'signals'), so a person decides")
 
 
 def parse_relaxations(value: Any) -> str | tuple[str, ...]:
@@ -103,7 +107,8 @@ class Runtime:
     user_home: str
     installation: tuple[str, ...]  # package directory, console scripts (absolute paths)
     site_globs: tuple[str, ...]  # path globs beside the package (site-packages/*.pth …)
-    process_names: tuple[str, ...]  # names pkill/killall would see for the daemon
+    process_names: tuple[str, ...]  # the names pkill and killall compare (its comm)
+    cmdlines: tuple[str, ...] = ()  # its command lines as `pkill -f` searches them
 
     @classmethod
     def discover(cls, home: Path, policy_dir: Path, port: int,
@@ -124,13 +129,32 @@ class Runtime:
             pids.append(pid)
             with contextlib.suppress(OSError):  # the process is gone: its pid is enough
                 pids += [os.getpgid(pid), os.getsid(pid)]
-        names = {"rampartd", *CONSOLE_SCRIPTS, Path(sys.executable).name, "python", "python3"}
+        facts = _process_facts(pid) if pid is not None else None
+        if facts is None:  # not running (yet), or not readable: how `serve` is started
+            exe = os.path.abspath(sys.executable)
+            tail = f"serve --home {_spellings(home)[0]} --port {port}"
+            facts = ({"rampartd", Path(exe).name},
+                     [f"{exe} -m rampartd {tail}",
+                      f"{exe} {Path(exe).parent / 'rampartd'} {tail}"])
+        names, cmdlines = facts
         return cls(home=_spellings(home), policy_dir=_spellings(policy_dir), port=port,
                    pids=tuple(dict.fromkeys(p for p in pids if p > 1)),
                    user_home=os.path.expanduser("~"), installation=tuple(sorted(install)),
                    site_globs=tuple(f"{_glob_escape(d)}/{g}" for d in _site_dirs(package)
                                     for g in SITE_GLOBS),
-                   process_names=tuple(sorted(names)))
+                   process_names=tuple(sorted({"rampartd", *names})),
+                   cmdlines=tuple(cmdlines))
+
+
+def _process_facts(pid: int) -> tuple[set[str], list[str]] | None:
+    """The process's name (comm) and command line, from /proc (None where unreadable)."""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text(encoding="utf-8", errors="replace")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    line = " ".join(raw.decode("utf-8", "replace").split("\0")).strip()
+    return ({comm.strip()} - {""}), ([line] if line else [])
 
 
 def _site_dirs(package: Path) -> list[str]:
@@ -206,6 +230,13 @@ def port_regexes(port: int) -> list[str]:
         rf"re:(?i)(^|\s){LOOPBACK}\s+(-\S+\s+)*{num}([^0-9]|$)",  # nc localhost 9090
         rf"re:(?i)(^|\s)(-p|--port|-P)\s*{num}([^0-9]|$)",  # nc -p / ncat --port
         rf"re:(?i)(^|\s):{num}(\s|$).*\|",  # lsof -ti :9090 | xargs kill
+        # curl --resolve NAME:PORT:ADDR[,ADDR…]: a name on our port resolved to loopback
+        rf"re:(?i)--resolve(=|\s+)\+?[^\s:]*:{num}:([^\s,]*,)*{LOOPBACK}(,|\s|$)",
+        # curl --connect-to H1:P1:H2:P2: the connection goes to H2 (empty: H1) on P2 (empty:
+        # the URL's port)
+        rf"re:(?i)--connect-to(=|\s+)[^\s:]*:[^\s:]*:({LOOPBACK})?:{num}(\s|$)",
+        rf"re:(?i)--connect-to(=|\s+)[^\s:]*:[^\s:]*:{LOOPBACK}:(\s.*)?:{num}([^0-9]|$)",
+        rf"re:(?i):{num}([^0-9].*)?\s--connect-to(=|\s+)[^\s:]*:[^\s:]*:{LOOPBACK}:(\s|$)",
     ]
 
 
@@ -213,38 +244,20 @@ def _words(names: Iterable[str]) -> str:
     return "(" + "|".join(re.escape(n) for n in names) + ")"
 
 
-def _substrings(names: Iterable[str]) -> list[str]:
-    out: set[str] = set()
-    for name in names:
-        for i in range(len(name)):
-            for j in range(i + 1, len(name) + 1):
-                out.add(name[i:j])
-    return sorted(out, key=lambda s: (-len(s), s))
-
-
 def signal_regexes(rt: Runtime) -> list[str]:
-    """RE2 regexes for commands that could signal the daemon."""
-    # A pkill/killall pattern is a regex searched in the process name: any piece of one of
-    # our names, any regex syntax, or selection by user/session/terminal/full command line.
-    pieces = "|".join(re.escape(s) for s in _substrings(rt.process_names))
-    selectors = (r"(-[a-zA-Z]*[fuUsgtPFr]|--(full|euid|uid|session|pgroup|terminal|parent"
-                 r"|pidfile|regexp|user|older|younger))")
-    out = [
-        r"re:^kill\s+(\S+\s+)*-1(\s|$)",  # kill -9 -1, kill -- -1 (everything we may signal)
-        r"re:^kill\b.*([$`]|\s%)",  # kill $(pgrep …), kill `…`, kill %job
-        r"re:^(xargs\s+(\S+\s+)*)?kill(\s+-\S+)*\s*$",  # kill whose targets come from stdin
-        rf"re:^(pkill|killall|pgrep\s.*(-k|--kill))\s+(\S+\s+)*{selectors}(\s|=|$)",
-        rf"re:(?i)^(pkill|killall|skill|snice)\s+(-\S+\s+)*({pieces})(\s|$)",  # a piece of a name
-        r"re:^(pkill|killall|skill|snice)\s+(-\S+\s+)*\S*[.*+?()\[\]|^$\\{}]",  # regex syntax
-        r"re:^(killall5|kill\s+(-\S+\s+)*0$)",
-        rf"re:^fuser\s+(\S+\s+)*-[a-zA-Z]*k.*(\s|:){rt.port}(/|\s|$)",
-        r"re:^loginctl\s+(\S+\s+)*(terminate|kill)-(user|session|seat)",
-    ]
-    if rt.pids:
-        pids = "|".join(str(p) for p in rt.pids)
-        out.append(rf"re:^(kill|renice|prlimit|gdb|strace|ltrace|reptyr)\b.*(\s|=|^)-?({pids})"
-                   r"(\s|$)")
-    return out
+    """RE2 regexes for commands that could signal the daemon (see guard_signals)."""
+    return guard_signals.signal_regexes(rt.process_names, rt.cmdlines, _killall_names(rt),
+                                        rt.pids, rt.port, _mention(rt.home, rt.user_home))
+
+
+def _killall_names(rt: Runtime) -> set[str]:
+    """What killall may compare with: the name, and the program and script of each command
+    line (killall reads the command line for names longer than the kernel keeps)."""
+    names = set(rt.process_names)
+    for line in rt.cmdlines:
+        words = [w for w in line.split() if not w.startswith("-")][:2]
+        names.update(posixpath.basename(w) for w in words)
+    return names - {""}
 
 
 SERVICE_VERBS = ("stop", "disable", "mask", "kill", "restart", "try-restart", "reload-or-restart",
@@ -371,10 +384,15 @@ def guard_text(rt: Runtime, relax: frozenset[str] = frozenset()) -> str | None:
     if rt.port > 0:
         add(effects, "daemon-port", {"url_matches": [loopback_url_regex(rt.port)]})
     add(effects, "signals", {"signal_matches": signal_target_regexes(rt)})
+    add(effects, "signals", {"signal_matches": guard_signals.name_target_regexes(
+        rt.process_names), "command_not_matches": [guard_signals.JUDGED]})
     if rt.pids:
         add(effects, "signals", {"path_matches": [f"/proc/{p}" for p in rt.pids]
                                  + [f"/proc/{p}/**" for p in rt.pids]})
     add(effects, "cli", {"env_matches": ["RAMPARTD_*"]})
+    if "signals" not in relax:  # last: any deny above decides first
+        effects.append({"action": "ask", "message": UNSURE_MESSAGE,
+                        "when": {"command_matches": guard_signals.unsure_regexes()}})
     rules = text + effects
     if not rules:
         return None
@@ -402,11 +420,7 @@ def loopback_url_regex(port: int) -> str:
 
 def signal_target_regexes(rt: Runtime) -> list[str]:
     """Signal targets (kill/pkill/killall/fuser -k operands) that would reach the daemon."""
-    targets = [r"-1", rf"{rt.port}(/tcp)?", rf"{rt.port}/udp"]
-    targets += [rf"-?{p}" for p in rt.pids]
-    pieces = "|".join(re.escape(s) for s in _substrings(rt.process_names))
-    return [rf"re:^({'|'.join(targets)}|{pieces})$",  # our pid, everything, a piece of a name
-            r"re:[.*+?()\[\]|^$\\{}]"]  # a pkill/killall regex could match anything
+    return guard_signals.target_regexes(rt.process_names, rt.pids, rt.port)
 
 
 def _message(rule_id: str) -> str:
