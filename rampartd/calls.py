@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # approvals imports this module at run time
 
 # call_count windows longer than this are not supported by the restart seeding of the counter.
 COUNTER_HORIZON_SECONDS = 24 * 3600.0
+# Asks handed to the host, remembered until the host reports the call ran; oldest dropped.
+MAX_HANDED_ASKS = 10_000
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,9 @@ class ToolService:
         self.approvals = approvals
         # (tool, action) -> calls answered; read by /metrics, so counting costs one dict update.
         self.decided: collections.Counter[tuple[str, str]] = collections.Counter()
+        # (agent, session, tool_call_id) -> audit id of an ask the host put to its person
+        self.handed: collections.OrderedDict[tuple[str, str, str], str] = \
+            collections.OrderedDict()
 
     async def seed_counter(self) -> None:
         """Rebuild call_count state from the audit log so limits survive a restart."""
@@ -91,17 +96,20 @@ class ToolService:
         return refusal(agent_status) or evaluate(self.policies.current, call,
                                                  counter=self.counter, now=time.time())
 
-    async def call(self, call: ToolCall, *, agent_status: str | None = None) -> Outcome:
+    async def call(self, call: ToolCall, *, agent_status: str | None = None,
+                   ask_host: bool = False) -> Outcome:
         """Decide one tool call and make its record durable before anyone acts on it.
 
         `agent_status` is the calling agent's registry status when it used its own token; a
-        suspended or revoked agent is denied without policy evaluation.
+        suspended or revoked agent is denied without policy evaluation. With `ask_host` an ask
+        is recorded as handed to the host (which asks its person) instead of being queued.
         """
-        outcome = await self._decide(call, agent_status)
+        outcome = await self._decide(call, agent_status, ask_host)
         self.decided[call.tool, outcome.decision.action] += 1
         return outcome
 
-    async def _decide(self, call: ToolCall, agent_status: str | None) -> Outcome:
+    async def _decide(self, call: ToolCall, agent_status: str | None,
+                      ask_host: bool = False) -> Outcome:
         refused = refusal(agent_status)
         if refused is not None:
             record = await self.store.append(
@@ -112,6 +120,8 @@ class ToolService:
         self.counter.record(call.agent, call.tool, now)
         monitor = self.mode == "monitor"
         if decision.action == "ask" and not monitor:
+            if ask_host:
+                return await self._hand_to_host(call, decision)
             # A grant left by an approval allows the call; otherwise it waits for a person.
             return await self.approvals.handle_ask(call, decision)
         record = await self.store.append(
@@ -119,6 +129,20 @@ class ToolService:
         if monitor or decision.allowed:
             return Outcome(decision, record, allowed=True, status=200)
         return Outcome(decision, record, allowed=False, status=403)
+
+    async def _hand_to_host(self, call: ToolCall, decision: Decision) -> Outcome:
+        record = await self.store.append(decision_draft(call, decision, ask="host"))
+        if call.tool_call_id is not None:
+            self.handed[call.agent, call.session, call.tool_call_id] = record["id"]
+            while len(self.handed) > MAX_HANDED_ASKS:
+                self.handed.popitem(last=False)
+        return Outcome(decision, record, allowed=False, status=202, approval={"ask": "host"})
+
+    def take_handed(self, call: ToolCall) -> str | None:
+        """The audit id of this call's ask if it was handed to the host (forgotten after)."""
+        if call.tool_call_id is None:
+            return None
+        return self.handed.pop((call.agent, call.session, call.tool_call_id), None)
 
     async def await_approval(self, call: ToolCall, outcome: Outcome, seconds: float, *,
                              agent_status: Callable[[], str | None],

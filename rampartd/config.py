@@ -102,6 +102,9 @@ SETTINGS: tuple[Setting, ...] = (
             "records between signed checkpoints", "int"),
     Setting("checkpoint_seconds", _positive(float), 60.0,
             "seconds between signed checkpoints", "float"),
+    Setting("explicit_allow", _bool, False,
+            "hooks answer an explicit allow when allow rules covered every part of a call",
+            "bool"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 ENV_PREFIX = "RAMPARTD_"
@@ -127,6 +130,7 @@ class Settings:
     stream_write_timeout: float
     checkpoint_every: int
     checkpoint_seconds: float
+    explicit_allow: bool = False
 
     @property
     def token_path(self) -> Path:

@@ -8,11 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
+from rampartd import proof
 from rampartd.errors import BadRequest, TooManyRequests
 from rampartd.models import Decision, ToolCall
 from rampartd.web.agents import AGENTS
 from rampartd.web.auth import PRINCIPAL
-from rampartd.web.keys import SERVICE
+from rampartd.web.keys import SERVICE, SETTINGS
 from rampartd.web.parse import check_fields, float_param, opt_str, query, read_json, req_str
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
@@ -33,6 +34,11 @@ async def parse_call(request: web.Request) -> ToolCall:
     """Build a ToolCall from the path and body; an agent token's identity overrides `agent`."""
     body = await read_json(request)
     check_fields(body, CALL_FIELDS)
+    return call_from_body(request, body)
+
+
+def call_from_body(request: web.Request, body: dict[str, Any]) -> ToolCall:
+    """The ToolCall of a checked body (the agent token's identity overrides `agent`)."""
     params = body.get("params")
     if not isinstance(params, dict):
         raise BadRequest("field 'params' is required and must be an object",
@@ -58,6 +64,13 @@ def current_status(request: web.Request) -> str | None:
     return "deleted" if agent is None else agent.status
 
 
+def covered(decision: Decision) -> bool:
+    """True when allow rules decided the call (a positive proof), not default_action or a grant."""
+    # The engine reports no parse problems separately: an unparsable command never ends in a
+    # rule's allow, so `policy` set with action allow is the positive case.
+    return decision.action == "allow" and decision.policy is not None
+
+
 def decision_body(decision: Decision, *, allowed: bool) -> dict[str, Any]:
     """The decision part of every evaluation answer."""
     body: dict[str, Any] = {
@@ -67,20 +80,53 @@ def decision_body(decision: Decision, *, allowed: bool) -> dict[str, Any]:
         "policy": decision.policy,
         "matched_policies": list(decision.matched_policies),
         "eval_duration_us": decision.evaluation_time_us,
+        "covered": covered(decision),
     }
     if decision.suggestions:
         body["suggestions"] = list(decision.suggestions)
     return body
 
 
+class HookProof:
+    """The X-Rampartd-Nonce a hook sent, and the proof and explicit_allow its answer carries."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.nonce = request.headers.get(proof.NONCE_HEADER)
+        if self.nonce is not None and not proof.valid_nonce(self.nonce):
+            raise BadRequest(f"header {proof.NONCE_HEADER} must be 16-128 letters, digits, "
+                             "- or _", code="invalid_header")
+
+    def sign(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Add explicit_allow and, for a nonce, the proof keyed by the presented token."""
+        body["explicit_allow"] = bool(body["allowed"] and body["covered"]
+                                      and self.request.app[SETTINGS].explicit_allow)
+        if self.nonce is not None:
+            # The auth middleware accepted this Authorization header for the route.
+            token = self.request.headers["Authorization"].partition(" ")[2].strip()
+            body["proof"] = proof.sign(token, self.nonce, body)
+        return body
+
+
 async def tool_call(request: web.Request) -> web.Response:
-    """POST /v1/tool/{tool}: evaluate, record durably, answer 200/202/403 (503 if unrecorded)."""
-    wait = float_param(query(request, ("wait",)), "wait", 0, 0, 55)
+    """POST /v1/tool/{tool}: evaluate, record durably, answer 200/202/403 (503 if unrecorded).
+
+    `?ask=host` records an ask as handed to the host (which asks its person) instead of
+    queuing an approval; `?wait=S` holds a queued ask for a decision.
+    """
+    params = query(request, ("wait", "ask"))
+    wait = float_param(params, "wait", 0, 0, 55)
+    ask = params.get("ask", "queue")
+    if ask not in ("queue", "host") or (ask == "host" and wait > 0):
+        raise BadRequest("query parameter 'ask' must be 'queue' or 'host' (host: without wait)",
+                         code="invalid_parameter")
+    hook = HookProof(request)
     call = await parse_call(request)
     principal = request.get(PRINCIPAL)
     service = request.app[SERVICE]
     outcome = await service.call(
-        call, agent_status=None if principal is None else principal.agent_status)
+        call, agent_status=None if principal is None else principal.agent_status,
+        ask_host=ask == "host")
     if wait > 0:  # ?wait=S holds an ask until a person decides
         outcome = await service.await_approval(
             call, outcome, wait, agent_status=lambda: current_status(request),
@@ -89,17 +135,18 @@ async def tool_call(request: web.Request) -> web.Response:
     body = decision_body(outcome.decision, allowed=outcome.allowed)
     body["audit_id"] = outcome.record["id"]
     body.update(outcome.approval)
-    return web.json_response(body, status=outcome.status)
+    return web.json_response(hook.sign(body), status=outcome.status)
 
 
 async def preflight(request: web.Request) -> web.Response:
     """POST /v1/preflight/{tool}: what would happen; nothing recorded, always 200."""
     query(request, ())
+    hook = HookProof(request)
     call = await parse_call(request)
     principal = request.get(PRINCIPAL)
     decision = request.app[SERVICE].preflight(
         call, agent_status=None if principal is None else principal.agent_status)
-    return web.json_response(decision_body(decision, allowed=decision.allowed))
+    return web.json_response(hook.sign(decision_body(decision, allowed=decision.allowed)))
 
 
 async def test_call(request: web.Request) -> web.Response:

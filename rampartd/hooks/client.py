@@ -1,0 +1,208 @@
+"""The hook's connection to the daemon: where it is, the credential, one HTTP request, the proof.
+
+A raw HTTP/1.1 request over a socket instead of http.client, whose import alone (the email
+package) costs more than the whole call budget. Every failure is a HookError, which the hook
+turns into a deny.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from rampartd import proof
+
+MAX_ANSWER_BYTES = 1 << 20
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9090
+
+
+class HookError(Exception):
+    """Something prevented a decision; the message is safe to show (it never holds a token)."""
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """Where the daemon listens and the credential to present."""
+
+    host: str
+    port: int
+    token: str
+
+
+def home_dir(env: Mapping[str, str], home: str | None = None) -> Path:
+    """--home, else $RAMPARTD_HOME, else ~/.rampartd."""
+    return Path(home or env.get("RAMPARTD_HOME") or "~/.rampartd").expanduser()
+
+
+def _config_address(home: Path) -> tuple[str | None, int | None]:
+    """host/port from config.yaml; YAML is imported only when the file exists."""
+    if not (home / "config.yaml").exists():
+        return None, None
+    from rampartd.config import load_settings  # the slow path: a non-default config
+
+    try:
+        settings = load_settings({"home": str(home)})
+    except Exception as exc:  # ConfigError and anything else: no address, no decision
+        raise HookError(f"cannot read {home / 'config.yaml'}") from exc
+    return settings.host, settings.port
+
+
+def daemon_address(home: Path, env: Mapping[str, str]) -> tuple[str, int]:
+    """The daemon's address: $RAMPARTD_URL, $RAMPARTD_HOST/$RAMPARTD_PORT, config.yaml, default.
+
+    (The seam for an address file written by `serve` sits between the environment and
+    config.yaml.)
+    """
+    url = env.get("RAMPARTD_URL")
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise HookError("RAMPARTD_URL must be http://HOST:PORT")
+        try:
+            return parts.hostname, parts.port or DEFAULT_PORT
+        except ValueError:
+            raise HookError("RAMPARTD_URL has a bad port") from None
+    host, port = env.get("RAMPARTD_HOST"), env.get("RAMPARTD_PORT")
+    if host is None or port is None:
+        file_host, file_port = _config_address(home)
+        host = host or file_host
+        port = port if port is not None else (None if file_port is None else str(file_port))
+    try:
+        number = int(port) if port is not None else DEFAULT_PORT
+    except ValueError:
+        raise HookError("RAMPARTD_PORT is not a number") from None
+    if not 0 < number < 65536:
+        raise HookError("the daemon's port is out of range")
+    host = host or DEFAULT_HOST
+    if host in ("0.0.0.0", "::", ""):  # a wildcard bind is reached on loopback
+        host = DEFAULT_HOST
+    return host, number
+
+
+def read_credential(home: Path, env: Mapping[str, str]) -> str:
+    """$RAMPARTD_TOKEN (e.g. an agent's own token), else the admin token file."""
+    token = env.get("RAMPARTD_TOKEN")
+    if token is None:
+        try:
+            token = (home / "token").read_text(encoding="utf-8")
+        except OSError:
+            raise HookError(f"cannot read the token file in {home}") from None
+    token = token.strip()
+    # A token goes into a header line: anything but visible ASCII could split the request.
+    if not token or not all(33 <= ord(c) < 127 for c in token):
+        raise HookError("the token is empty or contains characters a token cannot have")
+    return token
+
+
+def locate(env: Mapping[str, str], home: str | None = None) -> Daemon:
+    """The daemon and credential for this environment."""
+    where = home_dir(env, home)
+    host, port = daemon_address(where, env)
+    return Daemon(host, port, read_credential(where, env))
+
+
+def _host_header(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _read_all(sock: socket.socket, deadline: float) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise HookError("the daemon did not answer in time")
+        sock.settimeout(remaining)
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise HookError("the answer is too large")
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = bytearray()
+    while True:
+        line, sep, body = body.partition(b"\r\n")
+        if not sep:
+            raise HookError("a cut-off chunked answer")
+        size = int(line.split(b";")[0], 16)
+        if size == 0:
+            return bytes(out)
+        out += body[:size]
+        body = body[size + 2:]
+
+
+def parse_response(raw: bytes) -> tuple[int, Any]:
+    """Status and decoded JSON body of a complete HTTP/1.1 response."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise HookError("no valid HTTP answer")
+    lines = head.decode("latin-1").split("\r\n")
+    status_line = lines[0].split(" ", 2)
+    if len(status_line) < 2 or not status_line[0].startswith("HTTP/1.") \
+            or not status_line[1].isdigit():
+        raise HookError("no valid HTTP answer")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    try:
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = _dechunk(body)
+        elif "content-length" in headers:
+            length = int(headers["content-length"])
+            if len(body) < length:
+                raise HookError("a cut-off answer")
+            body = body[:length]
+        return int(status_line[1]), json.loads(body) if body else None
+    except ValueError:
+        raise HookError("the answer is not JSON") from None
+
+
+def post(daemon: Daemon, path: str, body: Mapping[str, Any], *, timeout: float,
+         nonce: str | None = None, query: Mapping[str, str] | None = None) -> tuple[int, Any]:
+    """POST JSON to the daemon; (status, decoded answer). Raises HookError on any failure."""
+    data = json.dumps(body).encode()
+    target = quote(path)
+    if query:
+        target += "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items())
+    extra = f"{proof.NONCE_HEADER}: {nonce}\r\n" if nonce else ""
+    request = (f"POST {target} HTTP/1.1\r\nHost: {_host_header(daemon.host, daemon.port)}\r\n"
+               f"Authorization: Bearer {daemon.token}\r\nContent-Type: application/json\r\n"
+               f"Accept: application/json\r\nContent-Length: {len(data)}\r\n"
+               f"Connection: close\r\n{extra}\r\n").encode() + data
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.create_connection((daemon.host, daemon.port), timeout=timeout) as sock:
+            sock.sendall(request)
+            raw = _read_all(sock, deadline)
+    except HookError:
+        raise
+    except OSError as exc:
+        reason = "the daemon did not answer in time" if isinstance(exc, TimeoutError) \
+            else f"rampartd is not reachable at {daemon.host}:{daemon.port}"
+        raise HookError(reason) from None
+    return parse_response(raw)
+
+
+def new_nonce() -> str:
+    """A fresh random nonce for one call."""
+    return os.urandom(16).hex()
+
+
+def checked(daemon: Daemon, nonce: str, answer: Any) -> Mapping[str, Any]:
+    """The answer if it carries the daemon's proof for this nonce; otherwise HookError."""
+    if not isinstance(answer, dict) or not proof.verify(daemon.token, nonce, answer):
+        raise HookError("the answer carries no valid proof that it came from rampartd")
+    return answer

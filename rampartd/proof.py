@@ -1,0 +1,50 @@
+"""Proof that an evaluation answer came from the daemon that holds the caller's token.
+
+A hook sends a fresh random nonce with each call; the daemon answers with
+`proof = HMAC-SHA256(SHA256("rampartd-proof" + token), nonce + "\\n" + decision fields)`.
+Something else listening on the port (a leftover process, an impostor) cannot produce it, so a
+hook that checks the proof can be talked only into denials. Standard library only: the hook
+imports this on every call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+NONCE_HEADER = "X-Rampartd-Nonce"
+# The answer fields a hook acts on; the proof covers exactly these.
+PROOF_FIELDS = ("allowed", "decision", "message", "explicit_allow", "audit_id", "approval_id",
+                "ask")
+_NONCE_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
+
+
+def valid_nonce(nonce: str) -> bool:
+    """True for 16-128 URL-safe characters (what a hook sends)."""
+    return 16 <= len(nonce) <= 128 and all(c in _NONCE_CHARS for c in nonce)
+
+
+def proof_key(token: str) -> bytes:
+    """The proof key derived from a token (never the token itself)."""
+    return hashlib.sha256(b"rampartd-proof" + token.encode("utf-8", "surrogateescape")).digest()
+
+
+def signed_bytes(nonce: str, answer: Mapping[str, Any]) -> bytes:
+    """The bytes a proof covers: the nonce and the answer's decision fields, canonically."""
+    fields = {name: answer.get(name) for name in PROOF_FIELDS}
+    return nonce.encode() + b"\n" + json.dumps(fields, sort_keys=True,
+                                               separators=(",", ":")).encode()
+
+
+def sign(token: str, nonce: str, answer: Mapping[str, Any]) -> str:
+    """The proof for one answer to one nonce."""
+    return hmac.new(proof_key(token), signed_bytes(nonce, answer), hashlib.sha256).hexdigest()
+
+
+def verify(token: str, nonce: str, answer: Mapping[str, Any]) -> bool:
+    """True when the answer carries a valid proof for this token and nonce."""
+    proof = answer.get("proof")
+    return isinstance(proof, str) and hmac.compare_digest(proof, sign(token, nonce, answer))
