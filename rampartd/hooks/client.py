@@ -11,15 +11,17 @@ import json
 import os
 import socket
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlsplit
+TYPE_CHECKING = False  # typing itself costs a few ms to import; mypy treats this name as True
 
 from rampartd import proof
 
+if TYPE_CHECKING:  # typing, dataclasses, pathlib, urllib: each costs more than the call
+    from collections.abc import Mapping
+    from typing import Any
+
 MAX_ANSWER_BYTES = 1 << 20
+_TARGET_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                          "_.:-/?=&")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9090
 
@@ -28,34 +30,48 @@ class HookError(Exception):
     """Something prevented a decision; the message is safe to show (it never holds a token)."""
 
 
-@dataclass(frozen=True)
 class Daemon:
     """Where the daemon listens and the credential to present."""
 
-    host: str
-    port: int
-    token: str
+    __slots__ = ("host", "port", "token")
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port, self.token = host, port, token
 
 
-def home_dir(env: Mapping[str, str], home: str | None = None) -> Path:
+def home_dir(env: Mapping[str, str], home: str | None = None) -> str:
     """--home, else $RAMPARTD_HOME, else ~/.rampartd."""
-    return Path(home or env.get("RAMPARTD_HOME") or "~/.rampartd").expanduser()
+    return os.path.expanduser(home or env.get("RAMPARTD_HOME") or "~/.rampartd")
 
 
-def _config_address(home: Path) -> tuple[str | None, int | None]:
+def _config_address(home: str) -> tuple[str | None, int | None]:
     """host/port from config.yaml; YAML is imported only when the file exists."""
-    if not (home / "config.yaml").exists():
+    path = os.path.join(home, "config.yaml")
+    if not os.path.exists(path):
         return None, None
     from rampartd.config import load_settings  # the slow path: a non-default config
 
     try:
-        settings = load_settings({"home": str(home)})
+        settings = load_settings({"home": home})
     except Exception as exc:  # ConfigError and anything else: no address, no decision
-        raise HookError(f"cannot read {home / 'config.yaml'}") from exc
+        raise HookError(f"cannot read {path}") from exc
     return settings.host, settings.port
 
 
-def daemon_address(home: Path, env: Mapping[str, str]) -> tuple[str, int]:
+def _split_url(url: str) -> tuple[str, int]:
+    rest = url[len("http://"):] if url.startswith("http://") else ""
+    hostport = rest.split("/", 1)[0]
+    if hostport.startswith("["):
+        host, _, port = hostport[1:].partition("]")
+        port = port[1:] if port.startswith(":") else ""
+    else:
+        host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+    if not host or (port and not port.isdigit()):
+        raise HookError("RAMPARTD_URL must be http://HOST:PORT")
+    return host, int(port) if port else DEFAULT_PORT
+
+
+def daemon_address(home: str, env: Mapping[str, str]) -> tuple[str, int]:
     """The daemon's address: $RAMPARTD_URL, $RAMPARTD_HOST/$RAMPARTD_PORT, config.yaml, default.
 
     (The seam for an address file written by `serve` sits between the environment and
@@ -63,13 +79,7 @@ def daemon_address(home: Path, env: Mapping[str, str]) -> tuple[str, int]:
     """
     url = env.get("RAMPARTD_URL")
     if url:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise HookError("RAMPARTD_URL must be http://HOST:PORT")
-        try:
-            return parts.hostname, parts.port or DEFAULT_PORT
-        except ValueError:
-            raise HookError("RAMPARTD_URL has a bad port") from None
+        return _split_url(url)
     host, port = env.get("RAMPARTD_HOST"), env.get("RAMPARTD_PORT")
     if host is None or port is None:
         file_host, file_port = _config_address(home)
@@ -87,12 +97,13 @@ def daemon_address(home: Path, env: Mapping[str, str]) -> tuple[str, int]:
     return host, number
 
 
-def read_credential(home: Path, env: Mapping[str, str]) -> str:
+def read_credential(home: str, env: Mapping[str, str]) -> str:
     """$RAMPARTD_TOKEN (e.g. an agent's own token), else the admin token file."""
     token = env.get("RAMPARTD_TOKEN")
     if token is None:
         try:
-            token = (home / "token").read_text(encoding="utf-8")
+            with open(os.path.join(home, "token"), encoding="utf-8") as fh:
+                token = fh.read()
         except OSError:
             raise HookError(f"cannot read the token file in {home}") from None
     token = token.strip()
@@ -174,9 +185,12 @@ def post(daemon: Daemon, path: str, body: Mapping[str, Any], *, timeout: float,
          nonce: str | None = None, query: Mapping[str, str] | None = None) -> tuple[int, Any]:
     """POST JSON to the daemon; (status, decoded answer). Raises HookError on any failure."""
     data = json.dumps(body).encode()
-    target = quote(path)
+    # Tool names and query values are plain tokens; anything else could bend the request line.
+    target = path
     if query:
-        target += "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items())
+        target += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+    if not all(c in _TARGET_CHARS for c in target):
+        raise HookError("the tool name has characters a tool name cannot have")
     extra = f"{proof.NONCE_HEADER}: {nonce}\r\n" if nonce else ""
     request = (f"POST {target} HTTP/1.1\r\nHost: {_host_header(daemon.host, daemon.port)}\r\n"
                f"Authorization: Bearer {daemon.token}\r\nContent-Type: application/json\r\n"
@@ -184,7 +198,10 @@ def post(daemon: Daemon, path: str, body: Mapping[str, Any], *, timeout: float,
                f"Connection: close\r\n{extra}\r\n").encode() + data
     deadline = time.monotonic() + timeout
     try:
-        with socket.create_connection((daemon.host, daemon.port), timeout=timeout) as sock:
+        # An ASCII host as bytes skips the IDNA codec (an import of its own).
+        address: tuple[Any, int] = (daemon.host.encode() if daemon.host.isascii()
+                                    else daemon.host, daemon.port)
+        with socket.create_connection(address, timeout=timeout) as sock:
             sock.sendall(request)
             raw = _read_all(sock, deadline)
     except HookError:

@@ -8,60 +8,71 @@ A host's `parse` turns its payload into a HookCall (the rampartd tool class and 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+TYPE_CHECKING = False  # typing itself costs a few ms to import; mypy treats this name as True
 
 from rampartd.hooks.client import HookError
 from rampartd.toolnames import tool_class
 
-Verdict = Literal["allow", "explicit", "ask", "deny"]
+if TYPE_CHECKING:  # typing and dataclasses cost more to import than a whole hook call
+    from collections.abc import Callable, Mapping
+    from typing import Any, Literal
+
+    Verdict = Literal["allow", "explicit", "ask", "deny"]
+
 # Most restrictive first: a call evaluated in parts takes its strongest verdict.
 SEVERITY: dict[str, int] = {"deny": 3, "ask": 2, "allow": 1, "explicit": 0}
 
 
-@dataclass(frozen=True)
 class HookCall:
     """One host event, in rampartd's terms."""
 
-    phase: Literal["pre", "post"]
-    tool: str
-    params: dict[str, Any]
-    session: str
-    tool_call_id: str | None = None
-    cwd: str | None = None
-    run_id: str | None = None
-    output: Any = None
-    more: tuple[dict[str, Any], ...] = ()  # further params checked as the same tool
+    __slots__ = ("cwd", "more", "output", "params", "phase", "run_id", "session", "tool",
+                 "tool_call_id")
+
+    def __init__(self, *, phase: str, tool: str, params: dict[str, Any], session: str,
+                 tool_call_id: str | None = None, cwd: str | None = None,
+                 run_id: str | None = None, output: Any = None,
+                 more: tuple[dict[str, Any], ...] = ()) -> None:
+        self.phase = phase  # "pre" or "post"
+        self.tool = tool
+        self.params = params
+        self.session = session
+        self.tool_call_id = tool_call_id
+        self.cwd = cwd
+        self.run_id = run_id
+        self.output = output
+        self.more = more  # further params checked as the same tool
 
 
-@dataclass(frozen=True)
 class Answer:
     """What the hook prints and how it exits."""
 
-    stdout: str = ""
-    stderr: str = ""
-    code: int = 0
+    __slots__ = ("code", "stderr", "stdout")
+
+    def __init__(self, stdout: str = "", stderr: str = "", code: int = 0) -> None:
+        self.stdout, self.stderr, self.code = stdout, stderr, code
 
 
-@dataclass(frozen=True)
 class Report:
     """What the output scan found: a message for the model, and whether it held secrets."""
 
-    message: str | None = None
-    secrets: bool = False
+    __slots__ = ("message", "secrets")
+
+    def __init__(self, message: str | None = None, secrets: bool = False) -> None:
+        self.message, self.secrets = message, secrets
 
 
-@dataclass(frozen=True)
 class Host:
     """One agent host's hook contract."""
 
-    name: str
-    parse: Callable[[Mapping[str, Any]], HookCall]
-    is_post: Callable[[Any], bool]
-    pre: Callable[[Any, Verdict, str], Answer]
-    post: Callable[[Any, Report], Answer]
-    can_ask: bool  # the host can put the question to its person itself
+    __slots__ = ("can_ask", "is_post", "name", "parse", "post", "pre")
+
+    def __init__(self, name: str, parse: Callable[[Mapping[str, Any]], HookCall],
+                 is_post: Callable[[Any], bool], pre: Callable[[Any, Verdict, str], Answer],
+                 post: Callable[[Any, Report], Answer], *, can_ask: bool) -> None:
+        self.name, self.parse, self.is_post = name, parse, is_post
+        self.pre, self.post = pre, post
+        self.can_ask = can_ask  # the host can put the question to its person itself
 
 
 def _text(value: Any) -> str | None:

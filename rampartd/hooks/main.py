@@ -10,12 +10,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+TYPE_CHECKING = False  # typing itself costs a few ms to import; mypy treats this name as True
 
-from rampartd.hooks.client import Daemon, HookError, checked, locate, new_nonce, post
-from rampartd.hooks.hosts import HOSTS, SEVERITY, Answer, HookCall, Host, Report, Verdict
+from rampartd.hooks.client import HookError, checked, locate, new_nonce, post
+from rampartd.hooks.hosts import HOSTS, SEVERITY, Answer, Report
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from rampartd.hooks.client import Daemon
+    from rampartd.hooks.hosts import HookCall, Host, Verdict
 
 USAGE = ("usage: rampartd-hook HOST [--agent NAME] [--wait SECONDS] [--timeout SECONDS] "
          "[--home DIR]\n  HOST: " + ", ".join(HOSTS))
@@ -23,15 +28,15 @@ DEFAULT_TIMEOUT = 5.0
 MAX_OUTPUT_CHARS = 256 * 1024  # what is sent for scanning; the body limit is 1 MiB
 
 
-@dataclass(frozen=True)
 class Options:
     """The hook's command line."""
 
-    host: Host
-    agent: str
-    wait: float = 0.0
-    timeout: float = DEFAULT_TIMEOUT
-    home: str | None = None
+    __slots__ = ("agent", "home", "host", "timeout", "wait")
+
+    def __init__(self, host: Host, agent: str, wait: float = 0.0,
+                 timeout: float = DEFAULT_TIMEOUT, home: str | None = None) -> None:
+        self.host, self.agent, self.wait, self.timeout, self.home = \
+            host, agent, wait, timeout, home
 
 
 def parse_args(argv: Sequence[str]) -> Options:
