@@ -11,10 +11,10 @@ import json
 import os
 import socket
 import time
-TYPE_CHECKING = False  # typing itself costs a few ms to import; mypy treats this name as True
 
 from rampartd import proof
 
+TYPE_CHECKING = False  # typing itself costs a few ms to import; mypy treats this name as True
 if TYPE_CHECKING:  # typing, dataclasses, pathlib, urllib: each costs more than the call
     from collections.abc import Mapping
     from typing import Any

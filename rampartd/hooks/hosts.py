@@ -8,11 +8,11 @@ A host's `parse` turns its payload into a HookCall (the rampartd tool class and 
 from __future__ import annotations
 
 import json
-TYPE_CHECKING = False  # typing itself costs a few ms to import; mypy treats this name as True
 
 from rampartd.hooks.client import HookError
 from rampartd.toolnames import tool_class
 
+TYPE_CHECKING = False  # typing itself costs a few ms to import; mypy treats this name as True
 if TYPE_CHECKING:  # typing and dataclasses cost more to import than a whole hook call
     from collections.abc import Callable, Mapping
     from typing import Any, Literal

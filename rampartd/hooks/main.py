@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-TYPE_CHECKING = False  # typing itself costs a few ms to import; mypy treats this name as True
 
 from rampartd.hooks.client import HookError, checked, locate, new_nonce, post
 from rampartd.hooks.hosts import HOSTS, SEVERITY, Answer, Report
 
+TYPE_CHECKING = False  # typing itself costs a few ms to import; mypy treats this name as True
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
