@@ -52,7 +52,7 @@ def setup(home: Path, d: Daemon | None, *args: str, port: int | None = None) -> 
 def our_commands(data: Any) -> list[str]:
     """rampartd's hook commands in a host configuration (grouped or flat)."""
     return [h["command"] for groups in data.get("hooks", {}).values() for g in groups
-            for h in (g["hooks"] if "hooks" in g else [g]) if "rampartd" in h["command"]]
+            for h in g.get("hooks", [g]) if "rampartd" in h["command"]]
 
 
 @pytest.mark.parametrize("host", [h for h in HOSTS if h != "cline"])
@@ -115,8 +115,8 @@ def test_listing_dry_run_and_project_scope(tmp_path: Path) -> None:
     listing = setup(tmp_path, None)
     assert listing.exit_code == 0
     lines = listing.output.splitlines()
-    assert [line.split()[0] for line in lines] == list(HOSTS[:1]) + ["cursor", "gemini-cli",
-                                                                      "codex", "cline"]
+    assert [line.split()[0] for line in lines] == ["claude-code", "cursor", "gemini-cli",
+                                                   "codex", "cline"]
     assert "detected" in lines[0] and "not detected" in lines[1]
 
     dry = setup(tmp_path, None, "claude-code", "--dry-run")
