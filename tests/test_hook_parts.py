@@ -130,3 +130,13 @@ def test_clean_output_and_secret_excerpts() -> None:
     assert {f.kind for f in found} == {"secret"}
     assert all("MIIabc" not in f.excerpt and "hunter22" not in f.excerpt for f in found)
     assert "credentials" in summary(found)
+
+
+def test_the_hooks_hmac_is_rfc_2104() -> None:
+    import hashlib
+    import hmac
+
+    for key in (b"", b"k", b"x" * 64, b"y" * 100):
+        for message in (b"", b"hello" * 100):
+            assert proof.hmac_sha256(key, message) == \
+                hmac.new(key, message, hashlib.sha256).digest()

@@ -7,9 +7,9 @@ turns into a deny.
 
 from __future__ import annotations
 
+import _socket  # the C module: `socket` adds enum and selectors, imports the hook can skip
 import json
 import os
-import socket
 import time
 
 from rampartd import proof
@@ -124,7 +124,24 @@ def _host_header(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _read_all(sock: socket.socket, deadline: float) -> bytes:
+def _connect(host: str, port: int, timeout: float) -> _socket.socket:
+    # An ASCII host as bytes skips the IDNA codec (an import of its own).
+    name: str | bytes = host.encode() if host.isascii() else host
+    error: OSError = ConnectionRefusedError()
+    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0,
+                                                               _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error
+
+
+def _read_all(sock: _socket.socket, deadline: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -198,12 +215,12 @@ def post(daemon: Daemon, path: str, body: Mapping[str, Any], *, timeout: float,
                f"Connection: close\r\n{extra}\r\n").encode() + data
     deadline = time.monotonic() + timeout
     try:
-        # An ASCII host as bytes skips the IDNA codec (an import of its own).
-        address: tuple[Any, int] = (daemon.host.encode() if daemon.host.isascii()
-                                    else daemon.host, daemon.port)
-        with socket.create_connection(address, timeout=timeout) as sock:
+        sock = _connect(daemon.host, daemon.port, timeout)
+        try:
             sock.sendall(request)
             raw = _read_all(sock, deadline)
+        finally:
+            sock.close()
     except HookError:
         raise
     except OSError as exc:
