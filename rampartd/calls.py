@@ -17,6 +17,7 @@ from rampartd.errors import PolicyError
 from rampartd.models import Decision, ToolCall
 from rampartd.policy import PolicyHolder
 from rampartd.policy.engine import SlidingWindowCounter, evaluate
+from rampartd.policy.guard import GUARD_POLICY
 
 if TYPE_CHECKING:  # approvals imports this module at run time
     from rampartd.approvals.queue import Approvals
@@ -118,7 +119,8 @@ class ToolService:
         now = time.time()
         decision = evaluate(self.policies.current, call, counter=self.counter, now=now)
         self.counter.record(call.agent, call.tool, now)
-        monitor = self.mode == "monitor"
+        # Monitor mode allows what policies deny, but never what the guard denies.
+        monitor = self.mode == "monitor" and decision.policy != GUARD_POLICY
         if decision.action == "ask" and not monitor:
             if ask_host:
                 return await self._hand_to_host(call, decision)

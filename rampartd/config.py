@@ -62,6 +62,12 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return parse
 
 
+def _guard(value: Any) -> str | tuple[str, ...]:
+    from rampartd.policy.guard import parse_relaxations  # the rule ids live with the guard
+
+    return parse_relaxations(value)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One row of the settings table."""
@@ -71,6 +77,7 @@ class Setting:
     default: Any
     help: str
     type_name: str
+    file_only: bool = False  # only config.yaml may set it (no flag, no environment variable)
 
 
 # The one declarative table: flags, environment variables, config.yaml and the README come from it.
@@ -100,8 +107,11 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a stalled stream client may block a write before it is dropped", "float"),
     Setting("checkpoint_every", _positive(int), 1000,
             "records between signed checkpoints", "int"),
-    Setting("checkpoint_seconds", _positive(float), 60.0,
-            "seconds between signed checkpoints", "float"),
+    Setting("checkpoint_seconds", _positive(float), 1.0,
+            "seconds at most from a commit to the signed checkpoint that covers it", "float"),
+    Setting("guard", _guard, "on",
+            "the built-in guard: on, off, or a list of its rules to relax", "str/list",
+            file_only=True),
     Setting("explicit_allow", _bool, False,
             "hooks answer an explicit allow when allow rules covered every part of a call",
             "bool"),
@@ -130,6 +140,7 @@ class Settings:
     stream_write_timeout: float
     checkpoint_every: int
     checkpoint_seconds: float
+    guard: str | tuple[str, ...]
     explicit_allow: bool = False
 
     @property
@@ -183,6 +194,8 @@ def load_settings(flags: Mapping[str, Any] | None = None,
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         env_name = ENV_PREFIX + setting.name.upper()
+        if setting.file_only and (setting.name in flags or env_name in env):
+            raise ConfigError(f"{setting.name} can only be set in {config_path}")
         if setting.name in flags:
             raw, source = flags[setting.name], f"--{setting.name.replace('_', '-')}"
         elif env_name in env:

@@ -123,3 +123,19 @@ async def test_expired_and_stale_links_are_refused(client: Any, auth: dict[str, 
     assert resp.status == 410
     view = await (await client.get(f"/v1/approvals/{approval_id}", headers=auth)).json()
     assert view["status"] == "approved"
+
+
+async def test_no_request_creates_the_link_key(client: Any, auth: dict[str, str],
+                                               settings: Settings) -> None:
+    key_file = settings.home / KEY_FILE
+    assert key_file.exists()  # made at start, before any request
+    approval_id = await ask(client, auth)
+    key_file.unlink()
+    bogus = f"/v1/approvals/{approval_id}/link?action=approve&exp=9999999999&sig={'0' * 64}"
+    for method in ("GET", "POST"):
+        resp = await client.request(method, bogus)  # no credential, bad signature
+        assert resp.status == 503
+        assert (await resp.json())["code"] == "no_link_key"
+    assert not key_file.exists()
+    view = await (await client.get(f"/v1/approvals/{approval_id}", headers=auth)).json()
+    assert view["status"] == "pending"

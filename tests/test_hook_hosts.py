@@ -199,6 +199,15 @@ def test_output_scans(host: str, shared: Daemon) -> None:
     assert audit_events(shared.base_url, shared.token, session=clean) == []
 
 
+def test_the_hook_finds_the_daemon_by_its_published_address(shared: Daemon) -> None:
+    env = {k: v for k, v in hook_env(shared.home, shared.port).items() if k != "RAMPARTD_PORT"}
+    proc = subprocess.run([*hook_argv(), "claude-code"], capture_output=True, text=True,
+                          input=json.dumps(payload("claude-code", "deny")), env=env,
+                          timeout=60)
+    assert verdict("claude-code", proc.returncode, proc.stdout) == "deny"
+    assert "could not decide" not in proc.stdout  # the daemon decided
+
+
 def test_injection_markers_reach_claude(shared: Daemon) -> None:
     code, out, _ = run("claude-code", payload("claude-code", "post_injection"), shared.home,
                        shared.port)

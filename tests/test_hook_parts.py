@@ -140,3 +140,25 @@ def test_the_hooks_hmac_is_rfc_2104() -> None:
         for message in (b"", b"hello" * 100):
             assert proof.hmac_sha256(key, message) == \
                 hmac.new(key, message, hashlib.sha256).digest()
+
+
+def test_the_published_address_is_found(tmp_path: Path) -> None:
+    import os
+
+    from rampartd import instance
+    from rampartd.hooks import client
+
+    assert client.ADDRESS_FILE == instance.ADDRESS_FILE
+    home = str(tmp_path)
+    instance.publish_address(tmp_path, "http://127.0.0.1:4242")
+    # The running daemon's own address wins over a configured port, as for the CLI.
+    assert daemon_address(home, {"RAMPARTD_PORT": "9191"}) == ("127.0.0.1", 4242)
+    assert daemon_address(home, {"RAMPARTD_URL": "http://127.0.0.1:5353"}) == \
+        ("127.0.0.1", 5353)
+    dead = 2**22 + 12345  # above the default pid_max: no such process
+    (tmp_path / client.ADDRESS_FILE).write_text(
+        json.dumps({"pid": dead, "url": "http://127.0.0.1:4242"}))
+    assert daemon_address(home, {"RAMPARTD_PORT": "9191"}) == ("127.0.0.1", 9191)
+    (tmp_path / client.ADDRESS_FILE).write_text("{broken")
+    assert daemon_address(home, {}) == ("127.0.0.1", 9090)
+    assert os.getpid() > 0

@@ -13,7 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from rampartd.errors import BadRequest, Forbidden, Gone
+from rampartd.errors import BadRequest, Forbidden, Gone, Unavailable
 from rampartd.home import write_private
 
 KEY_FILE = "approval-links.key"
@@ -22,15 +22,24 @@ ACTIONS = ("approve", "deny")
 LINK_PATH = "/v1/approvals/{id}/link"
 
 
-def load_link_key(home: Path) -> bytes:
-    """The link signing key, created (0600, random) on first use."""
+def ensure_link_key(home: Path) -> None:
+    """Create the link signing key (0600, random) unless it exists; called at start only."""
     path = home / KEY_FILE
     if not path.exists():
         # replace=False: two processes creating it at once end up agreeing on one key.
         write_private(path, secrets.token_bytes(KEY_BYTES), replace=False)
-    key = path.read_bytes()
+
+
+def load_link_key(home: Path) -> bytes:
+    """The link signing key; a missing or damaged key refuses every link (never recreated)."""
+    path = home / KEY_FILE
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        raise Unavailable(f"approval link key {path} is missing; restart rampartd to create "
+                          "one", code="no_link_key") from None
     if len(key) < KEY_BYTES:
-        raise Forbidden(f"approval link key {path} is damaged; delete it to make a new one",
+        raise Forbidden(f"approval link key {path} is damaged; delete it and restart rampartd",
                         code="bad_link_key")
     return key
 

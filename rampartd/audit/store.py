@@ -22,6 +22,7 @@ import aiosqlite
 from rampartd.audit.chain import RecordDraft, format_ts, parse_ts
 from rampartd.audit.checkpoints import (
     CHECKPOINTS_FILE,
+    has_checkpoints,
     load_or_create_signing_key,
 )
 from rampartd.audit.filters import (
@@ -87,6 +88,13 @@ class AuditStore:
         writer = AuditWriter(store.db_path, asyncio.get_running_loop(), store._deliver, policy)
         store._head = await writer.start()
         store._writer = writer
+        if policy is not None and store._head[0] > 0 and not has_checkpoints(policy.path):
+            # The chain's first record is always signed, so this file was removed or emptied.
+            # Say so in the chain itself before new checkpoints make the file look whole again.
+            log.warning("%s is missing or empty although the audit log has %d records",
+                        policy.path, store._head[0])
+            await store.append(RecordDraft(kind="audit.checkpoints_missing", detail={
+                "file": str(policy.path), "head_seq": store._head[0]}))
         return store
 
     @property

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -33,7 +34,7 @@ from rampartd.audit.chain import (
     format_ts,
     parse_ts,
 )
-from rampartd.audit.checkpoints import append_checkpoint, sign_checkpoint
+from rampartd.audit.checkpoints import append_checkpoint, has_checkpoints, sign_checkpoint
 from rampartd.audit.migrations import apply_migrations
 from rampartd.audit.redact import prepare_payload
 from rampartd.errors import Unavailable
@@ -79,6 +80,8 @@ _STOP = object()
 
 def open_writer_connection(db_path: Path) -> sqlite3.Connection:
     """The write connection: autocommit mode (we issue BEGIN), WAL, synchronous=FULL."""
+    # SQLite gives the -wal and -shm files the database file's mode, so create it private.
+    os.close(os.open(db_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
     conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA journal_mode = WAL")
@@ -94,6 +97,12 @@ def read_head(conn: sqlite3.Connection) -> tuple[int, str, int]:
         return 0, GENESIS_HASH, 0
     moment = parse_ts(row[2])
     return int(row[0]), str(row[1]), int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+def _seq_conflict(exc: BaseException) -> bool:
+    """True if exc (or its cause) is a clash with a seq some other writer already used."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    return isinstance(cause, sqlite3.IntegrityError) and "audit_log.seq" in str(cause)
 
 
 class AuditWriter:
@@ -112,7 +121,8 @@ class AuditWriter:
         self._thread = threading.Thread(target=self._run, name="rampartd-audit-writer",
                                         daemon=True)
         self._seq, self._hash, self._last_us = 0, GENESIS_HASH, 0
-        self._signed_seq, self._signed_at = 0, time.monotonic()
+        self._signed_seq = 0
+        self._unsigned_since: float | None = None  # when the oldest unsigned commit happened
         self.failed = False
 
     async def start(self) -> tuple[int, str]:
@@ -149,7 +159,9 @@ class AuditWriter:
             conn = open_writer_connection(self._db_path)
             apply_migrations(conn)
             self._seq, self._hash, self._last_us = read_head(conn)
-            self._signed_seq = self._seq
+            # A head with no checkpoint file behind it is signed with the next commit.
+            signed = self._policy is not None and has_checkpoints(self._policy.path)
+            self._signed_seq = self._seq if signed else 0
         except Exception as exc:
             error = Unavailable(f"cannot open the audit log {self._db_path}: {exc}")
             self._post(self._settle, self._ready, None, error)
@@ -168,9 +180,9 @@ class AuditWriter:
             self._post(self._settle, self._done, None)
 
     def _timeout(self) -> float | None:
-        if self._policy is None or self._seq == self._signed_seq:
+        if self._policy is None or self._unsigned_since is None:
             return None
-        return max(0.0, self._signed_at + self._policy.seconds - time.monotonic())
+        return max(0.0, self._unsigned_since + self._policy.seconds - time.monotonic())
 
     def _loop_jobs(self, conn: sqlite3.Connection) -> None:
         while True:
@@ -194,7 +206,6 @@ class AuditWriter:
                     break
             if group:
                 self._commit_group(conn, group)
-            self._checkpoint()
             if stopping:
                 return
 
@@ -266,6 +277,10 @@ class AuditWriter:
                         # SQLite aborted the whole transaction (disk full, I/O error): every
                         # record of the group is gone, so the group fails as one.
                         raise sqlite3.OperationalError(f"transaction aborted: {exc}") from exc
+                    if _seq_conflict(exc):
+                        # Another writer moved the head: fail the group so the head is re-read
+                        # below, instead of chaining every later record onto a stale head.
+                        raise sqlite3.IntegrityError(str(exc.__cause__ or exc)) from exc
                     self._seq, self._hash, self._last_us = before
                     outcomes.append(_Outcome(job, error=exc))
                     continue
@@ -285,18 +300,27 @@ class AuditWriter:
             failed = {id(o.job): o.error for o in outcomes if o.error is not None}
             outcomes = [_Outcome(job, error=failed.get(id(job)) or error) for job in group]
         committed = [record for outcome in outcomes for record in outcome.records]
+        if committed:
+            if self._unsigned_since is None:
+                self._unsigned_since = time.monotonic()
+            # Before the callers learn of their commit: a checkpoint that is due (always the
+            # chain's first record) is on disk by the time anyone can verify the chain.
+            self._checkpoint()
         self._post(self._deliver, outcomes, committed)
 
     def _checkpoint(self, *, force: bool = False) -> None:
+        """Sign the head when due: the chain's first record at once, then every `every`
+        records and at most `seconds` after the oldest commit not yet signed."""
         policy = self._policy
-        if policy is None or self._seq == self._signed_seq or self._seq == 0:
+        if policy is None or self._unsigned_since is None or self._seq == self._signed_seq:
             return
-        due = (self._seq - self._signed_seq >= policy.every
-               or time.monotonic() - self._signed_at >= policy.seconds)
+        due = (self._signed_seq == 0
+               or self._seq // policy.every > self._signed_seq // policy.every
+               or time.monotonic() - self._unsigned_since >= policy.seconds)
         if not (force or due):
             return
         try:
             append_checkpoint(policy.path, sign_checkpoint(policy.key, self._seq, self._hash))
         except OSError as exc:
             log.error("cannot write audit checkpoint to %s: %s", policy.path, exc)
-        self._signed_seq, self._signed_at = self._seq, time.monotonic()
+        self._signed_seq, self._unsigned_since = self._seq, None

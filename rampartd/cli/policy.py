@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import click
 
 from rampartd.errors import RampartdError
 from rampartd.models import ToolCall
-from rampartd.policy import PolicySet, Rule, load_policy_dir
+from rampartd.policy import PolicySet, Rule
 from rampartd.policy.cases import CaseResult, load_policy_target, run_test_file
 from rampartd.policy.describe import describe_rule
 from rampartd.policy.engine import SlidingWindowCounter, decide, find_matches
@@ -22,6 +24,25 @@ def _active_dir() -> Path:
     from rampartd.config import load_settings
 
     return Path(load_settings().policy_dir)
+
+
+def _active_set() -> tuple[PolicySet, dict[str, Any]]:
+    """The active policies as the running daemon holds them: its guard first (compiled for
+    its pid and port when it is running), then the policy directory."""
+    from rampartd.config import load_settings
+    from rampartd.instance import running_daemon
+    from rampartd.policy.guard import describe, guard_for, relaxed
+    from rampartd.policy.reload import load_with_builtin
+
+    settings = load_settings()
+    pid = None
+    running = running_daemon(settings.home)
+    if running is not None:
+        pid = running[0]
+        port = urllib.parse.urlsplit(running[1]).port
+        settings = dataclasses.replace(settings, port=port or settings.port)
+    policy_set = load_with_builtin(settings.policy_dir, guard_for(settings, pid=pid))
+    return policy_set, describe(relaxed(settings.guard))
 
 
 def _fail(message: str) -> click.ClickException:
@@ -197,9 +218,11 @@ def check(command: str | None, tool: str, params: tuple[str, ...], agent: str, s
         args[key] = command
     if not args:
         raise _fail("give a COMMAND or --param NAME=VALUE")
-    target = policy_dir if policy_dir is not None else _active_dir()
-    policy_set = load_policy_target(target) if policy_dir is not None \
-        else load_policy_dir(target)
+    guard: dict[str, Any] | None = None
+    if policy_dir is not None:
+        policy_set = load_policy_target(policy_dir)
+    else:
+        policy_set, guard = _active_set()
     call = ToolCall(tool=tool, agent=agent, session=session, params=args, cwd=cwd)
     matches, parsed = find_matches(policy_set, call, counter=SlidingWindowCounter(), now=0.0)
     decision = decide(policy_set, matches, parsed)
@@ -207,9 +230,15 @@ def check(command: str | None, tool: str, params: tuple[str, ...], agent: str, s
         click.echo(json.dumps({"decision": decision.action, "message": decision.message,
                                "policy": decision.policy,
                                "matched_policies": list(decision.matched_policies),
-                               "suggestions": list(decision.suggestions)}, indent=2))
+                               "suggestions": list(decision.suggestions),
+                               **({"guard": guard} if guard is not None else {})}, indent=2))
     else:
         click.echo(f"{decision.action}: {decision.message}")
+        if guard is not None:
+            rules = ", ".join(r["id"] for r in guard["rules"]) or "none (guard: off)"
+            click.echo(f"guard ({guard['policy']}, checked first): {rules}"
+                       + (f"; relaxed: {', '.join(guard['relaxed'])}" if guard["relaxed"]
+                          else ""))
         if parsed is not None:
             click.echo("parsed as:")
             for comp in parsed.components:
@@ -224,8 +253,12 @@ def check(command: str | None, tool: str, params: tuple[str, ...], agent: str, s
         for m in matches:
             mark = "*" if m.policy.name == decision.policy else " "
             hits = _matched_patterns(policy_set, m.rule, texts)
-            why = ("matched " + ", ".join(f"`{h}`" for h in hits)) if hits \
-                else describe_rule(m.rule)
+            if m.policy.name in policy_set.builtin:  # its generated patterns say little
+                why = m.rule.message
+            elif hits:
+                why = "matched " + ", ".join(f"`{h}`" for h in hits)
+            else:
+                why = describe_rule(m.rule)
             click.echo(f"{mark} {m.policy.name} rule {m.rule.index + 1} "
                        f"({m.rule.file}:{m.rule.line}) {m.rule.action}: {why}")
         for tip in decision.suggestions:

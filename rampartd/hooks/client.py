@@ -24,6 +24,7 @@ _TARGET_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
                           "_.:-/?=&")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9090
+ADDRESS_FILE = "daemon.json"  # rampartd.instance.ADDRESS_FILE (a test keeps them equal)
 
 
 class HookError(Exception):
@@ -58,8 +59,29 @@ def _config_address(home: str) -> tuple[str | None, int | None]:
     return settings.host, settings.port
 
 
+def _published_url(home: str) -> str | None:
+    """The URL in the home's address file (rampartd.instance's daemon.json) while its pid lives.
+
+    Read here with os and json alone: rampartd.instance brings urllib and the home module,
+    imports that would double the hook's start-up.
+    """
+    try:
+        with open(os.path.join(home, ADDRESS_FILE), encoding="utf-8") as fh:
+            data = json.load(fh)
+        pid, url = data["pid"], data["url"]
+        if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0 \
+                or not isinstance(url, str):
+            return None
+        os.kill(pid, 0)
+    except PermissionError:  # alive, owned by another user
+        return url if isinstance(url, str) else None
+    except (OSError, ValueError, KeyError, TypeError):  # no file, bad file, or its pid is gone
+        return None
+    return url
+
+
 def _split_url(url: str) -> tuple[str, int]:
-    rest = url[len("http://"):] if url.startswith("http://") else ""
+    rest = url.strip()[len("http://"):] if url.strip().startswith("http://") else ""
     hostport = rest.split("/", 1)[0]
     if hostport.startswith("["):
         host, _, port = hostport[1:].partition("]")
@@ -67,19 +89,19 @@ def _split_url(url: str) -> tuple[str, int]:
     else:
         host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
     if not host or (port and not port.isdigit()):
-        raise HookError("RAMPARTD_URL must be http://HOST:PORT")
+        raise HookError("the daemon's URL must be http://HOST:PORT")
     return host, int(port) if port else DEFAULT_PORT
 
 
 def daemon_address(home: str, env: Mapping[str, str]) -> tuple[str, int]:
-    """The daemon's address: $RAMPARTD_URL, $RAMPARTD_HOST/$RAMPARTD_PORT, config.yaml, default.
-
-    (The seam for an address file written by `serve` sits between the environment and
-    config.yaml.)
-    """
+    """The daemon's address, in the CLI's order: $RAMPARTD_URL, the address the home's running
+    daemon published, $RAMPARTD_HOST/$RAMPARTD_PORT, config.yaml, 127.0.0.1:9090."""
     url = env.get("RAMPARTD_URL")
     if url:
         return _split_url(url)
+    published = _published_url(home)
+    if published is not None:
+        return _split_url(published)
     host, port = env.get("RAMPARTD_HOST"), env.get("RAMPARTD_PORT")
     if host is None or port is None:
         file_host, file_port = _config_address(home)

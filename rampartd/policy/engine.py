@@ -36,17 +36,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rampartd.models import SEVERITY, Action, Decision, ToolCall
-from rampartd.policy.matchers import (
-    AMBIGUOUS,
-    as_number,
-    lookup_param,
-    normalize_path,
-    normalize_url,
-    url_host,
-    values_equal,
-)
+from rampartd.policy.effects import Effect, call_effects
+from rampartd.policy.matchers import AMBIGUOUS, as_number, lookup_param, values_equal
+from rampartd.policy.overlap import UNKNOWN
 from rampartd.policy.policyset import ParamCheck, Plan, Policy, PolicySet, Rule
 from rampartd.policy.shell.parse import ParsedCommand, parse_command
+from rampartd.policy.shell.roles import FILE_KINDS
 
 
 class CallCounter(Protocol):
@@ -85,10 +80,17 @@ class SlidingWindowCounter:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """A policy whose rule held for the call."""
+    """A policy whose rule held for the call; `possible`: only through a target known at run
+    time (a deny then asks)."""
 
     policy: Policy
     rule: Rule
+    possible: bool = False
+
+    @property
+    def action(self) -> Action:
+        """The rule's action, a deny that only possibly applies asking instead."""
+        return "ask" if self.possible and self.rule.action == "deny" else self.rule.action
 
 
 # A command unit: (pattern ids found in its texts, kind: component | pipeline | raw).
@@ -105,28 +107,30 @@ def _command_text(params: Mapping[str, Any]) -> str | None:
 
 
 class _Subjects:
-    """The call's texts, normalised and matched against the plan's pattern sets, on demand."""
+    """The call's texts and effects, normalised and matched against the plan's pattern sets,
+    on demand."""
 
-    __slots__ = ("_domain_ids", "_path", "_session", "_text", "_units", "_url_ids", "_urls",
-                 "call", "parsed", "plan", "ps")
+    __slots__ = ("_effects", "_files", "_nets", "_session", "_text", "_texts", "_units",
+                 "call", "parsed", "plan", "ps", "tool")
 
-    def __init__(self, policy_set: PolicySet, plan: Plan, call: ToolCall) -> None:
+    def __init__(self, policy_set: PolicySet, plan: Plan, call: ToolCall, tool: str) -> None:
         self.ps = policy_set
         self.plan = plan
         self.call = call
+        self.tool = tool
         self.parsed: ParsedCommand | None = None
         self._text: str | None = None
         self._units: list[_Unit] | None = None
-        self._path: list[frozenset[int]] | None = None
-        self._urls: list[str] | None = None
-        self._url_ids: list[frozenset[int]] | None = None
-        self._domain_ids: list[frozenset[int]] | None = None
+        self._effects: tuple[Effect, ...] | None = None
+        self._files: list[_Ids] | None = None
+        self._nets: list[tuple[Effect, frozenset[int], frozenset[int]]] | None = None
+        self._texts: dict[str, list[tuple[Effect, frozenset[int]]]] = {}
         self._session: list[frozenset[int]] | None = None
         text = _command_text(call.params)
-        if text is None and call.tool == "exec":
+        if text is None and tool == "exec":
             # A shell call whose command cannot be read is not a call we can vouch for.
             self.parsed = ParsedCommand("", (), problem="the exec call has no command text")
-        elif text is not None and (call.tool == "exec" or "command" in plan.sets):
+        elif text is not None and (tool == "exec" or "command" in plan.sets):
             # Agents repeat commands; the plan remembers what each text parsed and matched to.
             hit = plan.commands.get(text)
             if hit is not None:
@@ -162,43 +166,67 @@ class _Subjects:
                 self.plan.remember(self._text, parsed, units)
         return self._units
 
-    def path(self) -> list[frozenset[int]]:
-        if self._path is None:
-            params = self.call.params
-            raw = params.get("path")
-            if not isinstance(raw, str):
-                raw = params.get("file_path")
-            self._path = []
-            if isinstance(raw, str) and raw:
-                norm = normalize_path(raw, cwd=self.call.cwd, home=self.ps.home)
-                self._path.append(self._match("path", norm))
-        return self._path
+    def effects(self) -> tuple[Effect, ...]:
+        """What the call reads, writes, deletes, runs, contacts… (see rampartd.policy.effects)."""
+        if self._effects is None:
+            parsed = self.parsed if self.tool == "exec" else None
+            self._effects = call_effects(self.tool, self.call.params, parsed,
+                                         cwd=self.call.cwd, home=self.ps.home)
+        return self._effects
 
-    def urls(self) -> list[str]:
-        if self._urls is None:
-            found: list[str] = []
-            url = self.call.params.get("url")
-            if isinstance(url, str) and url:
-                found.append(url)
-            if self.parsed is not None:
-                found.extend(self.parsed.urls)
-            self._urls = found
-        return self._urls
+    def files(self) -> list[_Ids]:
+        """(effect, ids it could match, ids it surely matches) for every file effect."""
+        if self._files is None:
+            pset = self.plan.sets.get("path")
+            out: list[_Ids] = []
+            for e in self.effects():
+                if e.kind not in FILE_KINDS:
+                    continue
+                if pset is None:
+                    out.append((e, _NONE, _NONE))
+                    continue
+                sure = _NONE if e.unknown else pset.match(e.target)
+                if e.recursive and sure:
+                    sure = sure & pset.match(e.target + "/" + UNKNOWN)
+                maybe = sure
+                if e.unknown or e.wild or e.recursive:
+                    maybe = pset.match(e.target) if e.unknown else maybe
+                    reach = self.ps.reach()
+                    maybe = maybe | frozenset(
+                        p.pid for p in pset.patterns
+                        if reach.could_match(e.target, e.recursive, p.source,
+                                             _searcher(p.compiled)))
+                out.append((e, maybe, sure))
+            self._files = out
+        return self._files
 
-    def url_ids(self) -> list[frozenset[int]]:
-        if self._url_ids is None:
-            self._url_ids = [self._match("url", normalize_url(u)) for u in self.urls()]
-        return self._url_ids
+    def nets(self) -> list[tuple[Effect, frozenset[int], frozenset[int]]]:
+        """(effect, url ids, domain ids) for every network effect."""
+        if self._nets is None:
+            out = []
+            for e in self.effects():
+                if e.kind != "network":
+                    continue
+                if e.unknown:
+                    out.append((e, _NONE, _NONE))
+                    continue
+                domain = _NONE
+                if "domain" in self.plan.sets and e.host:
+                    labels = e.host.split(".")
+                    for k in range(len(labels)):
+                        domain = domain | self._match("domain", ".".join(labels[k:]))
+                out.append((e, self._match("url", e.target), domain))
+            self._nets = out
+        return self._nets
 
-    def domain_ids(self) -> list[frozenset[int]]:
-        if self._domain_ids is None:
-            ids: list[frozenset[int]] = []
-            for url in self.urls():
-                host = url_host(url)
-                if host:
-                    ids.append(self._match("domain", host))
-            self._domain_ids = ids
-        return self._domain_ids
+    def texts(self, kind: str) -> list[tuple[Effect, frozenset[int]]]:
+        """(effect, ids) for the program / env / signal effects."""
+        hit = self._texts.get(kind)
+        if hit is None:
+            ekind = _TEXT_KINDS[kind]
+            hit = [(e, self._match(kind, e.target)) for e in self.effects() if e.kind == ekind]
+            self._texts[kind] = hit
+        return hit
 
     def session(self) -> list[frozenset[int]]:
         if self._session is None:
@@ -209,12 +237,36 @@ class _Subjects:
         if kind == "command":
             return [u[0] for u in self.units()]
         if kind == "path":
-            return self.path()
+            return [maybe for _, maybe, _ in self.files()]
         if kind == "url":
-            return self.url_ids()
+            return [u for e, u, _ in self.nets()] + self._unknown_nets("url")
         if kind == "domain":
-            return self.domain_ids()
+            return [d for e, _, d in self.nets()] + self._unknown_nets("domain")
+        if kind in _TEXT_KINDS:
+            everything = self._everything(kind)
+            return [everything if e.unknown else ids for e, ids in self.texts(kind)]
         return self.session()
+
+    def _everything(self, kind: str) -> frozenset[int]:
+        pset = self.plan.sets.get(kind)
+        return frozenset(p.pid for p in pset.patterns) if pset is not None else _NONE
+
+    def _unknown_nets(self, kind: str) -> list[frozenset[int]]:
+        if any(e.unknown for e, _, _ in self.nets()):
+            return [self._everything(kind)]
+        return []
+
+
+_TEXT_KINDS = {"program": "exec", "env": "env", "signal": "signal"}
+_NONE: frozenset[int] = frozenset()
+# A file effect with the pattern ids it could match and those it surely matches.
+_Ids = tuple[Effect, frozenset[int], frozenset[int]]
+# How sure a rule is to hold: not at all, only through targets known at run time, surely.
+NO, POSSIBLY, SURELY = 0, 1, 2
+
+
+def _searcher(compiled: Any) -> Any:
+    return lambda text: compiled.search(text) is not None
 
 
 def _check_param(check: ParamCheck, params: Mapping[str, Any]) -> bool | None:
@@ -267,46 +319,133 @@ def _over(sets: list[frozenset[int]], pos: frozenset[int], restrictive: bool) ->
     return all(not pos.isdisjoint(ids) for ids in sets)
 
 
+def _kinds(rule: Rule, kinds: frozenset[str]) -> frozenset[str]:
+    return kinds & rule.effect_kinds if rule.effect_kinds else kinds
+
+
+_FILE_SET = frozenset(FILE_KINDS)
+_NET_SET = frozenset({"network"})
+
+
+def _file_level(rule: Rule, subj: _Subjects, restrictive: bool) -> int:
+    kinds = _kinds(rule, _FILE_SET)
+    items = [it for it in subj.files() if it[0].kind in kinds]
+    pos, neg = rule.path_matches, rule.path_not_matches
+    if not items:
+        return NO
+    if not restrictive:
+        for e, maybe, sure in items:
+            if e.unknown or (pos and pos.isdisjoint(sure)) or (neg and not neg.isdisjoint(maybe)):
+                return NO
+        return SURELY
+    level = NO
+    for e, maybe, sure in items:
+        if (pos and pos.isdisjoint(maybe)) or (neg and not neg.isdisjoint(sure)):
+            continue
+        if not e.unknown:
+            return SURELY
+        level = POSSIBLY
+    return level
+
+
+def _net_level(rule: Rule, subj: _Subjects, restrictive: bool) -> int:
+    if not _kinds(rule, _NET_SET):
+        return NO
+    items = subj.nets()
+    if not items:
+        return NO
+    level = NO if restrictive else SURELY
+    for e, url_ids, domain_ids in items:
+        ok = not ((rule.url_matches and rule.url_matches.isdisjoint(url_ids))
+                  or (rule.domain_matches and rule.domain_matches.isdisjoint(domain_ids)))
+        if restrictive:
+            if e.unknown:
+                level = max(level, POSSIBLY)
+            elif ok:
+                return SURELY
+        elif e.unknown or not ok:
+            return NO
+    return level
+
+
+def _text_level(rule: Rule, subj: _Subjects, kind: str, pos: frozenset[int],
+                restrictive: bool) -> int:
+    if not _kinds(rule, frozenset({_TEXT_KINDS[kind]})):
+        return NO
+    items = subj.texts(kind)
+    if not items:
+        return NO
+    level = NO if restrictive else SURELY
+    for e, ids in items:
+        if restrictive:
+            if e.unknown:
+                level = max(level, POSSIBLY)
+            elif not pos.isdisjoint(ids):
+                return SURELY
+        elif e.unknown or pos.isdisjoint(ids):
+            return NO
+    return level
+
+
+def _kind_level(rule: Rule, subj: _Subjects, restrictive: bool) -> int:
+    """`effect:` alone: the call has such an effect (allow: it has only such effects)."""
+    effects = subj.effects()
+    if restrictive:
+        return SURELY if any(e.kind in rule.effect_kinds for e in effects) else NO
+    return SURELY if effects and all(e.kind in rule.effect_kinds for e in effects) else NO
+
+
+def _target_level(rule: Rule, subj: _Subjects, restrictive: bool) -> int:
+    """How surely the rule's effect conditions hold (each must; the weakest counts)."""
+    level = SURELY
+    if rule.path_matches or rule.path_not_matches:
+        level = min(level, _file_level(rule, subj, restrictive))
+    if level and (rule.url_matches or rule.domain_matches):
+        level = min(level, _net_level(rule, subj, restrictive))
+    for kind, pos in (("program", rule.program_matches), ("env", rule.env_matches),
+                      ("signal", rule.signal_matches)):
+        if level and pos:
+            level = min(level, _text_level(rule, subj, kind, pos, restrictive))
+    if level and rule.effect_kinds and not (
+            rule.path_matches or rule.path_not_matches or rule.url_matches
+            or rule.domain_matches or rule.program_matches or rule.env_matches
+            or rule.signal_matches):
+        level = _kind_level(rule, subj, restrictive)
+    return level
+
+
 def _rule_holds(rule: Rule, subj: _Subjects, call: ToolCall, counter: CallCounter | None,
-                now: float | None) -> bool:
+                now: float | None) -> int:
+    """NO, POSSIBLY (only through targets known at run time) or SURELY."""
     if rule.default:
-        return True
+        return SURELY
     restrictive = rule.action != "allow"
     if rule.has_command:
         if subj.parsed is None or (not restrictive and subj.problem is not None):
-            return False
+            return NO
         units = subj.units()
         if restrictive:
             skip_pipes = bool(rule.command_not_matches)
             if not any(_unit_ok(rule, ids) for ids, kind in units
                        if not (skip_pipes and kind == "pipeline")):
-                return False
+                return NO
         else:
             comps = [ids for ids, kind in units if kind == "component"]
             if not comps or not all(_unit_ok(rule, ids) for ids in comps):
-                return False
-    if rule.path_matches or rule.path_not_matches:
-        path = subj.path()
-        if not path:
-            return False
-        if rule.path_matches and rule.path_matches.isdisjoint(path[0]):
-            return False
-        if rule.path_not_matches and not rule.path_not_matches.isdisjoint(path[0]):
-            return False
-    if rule.url_matches and not _over(subj.url_ids(), rule.url_matches, restrictive):
-        return False
-    if rule.domain_matches and not _over(subj.domain_ids(), rule.domain_matches, restrictive):
-        return False
+                return NO
+    level = _target_level(rule, subj, restrictive) if rule.has_targets else SURELY
+    if not level:
+        return NO
     if rule.session_matches or rule.session_not_matches:
         ids = subj.session()[0]
         if rule.session_matches and rule.session_matches.isdisjoint(ids):
-            return False
+            return NO
         if rule.session_not_matches and not rule.session_not_matches.isdisjoint(ids):
-            return False
+            return NO
     for check in rule.params:
         result = _check_param(check, call.params)
         if not (restrictive if result is None else result):
-            return False
+            return NO
     if rule.call_count is not None:
         previous = 0
         if counter is not None:
@@ -314,8 +453,8 @@ def _rule_holds(rule: Rule, subj: _Subjects, call: ToolCall, counter: CallCounte
                 raise ValueError("evaluate() needs now= when a counter is given")
             previous = counter.count(call.agent, call.tool, rule.call_count.window, now)
         if previous < rule.call_count.max:
-            return False
-    return True
+            return NO
+    return level
 
 
 def _in_scope(policy: Policy, call: ToolCall) -> bool:
@@ -324,11 +463,27 @@ def _in_scope(policy: Policy, call: ToolCall) -> bool:
     return policy.session_regex is None or policy.session_regex.search(call.session) is not None
 
 
+def call_tool_class(policy_set: PolicySet, call: ToolCall) -> str:
+    """The class a call is evaluated under: its host tool name mapped (an mcp call carrying a
+    `command` is a shell call)."""
+    tool = policy_set.tool_class(call.tool)
+    if tool == "mcp" and _command_text(call.params) is not None:
+        return "exec"
+    return tool
+
+
 def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | None = None,
                  now: float | None = None) -> tuple[list[Match], ParsedCommand | None]:
     """Every in-scope policy's deciding rule, in order, and the parsed command (if any)."""
-    plan = policy_set.plan_for(call.tool)
-    subj = _Subjects(policy_set, plan, call)
+    matches, subj = _find(policy_set, call, counter, now)
+    return matches, subj.parsed
+
+
+def _find(policy_set: PolicySet, call: ToolCall, counter: CallCounter | None,
+          now: float | None) -> tuple[list[Match], _Subjects]:
+    tool = call_tool_class(policy_set, call)
+    plan = policy_set.plan_for(tool, call.tool)
+    subj = _Subjects(policy_set, plan, call, tool)
     candidates = set(plan.always)
     for kind, index in plan.index.items():
         for ids in subj.id_sets(kind):
@@ -346,14 +501,15 @@ def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter 
         if not _in_scope(policy, call):
             decided.add(ppos)
             continue
-        if _rule_holds(rule, subj, call, counter, now):
+        level = _rule_holds(rule, subj, call, counter, now)
+        if level:
             decided.add(ppos)
-            matches.append(Match(policy, rule))
-    return matches, subj.parsed
+            matches.append(Match(policy, rule, level == POSSIBLY))
+    return matches, subj
 
 
 def _severity(match: Match) -> int:
-    return SEVERITY[match.rule.action]
+    return SEVERITY[match.action]
 
 
 _DEFAULT_MESSAGES = {
@@ -374,9 +530,12 @@ def decide(policy_set: PolicySet, matches: list[Match], parsed: ParsedCommand | 
     if matches:
         # max() keeps the first of equally severe matches; a single match needs no search.
         top = matches[0] if len(matches) == 1 else max(matches, key=_severity)
-        action = top.rule.action
+        action = top.action
         policy = top.policy.name
-        message = top.rule.message or _DEFAULT_MESSAGES[action].format(policy)
+        message = top.rule.message or _DEFAULT_MESSAGES[top.rule.action].format(policy)
+        if top.possible and top.rule.action == "deny":
+            message = (f"{message}, unless a target only known at run time is something else; "
+                       "a person must approve it")
         if action == "deny":
             suggestions = top.rule.suggestions or (
                 f"If this is intended, ask the user to run it themselves or to change policy "

@@ -13,10 +13,13 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rampartd.errors import PolicyError
-from rampartd.policy.compiler import load_policy_dir
+from rampartd.policy.compiler import compile_documents, load_policy_dir
+from rampartd.policy.loader import RawDoc, read_policy_dir
 from rampartd.policy.policyset import PolicySet
 
 log = logging.getLogger("rampartd.policy")
@@ -57,17 +60,37 @@ def fingerprint(directory: Path, digests: dict[StatKey, str]) -> Fingerprint:
     return tuple(sorted(entries))
 
 
+def load_with_builtin(path: Path, builtin: Sequence[RawDoc], *,
+                      home: str | None = None) -> PolicySet:
+    """The directory's policies with the built-in documents' policies ahead of all of them,
+    whatever priority a file claims; a file cannot reuse a built-in policy's name."""
+    policy_set = compile_documents([*builtin, *read_policy_dir(path)], source_dir=path,
+                                   home=home)
+    files = {doc.file for doc in builtin}
+    first = tuple(p for p in policy_set.policies if p.file in files)
+    rest = tuple(p for p in policy_set.policies if p.file not in files)
+    return replace(policy_set, policies=first + rest, builtin=tuple(p.name for p in first),
+                   _plans={}, _tool_plans={}, _reach=[])
+
+
 class PolicyHolder:
     """The active policy set of a directory; loads it at construction (PolicyError if broken)."""
 
-    def __init__(self, path: Path, *, home: str | None = None) -> None:
+    def __init__(self, path: Path, *, home: str | None = None,
+                 builtin: Sequence[RawDoc] = ()) -> None:
         self.path = Path(path)
         self.home = home
+        self.builtin = tuple(builtin)  # compiled with every load, ahead of the directory's
         self.last_error: PolicyError | None = None
         self._digests: dict[StatKey, str] = {}
         self._stamp = fingerprint(self.path, self._digests)
-        self._current = load_policy_dir(self.path, home=home)
+        self._current = self._load()
         self._current.warm()  # the first call after a (re)load should not pay for the plans
+
+    def _load(self) -> PolicySet:
+        if not self.builtin:
+            return load_policy_dir(self.path, home=self.home)
+        return load_with_builtin(self.path, self.builtin, home=self.home)
 
     @property
     def current(self) -> PolicySet:
@@ -78,7 +101,7 @@ class PolicyHolder:
         """Load the directory now; on PolicyError keep the last good set and re-raise."""
         self._stamp = stamp if stamp is not None else fingerprint(self.path, self._digests)
         try:
-            new = load_policy_dir(self.path, home=self.home)
+            new = self._load()
         except PolicyError as exc:
             if self.last_error is None or self.last_error.message != exc.message:
                 log.warning("policy reload failed, keeping the last good set: %s", exc.message)

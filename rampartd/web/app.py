@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 
@@ -18,6 +19,7 @@ from rampartd.config import Settings
 from rampartd.home import AdminToken
 from rampartd.policy import PolicyHolder
 from rampartd.policy.engine import SlidingWindowCounter
+from rampartd.policy.guard import guard_for
 from rampartd.stream.broadcaster import Broadcaster
 from rampartd.web import sse
 from rampartd.web.agents import AGENTS
@@ -79,7 +81,9 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
     of them fails to close, so the audit writer always drains and the process can exit.
     """
     settings = app[SETTINGS]
-    policies = PolicyHolder(settings.policy_dir)  # a broken policy stops start-up (PolicyError)
+    # The guard is compiled from this process's runtime and put ahead of every policy file;
+    # a broken policy stops start-up (PolicyError).
+    policies = PolicyHolder(settings.policy_dir, builtin=guard_for(settings, pid=os.getpid()))
     async with contextlib.AsyncExitStack() as stack:
         # The broadcaster exists before the store so no committed record escapes the stream.
         broadcaster = Broadcaster(queue_size=settings.stream_queue_size,
