@@ -160,3 +160,10 @@ async def test_tool_output_needs_its_fields(client: Any, auth: dict[str, str]) -
     assert resp.status == 400
     resp = await client.post("/v1/tool-output/exec", json={**call("ls"), "output": ""})
     assert resp.status == 401
+
+
+async def test_the_stream_filters_on_the_new_kinds(client: Any, auth: dict[str, str]) -> None:
+    resp = await client.get("/v1/events/stream?types=tool.output_flagged,ask.host_outcome",
+                            headers=auth)
+    assert resp.status == 200
+    resp.close()
