@@ -208,6 +208,13 @@ def test_the_hook_finds_the_daemon_by_its_published_address(shared: Daemon) -> N
     assert "could not decide" not in proc.stdout  # the daemon decided
 
 
+def test_a_huge_output_is_scanned_from_its_start(shared: Daemon) -> None:
+    event = {**payload("claude-code", "post_secret"), "session_id": "huge",
+             "tool_response": "password=hunter22hunter22 " + "é" * 600_000}
+    code, out, _ = run("claude-code", event, shared.home, shared.port)
+    assert code == 0 and "credentials" in json.loads(out)["reason"]
+
+
 def test_injection_markers_reach_claude(shared: Daemon) -> None:
     code, out, _ = run("claude-code", payload("claude-code", "post_injection"), shared.home,
                        shared.port)

@@ -223,7 +223,7 @@ def parse_response(raw: bytes) -> tuple[int, Any]:
 def post(daemon: Daemon, path: str, body: Mapping[str, Any], *, timeout: float,
          nonce: str | None = None, query: Mapping[str, str] | None = None) -> tuple[int, Any]:
     """POST JSON to the daemon; (status, decoded answer). Raises HookError on any failure."""
-    data = json.dumps(body).encode()
+    data = json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass")
     # Tool names and query values are plain tokens; anything else could bend the request line.
     target = path
     if query:

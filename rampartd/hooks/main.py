@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 USAGE = ("usage: rampartd-hook HOST [--agent NAME] [--wait SECONDS] [--timeout SECONDS] "
          "[--home DIR]\n  HOST: " + ", ".join(HOSTS))
 DEFAULT_TIMEOUT = 5.0
-MAX_OUTPUT_CHARS = 256 * 1024  # what is sent for scanning; the body limit is 1 MiB
+MAX_OUTPUT_CHARS = 128 * 1024  # what is sent for scanning: ≤ 512 KiB of UTF-8 (limit 1 MiB)
 
 
 class Options:
