@@ -69,16 +69,24 @@ def _body(call: HookCall, opts: Options, params: Mapping[str, Any]) -> dict[str,
 def _error(status: int, answer: Any) -> HookError:
     if status == 401:
         return HookError("rampartd refused the token")
-    detail = answer.get("error") if isinstance(answer, dict) else None
-    return HookError(f"rampartd answered {status}"
-                     + (f": {str(detail)[:200]}" if isinstance(detail, str) else ""))
+    # Error answers carry no proof: only the machine code is repeated, never free text that
+    # something else on the port could use to talk to the model.
+    code = answer.get("code") if isinstance(answer, dict) else None
+    known = isinstance(code, str) and 0 < len(code) <= 40 \
+        and all(c.isascii() and (c.isalnum() or c == "_") for c in code)
+    return HookError(f"rampartd answered {status}" + (f" ({code})" if known else ""))
 
 
 def verdict_of(daemon: Daemon, nonce: str, status: int, answer: Any,
                can_ask: bool) -> tuple[Verdict, str]:
     """The verdict for one evaluation answer; anything unproven or unexpected is a deny."""
     if status == 403 and isinstance(answer, dict) and answer.get("allowed") is False:
-        # A deny needs no proof: an impostor can only make the hook stricter.
+        # Any 403 is a deny; only a proven one gets to show its message to the model.
+        try:
+            checked(daemon, nonce, answer)
+        except HookError:
+            return "deny", "rampartd: denied (the answer carried no proof, so its reason " \
+                           "is not shown)"
         return "deny", f"rampartd: {answer.get('message') or 'denied'}"
     if status not in (200, 202):
         raise _error(status, answer)
