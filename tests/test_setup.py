@@ -141,3 +141,16 @@ def test_check_fails_without_a_daemon_and_bad_json_is_left_alone(tmp_path: Path)
     result = setup(tmp_path, None, "claude-code")
     assert result.exit_code != 0 and "not valid JSON" in result.output
     assert broken.read_text() == "{ not json"
+
+
+def test_a_home_with_spaces_and_quotes_still_runs(tmp_path: Path) -> None:
+    d = start_daemon(tmp_path / "it's my home")
+    try:
+        user = tmp_path / "user"
+        assert setup(user, d, "claude-code").exit_code == 0
+        command = our_commands(json.loads((user / ".claude" / "settings.json").read_text()))[0]
+        assert "--home" in shlex.split(command)
+        check = setup(user, d, "claude-code", "--check")
+        assert check.exit_code == 0, check.output
+    finally:
+        d.stop()
