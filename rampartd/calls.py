@@ -8,59 +8,21 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
+from rampartd.approvals.queue import Approvals
+from rampartd.audit.drafts import decision_draft
 from rampartd.audit.store import AuditStore, RecordDraft
 from rampartd.errors import PolicyError
-from rampartd.models import Decision, ToolCall
+from rampartd.models import Decision, Outcome, ToolCall
 from rampartd.policy import PolicyHolder
 from rampartd.policy.engine import SlidingWindowCounter, evaluate
 from rampartd.policy.guard import GUARD_POLICY
-
-if TYPE_CHECKING:  # approvals imports this module at run time
-    from rampartd.approvals.queue import Approvals
 
 # call_count windows longer than this are not supported by the restart seeding of the counter.
 COUNTER_HORIZON_SECONDS = 24 * 3600.0
 # Asks handed to the host, remembered until the host reports the call ran; oldest dropped.
 MAX_HANDED_ASKS = 10_000
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a recorded tool call produced: the decision, its record, and how to answer."""
-
-    decision: Decision
-    record: Mapping[str, Any]
-    allowed: bool
-    status: int  # 200 allow/watch, 403 deny, 202 ask
-    approval: Mapping[str, Any] = field(default_factory=dict)  # approval_id, status, expires_at
-
-
-def decision_fields(decision: Decision) -> dict[str, Any]:
-    """The `decision` object of an audit record."""
-    return {
-        "action": decision.action,
-        "message": decision.message,
-        "policy": decision.policy,
-        "matched_policies": list(decision.matched_policies),
-        "suggestions": list(decision.suggestions),
-        "evaluation_time_us": decision.evaluation_time_us,
-    }
-
-
-def decision_draft(call: ToolCall, decision: Decision, **detail: Any) -> RecordDraft:
-    """The audit record draft for one decided tool call."""
-    extra = {k: v for k, v in detail.items() if v is not None}
-    if call.cwd is not None:
-        extra["cwd"] = call.cwd
-    return RecordDraft(
-        kind="decision", agent=call.agent, session=call.session, run_id=call.run_id,
-        tool_call_id=call.tool_call_id, tool=call.tool, request=dict(call.params),
-        decision=decision_fields(decision), detail=extra or None,
-    )
 
 
 def refusal(agent_status: str | None) -> Decision | None:
@@ -115,7 +77,7 @@ class ToolService:
         if refused is not None:
             record = await self.store.append(
                 decision_draft(call, refused, agent_status=agent_status))
-            return Outcome(refused, record, allowed=False, status=403)
+            return Outcome(refused, record, "denied")
         now = time.time()
         decision = evaluate(self.policies.current, call, counter=self.counter, now=now)
         self.counter.record(call.agent, call.tool, now)
@@ -129,8 +91,8 @@ class ToolService:
         record = await self.store.append(
             decision_draft(call, decision, mode="monitor" if monitor else None))
         if monitor or decision.allowed:
-            return Outcome(decision, record, allowed=True, status=200)
-        return Outcome(decision, record, allowed=False, status=403)
+            return Outcome(decision, record, "allowed")
+        return Outcome(decision, record, "denied")
 
     async def _hand_to_host(self, call: ToolCall, decision: Decision) -> Outcome:
         record = await self.store.append(decision_draft(call, decision, ask="host"))
@@ -138,7 +100,7 @@ class ToolService:
             self.handed[call.agent, call.session, call.tool_call_id] = record["id"]
             while len(self.handed) > MAX_HANDED_ASKS:
                 self.handed.popitem(last=False)
-        return Outcome(decision, record, allowed=False, status=202, approval={"ask": "host"})
+        return Outcome(decision, record, "pending", approval={"ask": "host"})
 
     def take_handed(self, call: ToolCall) -> str | None:
         """The audit id of this call's ask if it was handed to the host (forgotten after)."""
@@ -149,13 +111,13 @@ class ToolService:
     async def await_approval(self, call: ToolCall, outcome: Outcome, seconds: float, *,
                              agent_status: Callable[[], str | None],
                              connected: Callable[[], bool]) -> Outcome:
-        """Hold a 202 ask up to `seconds` until its approval is decided (then 200 or 403).
+        """Hold a pending ask up to `seconds` until its approval is decided (allowed or denied).
 
         An approved call is retried as if the agent had sent it again: re-evaluated with the
         agent's status and the policy as they are now, so a grant never overrides a deny, and
         only while the caller is still connected to receive the answer.
         """
-        if outcome.status != 202 or seconds <= 0:
+        if outcome.verdict != "pending" or seconds <= 0:
             return outcome
         settled = await self.approvals.settle(outcome, seconds)
         if settled is not None:

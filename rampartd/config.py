@@ -92,6 +92,11 @@ SETTINGS: tuple[Setting, ...] = (
             "policy directory (default: $RAMPARTD_HOME/policies)", "path"),
     Setting("log_level", _choice("debug", "info", "warning", "error"), "info",
             "log verbosity", "str"),
+    Setting("policy_poll_interval", _positive(float), 0.25,
+            "seconds between checks of the policy directory for edits", "float"),
+    Setting("db_busy_timeout", _positive(float), 5.0,
+            "seconds a database access waits for another process's lock before failing",
+            "float"),
     Setting("approval_timeout", _positive(float), 120.0,
             "seconds before a pending approval expires", "float"),
     Setting("max_pending_approvals", _positive(int), 1000,
@@ -131,6 +136,8 @@ class Settings:
     mode: str
     policy_dir: Path
     log_level: str
+    policy_poll_interval: float
+    db_busy_timeout: float
     approval_timeout: float
     max_pending_approvals: int
     stream_ping_interval: float

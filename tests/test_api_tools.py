@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,7 @@ from rampartd.audit.verify import verify_db
 from rampartd.config import Settings
 from rampartd.daemon import prepare_home
 from rampartd.web.app import create_app
-from rampartd.web.keys import SERVICE
-from rampartd.web.tools import RELOAD_GATE
+from rampartd.web.keys import RELOAD_GATE, SERVICE
 from tests.api_policy import write_policy
 from tests.conftest import make_settings
 
@@ -299,8 +299,12 @@ async def test_hostile_json_is_a_clean_400(client: Any, auth: dict[str, str], ra
 
 
 async def test_the_policy_watcher_survives_an_unwritable_log(
-        client: Any, auth: dict[str, str], settings: Settings,
+        aiohttp_client: Any, auth: dict[str, str], settings: Settings,
         caplog: pytest.LogCaptureFixture) -> None:
+    # A short busy timeout: the writer gives up on the lock quickly instead of after 5 s.
+    settings = dataclasses.replace(settings, db_busy_timeout=0.1, policy_poll_interval=0.05)
+    client = await aiohttp_client(create_app(settings))
+
     async def decision_of(command: str) -> str:
         resp = await client.post("/v1/preflight/exec", json=call(command), headers=auth)
         return str((await resp.json())["decision"])

@@ -11,15 +11,15 @@ import pytest
 from ulid import ULID
 
 from rampartd.audit.chain import GENESIS_HASH, RecordDraft, build_record, columns_of, format_ts
+from rampartd.audit.drafts import decision_draft
 from rampartd.audit.migrations import apply_migrations
 from rampartd.audit.verify import verify_db
-from rampartd.calls import decision_draft
 from rampartd.config import Settings
 from rampartd.daemon import prepare_home
 from rampartd.models import Decision, ToolCall
 from rampartd.web.app import create_app
-from rampartd.web.decisions import CLIENT_LOG_LIMIT, CLIENT_LOG_WINDOW, DECISION_LIMITER
-from rampartd.web.keys import SERVICE
+from rampartd.web.decisions import CLIENT_LOG_LIMIT, CLIENT_LOG_WINDOW
+from rampartd.web.keys import DECISION_LIMITER, SERVICE
 from rampartd.web.limits import SlidingWindowLimiter
 from tests.api_policy import write_policy
 from tests.conftest import make_settings

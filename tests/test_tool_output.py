@@ -73,7 +73,8 @@ async def test_a_bad_nonce_is_refused_before_anything_is_recorded(
         resp = await client.post("/v1/tool/exec", json=call("git status"),
                                  headers={**auth, proof.NONCE_HEADER: bad})
         assert resp.status == 400
-        assert (await resp.json())["code"] == "invalid_header"
+        answer = await resp.json()
+        assert answer["code"] == "invalid_parameter" and "'X-Rampartd-Nonce'" in answer["error"]
     assert len(await records(client, auth, kind="decision")) == before
 
 
@@ -154,7 +155,9 @@ async def test_tool_output_scan_records_redacted_findings(client: Any,
 
 async def test_tool_output_needs_its_fields(client: Any, auth: dict[str, str]) -> None:
     resp = await client.post("/v1/tool-output/exec", json=call("ls"), headers=auth)
-    assert resp.status == 400 and (await resp.json())["code"] == "missing_field"
+    answer = await resp.json()
+    assert resp.status == 400 and answer["code"] == "invalid_field"
+    assert "'output'" in answer["error"]
     resp = await client.post("/v1/tool-output/exec", json={**call("ls"), "output": "",
                                                            "extra": 1}, headers=auth)
     assert resp.status == 400

@@ -61,7 +61,7 @@ def link_url(base_url: str, key: bytes, approval_id: str, action: str, exp: int)
 
 @dataclass(frozen=True)
 class SignedLink:
-    """A link's parts as presented."""
+    """A link's parts as presented (web/ parses them from the URL)."""
 
     approval_id: str
     action: str
@@ -69,17 +69,8 @@ class SignedLink:
     signature: str
 
 
-def parse_link(approval_id: str, params: dict[str, str]) -> SignedLink:
-    """The link's query parameters, strictly (a malformed link is refused as a bad signature)."""
-    action, exp, sig = params.get("action"), params.get("exp"), params.get("sig")
-    if action not in ACTIONS or exp is None or not (exp.isascii() and exp.isdigit()) \
-            or len(exp) > 12 or not sig:
-        raise Forbidden("invalid approval link", code="bad_signature")
-    return SignedLink(approval_id, action, int(exp), sig.lower())
-
-
 def check_link(key: bytes, link: SignedLink, now: float) -> None:
-    """Refuse a tampered link (403) or an expired one (410)."""
+    """Refuse a tampered link (Forbidden) or an expired one (Gone)."""
     expected = sign(key, link.approval_id, link.action, link.exp)
     if not hmac.compare_digest(expected.encode(), link.signature.encode()):
         raise Forbidden("invalid approval link", code="bad_signature")

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ulid import ULID
 
@@ -38,6 +38,7 @@ from rampartd.audit.checkpoints import append_checkpoint, has_checkpoints, sign_
 from rampartd.audit.migrations import apply_migrations
 from rampartd.audit.redact import prepare_payload
 from rampartd.errors import Unavailable
+from rampartd.models import AuditRecord
 
 log = logging.getLogger("rampartd.audit")
 
@@ -54,7 +55,7 @@ class Job:
 
     drafts: DraftSource
     txn_ops: TxnOps | None
-    future: asyncio.Future[tuple[Any, list[dict[str, Any]]]]
+    future: asyncio.Future[tuple[Any, list[AuditRecord]]]
 
 
 @dataclass
@@ -62,7 +63,7 @@ class _Outcome:
     job: Job
     error: BaseException | None = None
     value: Any = None
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[AuditRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,16 @@ class CheckpointPolicy:
 _STOP = object()
 
 
-def open_writer_connection(db_path: Path) -> sqlite3.Connection:
+BUSY_TIMEOUT_SECONDS = 5.0  # how long a database access waits for another process's lock
+
+
+def open_writer_connection(db_path: Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+                           ) -> sqlite3.Connection:
     """The write connection: autocommit mode (we issue BEGIN), WAL, synchronous=FULL."""
     # SQLite gives the -wal and -shm files the database file's mode, so create it private.
     os.close(os.open(db_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
     conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -109,9 +114,11 @@ class AuditWriter:
     """Owns the write connection and the thread that drains the job queue."""
 
     def __init__(self, db_path: Path, loop: asyncio.AbstractEventLoop,
-                 deliver: Callable[[list[_Outcome], list[dict[str, Any]]], None],
-                 checkpoints: CheckpointPolicy | None) -> None:
+                 deliver: Callable[[list[_Outcome], list[AuditRecord]], None],
+                 checkpoints: CheckpointPolicy | None, *,
+                 busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self._db_path = db_path
+        self._busy_timeout = busy_timeout
         self._loop = loop
         self._deliver = deliver
         self._policy = checkpoints
@@ -156,7 +163,7 @@ class AuditWriter:
 
     def _run(self) -> None:
         try:
-            conn = open_writer_connection(self._db_path)
+            conn = open_writer_connection(self._db_path, self._busy_timeout)
             apply_migrations(conn)
             self._seq, self._hash, self._last_us = read_head(conn)
             # A head with no checkpoint file behind it is signed with the next commit.
@@ -234,7 +241,7 @@ class AuditWriter:
                 ts=format_ts(now_us), prev_hash=self._hash)
             rows.append((*columns_of(record), digest, canonical))
             record["hash"] = digest
-            outcome.records.append(record)
+            outcome.records.append(cast(AuditRecord, record))  # now complete, hash and all
             self._seq, self._hash, self._last_us = self._seq + 1, digest, now_us
         return outcome, rows
 

@@ -15,7 +15,7 @@ from rampartd.errors import RampartdError
 from rampartd.models import ToolCall
 from rampartd.policy import PolicySet, Rule
 from rampartd.policy.cases import CaseResult, load_policy_target, run_test_file
-from rampartd.policy.describe import describe_rule
+from rampartd.policy.describe import describe_rule, summarize
 from rampartd.policy.engine import SlidingWindowCounter, decide, find_matches
 from rampartd.policy.matchers import normalize_path, normalize_url, url_host
 
@@ -132,7 +132,7 @@ def test(files: tuple[Path, ...], policy_dir: Path | None, failures_only: bool) 
 def summary(directory: Path | None, as_json: bool) -> None:
     """Describe every policy and rule in plain words."""
     policy_set = load_policy_target(directory if directory is not None else _active_dir())
-    items = policy_set.summary()
+    items = summarize(policy_set)
     if as_json:
         click.echo(json.dumps({"default_action": policy_set.default_action, "policies": items},
                               indent=2))

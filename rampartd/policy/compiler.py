@@ -16,6 +16,7 @@ from typing import Any
 
 from rampartd.errors import PolicyError
 from rampartd.models import ACTIONS, Action
+from rampartd.policy.describe import lint_warnings
 from rampartd.policy.effects import KINDS as EFFECT_KINDS
 from rampartd.policy.loader import RawDoc, YList, YMap, read_policy_dir
 from rampartd.policy.matchers import (
@@ -32,7 +33,6 @@ from rampartd.policy.policyset import (
     Policy,
     PolicySet,
     Rule,
-    find_warnings,
 )
 
 TOP_KEYS = ("version", "default_action", "policies")
@@ -398,7 +398,7 @@ def compile_documents(docs: Iterable[RawDoc], *, source_dir: Path | None = None,
     ordered = sorted(policies, key=lambda p: (p.priority, p.file, p.order))
     return PolicySet(default_action=default[0] if default else "deny",
                      policies=tuple(ordered), patterns=tuple(builder.patterns),
-                     source_dir=source_dir, home=home, warnings=find_warnings(ordered),
+                     source_dir=source_dir, home=home, warnings=lint_warnings(ordered),
                      tool_names=dict(tool_names or {}))
 
 

@@ -20,14 +20,27 @@ import sysconfig
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
 
 from rampartd.policy.loader import RawDoc, parse_yaml
 
-if TYPE_CHECKING:
-    from rampartd.config import Settings
+
+# rampartd.config imports this module to check the `guard` setting, so its Settings is named
+# structurally here rather than imported (no import cycle).
+class GuardSettings(Protocol):
+    """The settings the guard is compiled from (rampartd.config.Settings has them)."""
+
+    @property
+    def home(self) -> Path: ...
+    @property
+    def policy_dir(self) -> Path: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def guard(self) -> str | tuple[str, ...]: ...
+
 
 GUARD_POLICY = "rampartd-guard"
 GUARD_FILE = "<rampartd-guard>"
@@ -368,7 +381,7 @@ def guard_documents(rt: Runtime, relax: frozenset[str] = frozenset()) -> list[Ra
     return [] if text is None else [RawDoc(GUARD_FILE, parse_yaml(text, GUARD_FILE))]
 
 
-def guard_for(settings: Settings, *, pid: int | None = None) -> list[RawDoc]:
+def guard_for(settings: GuardSettings, *, pid: int | None = None) -> list[RawDoc]:
     """The guard for a daemon with these settings (settings.port: the port it really has)."""
     runtime = Runtime.discover(settings.home, settings.policy_dir, settings.port, pid=pid)
     return guard_documents(runtime, relaxed(settings.guard))

@@ -301,16 +301,3 @@ class PolicySet:
             names += [t for t in policy.tools if not any(c in t for c in "*?[\\")]
         for name in list(dict.fromkeys(names))[:limit]:
             self.plan_for(name)
-
-    def summary(self) -> list[dict[str, Any]]:
-        """Every policy and rule in plain words (JSON-serialisable)."""
-        from rampartd.policy.describe import summarize
-
-        return summarize(self)
-
-
-def find_warnings(policies: list[Policy]) -> tuple[str, ...]:
-    """Lint findings that do not stop loading (shadowed rules, disabled policies…)."""
-    from rampartd.policy.describe import lint_warnings
-
-    return lint_warnings(policies)

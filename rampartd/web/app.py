@@ -22,28 +22,33 @@ from rampartd.policy.engine import SlidingWindowCounter
 from rampartd.policy.guard import guard_for
 from rampartd.stream.broadcaster import Broadcaster
 from rampartd.web import sse
-from rampartd.web.agents import AGENTS
-from rampartd.web.approvals import APPROVALS, release_waiters
-from rampartd.web.auth import (
+from rampartd.web.approvals import release_waiters
+from rampartd.web.auth import auth_middleware
+from rampartd.web.decisions import new_limiter
+from rampartd.web.errors import error_middleware
+from rampartd.web.keys import (
     ADMIN_TOKEN,
     AGENT_TOKENS,
+    AGENTS,
+    APPROVALS,
+    BROADCASTER,
     CHECK_HOST,
+    DECISION_LIMITER,
+    RELOAD_GATE,
     ROUTE_AUTH,
-    RouteAuth,
-    auth_middleware,
+    SERVICE,
+    SETTINGS,
+    STARTED_AT,
 )
-from rampartd.web.decisions import DECISION_LIMITER, new_limiter
-from rampartd.web.errors import error_middleware
-from rampartd.web.keys import BROADCASTER, SERVICE, SETTINGS, STARTED_AT
+from rampartd.web.limits import ReloadGate
 from rampartd.web.parse import MAX_BODY
 from rampartd.web.routes import ROUTES
-from rampartd.web.tools import RELOAD_GATE, ReloadGate
+from rampartd.web.scopes import RouteAuth
 
 log = logging.getLogger("rampartd")
-POLICY_POLL_SECONDS = 0.25  # hot reload notices an edit well within a second
 
 
-async def _watch_policies(service: ToolService) -> None:
+async def _watch_policies(service: ToolService, interval: float) -> None:
     """Poll the policy directory; record every reload and every refused edit.
 
     Nothing may end this loop: if a record cannot be written (the database is locked, the
@@ -52,7 +57,7 @@ async def _watch_policies(service: ToolService) -> None:
     holder = service.policies
     unrecorded = False
     while True:
-        await asyncio.sleep(POLICY_POLL_SECONDS)
+        await asyncio.sleep(interval)
         previous_error = holder.last_error
         try:
             changed = holder.poll()
@@ -93,7 +98,8 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         store = await AuditStore.open(settings.db_path, home=settings.home,
                                       on_commit=broadcaster.publish,
                                       checkpoint_every=settings.checkpoint_every,
-                                      checkpoint_seconds=settings.checkpoint_seconds)
+                                      checkpoint_seconds=settings.checkpoint_seconds,
+                                      busy_timeout=settings.db_busy_timeout)
         stack.push_async_callback(store.close)
         stack.push_async_callback(broadcaster.close)
         broadcaster.bind(store)
@@ -111,7 +117,8 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         await approvals.start()  # expires what went overdue while the daemon was down
         current = policies.current
         await service.record_reload(current.policy_count, current.rule_count, trigger="start")
-        stack.push_async_callback(_stop, asyncio.create_task(_watch_policies(service)))
+        stack.push_async_callback(_stop, asyncio.create_task(
+            _watch_policies(service, settings.policy_poll_interval)))
         yield
 
 

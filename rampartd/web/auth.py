@@ -11,8 +11,6 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal, Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -20,31 +18,13 @@ from aiohttp.typedefs import Handler
 from rampartd.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from rampartd.home import AdminToken
 from rampartd.models import Principal
+from rampartd.web.keys import ADMIN_TOKEN, AGENT_TOKENS, CHECK_HOST, PRINCIPAL, ROUTE_AUTH
+from rampartd.web.scopes import AgentTokens, RouteAuth
 
-Scope = Literal["public", "eval", "admin"]
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
 ADMIN = Principal(scope="admin", credential_id="admin")
-PRINCIPAL = web.RequestKey("principal", Principal)
-
-
-class AgentTokens(Protocol):
-    """Looks up an agent's principal by the SHA-256 hex of a presented token."""
-
-    def principal_for(self, token_sha256: str) -> Principal | None:
-        """The agent principal for this token hash, or None."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class RouteAuth:
-    """How one route is protected."""
-
-    scope: Scope
-    stream: bool = False  # stream routes also accept ?token= (EventSource cannot set headers)
-
-
 @functools.lru_cache(maxsize=256)
 def is_loopback_host(host_header: str) -> bool:
     """True if a Host header names this machine's loopback (any port)."""
@@ -107,12 +87,6 @@ def reauthenticator(request: web.Request) -> Callable[[], bool]:
     return still_valid
 
 
-ROUTE_AUTH = web.AppKey("route_auth", dict[object, RouteAuth])
-ADMIN_TOKEN = web.AppKey("admin_token", AdminToken)
-AGENT_TOKENS = web.AppKey("agent_tokens", AgentTokens)
-CHECK_HOST = web.AppKey("check_host", bool)
-
-
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse foreign Host headers, resolve the route's scope, authenticate, authorise."""
@@ -122,8 +96,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                         code="bad_host")
     match = request.match_info
     if match.http_exception is not None:
-        if match.http_exception.status == 405:
-            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+        if isinstance(match.http_exception, web.HTTPMethodNotAllowed):
+            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}",
+                                   allowed=match.http_exception.allowed_methods)
         raise NotFound(f"no route {request.method} {request.path}")
     auth = app[ROUTE_AUTH].get(match.handler)
     if auth is None:  # every route is in the URL table; anything else is refused

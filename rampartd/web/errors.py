@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from rampartd.errors import RampartdError, TooManyRequests, Unauthorized
+from rampartd.errors import MethodNotAllowed, RampartdError, TooManyRequests, Unauthorized
 
 log = logging.getLogger("rampartd.web")
 
@@ -37,6 +37,8 @@ def response_for(exc: RampartdError) -> web.Response:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="rampartd"'
+    if isinstance(exc, MethodNotAllowed) and exc.allowed:
+        headers["Allow"] = ", ".join(exc.allowed)
     if exc.status == 500:
         return error_response(500, "internal error", "internal")
     body = {**exc.details(), "error": exc.message, "code": exc.code}

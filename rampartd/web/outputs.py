@@ -6,10 +6,9 @@ import json
 
 from aiohttp import web
 
-from rampartd.errors import BadRequest
 from rampartd.outputs import record_output
 from rampartd.web.keys import SERVICE
-from rampartd.web.parse import check_fields, query, read_json
+from rampartd.web.parse import bad_field, check_fields, path_tool, query, read_json
 from rampartd.web.tools import CALL_FIELDS, call_from_body
 
 OUTPUT_FIELDS = (*CALL_FIELDS, "output")
@@ -18,11 +17,12 @@ OUTPUT_FIELDS = (*CALL_FIELDS, "output")
 async def tool_output(request: web.Request) -> web.Response:
     """Scan the output (secrets, injection markers); record findings and a handed ask's outcome."""
     query(request, ())
+    tool = path_tool(request)
     body = await read_json(request)
     check_fields(body, OUTPUT_FIELDS)
     if "output" not in body:
-        raise BadRequest("field 'output' is required", code="missing_field")
-    call = call_from_body(request, body)
+        raise bad_field("output", "is required")
+    call = call_from_body(request, tool, body)
     output = body["output"]
     text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
     report = await record_output(request.app[SERVICE], call, text)

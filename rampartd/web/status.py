@@ -15,6 +15,7 @@ from rampartd.web.parse import query
 
 async def healthz(request: web.Request) -> web.Response:
     """Unauthenticated liveness: status, mode, uptime, version."""
+    query(request, ())
     app = request.app
     return web.json_response({
         "status": "ok",
