@@ -162,7 +162,8 @@ def test_a_fake_server_on_the_port_can_only_cause_denials(host: str, tmp_path: P
             server.shutdown()
             server.server_close()
         assert handler.seen, "the hook never reached the fake server"
-        assert "X-Rampartd-Nonce" in handler.seen[0]
+        assert handler.seen[0]["Authorization"].startswith("Rampartd-HMAC ")
+        assert "the-real-token" not in json.dumps(handler.seen)
         assert verdict(host, code, out) == "deny", answer
         assert "no valid proof" in reason(host, out, err)
 

@@ -96,10 +96,11 @@ def test_a_token_that_could_split_the_request_is_refused(tmp_path: Path) -> None
 def test_proof_covers_every_decision_field() -> None:
     answer = {"allowed": True, "decision": "allow", "message": "m", "explicit_allow": False,
               "audit_id": "01J", "approval_id": None, "ask": None}
-    signed = {**answer, "proof": proof.sign("tok", "n" * 16, answer)}
-    assert proof.verify("tok", "n" * 16, signed)
+    key = proof.proof_key("tok")
+    signed = {**answer, "proof": proof.sign(key, "n" * 16, answer)}
+    assert proof.verify(key, "n" * 16, signed)
     for name in proof.PROOF_FIELDS:
-        assert not proof.verify("tok", "n" * 16, {**signed, name: "changed"}), name
+        assert not proof.verify(key, "n" * 16, {**signed, name: "changed"}), name
     assert proof.valid_nonce("a" * 16) and not proof.valid_nonce("a" * 15)
     assert not proof.valid_nonce("a" * 16 + "\n")
 

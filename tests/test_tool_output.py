@@ -58,10 +58,11 @@ async def test_answers_carry_a_proof_for_the_nonce(client: Any, auth: dict[str, 
     for path in ("/v1/tool/exec", "/v1/preflight/exec"):
         resp = await client.post(path, json=call("git status"), headers=headers)
         body = await resp.json()
-        assert proof.verify(admin_token, NONCE, body), path
-        assert not proof.verify(admin_token, NONCE[::-1], body)  # another nonce
-        assert not proof.verify("another-token", NONCE, body)
-        assert not proof.verify(admin_token, NONCE, {**body, "allowed": False})
+        key = proof.proof_key(admin_token)
+        assert proof.verify(key, NONCE, body), path
+        assert not proof.verify(key, NONCE[::-1], body)  # another nonce
+        assert not proof.verify(proof.proof_key("another-token"), NONCE, body)
+        assert not proof.verify(key, NONCE, {**body, "allowed": False})
     resp = await client.post("/v1/tool/exec", json=call("git status"), headers=auth)
     assert "proof" not in await resp.json()  # no nonce, no proof
 

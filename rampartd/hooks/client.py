@@ -1,4 +1,8 @@
-"""The hook's connection to the daemon: where it is, the credential, one HTTP request, the proof.
+"""The hook's connection to the daemon: where it is, the key, one signed request, the proof.
+
+The token never leaves the hook: requests are signed with the key derived from it
+(rampartd.proof), so whatever listens on the port learns nothing it could forge a proof with
+or present to the daemon.
 
 A raw HTTP/1.1 request over a socket instead of http.client, whose import alone (the email
 package) costs more than the whole call budget. Every failure is a HookError, which the hook
@@ -32,12 +36,13 @@ class HookError(Exception):
 
 
 class Daemon:
-    """Where the daemon listens and the credential to present."""
+    """Where the daemon listens, and the key id and key K the hook signs with."""
 
-    __slots__ = ("host", "port", "token")
+    __slots__ = ("host", "ident", "key", "port")
 
     def __init__(self, host: str, port: int, token: str) -> None:
-        self.host, self.port, self.token = host, port, token
+        self.host, self.port = host, port
+        self.ident, self.key = proof.key_id(token), proof.proof_key(token)
 
 
 def home_dir(env: Mapping[str, str], home: str | None = None) -> str:
@@ -220,9 +225,12 @@ def parse_response(raw: bytes) -> tuple[int, Any]:
         raise HookError("the answer is not JSON") from None
 
 
-def post(daemon: Daemon, path: str, body: Mapping[str, Any], *, timeout: float,
-         nonce: str | None = None, query: Mapping[str, str] | None = None) -> tuple[int, Any]:
-    """POST JSON to the daemon; (status, decoded answer). Raises HookError on any failure."""
+def post(daemon: Daemon, path: str, body: Mapping[str, Any], *, timeout: float, nonce: str,
+         query: Mapping[str, str] | None = None) -> tuple[int, Any]:
+    """POST JSON to the daemon, signed with this nonce; (status, decoded answer).
+
+    Raises HookError on any failure.
+    """
     data = json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass")
     # Tool names and query values are plain tokens; anything else could bend the request line.
     target = path
@@ -230,11 +238,12 @@ def post(daemon: Daemon, path: str, body: Mapping[str, Any], *, timeout: float,
         target += "?" + "&".join(f"{k}={v}" for k, v in query.items())
     if not all(c in _TARGET_CHARS for c in target):
         raise HookError("the tool name has characters a tool name cannot have")
-    extra = f"{proof.NONCE_HEADER}: {nonce}\r\n" if nonce else ""
+    signature = proof.authorization(daemon.ident, daemon.key, "POST", target,
+                                    str(int(time.time())), nonce, data)
     request = (f"POST {target} HTTP/1.1\r\nHost: {_host_header(daemon.host, daemon.port)}\r\n"
-               f"Authorization: Bearer {daemon.token}\r\nContent-Type: application/json\r\n"
+               f"Authorization: {signature}\r\nContent-Type: application/json\r\n"
                f"Accept: application/json\r\nContent-Length: {len(data)}\r\n"
-               f"Connection: close\r\n{extra}\r\n").encode() + data
+               f"Connection: close\r\n\r\n").encode() + data
     deadline = time.monotonic() + timeout
     try:
         sock = _connect(daemon.host, daemon.port, timeout)
@@ -259,6 +268,6 @@ def new_nonce() -> str:
 
 def checked(daemon: Daemon, nonce: str, answer: Any) -> Mapping[str, Any]:
     """The answer if it carries the daemon's proof for this nonce; otherwise HookError."""
-    if not isinstance(answer, dict) or not proof.verify(daemon.token, nonce, answer):
+    if not isinstance(answer, dict) or not proof.verify(daemon.key, nonce, answer):
         raise HookError("the answer carries no valid proof that it came from rampartd")
     return answer

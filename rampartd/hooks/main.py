@@ -66,14 +66,26 @@ def _body(call: HookCall, opts: Options, params: Mapping[str, Any]) -> dict[str,
     return body
 
 
+# What the hook says for the 401 codes it knows (its own words: error answers carry no proof).
+REFUSALS = {
+    "token_reissue_needed": "rampartd refused the token: it was issued before hooks signed "
+                            "their requests; issue it anew with `rampartd agents token-rotate "
+                            "AGENT` and give the hook the new one",
+    "stale_signature": "rampartd refused the token's signature as too old (are the clocks of "
+                       "the hook and the daemon apart?)",
+    "replayed_signature": "rampartd refused a signed request it had already seen",
+}
+
+
 def _error(status: int, answer: Any) -> HookError:
-    if status == 401:
-        return HookError("rampartd refused the token")
     # Error answers carry no proof: only the machine code is repeated, never free text that
     # something else on the port could use to talk to the model.
     code = answer.get("code") if isinstance(answer, dict) else None
     known = isinstance(code, str) and 0 < len(code) <= 40 \
         and all(c.isascii() and (c.isalnum() or c == "_") for c in code)
+    if status == 401:
+        return HookError(REFUSALS[code] if isinstance(code, str) and code in REFUSALS
+                         else "rampartd refused the token")
     return HookError(f"rampartd answered {status}" + (f" ({code})" if known else ""))
 
 
@@ -133,7 +145,8 @@ def scan(call: HookCall, opts: Options) -> Report:
     daemon = locate(os.environ, opts.home)
     body = _body(call, opts, call.params)
     body["output"] = _output_text(call.output)
-    status, answer = post(daemon, f"/v1/tool-output/{call.tool}", body, timeout=opts.timeout)
+    status, answer = post(daemon, f"/v1/tool-output/{call.tool}", body, timeout=opts.timeout,
+                          nonce=new_nonce())
     if status != 200 or not isinstance(answer, dict):
         raise _error(status, answer)
     if not answer.get("flagged"):

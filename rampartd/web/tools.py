@@ -9,7 +9,7 @@ from aiohttp import web
 from rampartd import proof
 from rampartd.models import Decision, ToolCall, Verdict
 from rampartd.policy.describe import summarize
-from rampartd.web.keys import AGENTS, PRINCIPAL, RELOAD_GATE, SERVICE, SETTINGS
+from rampartd.web.keys import AGENTS, PRINCIPAL, RELOAD_GATE, SERVICE, SETTINGS, SIGNED
 from rampartd.web.parse import (
     TOOL_NAME,
     TOOL_NAME_RULE,
@@ -88,22 +88,32 @@ def decision_body(decision: Decision, *, allowed: bool) -> dict[str, Any]:
 
 
 class HookProof:
-    """The X-Rampartd-Nonce a hook sent, and the proof and explicit_allow its answer carries."""
+    """The nonce an answer is proven for, and the proof and explicit_allow the answer carries.
+
+    A signed request's nonce is in its signature and its key is the one the signature proved;
+    a bearer caller may ask for a proof with X-Rampartd-Nonce (keyed by its token's K).
+    """
 
     def __init__(self, request: web.Request) -> None:
         self.request = request
-        self.nonce = request.headers.get(proof.NONCE_HEADER)
-        if self.nonce is not None and not proof.valid_nonce(self.nonce):
-            raise bad_header(proof.NONCE_HEADER, "must be 16-128 letters, digits, - or _")
+        header = request.headers.get(proof.NONCE_HEADER)
+        signed = request.get(SIGNED)
+        if header is not None and (signed is not None or not proof.valid_nonce(header)):
+            raise bad_header(proof.NONCE_HEADER,
+                             "must be 16-128 letters, digits, - or _" if signed is None
+                             else "must not be sent with Rampartd-HMAC (it signs its nonce)")
+        self.nonce = header if signed is None else signed.nonce
+        self.key = None if signed is None else signed.key
 
     def sign(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Add explicit_allow and, for a nonce, the proof keyed by the presented token."""
+        """Add explicit_allow and, for a nonce, the proof under the caller's key K."""
         body["explicit_allow"] = bool(body["allowed"] and body["covered"]
                                       and self.request.app[SETTINGS].explicit_allow)
         if self.nonce is not None:
-            # The auth middleware accepted this Authorization header for the route.
-            token = self.request.headers["Authorization"].partition(" ")[2].strip()
-            body["proof"] = proof.sign(token, self.nonce, body)
+            # A bearer request: the auth middleware accepted this token for the route.
+            key = self.key or proof.proof_key(
+                self.request.headers["Authorization"].partition(" ")[2].strip())
+            body["proof"] = proof.sign(key, self.nonce, body)
         return body
 
 
