@@ -21,8 +21,6 @@ from rampartd.policy.guard import GUARD_POLICY
 
 # call_count windows longer than this are not supported by the restart seeding of the counter.
 COUNTER_HORIZON_SECONDS = 24 * 3600.0
-# Asks handed to the host, remembered until the host reports the call ran; oldest dropped.
-MAX_HANDED_ASKS = 10_000
 
 
 def refusal(agent_status: str | None) -> Decision | None:
@@ -44,9 +42,6 @@ class ToolService:
         self.approvals = approvals
         # (tool, action) -> calls answered; read by /metrics, so counting costs one dict update.
         self.decided: collections.Counter[tuple[str, str]] = collections.Counter()
-        # (agent, session, tool_call_id) -> audit id of an ask the host put to its person
-        self.handed: collections.OrderedDict[tuple[str, str, str], str] = \
-            collections.OrderedDict()
 
     async def seed_counter(self) -> None:
         """Rebuild call_count state from the audit log so limits survive a restart."""
@@ -95,18 +90,9 @@ class ToolService:
         return Outcome(decision, record, "denied")
 
     async def _hand_to_host(self, call: ToolCall, decision: Decision) -> Outcome:
+        # The record is what the host's later report is matched with (rampartd.audit.handed).
         record = await self.store.append(decision_draft(call, decision, ask="host"))
-        if call.tool_call_id is not None:
-            self.handed[call.agent, call.session, call.tool_call_id] = record["id"]
-            while len(self.handed) > MAX_HANDED_ASKS:
-                self.handed.popitem(last=False)
         return Outcome(decision, record, "pending", approval={"ask": "host"})
-
-    def take_handed(self, call: ToolCall) -> str | None:
-        """The audit id of this call's ask if it was handed to the host (forgotten after)."""
-        if call.tool_call_id is None:
-            return None
-        return self.handed.pop((call.agent, call.session, call.tool_call_id), None)
 
     async def await_approval(self, call: ToolCall, outcome: Outcome, seconds: float, *,
                              agent_status: Callable[[], str | None],

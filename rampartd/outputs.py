@@ -8,10 +8,12 @@ injection markers (the record holds redacted excerpts, never the output), and
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 from rampartd.audit.chain import RecordDraft
+from rampartd.audit.handed import HOST_OUTCOME, pending_handed_ask
 from rampartd.calls import ToolService
 from rampartd.models import ToolCall
 from rampartd.scan import Finding, scan_output, summary
@@ -47,17 +49,32 @@ def _draft(call: ToolCall, kind: str, **detail: Any) -> RecordDraft:
 
 
 async def record_output(service: ToolService, call: ToolCall, output: str) -> OutputReport:
-    """Scan one output and record what must be recorded (durably, before answering)."""
+    """Scan one output and record what must be recorded (durably, before answering).
+
+    The handed ask is looked up in the audit log in the same transaction that records its
+    outcome, so it is found after a restart and two reports of one call record it once.
+    """
     findings = scan_output(output)
-    drafts = []
-    handed = service.take_handed(call)
-    if handed is not None:
-        drafts.append(_draft(call, "ask.host_outcome", outcome="ran", decision_id=handed))
+    flagged = []
     if findings:
         data = output.encode("utf-8", "replace")
-        drafts.append(_draft(call, "tool.output_flagged",
-                             findings=[f.as_dict() for f in findings],
-                             output_bytes=len(data),
-                             output_sha256=hashlib.sha256(data).hexdigest()))
-    ids = [str((await service.store.append(draft))["id"]) for draft in drafts]
-    return OutputReport(findings, ids)
+        flagged.append(_draft(call, "tool.output_flagged",
+                              findings=[f.as_dict() for f in findings],
+                              output_bytes=len(data),
+                              output_sha256=hashlib.sha256(data).hexdigest()))
+    tool_call_id = call.tool_call_id
+
+    def lookup(conn: sqlite3.Connection) -> str | None:
+        if tool_call_id is None:
+            return None
+        return pending_handed_ask(conn, call.agent, call.session, tool_call_id)
+
+    def drafts(handed: str | None) -> list[RecordDraft]:
+        outcome = [] if handed is None else \
+            [_draft(call, HOST_OUTCOME, outcome="ran", decision_id=handed)]
+        return outcome + flagged
+
+    if tool_call_id is None and not flagged:
+        return OutputReport(findings)
+    _, records = await service.store.transact(lookup, drafts)
+    return OutputReport(findings, [str(r["id"]) for r in records])

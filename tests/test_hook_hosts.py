@@ -244,6 +244,39 @@ def test_an_ask_handed_to_claude_code_records_its_outcome(shared: Daemon) -> Non
     assert outcome[0]["tool_call_id"] == ask["tool_use_id"]
 
 
+def test_a_handed_ask_outlives_a_daemon_restart(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    session = "handed-restart"
+    ask = with_session(payload("claude-code", "ask"), session)
+    post = {**ask, "hook_event_name": "PostToolUse",
+            "tool_response": {"stdout": "", "stderr": "", "interrupted": False}}
+    first = start_daemon(home)
+    try:
+        code, out, _ = run("claude-code", ask, home, first.port)
+        assert verdict("claude-code", code, out) == "ask"
+        decision = audit_events(first.base_url, first.token, session=session)[0]
+    finally:
+        first.stop()
+    second = start_daemon(home)  # the person took a while; rampartd restarted meanwhile
+    try:
+        for _ in range(2):  # reported twice (a retried hook): recorded once
+            code, out, _ = run("claude-code", post, home, second.port)
+            assert code == 0 and out.strip() == ""
+        outcome = audit_events(second.base_url, second.token, session=session,
+                               kind="ask.host_outcome")
+        assert [o["detail"] for o in outcome] == [{"outcome": "ran",
+                                                   "decision_id": decision["id"]}]
+        # another call of the session that was not an ask records no outcome
+        other = {**post, "tool_use_id": "toolu_never_asked"}
+        code, _, _ = run("claude-code", other, home, second.port)
+        assert code == 0
+        assert len(audit_events(second.base_url, second.token, session=session,
+                                kind="ask.host_outcome")) == 1
+        assert api_get(second.base_url, second.token, "/v1/audit/verify")["valid"] is True
+    finally:
+        second.stop()
+
+
 def test_claude_code_tools_subagents_and_mcp(shared: Daemon) -> None:
     session = "claude-tools"
     base = {"session_id": session, "hook_event_name": "PreToolUse", "cwd": "/home/dev/app"}
