@@ -4,7 +4,7 @@ The hook never sends its token. From the token it derives an id, `SHA256(token)`
 the daemon already looks tokens up), and a key, `K = SHA256("rampartd-proof" + token)`, and
 signs each evaluation request:
 
-    Authorization: Rampartd-HMAC id=<id>, ts=<unix seconds>, nonce=<random>, mac=<hex>
+    Authorization: Rampartd-HMAC id=<id>, ts=<unix ms>, nonce=<random>, mac=<hex>
     mac = HMAC-SHA256(K, "rampartd-hmac-v1\n" METHOD "\n" path?query "\n" ts "\n" nonce
                          "\n" SHA256(body) hex)
 
@@ -98,7 +98,7 @@ def parse_authorization(params: str) -> dict[str, str] | None:
         fields[name] = value
     if len(fields) != len(MAC_FIELDS) or not _is_hex(fields["id"], 64) \
             or not _is_hex(fields["mac"], 64) or not valid_nonce(fields["nonce"]) \
-            or not (fields["ts"].isascii() and fields["ts"].isdigit() and len(fields["ts"]) <= 12):
+            or not (fields["ts"].isascii() and fields["ts"].isdigit() and len(fields["ts"]) <= 15):
         return None
     return fields
 

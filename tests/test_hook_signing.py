@@ -133,7 +133,7 @@ def signed_post(port: int, path: str, body: dict[str, Any], token: str, *,
                 mac: str | None = None) -> tuple[int, dict[str, Any]]:
     """POST with a Rampartd-HMAC signature made by the test (optionally spoilt)."""
     data = json.dumps(body).encode()
-    stamp = str(int(time.time()) if ts is None else ts)
+    stamp = str(int(time.time() * 1000) if ts is None else ts)
     nonce = nonce or proof.key_id(str(time.monotonic_ns()))[:32]
     header = proof.authorization(proof.key_id(token), proof.proof_key(token), "POST", path,
                                  stamp, nonce, data)
@@ -260,11 +260,11 @@ def test_the_daemon_accepts_the_admin_and_an_agent_signature(shared: Daemon) -> 
 def test_a_bad_signature_is_401_and_records_nothing(shared: Daemon) -> None:
     call = {"agent": "a", "session": "bad-signatures", "params": {"command": "ls"}}
     before = audit_events(shared.base_url, shared.token)
-    now = int(time.time())
+    now = int(time.time() * 1000)
     cases = [
         ({"mac": "0" * 64}, "unauthorized"),
-        ({"ts": now - 10 * proof.MAC_WINDOW}, "stale_signature"),
-        ({"ts": now + 10 * proof.MAC_WINDOW}, "stale_signature"),
+        ({"ts": now - 10_000 * proof.MAC_WINDOW}, "stale_signature"),
+        ({"ts": now + 10_000 * proof.MAC_WINDOW}, "stale_signature"),
     ]
     for spoil, code in cases:
         status, answer = signed_post(shared.port, "/v1/tool/exec", call, shared.token,
@@ -292,6 +292,28 @@ def test_a_bad_signature_is_401_and_records_nothing(shared: Daemon) -> None:
         urllib.request.urlopen(get, timeout=10)
     assert caught.value.code == 401
     assert audit_events(shared.base_url, shared.token) == before
+
+
+def test_a_request_taken_by_the_daemon_cannot_be_replayed_after_a_restart(
+        tmp_path: Path) -> None:
+    call = {"agent": "a", "session": "restart-replay", "params": {"command": "git status"}}
+    first = start_daemon(tmp_path / "home")
+    try:
+        stamp = int(time.time() * 1000)
+        status, _ = signed_post(first.port, "/v1/tool/exec", call, first.token, ts=stamp,
+                                nonce="r" * 32)
+        assert status == 200
+    finally:
+        first.stop()
+    second = start_daemon(tmp_path / "home")  # its nonce ledger starts empty
+    try:
+        status, answer = signed_post(second.port, "/v1/tool/exec", call, second.token,
+                                     ts=stamp, nonce="r" * 32)
+        assert (status, answer["code"]) == (401, "stale_signature")
+        assert len(audit_events(second.base_url, second.token, session="restart-replay",
+                                kind="decision")) == 1
+    finally:
+        second.stop()
 
 
 def test_an_agent_token_without_a_key_is_refused_by_name(tmp_path: Path) -> None:

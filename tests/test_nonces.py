@@ -12,7 +12,7 @@ ID = "a" * 64
 
 
 def test_a_nonce_is_used_once_per_key() -> None:
-    ledger = NonceLedger(60)
+    ledger = NonceLedger(60, started=0)
     assert ledger.use(ID, "n1" * 8, 1000, 1000.0)
     assert not ledger.use(ID, "n1" * 8, 1000, 1001.0)
     assert ledger.use("b" * 64, "n1" * 8, 1000, 1001.0)  # another key's nonce space
@@ -20,7 +20,7 @@ def test_a_nonce_is_used_once_per_key() -> None:
 
 
 def test_only_timestamps_within_the_window_pass() -> None:
-    ledger = NonceLedger(60)
+    ledger = NonceLedger(60, started=0)
     assert not ledger.use(ID, "old" * 6, 1000, 1061.0)
     assert not ledger.use(ID, "new" * 6, 1062, 1001.0)
     assert ledger.use(ID, "edge" * 4, 1000, 1060.0)
@@ -28,7 +28,7 @@ def test_only_timestamps_within_the_window_pass() -> None:
 
 
 def test_nonces_are_forgotten_once_their_request_is_stale_anyway() -> None:
-    ledger = NonceLedger(60)
+    ledger = NonceLedger(60, started=0)
     for i in range(100):
         assert ledger.use(ID, f"nonce-{i:010d}", 1000, 1000.0 + i / 10)
     assert len(ledger) == 100
@@ -38,13 +38,20 @@ def test_nonces_are_forgotten_once_their_request_is_stale_anyway() -> None:
     assert not ledger.use(ID, "nonce-0000000000", 1000, 1130.0)  # and it stays refused
 
 
+def test_a_new_ledger_refuses_what_was_stamped_before_it() -> None:
+    ledger = NonceLedger(60, started=1000.5)
+    assert not ledger.use(ID, "before-start", 1000.4, 1001.0)  # maybe spent with a predecessor
+    assert ledger.use(ID, "after-start0", 1000.5, 1001.0)
+
+
 def test_at_the_cap_a_dropped_nonce_still_cannot_be_replayed() -> None:
-    ledger = NonceLedger(60, limit=3)
+    ledger = NonceLedger(60, started=0, limit=3)
     for i, ts in enumerate((1000, 1001, 1002, 1003)):
         assert ledger.use(ID, f"nonce-{i:010d}", ts, 1003.0)
     assert len(ledger) == 3  # the first was dropped ...
     assert not ledger.use(ID, "nonce-0000000000", 1000, 1003.5)  # ... and refused as stale
     assert not ledger.fresh(1000, 1003.5) and ledger.fresh(1001, 1003.5)
+    assert len(ledger) == 3
 
 
 def test_the_mac_is_hmac_sha256_over_the_documented_message() -> None:

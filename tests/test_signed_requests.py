@@ -17,7 +17,7 @@ CALL = {"agent": "a", "session": "signed", "params": {"command": "git status"}}
 
 def signed(token: str, path: str, body: bytes, nonce: str, method: str = "POST") -> dict[str, str]:
     header = proof.authorization(proof.key_id(token), proof.proof_key(token), method, path,
-                                 str(int(time.time())), nonce, body)
+                                 str(int(time.time() * 1000)), nonce, body)
     return {"Authorization": header, "Content-Type": "application/json"}
 
 

@@ -239,7 +239,7 @@ def post(daemon: Daemon, path: str, body: Mapping[str, Any], *, timeout: float, 
     if not all(c in _TARGET_CHARS for c in target):
         raise HookError("the tool name has characters a tool name cannot have")
     signature = proof.authorization(daemon.ident, daemon.key, "POST", target,
-                                    str(int(time.time())), nonce, data)
+                                    str(int(time.time() * 1000)), nonce, data)
     request = (f"POST {target} HTTP/1.1\r\nHost: {_host_header(daemon.host, daemon.port)}\r\n"
                f"Authorization: {signature}\r\nContent-Type: application/json\r\n"
                f"Accept: application/json\r\nContent-Length: {len(data)}\r\n"

@@ -133,7 +133,7 @@ def create_app(settings: Settings) -> web.Application:
     app[STARTED_AT] = time.monotonic()
     app[ADMIN_TOKEN] = AdminToken(settings.token_path)
     app[CHECK_HOST] = not settings.allow_remote
-    app[NONCES] = NonceLedger(proof.MAC_WINDOW)
+    app[NONCES] = NonceLedger(proof.MAC_WINDOW, started=time.time())
     app[RELOAD_GATE] = ReloadGate()
     app[DECISION_LIMITER] = new_limiter()
     auth: dict[object, RouteAuth] = {}

@@ -126,7 +126,7 @@ async def verify_signature(request: web.Request, auth: RouteAuth) -> tuple[Princ
     if found is None:
         raise Unauthorized("invalid token")
     principal, key = found
-    ledger, ts, now = app[NONCES], int(fields["ts"]), time.time()
+    ledger, ts, now = app[NONCES], int(fields["ts"]) / 1000, time.time()
     if not ledger.fresh(ts, now):
         raise Unauthorized(f"the signature's timestamp is outside the daemon's window (±"
                            f"{proof.MAC_WINDOW} s of its clock)", code="stale_signature")
