@@ -71,8 +71,8 @@ REFUSALS = {
     "token_reissue_needed": "rampartd refused the token: it was issued before hooks signed "
                             "their requests; issue it anew with `rampartd agents token-rotate "
                             "AGENT` and give the hook the new one",
-    "stale_signature": "rampartd refused the token's signature as too old (are the clocks of "
-                       "the hook and the daemon apart?)",
+    "stale_signature": "rampartd refused the request's signature as stale (stamped before the "
+                       "daemon started, or the clock moved); retry the call",
     "replayed_signature": "rampartd refused a signed request it had already seen",
 }
 

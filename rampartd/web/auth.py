@@ -128,8 +128,9 @@ async def verify_signature(request: web.Request, auth: RouteAuth) -> tuple[Princ
     principal, key = found
     ledger, ts, now = app[NONCES], int(fields["ts"]) / 1000, time.time()
     if not ledger.fresh(ts, now):
-        raise Unauthorized(f"the signature's timestamp is outside the daemon's window (±"
-                           f"{proof.MAC_WINDOW} s of its clock)", code="stale_signature")
+        raise Unauthorized(f"the signature is stale: stamped before this daemon started or "
+                           f"more than {proof.MAC_WINDOW} s off its clock",
+                           code="stale_signature")
     body = await request.read()
     expected = proof.request_mac(key, request.method, request.raw_path, fields["ts"],
                                  fields["nonce"], body)
