@@ -1,4 +1,4 @@
-"""The agents registry: identities, statuses and hashed per-agent tokens.
+"""The agents registry: identities, statuses and hashed per-agent tokens (and their keys).
 
 Rows live in SQLite (`agents`, `agent_tokens`); every change runs through
 `AuditStore.transact`, so the table change and its audit record commit together or not at
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 from uuid import uuid4
 
+from rampartd import proof
 from rampartd.audit.store import AuditStore, RecordDraft
 from rampartd.errors import BadRequest, Conflict, NotFound
 from rampartd.home import new_token
@@ -133,14 +134,29 @@ def _row(agent: Agent) -> tuple[str, str, str | None, str, str, str]:
             agent.updated_at)
 
 
-def _insert_agent(conn: sqlite3.Connection, agent: Agent, digest: str) -> None:
+class IssuedToken:
+    """A new agent token with the digest it is found by and the key it signs with."""
+
+    __slots__ = ("digest", "key", "token")
+
+    def __init__(self) -> None:
+        self.token = TOKEN_PREFIX + new_token()
+        self.digest = token_digest(self.token)
+        self.key = proof.proof_key(self.token)
+
+    def insert(self, conn: sqlite3.Connection, agent_id: str, created_at: str) -> None:
+        """Store the digest and key (never the token)."""
+        conn.execute("INSERT INTO agent_tokens (token_sha256, agent_id, created_at, proof_key) "
+                     "VALUES (?, ?, ?, ?)", (self.digest, agent_id, created_at, self.key.hex()))
+
+
+def _insert_agent(conn: sqlite3.Connection, agent: Agent, issued: IssuedToken) -> None:
     try:
         conn.execute("INSERT INTO agents (id, name, description, status, created_at, "
                      "updated_at) VALUES (?, ?, ?, ?, ?, ?)", _row(agent))
     except sqlite3.IntegrityError:
         raise Conflict(f"an agent named {agent.name!r} already exists") from None
-    conn.execute("INSERT INTO agent_tokens (token_sha256, agent_id, created_at) "
-                 "VALUES (?, ?, ?)", (digest, agent.id, agent.created_at))
+    issued.insert(conn, agent.id, agent.created_at)
 
 
 def _load_row(conn: sqlite3.Connection, agent_id: str) -> Agent:
@@ -164,6 +180,7 @@ class AgentRegistry:
         self._by_name: dict[str, str] = {}
         self._principals: dict[str, Principal] = {}  # token sha256 → principal
         self._tokens_of: dict[str, set[str]] = {}  # agent id → token sha256s
+        self._keys: dict[str, bytes] = {}  # token sha256 → signing key K (tokens that have one)
 
     @classmethod
     async def open(cls, store: AuditStore) -> AgentRegistry:
@@ -174,9 +191,11 @@ class AgentRegistry:
                                     "updated_at FROM agents") as cur:
                 for row in await cur.fetchall():
                     registry._put(Agent(*row))
-            async with conn.execute("SELECT token_sha256, agent_id FROM agent_tokens") as cur:
-                for digest, agent_id in await cur.fetchall():
-                    registry._add_token(agent_id, digest)
+            async with conn.execute("SELECT token_sha256, agent_id, proof_key "
+                                    "FROM agent_tokens") as cur:
+                for digest, agent_id, key in await cur.fetchall():
+                    registry._add_token(agent_id, digest,
+                                        None if key is None else bytes.fromhex(key))
         return registry
 
     # -- the index ---------------------------------------------------------------------------
@@ -197,18 +216,22 @@ class AgentRegistry:
             del self._by_name[agent.name]
         for digest in self._tokens_of.pop(agent_id, set()):
             self._principals.pop(digest, None)
+            self._keys.pop(digest, None)
 
-    def _add_token(self, agent_id: str, digest: str) -> None:
+    def _add_token(self, agent_id: str, digest: str, key: bytes | None) -> None:
         agent = self._agents.get(agent_id)
         if agent is None:
             return
         self._tokens_of.setdefault(agent_id, set()).add(digest)
         self._principals[digest] = self._principal(agent)
+        if key is not None:
+            self._keys[digest] = key
 
-    def _replace_tokens(self, agent_id: str, digest: str) -> None:
+    def _replace_tokens(self, agent_id: str, issued: IssuedToken) -> None:
         for old in self._tokens_of.pop(agent_id, set()):
             self._principals.pop(old, None)
-        self._add_token(agent_id, digest)
+            self._keys.pop(old, None)
+        self._add_token(agent_id, issued.digest, issued.key)
 
     @staticmethod
     def _principal(agent: Agent) -> Principal:
@@ -218,6 +241,10 @@ class AgentRegistry:
     def principal_for(self, token_sha256: str) -> Principal | None:
         """The eval principal (with the agent's current status) for a token hash, or None."""
         return self._principals.get(token_sha256)
+
+    def signing_key_for(self, token_sha256: str) -> bytes | None:
+        """The signing key K of a token, or None (unknown, or issued before tokens had one)."""
+        return self._keys.get(token_sha256)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -271,17 +298,16 @@ class AgentRegistry:
         description = check_description(description)
         stamp = now_iso()
         agent = Agent(str(uuid4()), name, description, "active", stamp, stamp)
-        token = TOKEN_PREFIX + new_token()
-        digest = token_digest(token)
+        issued = IssuedToken()
         draft = RecordDraft(kind="agent.created", agent=name, detail={
             "agent_id": agent.id, "name": name, "description": description,
             "status": agent.status})
         def apply(_: None) -> None:
             self._put(agent)
-            self._add_token(agent.id, digest)
+            self._add_token(agent.id, issued.digest, issued.key)
 
-        await self._commit(lambda conn: _insert_agent(conn, agent, digest), [draft], apply)
-        return agent, token
+        await self._commit(lambda conn: _insert_agent(conn, agent, issued), [draft], apply)
+        return agent, issued.token
 
     async def update(self, agent_id: str, *, name: Any = UNSET, description: Any = UNSET,
                      status: Any = UNSET) -> Agent:
@@ -331,8 +357,7 @@ class AgentRegistry:
     async def rotate_token(self, agent_id: str) -> tuple[Agent, str]:
         """Issue a new token and invalidate every older one at once; 409 for a revoked agent."""
         agent_id = check_id(agent_id)
-        token = TOKEN_PREFIX + new_token()
-        digest = token_digest(token)
+        issued = IssuedToken()
         stamp = now_iso()
 
         def txn(conn: sqlite3.Connection) -> Agent:
@@ -340,8 +365,7 @@ class AgentRegistry:
             if current.status == "revoked":
                 raise Conflict("agent is revoked; it cannot get a new token")
             conn.execute("DELETE FROM agent_tokens WHERE agent_id = ?", (agent_id,))
-            conn.execute("INSERT INTO agent_tokens (token_sha256, agent_id, created_at) "
-                         "VALUES (?, ?, ?)", (digest, agent_id, stamp))
+            issued.insert(conn, agent_id, stamp)
             conn.execute("UPDATE agents SET updated_at = ? WHERE id = ?", (stamp, agent_id))
             return replace(current, updated_at=stamp)
 
@@ -351,9 +375,9 @@ class AgentRegistry:
 
         def apply(agent: Agent) -> None:
             self._put(agent)
-            self._replace_tokens(agent.id, digest)
+            self._replace_tokens(agent.id, issued)
 
-        return await self._commit(txn, drafts, apply), token
+        return await self._commit(txn, drafts, apply), issued.token
 
     async def delete(self, agent_id: str) -> Agent:
         """Remove an agent and its tokens; the audit chain keeps its records (and this one)."""

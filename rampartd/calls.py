@@ -96,17 +96,20 @@ class ToolService:
         async with self._large:
             return await asyncio.get_running_loop().run_in_executor(None, job)
 
-    async def call(self, call: ToolCall, *, agent_status: str | None = None) -> Outcome:
+    async def call(self, call: ToolCall, *, agent_status: str | None = None,
+                   ask_host: bool = False) -> Outcome:
         """Decide one tool call and make its record durable before anyone acts on it.
 
         `agent_status` is the calling agent's registry status when it used its own token; a
-        suspended or revoked agent is denied without policy evaluation.
+        suspended or revoked agent is denied without policy evaluation. With `ask_host` an ask
+        is recorded as handed to the host (which asks its person) instead of being queued.
         """
-        outcome = await self._decide(call, agent_status)
+        outcome = await self._decide(call, agent_status, ask_host)
         self.decided[call.tool, outcome.decision.action] += 1
         return outcome
 
-    async def _decide(self, call: ToolCall, agent_status: str | None) -> Outcome:
+    async def _decide(self, call: ToolCall, agent_status: str | None,
+                      ask_host: bool = False) -> Outcome:
         refused = refusal(agent_status)
         if refused is not None:
             # Refused calls count like any other, as they do when rebuilt from the log.
@@ -120,6 +123,8 @@ class ToolService:
         # Monitor mode allows what policies deny, but never what the guard denies.
         monitor = self.mode == "monitor" and decision.policy != GUARD_POLICY
         if decision.action == "ask" and not monitor:
+            if ask_host:
+                return await self._hand_to_host(call, decision)
             # A grant left by an approval allows the call; otherwise it waits for a person.
             return await self.approvals.handle_ask(call, decision)
         record = await self.store.append(
@@ -127,6 +132,11 @@ class ToolService:
         if monitor or decision.allowed:
             return Outcome(decision, record, "allowed")
         return Outcome(decision, record, "denied")
+
+    async def _hand_to_host(self, call: ToolCall, decision: Decision) -> Outcome:
+        # The record is what the host's later report is matched with (rampartd.audit.handed).
+        record = await self.store.append(decision_draft(call, decision, ask="host"))
+        return Outcome(decision, record, "pending", approval={"ask": "host"})
 
     async def await_approval(self, call: ToolCall, outcome: Outcome, seconds: float, *,
                              agent_status: Callable[[], str | None],

@@ -141,6 +141,9 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a client has to send a whole request (headers and body)", "float"),
     Setting("max_connections", _positive(int), 2000,
             "open connections; beyond it the longest-idle one is closed, or 503", "int"),
+    Setting("explicit_allow", _bool, False,
+            "hooks answer an explicit allow when allow rules covered every part of a call",
+            "bool"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 ENV_PREFIX = "RAMPARTD_"
@@ -172,6 +175,7 @@ class Settings:
     guard: str | tuple[str, ...]
     request_read_timeout: float
     max_connections: int
+    explicit_allow: bool = False
 
     @property
     def token_path(self) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import os
 import resource
@@ -144,6 +145,9 @@ async def _serve(settings: Settings, sock: socket.socket) -> None:
     runner = GuardedRunner(app, limits, access_log_class=AccessLogger,
                            shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
     await runner.setup()  # opens the audit log: the port is already ours
+    # What start-up built lives as long as the daemon: keep it out of the collector's full
+    # passes, whose cost grows with every object they scan and would stall the event loop.
+    gc.freeze()
     try:
         site = web.SockSite(runner, sock)
         await site.start()

@@ -9,6 +9,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from rampartd import proof
 from rampartd.errors import ConfigError
 
 TOKEN_BYTES = 32
@@ -111,6 +112,7 @@ class AdminToken:
         self.path = path
         self._stamp: tuple[int, int, int] | None = None
         self._value = b""
+        self._signing: tuple[bytes, str, bytes] = (b"", "", b"")  # token, key id, key K
 
     def current(self) -> bytes:
         """The token's bytes as of now (one stat per call; the file is read only on change)."""
@@ -126,6 +128,17 @@ class AdminToken:
                 self._value = b""
             self._stamp = stamp
         return self._value
+
+    def signing_key(self) -> tuple[str, bytes] | None:
+        """The current token's key id and signing key K (derived again only after a rotation);
+        None while there is no token."""
+        value = self.current()
+        if not value:
+            return None
+        if self._signing[0] != value:
+            token = value.decode()
+            self._signing = (value, proof.key_id(token), proof.proof_key(token))
+        return self._signing[1], self._signing[2]
 
 
 def seed_policies(policy_dir: Path, standard_text: str) -> bool:

@@ -2,8 +2,9 @@
 
 Agent hosts name the same tools differently (`Bash`, `run_shell_command`, `exec_command`…).
 Policies speak of rampartd's classes (`exec`, `read`, `write`, `edit`, `grep`, `glob`,
-`fetch`, `mcp`), so a call is evaluated under its class whichever host sent it. A name not
-in the table is evaluated under its own name. Pure data and one function: hooks import it
+`fetch`, `mcp`; `task` for subagents, `todo` for the agent's plan), so a call is evaluated
+under its class whichever host sent it. A name not in the table is evaluated under its own
+name. Pure data and one function: hooks import it
 without loading the engine.
 """
 
@@ -19,20 +20,25 @@ TOOL_CLASSES: Mapping[str, str] = {
     "execute_command": "exec",
     # file reads
     "read": "read", "read_file": "read", "read_many_files": "read", "view": "read",
+    "notebookread": "read",
     # file writes and edits
     "write": "write", "write_file": "write", "write_to_file": "write", "edit": "edit",
     "multiedit": "edit", "notebookedit": "edit", "replace": "edit", "replace_in_file": "edit",
-    "edit_file": "edit", "apply_patch": "edit",
+    "edit_file": "edit", "apply_patch": "edit", "strreplace": "edit", "str_replace": "edit",
+    "delete_file": "write", "delete": "write",
     # content searches (a regex over the files under a path)
     "grep": "grep", "search_file_content": "grep", "grep_search": "grep",
-    "search_files": "grep", "codebase_search": "grep",
+    "search_files": "grep", "codebase_search": "grep", "list_code_definition_names": "grep",
     # name searches and listings (a glob or a directory)
     "glob": "glob", "ls": "glob", "list_directory": "glob", "list_files": "glob",
     "file_search": "glob", "list_dir": "glob",
     # network
     "fetch": "fetch", "webfetch": "fetch", "web_fetch": "fetch", "websearch": "fetch",
-    "google_web_search": "fetch", "web_search": "fetch",
-    "mcp": "mcp",
+    "google_web_search": "fetch", "web_search": "fetch", "browser_action": "fetch",
+    "mcp": "mcp", "use_mcp_tool": "mcp", "access_mcp_resource": "mcp",
+    # subagents and the agent's own plan (no file or network effects of their own)
+    "task": "task", "todowrite": "todo", "todo_write": "todo", "write_todos": "todo",
+    "update_plan": "todo",
 }
 _FOLDED = {name.lower(): cls for name, cls in TOOL_CLASSES.items()}
 

@@ -1,8 +1,9 @@
 """Every route of the URL table refuses a bad value of each of its parameters the same way.
 
-A query or path parameter is a 400 `invalid_parameter`, a body field a 400 `invalid_field`, and
-the message names it. SPECS holds each route's parameters with one bad value each; a route
-added to the table without a spec fails `test_every_route_has_a_spec`.
+A query or path parameter (or a header read as input) is a 400 `invalid_parameter`, a body
+field a 400 `invalid_field`, and the message names it. SPECS holds each
+route's parameters with one bad value each; a route added to the table without a spec fails
+`test_every_route_has_a_spec`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ CALL = {"agent": "a", "session": "s", "params": {}}
 CALL_BAD = {"agent": 5, "session": "", "params": "x", "run_id": 7, "tool_call_id": B_LONG,
             "cwd": B_LONG}
 LINK = {"action": "approve", "exp": "9999999999", "sig": "0" * 64}
+NONCE_BAD = {"X-Rampartd-Nonce": "short"}
 FILTERS_BAD = {"tool": Q_LONG, "action": "maybe", "agent": Q_LONG, "session": Q_LONG,
                "run_id": Q_LONG, "kind": "*", "since": "yesterday", "until": "2026-13-01",
                "date": "today"}
@@ -38,6 +40,7 @@ class Spec:
     body: dict[str, Any] | None = None  # a valid body; None: the route reads no body
     fields: dict[str, Any] = field(default_factory=dict)  # dotted names reach nested objects
     base_query: dict[str, str] = field(default_factory=dict)  # what the route needs besides
+    headers: dict[str, str] = field(default_factory=dict)  # header name -> a bad value
 
 
 def _segment(path: str, value: str) -> dict[str, str]:
@@ -50,11 +53,15 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/v1/status"): Spec("/v1/status"),
     ("GET", "/metrics"): Spec("/metrics"),
     ("POST", "/v1/tool/{tool}"): Spec(
-        "/v1/tool/exec", query={"wait": "abc"}, segments={"tool": "/v1/tool/bad tool"},
-        body=CALL, fields={**CALL_BAD, "agent": MISSING}),
+        "/v1/tool/exec", query={"wait": "abc", "ask": "person"},
+        segments={"tool": "/v1/tool/bad tool"}, body=CALL, fields={**CALL_BAD, "agent": MISSING},
+        headers=NONCE_BAD),
     ("POST", "/v1/preflight/{tool}"): Spec(
         "/v1/preflight/exec", segments={"tool": "/v1/preflight/" + "t" * 129}, body=CALL,
-        fields=CALL_BAD),
+        fields=CALL_BAD, headers=NONCE_BAD),
+    ("POST", "/v1/tool-output/{tool}"): Spec(
+        "/v1/tool-output/exec", segments={"tool": "/v1/tool-output/a%20b"},
+        body={**CALL, "output": "done"}, fields={**CALL_BAD, "output": MISSING}),
     ("POST", "/v1/test"): Spec(
         "/v1/test", body={"command": "ls"},
         fields={"command": 5, "tool": "bad tool", "agent": 5, "session": B_LONG,
@@ -150,8 +157,9 @@ def _with(body: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
 
 async def _refused(client: TestClient[Any, Any], auth: dict[str, str], method: str,
                    path: str, *, params: dict[str, str], body: dict[str, Any] | None,
-                   code: str, name: str) -> None:
-    resp = await client.request(method, path, params=params, headers=auth, json=body)
+                   code: str, name: str, headers: dict[str, str] | None = None) -> None:
+    resp = await client.request(method, path, params=params, headers={**auth, **(headers or {})},
+                                json=body)
     answer = await resp.json()
     where = (method, path, params, None if body is None else str(body)[:200])
     assert resp.status == 400, (where, resp.status, answer)
@@ -167,9 +175,10 @@ async def test_each_bad_parameter_and_field_is_named(client: TestClient[Any, Any
         base = spec.base_query
 
         async def refused(path: str, params: dict[str, str], body: dict[str, Any] | None,
-                          code: str, name: str, method: str = route.method) -> None:
+                          code: str, name: str, method: str = route.method,
+                          headers: dict[str, str] | None = None) -> None:
             await _refused(client, auth, method, path, params=params, body=body, code=code,
-                           name=name)
+                           name=name, headers=headers)
 
         await refused(spec.path, {**base, "bogus": "1"}, spec.body, "invalid_parameter",
                       "bogus")
@@ -179,6 +188,10 @@ async def test_each_bad_parameter_and_field_is_named(client: TestClient[Any, Any
         for name, path in spec.segments.items():
             await refused(path, base, spec.body, "invalid_parameter", name)
             checked += 1
+        for name, bad in spec.headers.items():
+            await refused(spec.path, base, spec.body, "invalid_parameter", name,
+                          headers={name: bad})
+            checked += 1
         if spec.body is None:
             continue
         await refused(spec.path, base, {**spec.body, "bogus": 1}, "invalid_field", "bogus")
@@ -186,6 +199,12 @@ async def test_each_bad_parameter_and_field_is_named(client: TestClient[Any, Any
             await refused(spec.path, base, _with(spec.body, name, bad), "invalid_field", name)
             checked += 1
     assert checked > 100
+
+
+async def test_ask_host_cannot_be_combined_with_wait(client: TestClient[Any, Any],
+                                                     auth: dict[str, str]) -> None:
+    await _refused(client, auth, "POST", "/v1/tool/exec", params={"ask": "host", "wait": "1"},
+                   body=CALL, code="invalid_parameter", name="ask")
 
 
 async def test_a_body_that_is_not_an_object_is_invalid_json(client: TestClient[Any, Any],

@@ -14,8 +14,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "rampartd"
-# The layers that speak HTTP. errors.py names each error's status once; web/errors.py renders it.
-HTTP_LAYERS = ("rampartd.web", "rampartd.cli")
+# The layers that speak HTTP: the server and its two clients (the CLI and the agent-host hook).
+# errors.py names each error's status once; web/errors.py renders it.
+HTTP_LAYERS = ("rampartd.web", "rampartd.cli", "rampartd.hooks")
 HTTP_ALLOWED = ("rampartd.errors",)
 
 

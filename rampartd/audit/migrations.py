@@ -104,6 +104,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE approvals ADD COLUMN cwd TEXT;
     """,
+    # 5: the key K an agent token signs hook requests with (hex of SHA256("rampartd-proof" +
+    # token)), stored when the token is issued; tokens issued before have none and can be used
+    # only as bearer tokens until they are re-issued
+    """
+    ALTER TABLE agent_tokens ADD COLUMN proof_key TEXT;
+    """,
 ]
 
 _MIGRATIONS_TABLE = """

@@ -14,8 +14,9 @@ from rampartd.cli.client import DaemonClient, url_option
 from rampartd.config import load_settings
 from rampartd.errors import BadRequest, NotFound
 
-ONCE_WARNING = ("This token is shown only once and cannot be recovered (only its SHA-256 is "
-                 "stored); keep it now, or issue a new one with `rampartd agents token-rotate`.")
+ONCE_WARNING = ("This token is shown only once and cannot be recovered (only its SHA-256 "
+                "and the signing key derived from it are stored); keep it now, or issue a new "
+                "one with `rampartd agents token-rotate`.")
 
 
 def _client() -> DaemonClient:

@@ -28,6 +28,22 @@ import yaml
 from rampartd.policy import guard_signals
 from rampartd.policy.loader import RawDoc, parse_yaml
 
+
+# rampartd.config imports this module to check the `guard` setting, so its Settings is named
+# structurally here rather than imported (no import cycle).
+class GuardSettings(Protocol):
+    """The settings the guard is compiled from (rampartd.config.Settings has them)."""
+
+    @property
+    def home(self) -> Path: ...
+    @property
+    def policy_dir(self) -> Path: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def guard(self) -> str | tuple[str, ...]: ...
+
+
 GUARD_POLICY = "rampartd-guard"
 GUARD_FILE = "<rampartd-guard>"
 GUARD_PRIORITY = -(2**31)  # documentation only: the guard is moved ahead of everything
@@ -436,19 +452,6 @@ def guard_documents(rt: Runtime, relax: frozenset[str] = frozenset()) -> list[Ra
     """The guard as parsed documents for compile_documents (none when it is off)."""
     text = guard_text(rt, relax)
     return [] if text is None else [RawDoc(GUARD_FILE, parse_yaml(text, GUARD_FILE))]
-
-
-class GuardSettings(Protocol):
-    """What the guard reads of the daemon's settings (rampartd.config.Settings has it)."""
-
-    @property
-    def home(self) -> Path: ...
-    @property
-    def policy_dir(self) -> Path: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def guard(self) -> str | tuple[str, ...]: ...
 
 
 def guard_for(settings: GuardSettings, *, pid: int | None = None) -> list[RawDoc]:

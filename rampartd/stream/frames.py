@@ -23,6 +23,7 @@ FRAME_KINDS = (
     "decision.created", "approval.requested", "approval.resolved", "approval.expired",
     "approval.batch_resolved", "policy.reloaded", "policy.reload_failed",
     "agent.created", "agent.updated", "agent.deleted", "audit.checkpoints_missing",
+    "tool.output_flagged", "ask.host_outcome",
 )
 
 

@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from rampartd import proof
 from rampartd.agents import AgentRegistry
 from rampartd.approvals.queue import Approvals
 from rampartd.audit.store import AuditStore
 from rampartd.calls import ToolService
 from rampartd.config import Settings
 from rampartd.home import AdminToken
+from rampartd.nonces import NonceLedger
 from rampartd.policy import PolicyHolder
 from rampartd.policy.counter import SlidingWindowCounter
 from rampartd.policy.guard import guard_for
@@ -34,6 +36,7 @@ from rampartd.web.keys import (
     BROADCASTER,
     CHECK_HOST,
     DECISION_LIMITER,
+    NONCES,
     RELOAD_GATE,
     ROUTE_AUTH,
     SERVICE,
@@ -138,6 +141,7 @@ def create_app(settings: Settings) -> web.Application:
     app[STARTED_AT] = time.monotonic()
     app[ADMIN_TOKEN] = AdminToken(settings.token_path)
     app[CHECK_HOST] = not settings.allow_remote
+    app[NONCES] = NonceLedger(proof.MAC_WINDOW, started=time.time())
     app[RELOAD_GATE] = ReloadGate()
     app[DECISION_LIMITER] = new_limiter()
     auth: dict[object, RouteAuth] = {}

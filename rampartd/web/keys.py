@@ -10,9 +10,10 @@ from rampartd.calls import ToolService
 from rampartd.config import Settings
 from rampartd.home import AdminToken
 from rampartd.models import Principal
+from rampartd.nonces import NonceLedger
 from rampartd.stream.broadcaster import Broadcaster
 from rampartd.web.limits import ReloadGate, SlidingWindowLimiter
-from rampartd.web.scopes import AgentTokens, RouteAuth
+from rampartd.web.scopes import AgentTokens, RouteAuth, Signed
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", ToolService)
@@ -24,9 +25,12 @@ AGENTS = web.AppKey("agents", AgentRegistry)
 ADMIN_TOKEN = web.AppKey("admin_token", AdminToken)
 AGENT_TOKENS = web.AppKey("agent_tokens", AgentTokens)
 CHECK_HOST = web.AppKey("check_host", bool)
+NONCES = web.AppKey("nonces", NonceLedger)  # nonces of signed requests, each usable once
 ROUTE_AUTH = web.AppKey("route_auth", dict[object, RouteAuth])
 # Rate limits: API policy reloads, client-logged decisions.
 RELOAD_GATE = web.AppKey("reload_gate", ReloadGate)
 DECISION_LIMITER = web.AppKey("decision_limiter", SlidingWindowLimiter)
 # Per request: who is calling (set by the auth middleware on every non-public route).
 PRINCIPAL = web.RequestKey("principal", Principal)
+# Per signed request: the key its signature proved and its nonce, which the answer's proof uses.
+SIGNED = web.RequestKey("signed", Signed)

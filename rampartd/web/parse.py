@@ -1,9 +1,10 @@
 """Reading requests strictly: JSON bodies, query parameters, path segments, typed fields.
 
-One vocabulary for bad requests: anything wrong with a query parameter or a path segment is a
-400 `invalid_parameter`, anything wrong with a body field a 400 `invalid_field`, and the
-message names it. A body that is not a JSON object is `invalid_json`. Handlers read their own
-requests with these helpers, so every route refuses the same mistake the same way.
+One vocabulary for bad requests: anything wrong with a query parameter, a path segment or a
+header read as input (not credentials, which are 401) is a 400 `invalid_parameter`, anything
+wrong with a body field a 400 `invalid_field`, and the message names it. A body that is not a
+JSON object is `invalid_json`. Handlers read their own requests with these helpers, so every
+route refuses the same mistake the same way.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def bad_parameter(name: str, problem: str) -> BadRequest:
 def bad_path(name: str, problem: str) -> BadRequest:
     """The 400 for a path segment: `path parameter 'x' <problem>`."""
     return BadRequest(f"path parameter {name!r} {problem}", code="invalid_parameter")
+
+
+def bad_header(name: str, problem: str) -> BadRequest:
+    """The 400 for a header read as input: `header 'X-Name' <problem>` (a parameter too)."""
+    return BadRequest(f"header {name!r} {problem}", code="invalid_parameter")
 
 
 def bad_field(name: str, problem: str) -> BadRequest:

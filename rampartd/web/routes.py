@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp.typedefs import Handler
 
-from rampartd.web import agents, approvals, audit, decisions, metrics, sse, status, tools
+from rampartd.web import agents, approvals, audit, decisions, metrics, outputs, sse, status, tools
 from rampartd.web.scopes import RouteAuth, Scope
 
 
@@ -33,6 +33,7 @@ ROUTES: tuple[Route, ...] = (
     # tool calls and the active policy
     Route("POST", "/v1/tool/{tool}", tools.tool_call, "eval"),
     Route("POST", "/v1/preflight/{tool}", tools.preflight, "eval"),
+    Route("POST", "/v1/tool-output/{tool}", outputs.tool_output, "eval"),
     Route("POST", "/v1/test", tools.test_call, "admin"),
     Route("GET", "/v1/policy/summary", tools.policy_summary, "admin"),
     Route("POST", "/v1/policy/reload", tools.policy_reload, "admin"),

@@ -1,4 +1,4 @@
-"""What a route requires: its scope, and how agent tokens are looked up."""
+"""What a route requires: its scope, how agent tokens are looked up, what a signature proved."""
 
 from __future__ import annotations
 
@@ -24,3 +24,15 @@ class AgentTokens(Protocol):
     def principal_for(self, token_sha256: str) -> Principal | None:
         """The agent principal for this token hash, or None."""
         ...
+
+    def signing_key_for(self, token_sha256: str) -> bytes | None:
+        """The key K this token signs requests with, or None (none stored for it)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A request that authenticated with Rampartd-HMAC: the key K it proved and its nonce."""
+
+    key: bytes
+    nonce: str

@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
 from rampartd.audit.filters import is_count
-from rampartd.errors import BadRequest, Forbidden
+from rampartd.errors import Forbidden
 from rampartd.models import ACTIONS
 from rampartd.stream.broadcaster import Broadcaster, Subscription
 from rampartd.stream.frames import (
@@ -31,7 +31,7 @@ from rampartd.stream.frames import (
 )
 from rampartd.web.auth import reauthenticator
 from rampartd.web.keys import BROADCASTER, PRINCIPAL, SETTINGS
-from rampartd.web.parse import bad_parameter, choice_param, query, str_param
+from rampartd.web.parse import bad_header, bad_parameter, choice_param, query, str_param
 
 log = logging.getLogger("rampartd.stream")
 # Above this many bytes waiting in a connection's buffer, frames go through the stream's own
@@ -79,7 +79,7 @@ def parse_cursor(header: str | None, param: str | None) -> int | None:
             problem = "must be a non-negative integer (an event id)"
             if name == "last_event_id":
                 raise bad_parameter(name, problem)
-            raise BadRequest(f"header {name!r} {problem}", code="invalid_parameter")
+            raise bad_header(name, problem)
         return int(text)
     return None
 

@@ -6,13 +6,16 @@ from typing import Any
 
 from aiohttp import web
 
+from rampartd import proof
 from rampartd.models import Decision, ToolCall, Verdict
 from rampartd.policy.describe import summarize
-from rampartd.web.keys import AGENTS, PRINCIPAL, RELOAD_GATE, SERVICE
+from rampartd.web.keys import AGENTS, PRINCIPAL, RELOAD_GATE, SERVICE, SETTINGS, SIGNED
 from rampartd.web.parse import (
     TOOL_NAME,
     TOOL_NAME_RULE,
     bad_field,
+    bad_header,
+    bad_parameter,
     check_fields,
     float_param,
     opt_str,
@@ -36,6 +39,11 @@ async def parse_call(request: web.Request) -> ToolCall:
     tool = path_tool(request)
     body = await read_json(request)
     check_fields(body, CALL_FIELDS)
+    return call_from_body(request, tool, body)
+
+
+def call_from_body(request: web.Request, tool: str, body: dict[str, Any]) -> ToolCall:
+    """The ToolCall of a checked body (the agent token's identity overrides `agent`)."""
     agent = req_str(body, "agent")
     session = req_str(body, "session")
     params = req_object(body, "params")
@@ -56,6 +64,13 @@ def current_status(request: web.Request) -> str | None:
     return "deleted" if agent is None else agent.status
 
 
+def covered(decision: Decision) -> bool:
+    """True when allow rules decided the call (a positive proof), not default_action or a grant."""
+    # The engine reports no parse problems separately: an unparsable command never ends in a
+    # rule's allow, so `policy` set with action allow is the positive case.
+    return decision.action == "allow" and decision.policy is not None
+
+
 def decision_body(decision: Decision, *, allowed: bool) -> dict[str, Any]:
     """The decision part of every evaluation answer."""
     body: dict[str, Any] = {
@@ -65,20 +80,63 @@ def decision_body(decision: Decision, *, allowed: bool) -> dict[str, Any]:
         "policy": decision.policy,
         "matched_policies": list(decision.matched_policies),
         "eval_duration_us": decision.evaluation_time_us,
+        "covered": covered(decision),
     }
     if decision.suggestions:
         body["suggestions"] = list(decision.suggestions)
     return body
 
 
+class HookProof:
+    """The nonce an answer is proven for, and the proof and explicit_allow the answer carries.
+
+    A signed request's nonce is in its signature and its key is the one the signature proved;
+    a bearer caller may ask for a proof with X-Rampartd-Nonce (keyed by its token's K).
+    """
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        header = request.headers.get(proof.NONCE_HEADER)
+        signed = request.get(SIGNED)
+        if header is not None and (signed is not None or not proof.valid_nonce(header)):
+            raise bad_header(proof.NONCE_HEADER,
+                             "must be 16-128 letters, digits, - or _" if signed is None
+                             else "must not be sent with Rampartd-HMAC (it signs its nonce)")
+        self.nonce = header if signed is None else signed.nonce
+        self.key = None if signed is None else signed.key
+
+    def sign(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Add explicit_allow and, for a nonce, the proof under the caller's key K."""
+        body["explicit_allow"] = bool(body["allowed"] and body["covered"]
+                                      and self.request.app[SETTINGS].explicit_allow)
+        if self.nonce is not None:
+            # A bearer request: the auth middleware accepted this token for the route.
+            key = self.key or proof.proof_key(
+                self.request.headers["Authorization"].partition(" ")[2].strip())
+            body["proof"] = proof.sign(key, self.nonce, body)
+        return body
+
+
 async def tool_call(request: web.Request) -> web.Response:
-    """POST /v1/tool/{tool}: evaluate, record durably, answer 200/202/403 (503 if unrecorded)."""
-    wait = float_param(query(request, ("wait",)), "wait", 0, 0, MAX_WAIT)
+    """POST /v1/tool/{tool}: evaluate, record durably, answer 200/202/403 (503 if unrecorded).
+
+    `?ask=host` records an ask as handed to the host (which asks its person) instead of
+    queuing an approval; `?wait=S` holds a queued ask for a decision.
+    """
+    params = query(request, ("wait", "ask"))
+    wait = float_param(params, "wait", 0, 0, MAX_WAIT)
+    ask = params.get("ask", "queue")
+    if ask not in ("queue", "host"):
+        raise bad_parameter("ask", "must be one of queue, host")
+    if ask == "host" and wait > 0:
+        raise bad_parameter("ask", "cannot be host together with wait (the host asks its person)")
+    hook = HookProof(request)
     call = await parse_call(request)
     principal = request.get(PRINCIPAL)
     service = request.app[SERVICE]
     outcome = await service.call(
-        call, agent_status=None if principal is None else principal.agent_status)
+        call, agent_status=None if principal is None else principal.agent_status,
+        ask_host=ask == "host")
     if wait > 0:  # ?wait=S holds an ask until a person decides
         outcome = await service.await_approval(
             call, outcome, wait, agent_status=lambda: current_status(request),
@@ -87,17 +145,18 @@ async def tool_call(request: web.Request) -> web.Response:
     body = decision_body(outcome.decision, allowed=outcome.allowed)
     body["audit_id"] = outcome.record["id"]
     body.update(outcome.approval)
-    return web.json_response(body, status=VERDICT_STATUS[outcome.verdict])
+    return web.json_response(hook.sign(body), status=VERDICT_STATUS[outcome.verdict])
 
 
 async def preflight(request: web.Request) -> web.Response:
     """POST /v1/preflight/{tool}: what would happen; nothing recorded, always 200."""
     query(request, ())
+    hook = HookProof(request)
     call = await parse_call(request)
     principal = request.get(PRINCIPAL)
     decision = await request.app[SERVICE].preflight(
         call, agent_status=None if principal is None else principal.agent_status)
-    return web.json_response(decision_body(decision, allowed=decision.allowed))
+    return web.json_response(hook.sign(decision_body(decision, allowed=decision.allowed)))
 
 
 async def test_call(request: web.Request) -> web.Response:
