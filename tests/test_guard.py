@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from rampartd.config import load_settings
 from rampartd.daemon import prepare_home
 from rampartd.errors import ConfigError, PolicyError
+from rampartd.hooks.install import HOST_CONFIGS
 from rampartd.models import ToolCall
 from rampartd.policy.compiler import compile_documents
 from rampartd.policy.engine import evaluate
@@ -189,6 +191,38 @@ def test_relative_paths_follow_the_calls_cwd() -> None:
     assert decide("rm -rf .rampartd", cwd=USER_HOME) == "home"
     assert decide("cat token", cwd=f"{USER_HOME}/src") is None
     assert decide("sed -i s/x// settings.json", cwd=f"{USER_HOME}/.claude") == "hooks"
+
+
+@pytest.mark.parametrize("host", sorted(HOST_CONFIGS))
+def test_every_hosts_hook_configuration_is_guarded(host: str) -> None:
+    # The table `rampartd setup` writes by, user-level and in any project.
+    config = HOST_CONFIGS[host]
+    for name in config.files:
+        user_file = f"{USER_HOME}/{config.user_dir}/{name}"
+        project_file = f"/w/repo/{config.project_dir}/{name}"
+        for path in (user_file, project_file):
+            assert decide(tool="write", path=path) == "hooks", path
+            assert decide(f"rm -f {path}") == "hooks", path
+        assert decide(f"echo x > {config.project_dir}/{name}", cwd="/w/repo") == "hooks"
+        assert decide(f"cat {user_file}") is None  # reading a hook configuration is fine
+
+
+def test_the_installed_hooks_executable_and_home_are_guarded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = tmp_path / "ada"
+    settings = user / ".claude" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    hook = "/opt/agent-tools/bin/rampartd-hook claude-code --home /srv/hook-home || exit 2"
+    settings.write_text(json.dumps({"hooks": {"PreToolUse": [
+        {"matcher": "*", "hooks": [{"type": "command", "command": hook}]}]}}))
+    monkeypatch.setenv("HOME", str(user))
+    rt = Runtime.discover(user / ".rampartd", user / ".rampartd" / "policies", PORT)
+    assert "/opt/agent-tools/bin/rampartd-hook" in rt.installation
+    assert "/srv/hook-home" in rt.home
+    assert decide("cp /tmp/fake /opt/agent-tools/bin/rampartd-hook", rt=rt) == "installation"
+    assert decide("cat /srv/hook-home/token", rt=rt) == "home"
+    assert decide("echo http://127.0.0.1:1 > /srv/hook-home/daemon.json", rt=rt) == "home"
+    assert decide("cat /srv/other/token", rt=rt) is None
 
 
 def test_a_target_known_only_at_run_time_is_not_allowed() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from rampartd.hooks.install import HOST_CONFIGS, HookArgs, apply, plan
 from tests.conftest import Daemon, start_daemon
 
 pytestmark = pytest.mark.e2e
@@ -169,6 +170,31 @@ def test_signals_are_judged_against_the_daemons_own_process(daemon: Daemon) -> N
     assert "rampartd-guard" in body["matched_policies"], body
 
 
+def test_the_hook_setup_installed_and_every_hosts_files_are_guarded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = tmp_path / "ada"
+    user.mkdir()
+    home = user / ".rampartd"
+    # What `rampartd setup claude-code` writes, with the hook's own --home.
+    with monkeypatch.context() as patch:
+        patch.setenv("HOME", str(user))
+        apply(plan("claude-code", HookArgs(home=str(home))))
+    settings = json.loads((user / ".claude" / "settings.json").read_text())
+    command = settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+    executable = command.split()[0]
+    d = start_daemon(home, env={"HOME": str(user)})
+    try:
+        assert_guarded(d, *exec_call(f"cp /tmp/fake {executable}"))
+        assert_guarded(d, "write", {"file_path": executable, "content": "exit 0\n"})
+        for config in HOST_CONFIGS.values():
+            for name in config.files:
+                assert_guarded(d, "write", {"file_path": str(user / config.user_dir / name),
+                                            "content": "{}"})
+                assert_guarded(d, *exec_call(f"rm -f repo/{config.project_dir}/{name}"))
+    finally:
+        d.stop()
+
+
 def test_ordinary_work_is_untouched_and_the_record_is_whole(daemon: Daemon) -> None:
     for command in ("git status", "ls -la", "cat README.md", "kill 1", "pkill node"):
         status, body = ask_daemon(daemon, "exec", {"command": command})
@@ -176,7 +202,7 @@ def test_ordinary_work_is_untouched_and_the_record_is_whole(daemon: Daemon) -> N
     status, body = ask_daemon(daemon, "exec", {"command": "kill -9 -1"})
     assert status == 403
     record = requests.get(f"{daemon.base_url}/v1/audit/events", timeout=10,
-                          params={"kind": "decision", "limit": 1},
+                          params={"kind": "decision", "limit": "1"},
                           headers={"Authorization": f"Bearer {daemon.token}"}).json()
     assert record["events"][0]["decision"]["policy"] == "rampartd-guard"
     report = requests.get(f"{daemon.base_url}/v1/audit/verify", timeout=30,

@@ -12,9 +12,11 @@ is pure: `guard_text` turns a Runtime into one policy document for the ordinary 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import posixpath
 import re
+import shlex
 import shutil
 import sys
 import sysconfig
@@ -25,6 +27,8 @@ from typing import Any, Protocol
 
 import yaml
 
+from rampartd.errors import ConfigError
+from rampartd.hooks.install import HOST_CONFIGS, hook_executable, installed_commands
 from rampartd.policy import guard_signals
 from rampartd.policy.loader import RawDoc, parse_yaml
 
@@ -98,15 +102,27 @@ def relaxed(setting: str | tuple[str, ...]) -> frozenset[str]:
     return frozenset(setting)
 
 
-# Agent hosts' hook configurations and the systemd unit. A name without ~ or / is a
-# project file, matched in any directory.
-HOOK_FILES = ("~/.claude/settings.json", "~/.claude/settings.local.json",
-              ".claude/settings.json", ".claude/settings.local.json", "~/.cursor/hooks.json",
-              ".cursor/hooks.json", "~/.gemini/settings.json", ".gemini/settings.json",
-              "~/.codex/config.toml", "~/.codex/hooks.json", ".codex/config.toml",
-              ".codex/hooks.json", "~/Documents/Cline/Hooks",
-              ".clinerules/hooks", "~/.config/systemd/user/rampartd.service",
-              "~/.config/systemd/user/rampartd.service.d")
+# Files the hosts also read hooks from that `rampartd setup` does not write, and the
+# systemd unit. A name without ~ or / is a project file, matched in any directory.
+OTHER_HOOK_FILES = ("~/.claude/settings.local.json", ".claude/settings.local.json",
+                    "~/.codex/config.toml", ".codex/config.toml",
+                    "~/.config/systemd/user/rampartd.service",
+                    "~/.config/systemd/user/rampartd.service.d")
+
+
+def hook_files() -> tuple[str, ...]:
+    """Every host's hook configuration, user-level (~/…) and project-level, from the table
+    `rampartd setup` writes by (so the two cannot disagree), and OTHER_HOOK_FILES."""
+    files: list[str] = []
+    for host in HOST_CONFIGS.values():
+        for name in host.files:
+            files += [f"~/{host.user_dir}/{name}", f"{host.project_dir}/{name}"]
+        if host.merge is None:  # hooks are the directory's executables (Cline)
+            files += [f"~/{host.user_dir}", host.project_dir]
+    return tuple(dict.fromkeys([*files, *OTHER_HOOK_FILES]))
+
+
+HOOK_FILES = hook_files()
 CONSOLE_SCRIPTS = ("rampartd", "rampartd-hook")
 # Files next to the package that Python runs at start (an agent could plant code there).
 SITE_GLOBS = ("*rampartd*", "*.pth", "sitecustomize.py", "usercustomize.py")
@@ -140,6 +156,8 @@ class Runtime:
             if found:
                 install.update((os.path.abspath(found), str(Path(found).resolve())))
             install.update(str(d / script) for d in bindirs)
+        hook_exes, hook_homes = _installed_hooks()
+        install.update(hook_exes)
         pids: list[int] = []
         if pid is not None:
             pids.append(pid)
@@ -153,13 +171,39 @@ class Runtime:
                      [f"{exe} -m rampartd {tail}",
                       f"{exe} {Path(exe).parent / 'rampartd'} {tail}"])
         names, cmdlines = facts
-        return cls(home=_spellings(home), policy_dir=_spellings(policy_dir), port=port,
+        homes = tuple(dict.fromkeys(h for d in (home, *hook_homes) for h in _spellings(d)))
+        return cls(home=homes, policy_dir=_spellings(policy_dir), port=port,
                    pids=tuple(dict.fromkeys(p for p in pids if p > 1)),
                    user_home=os.path.expanduser("~"), installation=tuple(sorted(install)),
                    site_globs=tuple(f"{_glob_escape(d)}/{g}" for d in _site_dirs(package)
                                     for g in SITE_GLOBS),
                    process_names=tuple(sorted({"rampartd", *names})),
                    cmdlines=tuple(cmdlines))
+
+
+def _installed_hooks() -> tuple[set[str], set[Path]]:
+    """The executables and homes (`--home`: the token and address file it reads) of the hook
+    commands installed in the user's host configurations."""
+    exes: set[str] = set()
+    homes: set[Path] = set()
+    script, *_ = hook_executable()
+    if Path(script).name == "rampartd-hook":
+        exes.add(script)
+    for host in HOST_CONFIGS:
+        try:
+            commands = installed_commands(host)
+        except (ConfigError, OSError, ValueError):  # unreadable: nothing installed to add
+            continue
+        for argv in commands:
+            try:
+                words = shlex.split(argv[2]) if argv[:2] == ["/bin/sh", "-c"] else argv[:1]
+            except ValueError:
+                continue
+            if words and os.path.isabs(words[0]):
+                exes.update((words[0], os.path.realpath(words[0])))
+            homes.update(Path(v) for k, v in itertools.pairwise(words)
+                         if k == "--home")
+    return exes, homes
 
 
 def _process_facts(pid: int) -> tuple[set[str], list[str]] | None:
