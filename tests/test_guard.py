@@ -16,7 +16,14 @@ from rampartd.hooks.install import HOST_CONFIGS
 from rampartd.models import ToolCall
 from rampartd.policy.compiler import compile_documents
 from rampartd.policy.engine import evaluate
-from rampartd.policy.guard import GUARD_POLICY, RULES, Runtime, guard_documents, guard_for
+from rampartd.policy.guard import (
+    GUARD_POLICY,
+    RULES,
+    Runtime,
+    guard_documents,
+    guard_for,
+    guard_for_home,
+)
 from rampartd.policy.reload import PolicyHolder, load_with_builtin
 from rampartd.web.app import create_app
 from tests.conftest import make_settings
@@ -223,6 +230,30 @@ def test_the_installed_hooks_executable_and_home_are_guarded(
     assert decide("cat /srv/hook-home/token", rt=rt) == "home"
     assert decide("echo http://127.0.0.1:1 > /srv/hook-home/daemon.json", rt=rt) == "home"
     assert decide("cat /srv/other/token", rt=rt) is None
+
+
+def test_the_guard_can_be_built_for_a_home_and_port_without_a_daemon(tmp_path: Path) -> None:
+    ours = Path.home()
+    docs = guard_for_home(ours / ".rampartd", 9191, user_home="/home/dev")
+    policy_set = compile_documents(docs, home="/home/dev")
+
+    def verdict(command: str) -> str | None:
+        decision = evaluate(policy_set, ToolCall(tool="exec", agent="a", session="s",
+                                                 params={"command": command}, cwd="/w"))
+        return decision.action if decision.policy == GUARD_POLICY else None
+
+    # The default home moves with the user's home; the port is the one given.
+    assert verdict("cat /home/dev/.rampartd/token") == "deny"
+    assert verdict("cat ~/.rampartd/token") == "deny"
+    assert verdict("echo {} > ~/.claude/settings.json") == "deny"
+    assert verdict("curl localhost:9191/v1/status") == "deny"
+    assert verdict("curl localhost:9090/v1/status") is None
+    # No process to read: the command line is that of `rampartd serve` from here.
+    assert verdict("pkill -f 'rampartd serve'") == "deny"
+    assert verdict("pkill -f webpack") is None
+    elsewhere = guard_for_home(tmp_path / "rd", 9090, user_home="/home/dev")
+    policy_set = compile_documents(elsewhere, home="/home/dev")
+    assert verdict(f"cat {tmp_path}/rd/token") == "deny"
 
 
 def test_a_target_known_only_at_run_time_is_not_allowed() -> None:

@@ -12,6 +12,7 @@ is pure: `guard_text` turns a Runtime into one policy document for the ordinary 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import posixpath
@@ -502,6 +503,27 @@ def guard_for(settings: GuardSettings, *, pid: int | None = None) -> list[RawDoc
     """The guard for a daemon with these settings (settings.port: the port it really has)."""
     runtime = Runtime.discover(settings.home, settings.policy_dir, settings.port, pid=pid)
     return guard_documents(runtime, relaxed(settings.guard))
+
+
+def guard_for_home(home: Path, port: int, *, policy_dir: Path | None = None,
+                   user_home: str | None = None,
+                   relax: frozenset[str] = frozenset()) -> list[RawDoc]:
+    """The guard a daemon on this home and port would have, built without one running (for
+    `rampartd bench`): the process facts are those of `rampartd serve` started from this
+    installation. user_home: the agent's home the hook files are under (default: ours); a
+    home under our own home is moved under it, as `~/.rampartd` is everyone's default."""
+    ours = os.path.expanduser("~")
+    runtime = Runtime.discover(home, policy_dir or home / "policies", port)
+    if user_home is None or user_home == ours:
+        return guard_documents(runtime, relax)
+
+    def moved(paths: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(user_home + p[len(ours):] if p == ours or p.startswith(
+            ours + "/") else p for p in paths))
+
+    runtime = dataclasses.replace(runtime, home=moved(runtime.home),
+                                  policy_dir=moved(runtime.policy_dir), user_home=user_home)
+    return guard_documents(runtime, relax)
 
 
 def describe(relax: frozenset[str]) -> dict[str, Any]:

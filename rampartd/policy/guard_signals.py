@@ -6,9 +6,10 @@ The process's names (what pkill, pgrep and killall compare with) and its command
 tool would judge it:
 
 - pkill/pgrep: the pattern is an extended regex searched in the process name, or in the full
-  command line with `-f`. A literal pattern reaches the daemon only if it is a piece of one of
-  them; a pattern made of literal pieces and `.`, `.*`, `.+`, `.?` (anchors allowed) only if
-  every piece is (a necessary condition, so the test errs towards denying). Other regex
+  command line with `-f`. A literal pattern reaches the daemon only if it is a piece of the
+  name; a pattern made of literal pieces and `.`, `.*`, `.+`, `.?` (anchors allowed) only if
+  every piece is (a necessary condition, so the test errs towards denying). Against the
+  command line the pieces are those between blanks and slashes (`_line_word`). Other regex
   syntax is not judged here: the guard asks a person (`unsure_regexes`).
 - killall: exact names (a path counts by its last part); with `-r` a regex, as for pkill.
 - Selection by user, session, terminal, group, parent, pid file or `-v` (inverse) may take
@@ -24,8 +25,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-# Longest command line matched piece by piece: the regex grows with its square.
-MAX_CMDLINE = 256
+# Longest part of a command line (between blanks and slashes) matched piece by piece.
+MAX_PART = 64
 _PLAIN = re.compile(r"[A-Za-z0-9 _/=,:@%~-]")
 # One pkill/pgrep option word (a value option's value is its own word and may be any text).
 _OPT = r"(?:--signal[= ]\S+|-\S+)"
@@ -67,14 +68,22 @@ def pieces(texts: Iterable[str]) -> str:
     return "(?:" + "|".join(alts or ["[^\\x{0}-\\x{10ffff}]"]) + ")"
 
 
-def _word(piece: str, *, repeat_piece: bool = True) -> str:
+def _word(piece: str) -> str:
     """A pattern word that could match something piece describes: literal pieces of it
-    between regex separators. With repeat_piece False the piece regex appears once (for
-    large ones): the word's first piece follows a blank, and later pieces may follow a blank
-    or a separator (a little looser)."""
-    if repeat_piece:
-        return rf"(?:\^?(?:{_SEP})?{piece}(?:{_SEP}{piece})*(?:{_SEP})?\$?|\^?{_SEP}\$?)"
-    return rf"(?:\^?(?:(?:{_SEP})?{piece})(?:(?:\s|{_SEP}){piece})*(?:{_SEP})?\$?|\^?{_SEP}\$?)"
+    between regex separators."""
+    return rf"(?:\^?(?:{_SEP})?{piece}(?:{_SEP}{piece})*(?:{_SEP})?\$?|\^?{_SEP}\$?)"
+
+
+def _line_word(cmdlines: Iterable[str]) -> str:
+    """A `pkill -f` pattern word that could match one of cmdlines. A command line is long
+    (paths), and the regex for all its pieces grows with the square of its length, so the
+    test is looser: every part of the pattern between blanks, slashes and regex separators
+    must be a piece of one part of a command line between blanks and slashes."""
+    parts = {part[:MAX_PART] for line in cmdlines for part in re.split(r"[\s/]+", line) if part}
+    piece = pieces(sorted(parts))
+    gap = rf"(?:/|\s|{_SEP})"
+    return (rf"(?:\^?(?:/|{_SEP})*{piece}(?:{gap}+{piece})*(?:/|{_SEP})*\$?"
+            rf"|\^?(?:/|{_SEP})+\$?)")
 
 
 def _names_re(names: Iterable[str]) -> str:
@@ -88,7 +97,7 @@ def signal_regexes(names: Iterable[str], cmdlines: Iterable[str],
     the process: names/cmdlines are what pkill sees of it, killall_names what killall may
     compare with, mentions_home a regex body for text that names its home."""
     names, killall_names = list(names), list(killall_names)
-    lines = [c[:MAX_CMDLINE] for c in cmdlines if c]
+    lines = [c for c in cmdlines if c]
     by_name = _word(pieces(names))
     exact = _names_re(killall_names)
     tail = r"(?:\s+" + _OPT + r")*"
@@ -108,7 +117,7 @@ def signal_regexes(names: Iterable[str], cmdlines: Iterable[str],
                  rf"(lsof|fuser|ss|netstat|sockstat)\s([^)|]*[^0-9])?0*{port}([^0-9]|$)",
                  r"systemctl\s[^)|]*rampartd", f"[^)|]*{mentions_home}"]
     if lines:
-        by_line = _word(pieces(lines), repeat_piece=False)
+        by_line = _line_word(lines)
         out.append(rf"re:(?i)^pkill{tail}\s+{_FULL}{tail}\s+{by_line}{tail}$")
         producers.insert(1, rf"pgrep{tail}\s+{_FULL}{tail}\s+{by_line}{tail}\s*[)|]")
     for producer in producers:
