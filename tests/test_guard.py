@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,9 @@ def test_the_guard_can_be_built_for_a_home_and_port_without_a_daemon(tmp_path: P
     # No process to read: the command line is that of `rampartd serve` from here.
     assert verdict("pkill -f 'rampartd serve'") == "deny"
     assert verdict("pkill -f webpack") is None
+    # ...and its name may be this installation's interpreter under any of its names.
+    assert verdict(f"killall python{sys.version_info.major}") == "deny"
+    assert verdict("killall node") is None
     elsewhere = guard_for_home(tmp_path / "rd", 9090, user_home="/home/dev")
     policy_set = compile_documents(elsewhere, home="/home/dev")
     assert verdict(f"cat {tmp_path}/rd/token") == "deny"

@@ -168,7 +168,9 @@ class Runtime:
         if facts is None:  # not running (yet), or not readable: how `serve` is started
             exe = os.path.abspath(sys.executable)
             tail = f"serve --home {_spellings(home)[0]} --port {port}"
-            facts = ({"rampartd", Path(exe).name},
+            version = sys.version_info
+            facts = ({"rampartd", Path(exe).name, f"python{version.major}",
+                      f"python{version.major}.{version.minor}"},
                      [f"{exe} -m rampartd {tail}",
                       f"{exe} {Path(exe).parent / 'rampartd'} {tail}"])
         names, cmdlines = facts
