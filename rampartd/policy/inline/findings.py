@@ -28,6 +28,7 @@ NATIVE = "loads a native library"
 SOCKET = "opens a network socket"
 TOO_COMPLEX = "code too complex to analyse"
 
+_WORD = re.compile(r"[^\s'\"]+")  # a command's words, quotes dropped
 _PATHISH = re.compile(r"(?:/|~(?:[A-Za-z_][A-Za-z0-9_.-]*)?(?:/|\Z))[^\s\x00]*\Z")
 _SHELL_PROGRAMS = re.compile(
     r"(?:^|[|;&(]\s*|\bexec\s+)(?:\S*/)?(?:sh|bash|dash|zsh|ksh|fish|python[0-9.]*|perl|ruby|node"
@@ -215,10 +216,7 @@ class Collector:
         used = set(self.reads) | set(self.writes) | set(self.deletes) | set(self.chmods)
         words: set[str] = set()
         for cmd in self.commands:
-            try:
-                words.update(shlex.split(cmd))
-            except ValueError:
-                words.update(cmd.split())
+            words.update(_WORD.findall(cmd))
         for text in self.literals:
             for u in urls_in_text(text):
                 self._add(self.urls, u)

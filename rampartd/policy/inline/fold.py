@@ -9,7 +9,6 @@ import base64
 import binascii
 import codecs
 import re
-from collections.abc import Callable
 
 from rampartd.policy.inline.findings import (
     HOME,
@@ -21,50 +20,27 @@ from rampartd.policy.inline.findings import (
     shell_quote,
 )
 from rampartd.policy.inline.lexer import Token, tokenize
-from rampartd.policy.inline.tables import CONCAT, SEPARATORS
+from rampartd.policy.inline.tables import (
+    BASE64_CALLS,
+    CHAR_CALLS,
+    CONCAT,
+    ENV_CALLS,
+    ENV_SUBSCRIPTS,
+    HEX_CALLS,
+    HOME_CALLS,
+    HOME_NAMES,
+    IDENTITY_CALLS,
+    JOIN_CALLS,
+    OBFUSCATORS,
+    PARENLESS_STRING_CALLS,
+    REVERSE_CALLS,
+    ROT13_CALLS,
+    SEPARATORS,
+    STRING_METHODS,
+)
 
 MAX_VALUE = 64 * 1024
 
-HOME_NAMES = frozenset({"HOME", "USERPROFILE"})
-ENV_CALLS = frozenset({"getenv", "os.getenv", "Sys.getenv", "ENV.fetch", "os.environ.get",
-                       "Deno.env.get", "System.getenv", "posix.getenv"})
-ENV_SUBSCRIPTS = frozenset({"process.env", "$ENV", "ENV", "$_SERVER", "$_ENV", "ENVIRON",
-                            "os.environ", "Bun.env", "import.meta.env"})
-HOME_CALLS = frozenset({"os.homedir", "Dir.home", "Path.home", "File.HomeDir.my_home",
-                        "Deno.homedir", "Etc.getpwuid.dir", "os.path.expanduser"})
-IDENTITY_CALLS = frozenset({"File.expand_path", "path.expand", "normalizePath", "path.normalize",
-                            "realpath", "abs_path", "Cwd.abs_path", "File.absolute_path",
-                            "File.realpath", "String", "str", "tostring", "as.character",
-                            "glob", "expand_path", "os.path.abspath", "os.path.realpath",
-                            "os.path.normpath", "fs.realpathSync", "decodeURIComponent",
-                            "unescape", "urldecode", "rawurldecode"})
-JOIN_CALLS = frozenset({"path.join", "path.resolve", "path.posix.join", "path.posix.resolve",
-                        "File.join", "file.path", "os.path.join", "File.Spec.catfile",
-                        "File.Spec.catdir", "catfile", "catdir", "Pathname.new", "Path"})
-CHAR_CALLS = frozenset({"String.fromCharCode", "String.fromCodePoint", "chr", "string.char",
-                        "intToUtf8", "utf8.char", "ascii"})
-BASE64_CALLS = frozenset({"atob", "base64_decode", "decode_base64", "MIME.Base64.decode_base64",
-                          "Base64.decode64", "Base64.strict_decode64", "Base64.urlsafe_decode64",
-                          "base64.b64decode", "base64enc.base64decode", "base64decode",
-                          "jsonlite.base64_dec"})
-HEX_CALLS = frozenset({"hex2bin", "binascii.unhexlify", "bytes.fromhex", "pack"})
-REVERSE_CALLS = frozenset({"strrev", "reverse", "rev", "string.reverse", "scalar.reverse"})
-ROT13_CALLS = frozenset({"str_rot13"})
-OBFUSCATORS = frozenset({"fromCharCode", "fromCodePoint", "chr", "char", "atob", "intToUtf8",
-                         "rawToChar", "decode_base64", "base64_decode", "decode64",
-                         "strict_decode64", "b64decode", "unpack", "unpack1", "pack", "hex2bin",
-                         "unhexlify", "fromhex", "reverse", "strrev", "rev", "str_rot13",
-                         "rot13", "gzinflate", "gzuncompress", "fromJSON", "utf8ToInt"})
-STRING_METHODS: dict[str, Callable[[str], str]] = {
-                  "toString": str, "trim": str.strip, "strip": str.strip, "chomp": str.rstrip,
-                  "to_s": str, "toLowerCase": str.lower, "toUpperCase": str.upper,
-                  "downcase": str.lower, "upcase": str.upper, "lower": str.lower,
-                  "upper": str.upper, "decode": str, "encode": str, "valueOf": str,
-                  "normalize": str, "to_str": str, "freeze": str, "dup": str,
-                  "expand_path": str, "cleanpath": str, "to_path": str, "split": str}
-# Perl string functions often called without parentheses (`reverse 'di'`, `chr 105`).
-PARENLESS_STRING_CALLS = frozenset({"reverse", "chr", "lc", "uc", "join", "decode_base64",
-                                    "sprintf", "pack"})
 _OPENERS = frozenset("([{")
 _CLOSERS = frozenset(")]}")
 _B64 = re.compile(r"[A-Za-z0-9+/=_\-\s]*\Z")
@@ -233,6 +209,7 @@ class Folder:
             return UNKNOWN_VALUE
         terms = self.awk_terms(toks) if self.lang == "awk" else self.split(toks, self.concat_ops)
         value = concat([self.term(t) for t in terms])
+        self.spend(len(value.text) // 256)  # long values cost their length
         if len(value.text) > MAX_VALUE:
             return Value(value.text[:MAX_VALUE] + UNKNOWN, value.obfuscated)
         return value

@@ -4,13 +4,13 @@ whose name is in the language's table becomes commands, file effects, URLs or ri
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from rampartd.policy.inline import findings as F
 from rampartd.policy.inline.findings import UNKNOWN_VALUE, Collector, Value
-from rampartd.policy.inline.fold import Folder, module_name, quote
-from rampartd.policy.inline.lexer import Token, tokenize
+from rampartd.policy.inline.fold import module_name
+from rampartd.policy.inline.lexer import Token
+from rampartd.policy.inline.statements import Statements
 from rampartd.policy.inline.tables import (
     FETCH_MODULES,
     NATIVE_MODULES,
@@ -22,45 +22,20 @@ from rampartd.policy.inline.tables import (
 
 Analyze = Callable[[str, str, Collector, int], None]
 
-_URL_SCHEME = re.compile(r"(?i)(?:https?|ftps?)://")
-_STOP_WORDS = frozenset({"or", "and", "if", "unless", "while", "until", "then", "do", "foreach",
-                         "for", "rescue", "||", "&&", "or die"})
 _DECLARE = frozenset({"const", "let", "var", "my", "our", "local", "state"})
 _MODULE_STATEMENTS = frozenset({"require", "use", "import", "library", "require_once",
                                 "load", "dofile"})
-_AWK_PRINT = frozenset({"print", "printf"})
 
 
-class Scanner(Folder):
+class Scanner(Statements):
     """One pass over one language's tokens."""
 
     def __init__(self, lang: str, code: str, out: Collector, depth: int, budget: list[int],
                  analyze: Analyze) -> None:
-        super().__init__(lang, budget, depth)
-        self.out = out
-        self.analyze_nested = analyze
-        self.toks, truncated = tokenize(code, lang)
-        if truncated:
-            out.too_complex()
+        super().__init__(lang, code, out, depth, budget, analyze)
         self.table, self.tails = TABLES.get(lang, TABLES["python"])
 
     # ---- assignments and imports --------------------------------------------------------
-
-    def _statement_end(self, i: int, *, commas: bool = True) -> int:
-        toks, depth, j = self.toks, 0, i
-        while j < len(toks):
-            t = toks[j]
-            if t.kind == "op" and t.text in "([{":
-                depth += 1
-            elif t.kind == "op" and t.text in ")]}":
-                if depth == 0:
-                    return j
-                depth -= 1
-            elif depth == 0 and (t.text == ";" or t.kind == "nl" or (commas and t.text == ",")
-                                 or (t.kind == "name" and t.text in _STOP_WORDS)):
-                return j
-            j += 1
-        return j
 
     def prepass(self) -> None:
         """Variables assigned once, and names bound by imports and destructuring."""
@@ -320,31 +295,6 @@ class Scanner(Folder):
         elif kind == "fetch":
             out.fetches = True
 
-    def _path(self, kind: str, v: Value) -> None:
-        if v.known and kind == "read" and _URL_SCHEME.match(v.text):
-            self.out.url(v)
-        elif v.known and kind == "read" and self.lang in ("ruby", "perl") and \
-                v.text.startswith("|"):
-            self.out.command(Value(v.text[1:], v.obfuscated))
-        else:
-            self.out.path(kind, v)
-
-    def _evaluate(self, v: Value, *, literal: bool) -> None:
-        out = self.out
-        if v.known and literal and self.depth >= F.MAX_DEPTH:
-            out.too_complex()
-            return
-        if v.known and literal:
-            if v.obfuscated:
-                out.flag(F.EVALUATES)
-            self.analyze_nested(self.lang, v.text, out, self.depth + 1)
-            return
-        if v.obfuscated:
-            out.flag(F.BUILDS_NAME)
-        out.flag(F.EVALUATES)
-        out.executes_computed = True
-        out.unknown = True
-
     def _object_key(self, toks: list[Token], key: str) -> list[Token] | None:
         if not toks or toks[0].text != "{":
             return None
@@ -431,96 +381,6 @@ class Scanner(Folder):
             if "+" in mode:
                 self._path("read", target)
             self._path("write", target)
-
-    # ---- statement forms of awk and AppleScript -------------------------------------------
-
-    def _statement_start(self, i: int) -> int:
-        toks, depth, j = self.toks, 0, i - 1
-        while j >= 0:
-            t = toks[j]
-            if t.kind == "op" and t.text in ")]}":
-                depth += 1
-            elif t.kind == "op" and t.text in "([{":
-                if depth == 0:
-                    return j + 1
-                depth -= 1
-            elif depth == 0 and (t.text in (";", "&&", "||") or t.kind == "nl"):
-                return j + 1
-            j -= 1
-        return 0
-
-    def _awk_op(self, i: int) -> None:
-        toks = self.toks
-        t = toks[i]
-        if t.text in ("|", "|&") and i + 1 < len(toks) and toks[i + 1].text == "getline":
-            start = self._statement_start(i)
-            self.out.command(self.fold(toks[start:i]))
-            return
-        start = self._statement_start(i)
-        printing = start < len(toks) and toks[start].text in _AWK_PRINT
-        if t.text in ("|", "|&") and printing:
-            target = self.fold(toks[i + 1:self._statement_end(i + 1, commas=False)])
-            if not target.text.startswith("/inet"):  # a gawk network socket, not a command
-                self.out.command(target)
-        elif t.text in (">", ">>") and printing:
-            self._path("write", self.fold(toks[i + 1:self._statement_end(i + 1,
-                                                                          commas=False)]))
-        elif t.text == "<" and i and (toks[i - 1].text == "getline" or (
-                i > 1 and toks[i - 2].text == "getline")):
-            self._path("read", self.fold(toks[i + 1:i + 2]))
-
-    def _applescript(self, i: int) -> bool:
-        toks = self.toks
-        words = [t.text.lower() for t in toks[i:i + 3]]
-        if words[:3] == ["do", "shell", "script"] or words[:2] == ["do", "script"]:
-            k = i + (3 if words[1] == "shell" else 2)
-            self.out.command(self._as_expr(k))
-            return True
-        if words[:2] == ["run", "script"]:
-            self._evaluate(self._as_expr(i + 2), literal=False)
-            return True
-        if words[:1] == ["write"] or words[:2] == ["open", "for"]:
-            end = self._statement_end(i, commas=False)
-            stmt = toks[i:end]
-            if words[0] == "write" or any(t.text == "write" for t in stmt[1:]):
-                for k, t in enumerate(stmt):
-                    if t.text in ("file", "alias") and k + 1 < len(stmt) and \
-                            stmt[k + 1].kind == "str":
-                        self._path("write", self.pieces(stmt[k + 1]))
-            return False
-        if words[:1] == ["delete"]:
-            end = self._statement_end(i, commas=False)
-            for t in toks[i:end]:
-                if t.kind == "str":
-                    self._path("delete", self.pieces(t))
-        return False
-
-    def _as_expr(self, k: int) -> Value:
-        """An AppleScript expression: terms joined by `&`, `quoted form of`, `POSIX path of`."""
-        end = self._statement_end(k, commas=False)
-        values = []
-        for term in self.split(self.toks[k:end], ("&",)):
-            quoted = False
-            while term:
-                words = [t.text.lower() for t in term]
-                if words[:3] == ["quoted", "form", "of"]:
-                    quoted, term = True, term[3:]
-                elif words[:3] == ["posix", "path", "of"]:
-                    term = term[3:]
-                elif term[0].text == "(" and self.close_of(term, 0) == len(term) - 1:
-                    term = term[1:-1]
-                else:
-                    break
-            words = [t.text.lower() for t in term]
-            if words[:4] == ["path", "to", "home", "folder"]:
-                v = Value("~/")
-            elif words[:2] == ["system", "attribute"] and len(term) > 2:
-                v = self.env(self.fold(term[2:]))
-            else:
-                v = self.fold(term) if term else UNKNOWN_VALUE
-            values.append(quote(v) if quoted else v)
-        return F.concat(values) if values else UNKNOWN_VALUE
-
 
 def scan(lang: str, code: str, out: Collector, depth: int, budget: list[int],
          analyze: Analyze) -> None:
