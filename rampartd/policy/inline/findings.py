@@ -28,6 +28,8 @@ NATIVE = "loads a native library"
 SOCKET = "opens a network socket"
 TOO_COMPLEX = "code too complex to analyse"
 
+STANDARD_STREAMS = frozenset({"/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/null", "/dev/tty",
+                              "/dev/fd/0", "/dev/fd/1", "/dev/fd/2", "-"})
 _WORD = re.compile(r"[^\s'\"]+")  # a command's words, quotes dropped
 _PATHISH = re.compile(r"(?:/|~(?:[A-Za-z_][A-Za-z0-9_.-]*)?(?:/|\Z))[^\s\x00]*\Z")
 _SHELL_PROGRAMS = re.compile(
@@ -154,6 +156,8 @@ class Collector:
         if text.startswith(("file://", "file:/")):
             ep = parse_url(text)
             text = ep.path if ep is not None else text
+        if text in STANDARD_STREAMS:
+            return  # the process's own stdin, stdout and stderr, or nothing at all
         items = {"read": self.reads, "write": self.writes, "delete": self.deletes,
                  "chmod": self.chmods}[kind]
         self._add(items, text)
@@ -220,7 +224,8 @@ class Collector:
         for text in self.literals:
             for u in urls_in_text(text):
                 self._add(self.urls, u)
-            if looks_like_path(text) and text not in used and text not in words:
+            if looks_like_path(text) and text not in used and text not in words and \
+                    text not in STANDARD_STREAMS:
                 self._add(self.reads, text)
         if self.fetches and (self.executes_computed or self.runs_interpreter or self.chmods):
             self.flag(FETCHES_AND_EXECUTES)

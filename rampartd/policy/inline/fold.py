@@ -41,6 +41,7 @@ from rampartd.policy.inline.tables import (
 
 MAX_VALUE = 64 * 1024
 
+_MEMBER_LANGS = frozenset({"node", "lua", "python"})  # `obj['name']` is a member
 _OPENERS = frozenset("([{")
 _CLOSERS = frozenset(")]}")
 _B64 = re.compile(r"[A-Za-z0-9+/=_\-\s]*\Z")
@@ -147,21 +148,22 @@ class Folder:
     def chain(self, toks: list[Token], i: int) -> tuple[list[str], int]:
         """A dotted name starting at toks[i] (a name), and the index after it."""
         parts, j = [toks[i].text], i + 1
-        while j + 1 < len(toks) and toks[j].kind == "op" and toks[j].text in self.seps and \
-                toks[j + 1].kind == "name":
-            parts.append(toks[j + 1].text)
-            j += 2
-        if self.lang == "node" and parts[-1] in ("require", "import") and j < len(toks) and \
-                toks[j].text == "(":
-            close = self.close_of(toks, j)
-            inner = toks[j + 1:close]
-            if len(inner) == 1 and inner[0].kind == "str":
-                parts = [module_name(self.pieces(inner[0]).text)]
-                j = close + 1
-                while j + 1 < len(toks) and toks[j].text in self.seps and \
-                        toks[j + 1].kind == "name":
-                    parts.append(toks[j + 1].text)
-                    j += 2
+        while j + 1 < len(toks):
+            if toks[j].kind == "op" and toks[j].text in self.seps and toks[j + 1].kind == "name":
+                parts.append(toks[j + 1].text)
+                j += 2
+            elif toks[j].text == "[" and self.lang in _MEMBER_LANGS and j + 2 < len(toks) and \
+                    toks[j + 1].kind == "str" and toks[j + 2].text == "]" and \
+                    ".".join(parts) not in ENV_SUBSCRIPTS:
+                parts.append(self.pieces(toks[j + 1]).text)  # os['execute'], cp['execSync']
+                j += 3
+            elif self.lang == "node" and parts[-1] in ("require", "import") and \
+                    toks[j].text == "(" and toks[j + 1].kind == "str" and j + 2 < len(toks) and \
+                    toks[j + 2].text == ")":
+                parts = [module_name(self.pieces(toks[j + 1]).text)]
+                j += 3
+            else:
+                break
         return parts, j
 
     def canon(self, parts: list[str]) -> str:
@@ -172,7 +174,7 @@ class Folder:
         if first in self.aliases:
             parts = self.aliases[first].split(".") + parts[1:]
         while len(parts) > 1 and parts[0] in ("CORE", "GLOBAL", "Kernel", "window", "globalThis",
-                                              "builtins", "base", "utils"):
+                                              "global", "builtins", "base", "utils"):
             parts = parts[1:]
         name = ".".join(parts)
         return name.replace(".promises.", ".")
@@ -397,11 +399,16 @@ class Folder:
 
     def words(self, toks: list[Token]) -> list[Value] | None:
         """The elements of a list literal (`[…]`, `qw()`, `c(…)`, `array(…)`, `{…}`), or None."""
+        if len(toks) == 1 and toks[0].kind == "words":
+            return [Value(w) for _, w in toks[0].pieces]
+        parts = self.elements(toks)
+        return None if parts is None else [self.fold(part) for part in parts]
+
+    def elements(self, toks: list[Token]) -> list[list[Token]] | None:
+        """The element tokens of a list literal, or None when toks is no list literal."""
         if not toks:
             return None
         t0 = toks[0]
-        if len(toks) == 1 and t0.kind == "words":
-            return [Value(w) for _, w in t0.pieces]
         body: list[Token] | None = None
         if t0.kind == "op" and t0.text in ("[", "{") and self.close_of(toks, 0) == len(toks) - 1:
             body = toks[1:-1]
@@ -419,12 +426,12 @@ class Folder:
                 return None
             self._resolving.add(t0.text)
             try:
-                return self.words(assigned)
+                return self.elements(assigned)
             finally:
                 self._resolving.discard(t0.text)
         if body is None:
             return None
-        return [self.fold(part) for part in self.split(body, (",",)) if part]
+        return [part for part in self.split(body, (",",)) if part]
 
 
 def module_name(text: str) -> str:

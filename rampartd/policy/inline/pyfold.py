@@ -40,7 +40,19 @@ _STR_METHODS: dict[str, Callable[[str], str]] = {
     "lower": str.lower, "upper": str.upper, "strip": str.strip, "rstrip": str.rstrip,
     "lstrip": str.lstrip}
 DECODING = frozenset({*_DECODERS, "codecs.decode", "chr", "bytes", "bytearray"})
-_MODULE_ALIASES = {"posixpath": "os.path", "posix": "os", "ntpath": "os.path", "builtins": ""}
+_MODULE_ALIASES = {"posixpath": "os.path", "posix": "os", "ntpath": "os.path", "builtins": "",
+                   "__builtins__": "", "__builtin__": ""}
+# Decoders whose output cannot be folded here: what they build is hidden on purpose.
+_OPAQUE_DECODERS = frozenset({"zlib.decompress", "gzip.decompress", "bz2.decompress",
+                              "lzma.decompress", "marshal.loads", "pickle.loads"})
+# Names a star import may bring in that matter to the analysis.
+STAR_NAMES = frozenset({"os.system", "os.popen", "os.remove", "os.unlink", "os.rmdir",
+                        "os.chmod", "os.rename", "os.execv", "os.execvp", "os.execl",
+                        "os.execlp", "subprocess.run", "subprocess.call", "subprocess.Popen",
+                        "subprocess.check_output", "subprocess.check_call",
+                        "subprocess.getoutput", "shutil.rmtree", "shutil.copy", "shutil.move",
+                        "pty.spawn", "ctypes.CDLL", "socket.socket", "os.environ",
+                        "os.getenv", "pathlib.Path", "urllib.request.urlopen"})
 
 
 class PyFolder:
@@ -52,6 +64,7 @@ class PyFolder:
         self.assigned: dict[str, ast.expr | None] = {}
         self._memo: dict[str, Value] = {}
         self._resolving: set[str] = set()
+        self.star_modules: list[str] = []  # `from os import *`
 
     def qualname(self, node: ast.AST, depth: int = 0) -> str | None:
         """The dotted name a callee resolves to (`sp.run` → `subprocess.run`), or None."""
@@ -72,11 +85,18 @@ class PyFolder:
                     if resolved is not None and not resolved.endswith("()"):
                         return resolved
                 name = node.id
+                for module in self.star_modules:
+                    if f"{module}.{name}" in STAR_NAMES:
+                        name = f"{module}.{name}"
             first, _, rest = name.partition(".")
             if first in _MODULE_ALIASES:
                 name = _MODULE_ALIASES[first] + ("." + rest if rest else "")
                 name = name.lstrip(".")
             return name
+        if isinstance(node, ast.Subscript) and self.qualname(node.value, depth + 1) == \
+                "sys.modules":
+            key = self.fold(node.slice)
+            return key.text if key.known else None
         if isinstance(node, ast.Attribute):
             base = self.qualname(node.value, depth + 1)
             return f"{base}.{node.attr}" if base is not None else None
@@ -227,6 +247,8 @@ class PyFolder:
             n = args[0].value if args and isinstance(args[0], ast.Constant) else None
             if isinstance(n, int) and 0 <= n < 0x110000:
                 return Value(chr(n), obfuscated=True)
+            return Value(UNKNOWN, obfuscated=True)
+        if q in _OPAQUE_DECODERS:
             return Value(UNKNOWN, obfuscated=True)
         if q in _DECODERS or q == "codecs.decode":
             return self._decoded(q, node, first)

@@ -88,20 +88,39 @@ class PyAnalyzer(PyFolder):
                     self._module(a.name)
             elif isinstance(node, ast.ImportFrom) and node.module:
                 for a in node.names:
-                    self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+                    if a.name == "*":
+                        self.star_modules.append(node.module)
+                    else:
+                        self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
                 self._module(node.module)
             elif isinstance(node, ast.Assign):
                 for target in node.targets:
                     if isinstance(target, ast.Name):
                         self._bind(target.id, node.value)
+                    else:
+                        self._unbind(target)
             elif isinstance(node, ast.AnnAssign | ast.NamedExpr) and \
                     isinstance(node.target, ast.Name) and node.value is not None:
                 self._bind(node.target.id, node.value)
-            elif isinstance(node, ast.AugAssign | ast.For | ast.With | ast.arguments):
-                for name in ast.walk(node.target if isinstance(node, ast.AugAssign | ast.For)
-                                     else node):
-                    if isinstance(name, ast.Name | ast.arg):
-                        self.assigned[name.id if isinstance(name, ast.Name) else name.arg] = None
+            elif isinstance(node, ast.AugAssign | ast.For | ast.AsyncFor | ast.comprehension):
+                self._unbind(node.target)
+            elif isinstance(node, ast.With | ast.AsyncWith):
+                for item in node.items:
+                    if item.optional_vars is not None:
+                        self._unbind(item.optional_vars)
+            elif isinstance(node, ast.arguments):
+                for arg in (*node.posonlyargs, *node.args, *node.kwonlyargs, node.vararg,
+                            node.kwarg):
+                    if arg is not None:
+                        self.assigned[arg.arg] = None
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                self.assigned[node.name] = None
+
+    def _unbind(self, target: ast.AST) -> None:
+        """Names bound by loops, unpacking and `with … as`: no one known value."""
+        for name in ast.walk(target):
+            if isinstance(name, ast.Name):
+                self.assigned[name.id] = None
 
     def _bind(self, name: str, value: ast.expr) -> None:
         if name in self.assigned and self.assigned[name] is not value:
@@ -210,8 +229,8 @@ class PyAnalyzer(PyFolder):
                 out.unknown = True
         elif q == "getattr" and len(node.args) >= 2:
             attr = self.fold(node.args[1])
-            if attr.obfuscated:
-                out.flag(F.BUILDS_NAME)
+            if attr.obfuscated or not isinstance(node.args[1], ast.Constant):
+                out.flag(F.BUILDS_NAME)  # getattr(os, 'sys' + 'tem'): a name in pieces
             base = self.qualname(node.args[0]) or ""
             if not attr.known and base.split(".")[0] in ("os", "subprocess", "shutil", "pty",
                                                          "builtins", "posix"):
@@ -312,6 +331,8 @@ class PyAnalyzer(PyFolder):
             return
         if q == "execfile" and v.known:
             out.path("read", v)
+        if v.obfuscated:
+            out.flag(F.BUILDS_NAME)
         out.flag(F.EVALUATES)
         out.executes_computed = True
         out.unknown = True

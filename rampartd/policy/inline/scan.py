@@ -27,6 +27,11 @@ _MODULE_STATEMENTS = frozenset({"require", "use", "import", "library", "require_
                                 "load", "dofile"})
 
 
+# Objects whose members run code or touch files: a member chosen at run time is unknown.
+_DANGEROUS_ROOTS = frozenset({"child_process", "fs", "os", "process", "global", "globalThis",
+                              "window", "Deno", "Bun", "io", "subprocess", "shutil", "vm"})
+
+
 class Scanner(Statements):
     """One pass over one language's tokens."""
 
@@ -196,7 +201,21 @@ class Scanner(Statements):
                     self._module(mod.text if self.lang != "node" else module_name(mod.text))
                 elif arg[0].kind == "str" or mod.obfuscated:
                     self._evaluate(mod, literal=False)
+        if j < len(toks) and toks[j].text == "[" and self.lang in ("node", "lua", "python"):
+            self._computed_member(name, j)
+            return
         actions = self.table.get(name) or self.tails.get(name.rsplit(".", 1)[-1])
+        if actions is None and len(parts) == 1 and parts[0] in self.vars and j < len(toks) and \
+                toks[j].text == "(" and self.lang in ("php", "node", "lua", "python"):
+            fn = self.var(parts[0])  # $f = 'system'; $f('id')
+            assigned = self.vars[parts[0]] or []
+            if not (len(assigned) == 1 and assigned[0].kind == "str"):
+                fn = Value(fn.text, obfuscated=True)  # the name was built, not written
+            if fn.known and fn.text in self.table:
+                close = self.close_of(toks, j)
+                pos, named = self.args(toks[j + 1:close])
+                self._dispatch_named(fn, pos, named)
+                return
         if actions is None:
             return
         if any(a[0] == "eval" for a in actions) and self.lang == "node" and \
@@ -217,6 +236,29 @@ class Scanner(Statements):
         pos, named = self.args(arg_toks)
         for action in actions:
             self._act(action, pos, named)
+
+    def _computed_member(self, name: str, j: int) -> None:
+        """`cp['exec' + 'Sync'](…)`, `global[x](…)`: a member named at run time."""
+        toks = self.toks
+        close = self.close_of(toks, j)
+        member = self.fold(toks[j + 1:close])
+        full = f"{name}.{member.text}"
+        called = close + 1 < len(toks) and toks[close + 1].text == "("
+        if member.known:
+            actions = self.table.get(self.canon(full.split("."))) or \
+                self.tails.get(member.text)
+            if actions is not None:
+                self.out.flag(F.BUILDS_NAME)
+                if called:
+                    end = self.close_of(toks, close + 1)
+                    pos, named = self.args(toks[close + 2:end])
+                    for action in actions:
+                        self._act(action, pos, named)
+            return
+        if called and name.split(".")[0] in _DANGEROUS_ROOTS:
+            self.out.flag(F.BUILDS_NAME)
+            self.out.flag(F.EVALUATES)
+            self.out.unknown = True
 
     # ---- actions -------------------------------------------------------------------------
 
@@ -294,6 +336,44 @@ class Scanner(Statements):
                     out.url(v)
         elif kind == "fetch":
             out.fetches = True
+        elif kind == "call":
+            self._call_named(style, pos, named)
+
+    def _call_named(self, style: str, pos: list[list[Token]],
+                    named: dict[str, list[Token]]) -> None:
+        """A function called through its name as a string or symbol."""
+        if not pos:
+            return
+        first = pos[0]
+        if len(first) == 1 and first[0].kind == "name" and first[0].text.startswith(":"):
+            fn = Value(first[0].text[1:])  # a Ruby symbol
+        else:
+            fn = self.fold(first)
+        self._dispatch_named(fn, pos[1:], named, style)
+
+    def _dispatch_named(self, fn: Value, rest: list[list[Token]],
+                        named: dict[str, list[Token]], style: str = "") -> None:
+        out = self.out
+        if fn.obfuscated:
+            out.flag(F.BUILDS_NAME)
+        if not fn.known:
+            out.flag(F.EVALUATES)
+            out.unknown = True
+            return
+        actions = self.table.get(fn.text) or self.tails.get(fn.text.rsplit(".", 1)[-1])
+        if actions is None:
+            return
+        if style in ("array", "each") and rest:
+            items = self.elements(rest[0])
+            if items is None:
+                out.unknown = True
+                return
+            groups = [[item] for item in items] if style == "each" else [items]
+        else:
+            groups = [rest]
+        for group in groups:
+            for action in actions:
+                self._act(action, group, named)
 
     def _object_key(self, toks: list[Token], key: str) -> list[Token] | None:
         if not toks or toks[0].text != "{":

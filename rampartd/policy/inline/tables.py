@@ -4,7 +4,8 @@ An action is `kind where`: kind is run (a command line or an argument vector), c
 command line), read, write, delete, chmod, copy (read 0, write 1), move (read and delete 0,
 write 1), open (a mode decides read or write; `open WHERE STYLE`), url, urlwrite (url 0, write
 1), eval (code), native, socket, fetch. where is a position (`0`), every position (`*`), every
-position from one on (`1*`), or a position or a named argument (`1|file`).
+position from one on (`1*`), or a position or a named argument (`1|file`). call runs the
+function its first argument names (`call_user_func('system', 'id')`, `send(:system, 'id')`).
 """
 
 from __future__ import annotations
@@ -117,8 +118,9 @@ RUBY = _table({
     "OpenSSL.SSL.SSLSocket.new": "socket 0",
     "eval instance_eval class_eval module_eval instance_exec binding.eval": "eval 0",
     "Fiddle.dlopen Fiddle.Handle.new ffi_lib": "native 0",
+    "send public_send __send__": "call 0",
 })
-RUBY_TAILS: dict[str, tuple[Action, ...]] = {}
+RUBY_TAILS = {name: RUBY[name] for name in ("send", "public_send", "__send__")}
 
 PHP = _table({
     "system exec shell_exec passthru popen proc_open pcntl_exec expect_popen": "run 0",
@@ -135,6 +137,9 @@ PHP = _table({
     "fsockopen pfsockopen stream_socket_client socket_create socket_connect": "socket 0",
     "eval assert create_function": "eval -1",
     "FFI.cdef FFI.load dl": "native 0",
+    "call_user_func forward_static_call": "call 0",
+    "call_user_func_array forward_static_call_array": "call 0 array",
+    "array_map array_walk": "call 0 each",
 })
 PHP_TAILS: dict[str, tuple[Action, ...]] = {}
 
@@ -176,6 +181,7 @@ R = _table({
     "parse str2lang str2expression": "eval |text",
     "socketConnection make.socket": "socket 0",
     "dyn.load library.dynam": "native 0",
+    "do.call": "call 0 array",
 })
 R_TAILS: dict[str, tuple[Action, ...]] = {}
 
