@@ -305,6 +305,8 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
       "unknown_targets": True}),
     ("ruby", "File.chmod(0777, '/usr/local/bin/tool')", {"chmods": ("/usr/local/bin/tool",)}),
     ("ruby", "Kernel.send(:system, 'id')", {"commands": ("id",)}),
+    ("ruby", "IO.popen('id', 'r+')", {"commands": ("id",)}),
+    ("ruby", "system({'A' => '1'}, 'ls', '-l')", {"commands": ("ls -l",)}),
     ("ruby", "send('exec', 'id')", {"commands": ("id",)}),
     # php
     ("php", "system('id');", {"commands": ("id",)}),
@@ -321,6 +323,10 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      {"commands": ("/bin/sh -i <&3 >&3 2>&3",), "urls": ("evil.example",),
       "risky": (FETCHES, SOCKET)}),
     ("php", "chmod('/tmp/x', 0777);", {"chmods": ("/tmp/x",)}),
+    ("php", "exec('ls -la', $out, $rc);", {"commands": ("ls -la",)}),
+    ("php", "$p = popen('id', 'r');", {"commands": ("id",)}),
+    ("php", "proc_open(['rm', '-rf', '/x'], $d, $pipes);", {"commands": ("rm -rf /x",)}),
+    ("php", "pcntl_exec('/bin/rm', ['-rf', '/x']);", {"commands": ("/bin/rm -rf /x",)}),
     ("php", "call_user_func('system', 'id');", {"commands": ("id",)}),
     ("php", "call_user_func_array('system', ['id']);", {"commands": ("id",)}),
     ("php", "array_map('unlink', ['/a', '/b']);", {"deletes": ("/a", "/b")}),
@@ -472,6 +478,17 @@ def test_unclassified_path_and_url_literals_are_reported() -> None:
     assert f.urls == ("https://pastebin.com/raw/x",)
     g = analyze("node", "const t = '/etc/shadow'; const u = \"https:\\\\pastebin.com\\\\x\"")
     assert g.reads == ("/etc/shadow",) and g.urls == ("https:\\pastebin.com\\x",)
+
+
+@pytest.mark.parametrize(("lang", "code", "field", "value"), [
+    ("node", "const u = 'https://' + 'pastebin.com' + '/raw'", "urls", "https://pastebin.com/raw"),
+    ("php", "$u = 'https://' . 'evil.example';", "urls", "https://evil.example"),
+    ("ruby", "u = '/etc/' + 'shadow'", "reads", "/etc/shadow"),
+    ("lua", "local p = '/etc/' .. 'passwd'", "reads", "/etc/passwd"),
+    ("python", "u = 'https://' + 'pastebin.com'", "urls", "https://pastebin.com"),
+])
+def test_concatenated_literals_count_as_one(lang: str, code: str, field: str, value: str) -> None:
+    assert getattr(analyze(lang, code), field) == (value,)
 
 
 def test_literals_in_commands_are_not_double_counted() -> None:

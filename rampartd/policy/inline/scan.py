@@ -140,7 +140,8 @@ class Scanner(Statements):
                 self.out.command(self.pieces(t))
             elif t.kind == "str":
                 if self._in_concatenation(i):
-                    continue  # a piece of a longer string: the sinks fold the whole
+                    self._concatenation_literal(i)
+                    continue
                 v = self.pieces(t)
                 if v.known:
                     self._literal(v.text)
@@ -169,6 +170,19 @@ class Scanner(Statements):
                         t.text in (")", "]") and j < i) or (t.text in ("(", "$") and j > i)):
                     return True
         return False
+
+    def _concatenation_literal(self, i: int) -> None:
+        """A string built by concatenating literals (`'https://' + 'pastebin.com'`) counts as
+        one literal; its pieces do not."""
+        toks = self.toks
+        prev = toks[i - 1] if i else None
+        if prev is not None and ((prev.kind == "op" and prev.text in self.concat_ops) or (
+                self.lang == "awk" and (prev.kind in ("str", "name", "num") or
+                                        prev.text in (")", "]")))):
+            return  # not the first piece
+        v = self.fold(toks[i:self._statement_end(i)])
+        if v.known:
+            self._literal(v.text)
 
     def _literal(self, text: str) -> None:
         if self.lang == "awk" and text.startswith("/inet"):

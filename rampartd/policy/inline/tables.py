@@ -92,8 +92,9 @@ PERL = _table({
 PERL_TAILS: dict[str, tuple[Action, ...]] = {}
 
 RUBY = _table({
-    "system exec spawn Process.spawn IO.popen Open3.capture2 Open3.capture2e Open3.capture3 "
+    "system exec spawn Process.spawn Open3.capture2 Open3.capture2e Open3.capture3 "
     "Open3.popen3 Open3.popen2 Open3.popen2e Open3.pipeline PTY.spawn": "run 0",
+    "IO.popen": "cmd 0",
     "open": "open 0 ruby",
     "File.open File.new IO.open": "open 0 c",
     "File.read IO.read File.readlines IO.readlines File.foreach IO.foreach File.binread "
@@ -123,7 +124,8 @@ RUBY = _table({
 RUBY_TAILS = {name: RUBY[name] for name in ("send", "public_send", "__send__")}
 
 PHP = _table({
-    "system exec shell_exec passthru popen proc_open pcntl_exec expect_popen": "run 0",
+    "system exec shell_exec passthru popen proc_open expect_popen": "cmd 0",
+    "pcntl_exec": "run 0",
     "file_get_contents file readfile opendir scandir glob parse_ini_file highlight_file "
     "show_source include require include_once require_once fileperms": "read 0",
     "fopen": "open 0 c",
