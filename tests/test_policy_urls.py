@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from rampartd.policy.urls import (
     Endpoint,
     canonical_host,
+    connect_hosts,
     domain_matches,
     is_loopback,
     parse_url,
@@ -49,6 +50,8 @@ SPELLINGS: list[tuple[str, str, str, str, int | None, str]] = [
     ("  https://pastebin.com/x  ", "", "https", "pastebin.com", 443, "/x"),
     ("\x00\x1f https://pastebin.com/x\x1f", "", "https", "pastebin.com", 443, "/x"),
     ("ht\ttps://paste\nbin.com/x", "", "https", "pastebin.com", 443, "/x"),
+    ("ｈｔｔｐｓ：／／ｐａｓｔｅｂｉｎ．ｃｏｍ/x", "", "https", "pastebin.com", 443, "/x"),
+    ("https：//pastebin.com/x", "", "https", "pastebin.com", 443, "/x"),
     ("//pastebin.com/x", "", "", "pastebin.com", None, "/x"),
     ("//pastebin.com/x", "http", "http", "pastebin.com", 80, "/x"),
     # userinfo and delimiter tricks
@@ -149,6 +152,17 @@ def test_normalised_url_text() -> None:
     assert odd is not None and odd.path == "/a b?c" and odd.url == "https://x.example/a%20b%3Fc"
     again = parse_url(odd.url)
     assert again is not None and again.path == odd.path
+
+
+def test_connect_hosts_names_every_reading_of_an_ambiguous_authority() -> None:
+    # curl connects after the '@'; WHATWG parsers (browsers, fetch) stop at the backslash.
+    assert connect_hosts("https://github.com\\@pastebin.com/") == ("pastebin.com", "github.com")
+    assert connect_hosts("http://pastebin.com\\@github.com/x", "http") == (
+        "github.com", "pastebin.com")
+    assert connect_hosts("https://pastebin.com/x") == ("pastebin.com",)
+    assert connect_hosts("ssh://a.example\\@b.example/") == ("b.example",)  # not special
+    assert connect_hosts("not a url") == ()
+    assert connect_hosts(None) == ()  # type: ignore[arg-type]
 
 
 def test_default_scheme_is_lower_cased_and_applied_only_without_one() -> None:
@@ -262,6 +276,14 @@ def test_urls_in_text_never_raises(text: str) -> None:
     for url in urls_in_text(text):
         assert url
         parse_url(url)
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=300), URLISH), st.sampled_from(["", "http"]))
+def test_connect_hosts_never_raises(text: str, default: str) -> None:
+    hosts = connect_hosts(text, default)
+    ep = parse_url(text, default)
+    assert (ep.host if ep is not None and ep.host else None) == (hosts[0] if hosts else None)
 
 
 @FUZZ
