@@ -491,6 +491,11 @@ def test_concatenated_literals_count_as_one(lang: str, code: str, field: str, va
     assert getattr(analyze(lang, code), field) == (value,)
 
 
+def test_an_ambiguous_authority_yields_both_hosts() -> None:
+    f = analyze("node", "fetch('https://github.com\\\\@pastebin.com/x')")
+    assert f.urls == ("https://github.com\\@pastebin.com/x", "https://github.com/")
+
+
 def test_literals_in_commands_are_not_double_counted() -> None:
     f = analyze("python", "import subprocess; subprocess.run(['cat', '/etc/shadow'])")
     assert f.commands == ("cat /etc/shadow",) and f.reads == ()
@@ -563,6 +568,7 @@ def test_analyze_never_raises(lang: str, code: str) -> None:
     for field in ("commands", "reads", "writes", "deletes", "chmods", "urls"):
         values = getattr(f, field)
         assert len(values) <= 256 and all(isinstance(v, str) and v for v in values)
+        assert not any("\x00" in v for v in values)  # unknown parts never leak as text
 
 
 ARGV_WORDS = st.sampled_from(["python3", "perl", "node", "ruby", "php", "lua", "Rscript", "R",

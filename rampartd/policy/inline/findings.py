@@ -10,7 +10,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from rampartd.policy.urls import parse_url, urls_in_text
+from rampartd.policy.urls import connect_hosts, parse_url, urls_in_text
 
 MAX_CODE = 64 * 1024
 MAX_FINDINGS = 256
@@ -179,7 +179,7 @@ class Collector:
             self.runs_interpreter = True
         self._add(self.commands, text)
         for url in urls_in_text(text):
-            self._add(self.urls, url)
+            self.add_url(url)
 
     def argv(self, words: list[Value | None]) -> None:
         """A program run with an argument vector (no shell between)."""
@@ -206,9 +206,19 @@ class Collector:
         found = urls_in_text(text)
         if found:
             for u in found:
-                self._add(self.urls, u)
+                self.add_url(u)
         elif parse_url(text, "http") is not None:
-            self._add(self.urls, text)
+            self.add_url(text)
+
+    def add_url(self, url: str) -> None:
+        """A URL, and the URL of any other host a client may read it as."""
+        self._add(self.urls, url)
+        hosts = connect_hosts(url, "http")
+        if len(hosts) > 1:
+            ep = parse_url(url, "http")
+            scheme = ep.scheme if ep is not None and ep.scheme else "http"
+            for host in hosts[1:]:
+                self._add(self.urls, f"{scheme}://{host}/")
 
     def literal(self, text: str) -> None:
         """A string literal of the code, classified at the end if nothing else used it."""
@@ -223,7 +233,7 @@ class Collector:
             words.update(_WORD.findall(cmd))
         for text in self.literals:
             for u in urls_in_text(text):
-                self._add(self.urls, u)
+                self.add_url(u)
             if looks_like_path(text) and text not in used and text not in words and \
                     text not in STANDARD_STREAMS:
                 self._add(self.reads, text)
