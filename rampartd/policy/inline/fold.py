@@ -45,7 +45,7 @@ _MEMBER_LANGS = frozenset({"node", "lua", "python"})  # `obj['name']` is a membe
 _OPENERS = frozenset("([{")
 _CLOSERS = frozenset(")]}")
 _B64 = re.compile(r"[A-Za-z0-9+/=_\-\s]*\Z")
-_FORMAT = re.compile(r"%[-+ #0-9.]*[sdifqr]|\{[0-9]*\}")
+_FORMAT = re.compile(r"%[-+ #0-9.]*[sdifqrc]|\{[0-9]*\}")
 
 
 def _decode_base64(text: str) -> str | None:
@@ -157,7 +157,7 @@ class Folder:
                     ".".join(parts) not in ENV_SUBSCRIPTS:
                 parts.append(self.pieces(toks[j + 1]).text)  # os['execute'], cp['execSync']
                 j += 3
-            elif self.lang == "node" and parts[-1] in ("require", "import") and \
+            elif self.lang in ("node", "lua") and parts[-1] in ("require", "import") and \
                     toks[j].text == "(" and toks[j + 1].kind == "str" and j + 2 < len(toks) and \
                     toks[j + 2].text == ")":
                 parts = [module_name(self.pieces(toks[j + 1]).text)]
@@ -349,7 +349,16 @@ class Folder:
         """printf-style formatting with folded arguments."""
         it = iter(vals)
         obfuscated = template.obfuscated or any(v.obfuscated for v in vals)
-        text = _FORMAT.sub(lambda m: next(it, UNKNOWN_VALUE).text, template.text)
+
+        def one(m: re.Match[str]) -> str:
+            nonlocal obfuscated
+            value = next(it, UNKNOWN_VALUE)
+            if m.group(0).endswith("c"):  # %c of a number: a character built from its code
+                obfuscated = True
+                return _chars([value]).text
+            return value.text
+
+        text = _FORMAT.sub(one, template.text)
         return Value(text, obfuscated)
 
     def primary(self, toks: list[Token]) -> tuple[Value, int]:

@@ -281,6 +281,13 @@ class PyAnalyzer(PyFolder):
     def _path_method(self, node: ast.Call, q: str) -> None:
         assert isinstance(node.func, ast.Attribute)
         attr, recv = node.func.attr, node.func.value
+        if attr in ("connect", "connect_ex", "sendto") and node.args and \
+                isinstance(node.args[-1], ast.Tuple) and len(node.args[-1].elts) == 2:
+            host, port = (self.fold(e) for e in node.args[-1].elts)  # a socket's (host, port)
+            self.out.flag(F.SOCKET)
+            self.out.url(Value(f"tcp://{host.text}:{port.text}") if host.known and port.known
+                         else UNKNOWN_VALUE)
+            return
         is_path = q.startswith("pathlib.Path().") or self._is_path_expr(recv)
         kind = _PATH_METHODS.get(attr)
         if attr == "open" and is_path:

@@ -10,6 +10,7 @@ from rampartd.policy.inline import findings as F
 from rampartd.policy.inline.findings import UNKNOWN_VALUE, Collector, Value
 from rampartd.policy.inline.fold import module_name
 from rampartd.policy.inline.lexer import Token
+from rampartd.policy.inline.statements import URL_SCHEME as _URL_SCHEME
 from rampartd.policy.inline.statements import Statements
 from rampartd.policy.inline.tables import (
     FETCH_MODULES,
@@ -151,6 +152,8 @@ class Scanner(Statements):
             elif t.kind == "name":
                 prev = toks[i - 1] if i else None
                 if prev is not None and prev.kind == "op" and prev.text in self.seps:
+                    if i > 1 and toks[i - 2].text in (")", "]"):
+                        self._name(i, on_result=True)  # f(…).execSync(…): by its name alone
                     continue
                 self._name(i)
             elif t.kind == "op" and self.lang == "awk":
@@ -194,11 +197,25 @@ class Scanner(Statements):
             return
         self.out.literal(text)
 
-    def _name(self, i: int) -> None:
+    def _name(self, i: int, *, on_result: bool = False) -> None:
         toks = self.toks
         parts, j = self.chain(toks, i)
         name = self.canon(parts)
-        if self.lang == "node" and toks[i].text in ("require", "import") and \
+        if on_result:
+            actions = self.tails.get(parts[-1]) if len(parts) == 1 else None
+            if actions is not None and j < len(toks) and toks[j].text == "(":
+                pos, named = self.args(toks[j + 1:self.close_of(toks, j)])
+                for action in actions:
+                    self._act(action, pos, named)
+            return
+        if self.lang == "ruby" and name == "method" and self._ruby_method_call(j):
+            return
+        if self.lang == "node" and name in ("setTimeout", "setInterval") and \
+                j + 1 < len(toks) and toks[j].text == "(" and toks[j + 1].kind == "str":
+            code = self.args(toks[j + 1:self.close_of(toks, j)])[0]
+            self._evaluate(self.fold(code[0]), literal=True)  # a string is evaluated
+            return
+        if self.lang in ("node", "lua") and toks[i].text in ("require", "import") and \
                 parts[0] != toks[i].text:
             self._module(parts[0])  # require('m') / import('m'): chain() named the module
         if self.lang == "applescript" and self._applescript(i):
@@ -241,7 +258,7 @@ class Scanner(Statements):
             arg_toks = toks[j + 1:close]
         elif self.lang in PARENLESS and j < len(toks) and (
                 toks[j].kind in ("str", "name", "cmd", "words", "num") or
-                (toks[j].text == "{" and self.lang == "lua")):
+                (toks[j].text == "{" and (self.lang == "lua" or name in ("system", "exec")))):
             arg_toks = toks[j:self._statement_end(j, commas=False)]
         else:
             return
@@ -250,6 +267,19 @@ class Scanner(Statements):
         pos, named = self.args(arg_toks)
         for action in actions:
             self._act(action, pos, named)
+
+    def _ruby_method_call(self, j: int) -> bool:
+        """`method(:system).call('id')`: the named method, called."""
+        toks = self.toks
+        if j + 2 >= len(toks) or toks[j].text != "(":
+            return False
+        close = self.close_of(toks, j)
+        if close + 3 >= len(toks) or toks[close + 2].text != "call" or \
+                toks[close + 3].text != "(":
+            return False
+        pos, named = self.args(toks[close + 4:self.close_of(toks, close + 3)])
+        self._call_named("", [toks[j + 1:close], *pos], named)
+        return True
 
     def _computed_member(self, name: str, j: int) -> None:
         """`cp['exec' + 'Sync'](…)`, `global[x](…)`: a member named at run time."""
@@ -312,6 +342,13 @@ class Scanner(Statements):
                     out.argv(list(words))
                 else:
                     out.command(self.fold(s) if s else None)
+        elif kind == "source":  # code read from a file (or a URL) and run
+            for v in self._values(sel) or [UNKNOWN_VALUE]:
+                if v.known and _URL_SCHEME.match(v.text):
+                    out.url(v)
+                    out.executes_computed = True
+                else:
+                    self._path("read", v)
         elif kind in ("read", "write", "delete", "chmod"):
             if not sel:
                 out.unknown = True
@@ -422,6 +459,9 @@ class Scanner(Statements):
         if words is not None:
             out.argv(list(words))
             return
+        if self.lang == "perl" and sel[0] and sel[0][0].text == "{":
+            close = self.close_of(sel[0], 0)  # `system { PROGRAM } LIST`: LIST is the argv
+            sel = [sel[0][close + 1:], *sel[1:]]
         rest = [s for s in sel[1:] if s and s[0].text != "{"]
         if sel[0] and sel[0][0].text == "{" and rest:  # an environment hash first (Ruby)
             sel, rest = rest, rest[1:]

@@ -15,10 +15,11 @@ from rampartd.policy.inline.lexer import tokenize
 
 Analyze = Callable[[str, str, Collector, int], None]
 
-_URL_SCHEME = re.compile(r"(?i)(?:https?|ftps?)://")
+URL_SCHEME = re.compile(r"(?i)(?:https?|ftps?)://")
 STOP_WORDS = frozenset({"or", "and", "if", "unless", "while", "until", "then", "do", "foreach",
                         "for", "rescue", "||", "&&"})
 _AWK_PRINT = frozenset({"print", "printf"})
+_AS_CLAUSES = frozenset({"with", "without", "given", "user", "password", "altering"})
 
 
 class Statements(Folder):
@@ -55,7 +56,7 @@ class Statements(Folder):
         return j
 
     def _path(self, kind: str, v: Value) -> None:
-        if v.known and kind == "read" and _URL_SCHEME.match(v.text):
+        if v.known and kind == "read" and URL_SCHEME.match(v.text):
             self.out.url(v)
         elif v.known and kind == "read" and self.lang in ("ruby", "perl") and \
                 v.text.startswith("|"):
@@ -131,7 +132,7 @@ class Statements(Folder):
             self.out.command(self._as_expr(k))
             return True
         if words[:2] == ["run", "script"]:
-            self._evaluate(self._as_expr(i + 2), literal=False)
+            self._evaluate(self._as_expr(i + 2), literal=True)
             return True
         if words[:1] == ["write"] or words[:2] == ["open", "for"]:
             end = self._statement_end(i, commas=False)
@@ -152,8 +153,13 @@ class Statements(Folder):
     def _as_expr(self, k: int) -> Value:
         """An AppleScript expression: terms joined by `&`, `quoted form of`, `POSIX path of`."""
         end = self._statement_end(k, commas=False)
+        expr = self.toks[k:end]
+        for n, t in enumerate(expr):
+            if t.kind == "name" and t.text.lower() in _AS_CLAUSES:
+                expr = expr[:n]  # `with administrator privileges`, `without altering…`
+                break
         values = []
-        for term in self.split(self.toks[k:end], ("&",)):
+        for term in self.split(expr, ("&",)):
             quoted = False
             while term:
                 words = [t.text.lower() for t in term]

@@ -3,9 +3,10 @@
 An action is `kind where`: kind is run (a command line or an argument vector), cmd (a shell
 command line), read, write, delete, chmod, copy (read 0, write 1), move (read and delete 0,
 write 1), open (a mode decides read or write; `open WHERE STYLE`), url, urlwrite (url 0, write
-1), eval (code), native, socket, fetch. where is a position (`0`), every position (`*`), every
-position from one on (`1*`), or a position or a named argument (`1|file`). call runs the
-function its first argument names (`call_user_func('system', 'id')`, `send(:system, 'id')`).
+1), eval (code), source (code read from a file or URL and run), native, socket, fetch, or call
+(the function its first argument names: `call_user_func('system', 'id')`). where is a
+position (`0`), every position (`*`), every position from one on (`1*`), or a position or a
+named argument (`1|file`).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ PERL = _table({
     "symlink link": "write 1",
     "truncate": "write 0",
     "opendir": "read 1",
-    "do require": "read 0",
+    "do require": "source 0",
     "eval": "eval 0",
     "get head getprint LWP.Simple.get LWP.Simple.head HTTP.Tiny.new.get HTTP.Tiny.new.request "
     "HTTP.Tiny.new.post LWP.UserAgent.new.get LWP.UserAgent.new.post": "url 0",
@@ -99,7 +100,8 @@ RUBY = _table({
     "File.open File.new IO.open": "open 0 c",
     "File.read IO.read File.readlines IO.readlines File.foreach IO.foreach File.binread "
     "IO.binread Dir.entries Dir.children Dir.glob Dir.each_child Dir.foreach YAML.load_file "
-    "JSON.load_file CSV.read CSV.foreach load": "read 0",
+    "JSON.load_file CSV.read CSV.foreach": "read 0",
+    "load require_relative": "source 0",
     "File.write IO.write File.binwrite IO.binwrite FileUtils.touch FileUtils.mkdir_p "
     "FileUtils.mkdir FileUtils.makedirs Dir.mkdir File.truncate": "write 0",
     "FileUtils.cp FileUtils.cp_r FileUtils.copy FileUtils.copy_file FileUtils.install "
@@ -127,7 +129,8 @@ PHP = _table({
     "system exec shell_exec passthru popen proc_open expect_popen": "cmd 0",
     "pcntl_exec": "run 0",
     "file_get_contents file readfile opendir scandir glob parse_ini_file highlight_file "
-    "show_source include require include_once require_once fileperms": "read 0",
+    "show_source fileperms": "read 0",
+    "include require include_once require_once": "source 0",
     "fopen": "open 0 c",
     "file_put_contents mkdir touch tempnam": "write 0",
     "copy": "copy 0",
@@ -148,7 +151,8 @@ PHP_TAILS: dict[str, tuple[Action, ...]] = {}
 LUA = _table({
     "os.execute io.popen": "cmd 0",
     "io.open": "open 0 c",
-    "io.lines dofile loadfile io.input": "read 0",
+    "io.lines io.input": "read 0",
+    "dofile loadfile": "source 0",
     "io.output": "write 0",
     "os.remove": "delete 0",
     "os.rename": "move 0",
@@ -162,7 +166,8 @@ LUA_TAILS: dict[str, tuple[Action, ...]] = {}
 R = _table({
     "system shell pipe": "cmd 0",
     "system2": "run 0 r2",
-    "readLines readRDS read.csv read.csv2 read.table read.delim scan source load list.files "
+    "source sys.source": "source 0|file",
+    "readLines readRDS read.csv read.csv2 read.table read.delim scan load list.files "
     "dir readr.read_csv read_csv jsonlite.fromJSON fromJSON readChar readBin "
     "file.info": "read 0|file",
     "file": "open 0 r",
