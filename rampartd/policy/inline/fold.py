@@ -159,7 +159,8 @@ class Folder:
                 j += 3
             elif self.lang in ("node", "lua") and parts[-1] in ("require", "import") and \
                     toks[j].text == "(" and toks[j + 1].kind == "str" and j + 2 < len(toks) and \
-                    toks[j + 2].text == ")":
+                    toks[j + 2].text == ")" and \
+                    not self.pieces(toks[j + 1]).text.startswith((".", "/", "~")):
                 parts = [module_name(self.pieces(toks[j + 1]).text)]
                 j += 3
             else:

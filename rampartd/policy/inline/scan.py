@@ -24,8 +24,12 @@ from rampartd.policy.inline.tables import (
 Analyze = Callable[[str, str, Collector, int], None]
 
 _DECLARE = frozenset({"const", "let", "var", "my", "our", "local", "state"})
-_MODULE_STATEMENTS = frozenset({"require", "use", "import", "library", "require_once",
-                                "load", "dofile"})
+_MODULE_STATEMENTS = {
+    "node": frozenset({"require", "import"}), "perl": frozenset({"use", "require", "no"}),
+    "ruby": frozenset({"require", "load"}), "lua": frozenset({"require"}),
+    "r": frozenset({"library", "require", "requireNamespace", "loadNamespace"}),
+    "python": frozenset({"import", "__import__"}), "php": frozenset(),
+}
 
 
 # Objects whose members run code or touch files: a member chosen at run time is unknown.
@@ -220,18 +224,27 @@ class Scanner(Statements):
             self._module(parts[0])  # require('m') / import('m'): chain() named the module
         if self.lang == "applescript" and self._applescript(i):
             return
-        if name in _MODULE_STATEMENTS and j < len(toks):
+        if name in _MODULE_STATEMENTS.get(self.lang, ()) and j < len(toks) and not (
+                self.lang == "node" and name == "import" and toks[j].text != "("):
             end = self._statement_end(j)
             arg = toks[j:end]
             if arg and arg[0].text == "(":
                 arg = arg[1:self.close_of(arg, 0)]
             if arg and arg[0].kind in ("str", "name"):
-                mod = self.fold(arg) if arg[0].kind == "str" else Value(
-                    "::".join(p for p in self.chain(arg, 0)[0]))
-                if mod.known:
+                bare = arg[0].kind == "name" and (self.lang in ("perl", "r", "python") and
+                                                  not arg[0].text.startswith("$"))
+                mod = Value("::".join(self.chain(arg, 0)[0])) if bare else self.fold(arg)
+                if not bare and mod.known and not self._written(arg):
+                    mod = Value(mod.text, obfuscated=True)  # a module name put together
+                if mod.known and mod.text.startswith((".", "/", "~")) and \
+                        self.lang in ("node", "lua", "ruby", "perl"):
+                    self._path("read", mod)  # a module loaded from a file runs that file
+                elif mod.known:
+                    if mod.obfuscated:
+                        self.out.flag(F.BUILDS_NAME)
                     self._module(mod.text if self.lang != "node" else module_name(mod.text))
-                elif arg[0].kind == "str" or mod.obfuscated:
-                    self._evaluate(mod, literal=False)
+                else:
+                    self._evaluate(mod, literal=False)  # a module named at run time
         if j < len(toks) and toks[j].text == "[" and self.lang in ("node", "lua", "python"):
             self._computed_member(name, j)
             return
@@ -239,8 +252,7 @@ class Scanner(Statements):
         if actions is None and len(parts) == 1 and parts[0] in self.vars and j < len(toks) and \
                 toks[j].text == "(" and self.lang in ("php", "node", "lua", "python"):
             fn = self.var(parts[0])  # $f = 'system'; $f('id')
-            assigned = self.vars[parts[0]] or []
-            if not (len(assigned) == 1 and assigned[0].kind == "str"):
+            if not self._written(toks[i:i + 1]):
                 fn = Value(fn.text, obfuscated=True)  # the name was built, not written
             if fn.known and fn.text in self.table:
                 close = self.close_of(toks, j)
@@ -267,6 +279,15 @@ class Scanner(Statements):
         pos, named = self.args(arg_toks)
         for action in actions:
             self._act(action, pos, named)
+
+    def _written(self, toks: list[Token]) -> bool:
+        """True if toks are one string literal, or a variable assigned one."""
+        if len(toks) == 1 and toks[0].kind == "str":
+            return True
+        if len(toks) == 1 and toks[0].kind == "name":
+            assigned = self.vars.get(toks[0].text) or []
+            return len(assigned) == 1 and assigned[0].kind == "str"
+        return False
 
     def _ruby_method_call(self, j: int) -> bool:
         """`method(:system).call('id')`: the named method, called."""
