@@ -352,6 +352,7 @@ class Folder:
         obfuscated = template.obfuscated or any(v.obfuscated for v in vals)
 
         def one(m: re.Match[str]) -> str:
+            """The text one conversion specifier stands for."""
             nonlocal obfuscated
             value = next(it, UNKNOWN_VALUE)
             if m.group(0).endswith("c"):  # %c of a number: a character built from its code
