@@ -19,6 +19,7 @@ from rampartd.policy.inline import (
     reads_stdin_program,
 )
 from rampartd.policy.inline.findings import Collector
+from rampartd.policy.inline.lexer import tokenize
 
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -505,6 +506,58 @@ def test_everyday_code_is_clean(lang: str, code: str, reads: tuple[str, ...]) ->
     assert f.commands == () and f.risky == () and f.writes == () and f.deletes == ()
     assert f.chmods == () and f.urls == () and not f.unknown_targets
     assert f.reads == reads
+
+
+# ---- the lexer ------------------------------------------------------------------------------
+
+def _strings(code: str, lang: str) -> list[str]:
+    return ["".join(text for _, text in tok.pieces) for tok in tokenize(code, lang)[0]
+            if tok.kind in ("str", "cmd")]
+
+
+@pytest.mark.parametrize(("lang", "code", "strings"), [
+    ("node", r""" "a\n\x41\u0042\u{43}\101" 'b\'c' """, ["a\nABCA", "b'c"]),
+    ("perl", r"""q(a(b)c) qq{x{y}} 'it\'s' "t\tx" s/a/b/g m{x} y/a-z/A-Z/ qx{ls}""",
+     ["a(b)c", "x{y}", "it's", "t\tx", "ls"]),
+    ("ruby", r"""%q(x) %Q{y} 'a\nb' "c\nd" %x(id)""", ["x", "y", "a\\nb", "c\nd", "id"]),
+    ("lua", "[==[a]]b]==] 'x' [[y]]", ["a]]b", "x", "y"]),
+    ("node", 'x = 10 / 2 / 1; y = /re"x/; z = "s"', ["s"]),
+    ("php", "$x = <<<EOT\nit's\nEOT;\necho 'y';", ["it's", "y"]),
+    ("perl", "print <<'EOF';\nit's\nEOF\nprint 'z';", ["it's", "z"]),
+])
+def test_lexer_strings(lang: str, code: str, strings: list[str]) -> None:
+    assert _strings(code, lang) == strings
+
+
+@pytest.mark.parametrize(("lang", "code"), [
+    ("node", "// require('child_process').execSync('id')\n/* system('rm') */ console.log(1)"),
+    ("perl", "# system('id')\nprint 1"),
+    ("lua", "-- os.execute('id')\n--[[ os.execute('x') ]] print(1)"),
+    ("applescript", '-- do shell script "id"\n(* do shell script "x" *) display dialog "hi"'),
+    ("php", "# system('id');\n// system('x');\n/* exec('y') */ echo 1;"),
+    ("ruby", "x = 10 % 3; puts x"),
+    ("ruby", "a = b ? 'x' : 'y'; puts a"),
+    ("perl", "my @a = (1) x 3; print 1 << 2"),
+])
+def test_comments_and_operators_are_not_code(lang: str, code: str) -> None:
+    assert _fields(analyze(lang, code)) == {}
+
+
+@pytest.mark.parametrize(("lang", "code"), [
+    # a `/` after `)` or `}` may divide or start a regex: both readings are scanned
+    ("node", "x = {} / 1; require('child_process').execSync('id'); z = 1 / 2"),
+    ("node", "if (x) /'/.test(s) && require('child_process').execSync('id') // '"),
+    # heredoc bodies are strings, and `<<X` may also be a shift
+    ("perl", "print <<'EOF';\nit's\nEOF\nsystem('id');"),
+    ("perl", "print <<EOF . <<\"END\";\na'\nEOF\nb\"\nEND\nsystem('id');"),
+    ("perl", "print 1<<X; system('id')"),
+    ("ruby", "s = <<~EOS\n  it's\n  EOS\nsystem('id')"),
+    ("php", "$x = <<<EOT\nit's\nEOT;\nsystem('id');"),
+    # Ruby's character literal ?' is no quote
+    ("ruby", "x = ?'; system('id') #'"),
+])
+def test_ambiguous_spellings_cannot_hide_a_call(lang: str, code: str) -> None:
+    assert analyze(lang, code).commands == ("id",)
 
 
 # ---- literals, bounds, robustness ---------------------------------------------------------

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from rampartd.policy.inline import findings as F
 from rampartd.policy.inline.findings import UNKNOWN_VALUE, Collector, Value
 from rampartd.policy.inline.fold import module_name
-from rampartd.policy.inline.lexer import Token
+from rampartd.policy.inline.lexer import Token, ambiguous
 from rampartd.policy.inline.statements import URL_SCHEME as _URL_SCHEME
 from rampartd.policy.inline.statements import Statements
 from rampartd.policy.inline.tables import (
@@ -41,8 +41,9 @@ class Scanner(Statements):
     """One pass over one language's tokens."""
 
     def __init__(self, lang: str, code: str, out: Collector, depth: int, budget: list[int],
-                 analyze: Analyze) -> None:
-        super().__init__(lang, code, out, depth, budget, analyze)
+                 analyze: Analyze, *, alternate: bool = False) -> None:
+        super().__init__(lang, code, out, depth, budget, analyze,
+                         alternate=alternate)
         self.table, self.tails = TABLES.get(lang, TABLES["python"])
 
     # ---- assignments and imports --------------------------------------------------------
@@ -539,5 +540,7 @@ class Scanner(Statements):
 
 def scan(lang: str, code: str, out: Collector, depth: int, budget: list[int],
          analyze: Analyze) -> None:
-    """Scan code of lang into out."""
+    """Scan code of lang into out (both readings where a `/` is ambiguous)."""
     Scanner(lang, code, out, depth, budget, analyze).run()
+    if ambiguous(code, lang):
+        Scanner(lang, code, out, depth, budget, analyze, alternate=True).run()

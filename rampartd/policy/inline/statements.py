@@ -26,11 +26,11 @@ class Statements(Folder):
     """Tokens of one piece of code, with the statement forms every language shares."""
 
     def __init__(self, lang: str, code: str, out: Collector, depth: int, budget: list[int],
-                 analyze: Analyze) -> None:
+                 analyze: Analyze, *, alternate: bool = False) -> None:
         super().__init__(lang, budget, depth)
         self.out = out
         self.analyze_nested = analyze
-        self.toks, truncated = tokenize(code, lang)
+        self.toks, truncated = tokenize(code, lang, alternate=alternate)
         if truncated:
             out.too_complex()
 
