@@ -555,6 +555,12 @@ def test_comments_and_operators_are_not_code(lang: str, code: str) -> None:
     ("php", "$x = <<<EOT\nit's\nEOT;\nsystem('id');"),
     # Ruby's character literal ?' is no quote
     ("ruby", "x = ?'; system('id') #'"),
+    # documentation is not code, and `=word` at a line start may be an assignment
+    ("perl", "=pod\nit's\n=cut\nsystem('id');"),
+    ("perl", "my $x\n=system('id');"),
+    ("ruby", "=begin\nit's\n=end\nsystem('id')"),
+    # PHP outside its tags is output text
+    ("php", "Hello, it's <?php system('id'); ?> and it's"),
 ])
 def test_ambiguous_spellings_cannot_hide_a_call(lang: str, code: str) -> None:
     assert analyze(lang, code).commands == ("id",)

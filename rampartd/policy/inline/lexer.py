@@ -110,6 +110,8 @@ class Lexer:
     """Tokens of one piece of code in one language."""
 
     def __init__(self, code: str, lang: str, *, alternate: bool = False) -> None:
+        if lang == "php" and "<?" in code:
+            code = _php_code(code)
         self.code = code
         self.alternate = alternate
         self.after_heredocs = 0  # where the code resumes after heredoc bodies
@@ -232,6 +234,15 @@ class Lexer:
             self._add(Token("str", "", pieces))
         return j
 
+    def _documentation(self, i: int) -> int:
+        """Perl POD (`=pod` … `=cut`) and Ruby `=begin` … `=end`: not code."""
+        end_mark = "\n=end" if self.lang == "ruby" else "\n=cut"
+        k = self.code.find(end_mark, i)
+        if k == -1:
+            return len(self.code)
+        nl = self.code.find("\n", k + 1)
+        return len(self.code) if nl == -1 else nl
+
     def _heredoc(self, i: int) -> int | None:
         """A heredoc (`<<'EOF'`, `<<~EOS`, `<<<TAG`) at code[i]: its body becomes one string,
         skipped when the line ends; returns the index after the operator, or None."""
@@ -293,6 +304,10 @@ class Lexer:
             end = self._comment(i)
             if end is not None:
                 i = end
+                continue
+            if c == "=" and (i == 0 or code[i - 1] == "\n") and self.lang in ("perl", "ruby") \
+                    and code[i + 1:i + 2].isalpha() and not self.alternate:
+                i = self._documentation(i)
                 continue
             if c == "<" and syn.heredocs and not self.alternate:
                 end = self._heredoc(i)
@@ -394,14 +409,35 @@ def tokenize(code: str, lang: str, *, alternate: bool = False) -> tuple[list[Tok
 
 
 _CLOSE_SLASH = re.compile(r"[)}]\s*/")
+_DOC_START = re.compile(r"(?m)^=[A-Za-z]")
 _RUBY_CHAR = re.compile(r"\?['\"`]")
 
 
 def ambiguous(code: str, lang: str) -> bool:
-    """True if the code has a spelling the lexer reads two ways (`) /`, `<<X`, Ruby's `?'`)."""
+    """True if the code has a spelling the lexer reads two ways (`) /`, `<<X`, `=pod`, `?'`)."""
     syn = SYNTAX.get(lang, SYNTAX["python"])
     if syn.regex_literals and _CLOSE_SLASH.search(code):
         return True
     if syn.heredocs and _HEREDOC.search(code):  # `<<X` may be a heredoc or a shift
         return True
+    if lang in ("perl", "ruby") and _DOC_START.search(code):  # `=pod` may be `= pod…`
+        return True
     return lang == "ruby" and _RUBY_CHAR.search(code) is not None
+
+
+_PHP_OPEN = re.compile(r"<\?(?:php\b|=)?", re.IGNORECASE)
+
+
+def _php_code(code: str) -> str:
+    """The PHP code between `<?php` and `?>` tags (the text outside them is output)."""
+    parts, pos = [], 0
+    while pos < len(code):
+        m = _PHP_OPEN.search(code, pos)
+        if m is None:
+            break
+        close = code.find("?>", m.end())
+        parts.append(code[m.end():close if close != -1 else len(code)])
+        if close == -1:
+            break
+        pos = close + 2
+    return ";\n".join(parts)
