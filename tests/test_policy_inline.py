@@ -112,6 +112,8 @@ STDIN: list[tuple[list[str], str | None]] = [
     (["lua", "-"], "lua"), (["lua"], "lua"), (["Rscript", "-"], "r"), (["R", "--no-save"], "r"),
     (["awk", "-f", "-"], "awk"), (["awk", "-f", "/dev/stdin"], "awk"), (["awk", "{print}"], None),
     (["osascript"], "applescript"), (["osascript", "-"], "applescript"),
+    (["node", "--version"], None), (["python3", "-V"], None), (["bash", "--help"], None),
+    (["bash", "-h"], "shell"),  # -h is hashall for a shell, not help
     (["cat"], None), ([], None),
 ]
 

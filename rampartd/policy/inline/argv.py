@@ -367,6 +367,9 @@ def reads_stdin_program(argv: Sequence[str]) -> str | None:
     lang = family(prog)
     if lang is None:
         return None
+    if any(a in ("--version", "--help") or (lang == "python" and a in ("-V", "-h"))
+           for a in args[:1]):
+        return None  # `node --version`, `python3 -V`: prints and exits
     if lang == "shell":
         return lang if _shell_reads_stdin(prog, args) else None
     if prog == "r" and args[:1] == ["CMD"]:
