@@ -239,6 +239,7 @@ def test_urls_in_text_finds_odd_spellings() -> None:
 
 def test_urls_in_text_ignores_plain_code() -> None:
     assert urls_in_text("x = {'a': 1}; if y: print(os.path.join('a', 'b')) # http: header") == []
+    assert urls_in_text("u = 'https://' + host; v = \"ssh://\"; w = 'file:/'") == []
     assert urls_in_text("") == []
 
 
