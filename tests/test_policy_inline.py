@@ -22,6 +22,7 @@ from rampartd.policy.inline.findings import Collector
 from rampartd.policy.inline.lexer import tokenize
 
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None,
+                derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
 
 FETCHES = "fetches code and executes it"

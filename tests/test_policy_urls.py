@@ -19,6 +19,7 @@ from rampartd.policy.urls import (
 )
 
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "200")), deadline=None,
+                derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
 
 # (text, default scheme, scheme, host, port, path)
