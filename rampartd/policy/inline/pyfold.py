@@ -238,6 +238,12 @@ class PyFolder:
             return HOME if first.known and first.text in HOME_NAMES else UNKNOWN_VALUE
         if q == "os.path.expanduser" or q in _IDENTITY:
             return first
+        if q in ("shlex.quote", "pipes.quote"):
+            return Value(F.shell_quote(first.text), first.obfuscated) if first.known else first
+        if q == "shlex.join" and args:
+            words = self._words(args[0], d)
+            return Value(" ".join(F.shell_quote(w.text) if w.known else UNKNOWN
+                                  for w in words)) if words is not None else UNKNOWN_VALUE
         if q in ("pathlib.Path.home", "Path.home", "os.path.expanduser"):
             return HOME
         if q in ("os.path.dirname", "os.path.basename"):

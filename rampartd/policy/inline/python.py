@@ -272,7 +272,7 @@ class PyAnalyzer(PyFolder):
         if q == "zipfile.ZipFile" and mode_node is None:
             mode = "r"
         if any(c in mode for c in "wax+") or UNKNOWN in mode:
-            if "+" in mode:
+            if "+" in mode or UNKNOWN in mode:
                 self._path_arg("read", target)
             self._path_arg("write", target)
         else:
