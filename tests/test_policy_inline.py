@@ -318,6 +318,8 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("perl", "system(scalar reverse 'di')", {"commands": ("id",), "risky": (PIECES,)}),
     ("perl", "system { 'sh' } 'sh', '-c', 'id'", {"commands": ("sh -c id",)}),
     ("perl", "do '/tmp/x.pl'", {"reads": ("/tmp/x.pl",)}),
+    ("perl", "system 'make' || die 'failed'", {"commands": ("make",)}),
+    ("perl", "unlink '/tmp/x' or warn 'no'", {"deletes": ("/tmp/x",)}),
     ("perl", "require $x", {"risky": (EVALUATES,), "unknown_targets": True}),
     ("perl", "my @a = ('rm', '-rf', '/x'); system(@a)", {"commands": ("rm -rf /x",)}),
     ("perl", "system(pack('H*', '6964'))", {"commands": ("id",), "risky": (PIECES,)}),

@@ -17,7 +17,7 @@ Analyze = Callable[[str, str, Collector, int], None]
 
 URL_SCHEME = re.compile(r"(?i)(?:https?|ftps?)://")
 STOP_WORDS = frozenset({"or", "and", "if", "unless", "while", "until", "then", "do", "foreach",
-                        "for", "rescue", "||", "&&"})
+                        "for", "rescue"})
 _AWK_PRINT = frozenset({"print", "printf"})
 _AS_CLAUSES = frozenset({"with", "without", "given", "user", "password", "altering"})
 
@@ -50,8 +50,9 @@ class Statements(Folder):
                     return j
                 depth -= 1
             elif depth == 0 and (t.text == ";" or t.kind == "nl" or (commas and t.text == ",")
-                                 or (t.kind == "name" and t.text in STOP_WORDS)):
-                return j
+                                 or (t.kind == "name" and t.text in STOP_WORDS)
+                                 or (not commas and t.kind == "op" and t.text in ("||", "&&"))):
+                return j  # (a call's arguments without parentheses end at `||` too)
             j += 1
         return j
 
