@@ -32,6 +32,9 @@ STANDARD_STREAMS = frozenset({"/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/
                               "/dev/fd/0", "/dev/fd/1", "/dev/fd/2", "-"})
 LOCAL_SCHEMES = frozenset({"php", "glob", "zlib", "compress.zlib", "compress.bzip2", "phar",
                            "data", "javascript", "about", "blob"})
+# A URL whose scheme and authority are literal, ended by `/`, `?` or `#` (not a backslash,
+# which curl does not take as the end of the authority).
+_KNOWN_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]{2}[^/\\?#\x00@]+[/?#]")
 _WORD = re.compile(r"[^\s'\"]+")  # a command's words, quotes dropped
 _PATHISH = re.compile(r"(?:/|~(?:[A-Za-z_][A-Za-z0-9_.-]*)?(?:/|\Z))[^\s\x00]*\Z")
 _SHELL_PROGRAMS = re.compile(
@@ -203,6 +206,9 @@ class Collector:
         text = self._target(value)
         if text is None:
             self.fetches = True
+            if value is not None and _KNOWN_AUTHORITY.match(value.text):
+                # 'https://pastebin.com/raw/' + key: the host is known, the rest is not
+                self.add_url(value.text.replace(UNKNOWN, UNKNOWN_WORD))
             return
         self.fetches = True
         found = urls_in_text(text)
