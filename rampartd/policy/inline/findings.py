@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rampartd.policy.urls import connect_hosts, parse_url, urls_in_text
@@ -260,3 +261,7 @@ class Collector:
         return InlineFindings(tuple(self.commands), tuple(self.reads), tuple(self.writes),
                               tuple(self.deletes), tuple(self.chmods), tuple(self.urls), risky,
                               self.unknown)
+
+
+# How analysed code hands code it evaluates back to the analysis: (language, code, into, depth).
+Analyze = Callable[[str, str, Collector, int], None]

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import ast
 import warnings
-from collections.abc import Callable
 
 from rampartd.policy.inline import findings as F
-from rampartd.policy.inline.findings import UNKNOWN, UNKNOWN_VALUE, Collector, Value
+from rampartd.policy.inline.findings import UNKNOWN, UNKNOWN_VALUE, Analyze, Collector, Value
 from rampartd.policy.inline.pyfold import DECODING, IMPORTS, PATH_CLASSES, PyFolder
 
 MAX_NODES = 20_000
-Analyze = Callable[[str, str, Collector, int], None]
 
 _SHELL = frozenset({"os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput",
                     "commands.getoutput", "asyncio.create_subprocess_shell", "os.popen2",

@@ -6,14 +6,11 @@ and code effects of a folded value, and the statement forms of awk (`print | "cm
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from rampartd.policy.inline import findings as F
-from rampartd.policy.inline.findings import UNKNOWN_VALUE, Collector, Value
+from rampartd.policy.inline.findings import UNKNOWN_VALUE, Analyze, Collector, Value
 from rampartd.policy.inline.fold import Folder, quote
 from rampartd.policy.inline.lexer import tokenize
-
-Analyze = Callable[[str, str, Collector, int], None]
 
 URL_SCHEME = re.compile(r"(?i)(?:https?|ftps?)://")
 STOP_WORDS = frozenset({"or", "and", "if", "unless", "while", "until", "then", "do", "foreach",
