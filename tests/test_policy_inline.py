@@ -138,6 +138,8 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      {"commands": ("rm -rf ~/.ssh",)}),
     ("python", "import subprocess; subprocess.run('ls -la ~', shell=True)",
      {"commands": ("ls -la ~",)}),
+    ("python", "import subprocess; subprocess.run(['rm -rf ~/.ssh'], shell=True)",
+     {"commands": ("rm -rf ~/.ssh",)}),
     ("python", "from subprocess import check_output; print(check_output(['git', 'status']))",
      {"commands": ("git status",)}),
     ("python", "import subprocess; subprocess.Popen(['ls'], executable='/bin/rm')",

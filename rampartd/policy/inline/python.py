@@ -182,7 +182,12 @@ class PyAnalyzer(PyFolder):
         if q in _SHELL:
             self._command(self._arg(node, 0, "cmd", "command"))
         elif q in _SUBPROCESS:
-            self._command(self._arg(node, 0, "args"), self._arg(node, 99, "executable"))
+            args = self._arg(node, 0, "args")
+            shell = self._arg(node, 99, "shell")
+            if isinstance(shell, ast.Constant) and shell.value and \
+                    isinstance(args, ast.List | ast.Tuple) and args.elts:
+                args = args.elts[0]  # with shell=True the first item is the command line
+            self._command(args, self._arg(node, 99, "executable"))
         elif q == "pty.spawn":
             self._command(self._arg(node, 0, "argv"))
         elif q == "asyncio.create_subprocess_exec" or q.startswith(("os.exec", "os.spawn",
