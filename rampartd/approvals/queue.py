@@ -22,7 +22,6 @@ from rampartd.approvals import rows
 from rampartd.approvals.rows import (
     ApprovalView,
     GrantSpent,
-    NewApproval,
     Resolution,
     Row,
     RunRef,
@@ -324,7 +323,7 @@ class Approvals:
         return rows.call_key(call.agent, call.session, call.run_id, call.tool_call_id,
                              call.tool, call.params, call.cwd)
 
-    async def _insert(self, new: NewApproval, now: float,
+    async def _insert(self, new: Row, now: float,
                       drafts: Callable[[tuple[str, Row | None]], list[RecordDraft]],
                       ) -> tuple[Row, list[AuditRecord], bool]:
         """Add (or reuse) a pending approval in one audit job; returns (row, records, created).
@@ -355,21 +354,21 @@ class Approvals:
 
     async def _new_row(self, call: ToolCall, key: str, now: float, lifetime: float, *,
                        source: str, message: str | None,
-                       decision: Decision | None) -> NewApproval:
+                       decision: Decision | None) -> Row:
         # Every stored text is redacted exactly as in the audit log; a big request takes a
         # while, so it is done off the event loop.
         clean = await asyncio.to_thread(
             prepare_payload, {"request": dict(call.params), "message": message,
                               "cwd": call.cwd}, known=self.store.known_secrets())
         matched = [] if decision is None else list(decision.matched_policies)
-        return NewApproval(
+        return Row(
             id=str(ULID()), call_key=key, status="pending", source=source, agent=call.agent,
             session=call.session, run_id=call.run_id, tool_call_id=call.tool_call_id,
             tool=call.tool, request=json.dumps(clean["request"], ensure_ascii=False),
             message=clean["message"], policy=None if decision is None else decision.policy,
             matched_policies=json.dumps(matched), created_at=rows.iso(now),
             expires_at=rows.iso(now + lifetime), expires_epoch=now + lifetime,
-            cwd=clean["cwd"])
+            resolved_at=None, resolved_by=None, reason=None, batch_id=None, cwd=clean["cwd"])
 
     def _add_pending(self, row: Row) -> None:
         self._pending[row["id"]] = row["expires_epoch"]
