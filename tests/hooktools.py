@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import urllib.parse
 import urllib.request
@@ -32,6 +33,15 @@ def hook_env(home: Path, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAMPARTD_")}
     env.update(RAMPARTD_HOME=str(home), RAMPARTD_PORT=str(port), **extra)
     return env
+
+
+def run_hook(host: str, event: Any, home: Path, port: int, *args: str,
+             **env: str) -> tuple[int, str, str]:
+    """Run the real hook for `host` on this event (a payload, or raw text); (code, out, err)."""
+    stdin = event if isinstance(event, str) else json.dumps(event)
+    proc = subprocess.run([*hook_argv(), host, *args], input=stdin, capture_output=True,
+                          text=True, timeout=60, env=hook_env(home, port, **env))
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def verdict(host: str, code: int, stdout: str) -> str:
