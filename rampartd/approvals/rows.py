@@ -136,15 +136,18 @@ def view(row: Row, now: float) -> ApprovalView:
     return cast(ApprovalView, out)
 
 
-def record_fields(row: Row, **extra: Any) -> dict[str, Any]:
-    """The `approval` object of an approval.* audit record."""
-    fields: dict[str, Any] = {"id": row["id"], "status": row["status"],
-                              "source": row["source"], "expires_at": row["expires_at"]}
-    for name in ("resolved_by", "reason", "resolved_at"):
-        if row.get(name) is not None:
-            fields[name] = row.get(name)
-    fields.update({k: v for k, v in extra.items() if v is not None})
-    return fields
+def group_by_run(views: Sequence[ApprovalView]) -> list[dict[str, Any]]:
+    """Pending approvals grouped by agent, session and run_id, in queue order."""
+    groups: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+    for item in views:
+        key = (item["agent"], item["session"], item["run_id"])
+        group = groups.setdefault(key, {"agent": key[0], "session": key[1], "run_id": key[2],
+                                        "count": 0, "ids": [],
+                                        "earliest_expires_at": item["expires_at"]})
+        group["count"] += 1
+        group["ids"].append(item["id"])
+        group["earliest_expires_at"] = min(group["earliest_expires_at"], item["expires_at"])
+    return list(groups.values())
 
 
 def insert_pending(new: Row, cap: int, now: float) -> TxnOps:

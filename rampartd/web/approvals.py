@@ -9,8 +9,8 @@ from aiohttp import web
 
 from rampartd.approvals.links import ACTIONS as LINK_ACTIONS
 from rampartd.approvals.links import SignedLink, check_link, load_link_key
-from rampartd.approvals.queue import BULK_SCOPES, MAX_LIST, group_by_run
-from rampartd.approvals.rows import ApprovalView, RunRef
+from rampartd.approvals.queue import BULK_SCOPES, MAX_LIST
+from rampartd.approvals.rows import ApprovalView, RunRef, group_by_run
 from rampartd.errors import Forbidden, NotFound
 from rampartd.models import Principal, ToolCall
 from rampartd.web.keys import APPROVALS, PRINCIPAL, SETTINGS
