@@ -177,7 +177,7 @@ def test_the_port_never_sees_the_token_or_its_key(host: str, tmp_path: Path) -> 
     server = Recorder(impostor(*IMPOSTOR_ANSWERS[0]))
     try:
         code, out, _ = run_hook(host, payload(host, "allow"), home, server.port,
-                           RAMPARTD_TOKEN=agent_token)
+                                RAMPARTD_TOKEN=agent_token)
     finally:
         server.close()
     assert verdict(host, code, out) == "deny"
@@ -189,7 +189,7 @@ def test_what_the_port_saw_cannot_be_replayed(shared: Daemon) -> None:
     event = {**payload("claude-code", "deny"), "session_id": "replay"}
     try:
         code, out, _ = run_hook("claude-code", event, shared.home, proxy.port,
-                           RAMPARTD_URL=f"http://127.0.0.1:{proxy.port}")
+                                RAMPARTD_URL=f"http://127.0.0.1:{proxy.port}")
     finally:
         proxy.close()
     assert len(proxy.received) == 1
@@ -229,7 +229,7 @@ def test_the_daemon_accepts_the_admin_and_an_agent_signature(shared: Daemon) -> 
         agent_token = json.loads(resp.read())["token"]
     event = {**payload("claude-code", "deny"), "session_id": "signed-agent"}
     code, out, err = run_hook("claude-code", event, shared.home, shared.port,
-                         RAMPARTD_TOKEN=agent_token)
+                              RAMPARTD_TOKEN=agent_token)
     assert verdict("claude-code", code, out) == "deny"
     assert "could not decide" not in reason("claude-code", out, err)
     record = audit_events(shared.base_url, shared.token, session="signed-agent")[0]
@@ -319,7 +319,7 @@ def test_an_agent_token_without_a_key_is_refused_by_name(tmp_path: Path) -> None
     try:
         before = audit_events(d.base_url, d.token)
         code, out, err = run_hook("claude-code", payload("claude-code", "allow"), d.home, d.port,
-                             RAMPARTD_TOKEN=agent_token)
+                                  RAMPARTD_TOKEN=agent_token)
         assert verdict("claude-code", code, out) == "deny"
         assert "token-rotate" in reason("claude-code", out, err)
         assert agent_token not in out + err
