@@ -220,7 +220,6 @@ def post_gemini(event: Any, report: Report) -> Answer:
 
 # ------------------------------------------------------------ Cursor
 
-CURSOR_PRE = ("beforeShellExecution", "beforeMCPExecution", "beforeReadFile", "preToolUse")
 CURSOR_POST = ("afterShellExecution", "afterMCPExecution", "postToolUse")
 
 
