@@ -87,3 +87,14 @@ def api_get(base_url: str, token: str, path: str) -> Any:
     req = urllib.request.Request(base_url + path, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
+
+
+def create_agent(base_url: str, token: str, name: str) -> str:
+    """Register an agent with the admin token; returns the agent's own token."""
+    req = urllib.request.Request(f"{base_url}/v1/agents", method="POST",
+                                 data=json.dumps({"name": name}).encode(),
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        agent_token: str = json.loads(resp.read())["token"]
+    return agent_token

@@ -23,8 +23,16 @@ from typing import Any
 import pytest
 
 from rampartd import proof
-from tests.conftest import Daemon, start_daemon
-from tests.hooktools import HOSTS, audit_events, payload, reason, run_hook, verdict
+from tests.conftest import Daemon, running_daemon, start_daemon
+from tests.hooktools import (
+    HOSTS,
+    audit_events,
+    create_agent,
+    payload,
+    reason,
+    run_hook,
+    verdict,
+)
 
 pytestmark = pytest.mark.e2e
 TOKEN = "rpd_test_0123456789abcdefghijklmnopqrstuvwxyz"
@@ -221,12 +229,7 @@ def test_the_daemon_accepts_the_admin_and_an_agent_signature(shared: Daemon) -> 
     assert status == 200 and answer["allowed"] is True
     assert proof.verify(proof.proof_key(shared.token), nonce, answer)
 
-    req = urllib.request.Request(f"{shared.base_url}/v1/agents", method="POST",
-                                 data=json.dumps({"name": "signer"}).encode(),
-                                 headers={"Authorization": f"Bearer {shared.token}",
-                                          "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        agent_token = json.loads(resp.read())["token"]
+    agent_token = create_agent(shared.base_url, shared.token, "signer")
     event = {**payload("claude-code", "deny"), "session_id": "signed-agent"}
     code, out, err = run_hook("claude-code", event, shared.home, shared.port,
                               RAMPARTD_TOKEN=agent_token)
@@ -280,36 +283,22 @@ def test_a_bad_signature_is_401_and_records_nothing(shared: Daemon) -> None:
 def test_a_request_taken_by_the_daemon_cannot_be_replayed_after_a_restart(
         tmp_path: Path) -> None:
     call = {"agent": "a", "session": "restart-replay", "params": {"command": "git status"}}
-    first = start_daemon(tmp_path / "home")
-    try:
+    with running_daemon(tmp_path / "home") as first:
         stamp = int(time.time() * 1000)
         status, _ = signed_post(first.port, "/v1/tool/exec", call, first.token, ts=stamp,
                                 nonce="r" * 32)
         assert status == 200
-    finally:
-        first.stop()
-    second = start_daemon(tmp_path / "home")  # its nonce ledger starts empty
-    try:
+    with running_daemon(tmp_path / "home") as second:  # its nonce ledger starts empty
         status, answer = signed_post(second.port, "/v1/tool/exec", call, second.token,
                                      ts=stamp, nonce="r" * 32)
         assert (status, answer["code"]) == (401, "stale_signature")
         assert len(audit_events(second.base_url, second.token, session="restart-replay",
                                 kind="decision")) == 1
-    finally:
-        second.stop()
 
 
 def test_an_agent_token_without_a_key_is_refused_by_name(tmp_path: Path) -> None:
-    d = start_daemon(tmp_path / "home")
-    try:
-        req = urllib.request.Request(f"{d.base_url}/v1/agents", method="POST",
-                                     data=json.dumps({"name": "old"}).encode(),
-                                     headers={"Authorization": f"Bearer {d.token}",
-                                              "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            agent_token = json.loads(resp.read())["token"]
-    finally:
-        d.stop()
+    with running_daemon(tmp_path / "home") as d:
+        agent_token = create_agent(d.base_url, d.token, "old")
     # What a token issued before keys were stored looks like in the database.
     with sqlite3.connect(tmp_path / "home" / "rampartd.db") as db:
         assert db.execute("SELECT count(*) FROM agent_tokens WHERE proof_key IS NOT NULL"
