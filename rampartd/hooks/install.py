@@ -121,37 +121,36 @@ def strip_flat(data: dict[str, Any]) -> dict[str, Any]:
     return _strip(data, lambda entries: [e for e in entries if not _ours(e)])
 
 
-def merge_claude(data: dict[str, Any], args: HookArgs, path: Path) -> dict[str, Any]:
-    """Claude Code: PreToolUse and PostToolUse for every tool."""
+def _merge_grouped(data: dict[str, Any], path: Path, events: tuple[str, ...],
+                   group: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The grouped shape with rampartd's entries replaced by one new `group()` per event."""
     data = strip_grouped(data)
     table = _hooks_table(data, path)
-    for event in ("PreToolUse", "PostToolUse"):
-        table.setdefault(event, []).append({"matcher": "*", "hooks": [
-            {"type": "command", "command": args.command("claude-code"),
-             "timeout": args.host_timeout}]})
+    for event in events:
+        table.setdefault(event, []).append(group())
     return data
+
+
+def merge_claude(data: dict[str, Any], args: HookArgs, path: Path) -> dict[str, Any]:
+    """Claude Code: PreToolUse and PostToolUse for every tool."""
+    return _merge_grouped(data, path, ("PreToolUse", "PostToolUse"), lambda: {
+        "matcher": "*", "hooks": [{"type": "command", "command": args.command("claude-code"),
+                                   "timeout": args.host_timeout}]})
 
 
 def merge_codex(data: dict[str, Any], args: HookArgs, path: Path) -> dict[str, Any]:
     """Codex hooks.json: PreToolUse and PostToolUse with no matcher (every tool)."""
-    data = strip_grouped(data)
-    table = _hooks_table(data, path)
-    for event in ("PreToolUse", "PostToolUse"):
-        table.setdefault(event, []).append({"hooks": [
-            {"type": "command", "command": args.command("codex"),
-             "timeout": args.host_timeout}]})
-    return data
+    return _merge_grouped(data, path, ("PreToolUse", "PostToolUse"), lambda: {
+        "hooks": [{"type": "command", "command": args.command("codex"),
+                   "timeout": args.host_timeout}]})
 
 
 def merge_gemini(data: dict[str, Any], args: HookArgs, path: Path) -> dict[str, Any]:
     """Gemini CLI settings.json: BeforeTool and AfterTool for every tool (timeouts in ms)."""
-    data = strip_grouped(data)
-    table = _hooks_table(data, path)
-    for event in ("BeforeTool", "AfterTool"):
-        table.setdefault(event, []).append({"matcher": ".*", "hooks": [
-            {"type": "command", "name": "rampartd", "command": args.command("gemini-cli"),
-             "timeout": args.host_timeout * 1000}]})
-    return data
+    return _merge_grouped(data, path, ("BeforeTool", "AfterTool"), lambda: {
+        "matcher": ".*", "hooks": [{"type": "command", "name": "rampartd",
+                                    "command": args.command("gemini-cli"),
+                                    "timeout": args.host_timeout * 1000}]})
 
 
 CURSOR_EVENTS = ("beforeShellExecution", "beforeMCPExecution", "beforeReadFile",
