@@ -11,39 +11,32 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from rampartd import proof
+from rampartd.agent_fields import (
+    UNSET,
+    check_description,
+    check_id,
+    check_name,
+    check_status,
+    check_transition,
+)
 from rampartd.audit.store import AuditStore, RecordDraft
-from rampartd.errors import BadRequest, Conflict, NotFound
+from rampartd.errors import Conflict, NotFound
 from rampartd.home import new_token
 from rampartd.models import Principal
 
-STATUSES: tuple[str, ...] = ("active", "suspended", "revoked")
 TOKEN_PREFIX = "rpd_agent_"  # noqa: S105 - a recognisable prefix, not a secret
-NAME_MAX = 255
-DESCRIPTION_MAX = 2000
 LIST_MAX = 200
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters
 NOT_FOUND_CODE = "AGENT_NOT_FOUND"
+_SELECT = "SELECT id, name, description, status, created_at, updated_at FROM agents"
 T = TypeVar("T")
-
-
-class _Unset:
-    """Marks a PATCH field that was not given (None means "clear")."""
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Final = _Unset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,55 +73,6 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def check_id(agent_id: str) -> str:
-    """A canonical lower-case UUID, or BadRequest naming `id`."""
-    norm = agent_id.strip().lower()
-    if not _UUID.fullmatch(norm):
-        raise BadRequest("id: not a UUID (expected 8-4-4-4-12 hex digits)", code="invalid_id")
-    return norm
-
-
-def check_name(value: Any) -> str:
-    """A valid agent name (1-255 characters, no control characters)."""
-    if not isinstance(value, str):
-        raise BadRequest("field 'name' must be a string", code="invalid_field")
-    if not value.strip() or len(value) > NAME_MAX:
-        raise BadRequest(f"field 'name' must be 1 to {NAME_MAX} characters, not blank",
-                         code="invalid_field")
-    if _CONTROL.search(value) or value != value.strip():
-        # The name is what policies match and records carry: no invisible differences.
-        raise BadRequest("field 'name' must not contain control characters or start or end "
-                         "with whitespace", code="invalid_field")
-    return value
-
-
-def check_description(value: Any) -> str | None:
-    """A valid description (None, or a string of at most 2,000 characters)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadRequest("field 'description' must be a string or null", code="invalid_field")
-    if len(value) > DESCRIPTION_MAX:
-        raise BadRequest(f"field 'description' is longer than {DESCRIPTION_MAX} characters",
-                         code="invalid_field")
-    return value
-
-
-def check_status(value: Any) -> str:
-    """One of active, suspended, revoked."""
-    if value not in STATUSES:
-        raise BadRequest("field 'status' must be one of active, suspended, revoked",
-                         code="invalid_field")
-    assert isinstance(value, str)
-    return value
-
-
-def check_transition(old: str, new: str) -> None:
-    """active and suspended switch freely; anything may become revoked; revoked is final."""
-    if old == "revoked" and new != "revoked":
-        raise Conflict("agent is revoked; a revoked agent cannot change status again")
-
-
 def _row(agent: Agent) -> tuple[str, str, str | None, str, str, str]:
     return (agent.id, agent.name, agent.description, agent.status, agent.created_at,
             agent.updated_at)
@@ -155,13 +99,16 @@ def _insert_agent(conn: sqlite3.Connection, agent: Agent, issued: IssuedToken) -
         conn.execute("INSERT INTO agents (id, name, description, status, created_at, "
                      "updated_at) VALUES (?, ?, ?, ?, ?, ?)", _row(agent))
     except sqlite3.IntegrityError:
-        raise Conflict(f"an agent named {agent.name!r} already exists") from None
+        raise _name_taken(agent.name) from None
     issued.insert(conn, agent.id, agent.created_at)
 
 
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"an agent named {name!r} already exists")
+
+
 def _load_row(conn: sqlite3.Connection, agent_id: str) -> Agent:
-    row = conn.execute("SELECT id, name, description, status, created_at, updated_at "
-                       "FROM agents WHERE id = ?", (agent_id,)).fetchone()
+    row = conn.execute(_SELECT + " WHERE id = ?", (agent_id,)).fetchone()
     if row is None:
         raise NotFound(f"no agent with id {agent_id}", code=NOT_FOUND_CODE)
     return Agent(*row)
@@ -187,8 +134,7 @@ class AgentRegistry:
         """Load the registry from the (migrated) database behind store."""
         registry = cls(store)
         async with store.reader() as conn:
-            async with conn.execute("SELECT id, name, description, status, created_at, "
-                                    "updated_at FROM agents") as cur:
+            async with conn.execute(_SELECT) as cur:
                 for row in await cur.fetchall():
                     registry._put(Agent(*row))
             async with conn.execute("SELECT token_sha256, agent_id, proof_key "
@@ -214,6 +160,9 @@ class AgentRegistry:
         agent = self._agents.pop(agent_id, None)
         if agent is not None and self._by_name.get(agent.name) == agent_id:
             del self._by_name[agent.name]
+        self._forget_tokens(agent_id)
+
+    def _forget_tokens(self, agent_id: str) -> None:
         for digest in self._tokens_of.pop(agent_id, set()):
             self._principals.pop(digest, None)
             self._keys.pop(digest, None)
@@ -228,9 +177,7 @@ class AgentRegistry:
             self._keys[digest] = key
 
     def _replace_tokens(self, agent_id: str, issued: IssuedToken) -> None:
-        for old in self._tokens_of.pop(agent_id, set()):
-            self._principals.pop(old, None)
-            self._keys.pop(old, None)
+        self._forget_tokens(agent_id)
         self._add_token(agent_id, issued.digest, issued.key)
 
     @staticmethod
@@ -337,7 +284,7 @@ class AgentRegistry:
                              "updated_at = ? WHERE id = ?",
                              (new.name, new.description, new.status, new.updated_at, new.id))
             except sqlite3.IntegrityError:
-                raise Conflict(f"an agent named {new.name!r} already exists") from None
+                raise _name_taken(new.name) from None
             return new, changes
 
         def drafts(result: tuple[Agent, dict[str, Any]]) -> list[RecordDraft]:
@@ -399,7 +346,3 @@ class AgentRegistry:
         agent, _ = await self._commit(txn, drafts, lambda result: self._drop(result[0].id))
         return agent
 
-
-def patch_fields(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of `update` for the fields present in a PATCH body."""
-    return {key: body[key] for key in ("name", "description", "status") if key in body}

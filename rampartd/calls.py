@@ -37,7 +37,6 @@ def _call_chars(call: ToolCall) -> int:
     return size
 
 
-
 def refusal(agent_status: str | None) -> Decision | None:
     """The deny a suspended or revoked agent gets without policy evaluation, else None."""
     if agent_status is None or agent_status == "active":

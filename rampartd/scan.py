@@ -74,9 +74,9 @@ def scan_output(text: str) -> list[Finding]:
     for name, pattern in _COMPILED:
         match = pattern.search(text)
         if match is not None and len(findings) < 2 * MAX_EXCERPTS:
-            excerpt = _excerpt(text, match.start(), match.end())
-            if name == "invisible-characters":
-                excerpt = f"U+{ord(match.group(0)):04X} at offset {match.start()}"
+            # An invisible character is named by its code point: an excerpt would hide it.
+            excerpt = f"U+{ord(match.group(0)):04X} at offset {match.start()}" \
+                if name == "invisible-characters" else _excerpt(text, match.start(), match.end())
             findings.append(Finding("injection", name, excerpt))
     return findings
 

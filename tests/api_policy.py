@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from rampartd.config import Settings
+from rampartd.daemon import prepare_home
+from tests.conftest import make_settings
 
 TEST_POLICY = """\
 version: "1"
@@ -47,3 +52,10 @@ def write_policy(directory: Path, text: str = TEST_POLICY) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "test.yaml").write_text(text, encoding="utf-8")
     return directory
+
+
+def policy_settings(home: Path, text: str = TEST_POLICY, **flags: Any) -> Settings:
+    """Settings for a prepared home whose policy directory (beside it) holds only `text`."""
+    s = make_settings(home, policy_dir=str(write_policy(home.parent / "pol", text)), **flags)
+    prepare_home(s)
+    return s

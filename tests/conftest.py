@@ -1,4 +1,5 @@
-"""Shared fixtures: a prepared home, the in-process app, and a real `rampartd serve` process."""
+"""Shared fixtures: a prepared home, the in-process app, and a real `rampartd serve` process
+(per test or per module), with the in-process CLI pointed at it."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from click.testing import CliRunner, Result
 
+from rampartd.cli import main
 from rampartd.config import Settings, load_settings
 from rampartd.daemon import prepare_home
 from rampartd.home import read_token
@@ -119,12 +123,36 @@ def start_daemon(home: Path, *args: str, port: int = 0, env: dict[str, str] | No
     raise AssertionError(f"rampartd did not start:\n{log.read_text()}")
 
 
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    """A real daemon on a free port, stopped with SIGTERM afterwards."""
-    d = start_daemon(tmp_path / "daemon-home")
+@contextmanager
+def running_daemon(home: Path, *args: str, **options: Any) -> Iterator[Daemon]:
+    """A real daemon (start_daemon's arguments) for the block, stopped afterwards if still up."""
+    d = start_daemon(home, *args, **options)
     try:
         yield d
     finally:
         if d.proc.poll() is None:
             d.stop()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    """A real daemon on a free port, stopped with SIGTERM afterwards."""
+    with running_daemon(tmp_path / "daemon-home") as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """One real daemon for a whole test module; its tests keep apart by session or name."""
+    with running_daemon(tmp_path_factory.mktemp("shared") / "home") as d:
+        yield d
+
+
+def cli_env(d: Daemon) -> dict[str, str]:
+    """The environment that points the CLI at this daemon."""
+    return {"RAMPARTD_HOME": str(d.home), "RAMPARTD_PORT": str(d.port)}
+
+
+def invoke(d: Daemon, *args: str, input: str | None = None) -> Result:
+    """Run `rampartd ARGS` in process against this daemon."""
+    return CliRunner().invoke(main, list(args), env=cli_env(d), input=input)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import urllib.parse
 import urllib.request
@@ -32,6 +33,15 @@ def hook_env(home: Path, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAMPARTD_")}
     env.update(RAMPARTD_HOME=str(home), RAMPARTD_PORT=str(port), **extra)
     return env
+
+
+def run_hook(host: str, event: Any, home: Path, port: int, *args: str,
+             **env: str) -> tuple[int, str, str]:
+    """Run the real hook for `host` on this event (a payload, or raw text); (code, out, err)."""
+    stdin = event if isinstance(event, str) else json.dumps(event)
+    proc = subprocess.run([*hook_argv(), host, *args], input=stdin, capture_output=True,
+                          text=True, timeout=60, env=hook_env(home, port, **env))
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def verdict(host: str, code: int, stdout: str) -> str:
@@ -77,3 +87,14 @@ def api_get(base_url: str, token: str, path: str) -> Any:
     req = urllib.request.Request(base_url + path, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
+
+
+def create_agent(base_url: str, token: str, name: str) -> str:
+    """Register an agent with the admin token; returns the agent's own token."""
+    req = urllib.request.Request(f"{base_url}/v1/agents", method="POST",
+                                 data=json.dumps({"name": name}).encode(),
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        agent_token: str = json.loads(resp.read())["token"]
+    return agent_token

@@ -12,11 +12,9 @@ import pytest
 
 from rampartd.audit.verify import verify_db
 from rampartd.config import Settings
-from rampartd.daemon import prepare_home
 from rampartd.web.app import create_app
 from rampartd.web.keys import AGENTS
-from tests.api_policy import write_policy
-from tests.conftest import make_settings
+from tests.api_policy import policy_settings
 
 POLICY = """\
 version: "1"
@@ -40,9 +38,7 @@ MISSING = "00000000-0000-4000-8000-000000000000"
 
 @pytest.fixture
 def settings(home: Path) -> Settings:
-    s = make_settings(home, policy_dir=str(write_policy(home.parent / "pol", POLICY)))
-    prepare_home(s)
-    return s
+    return policy_settings(home, POLICY)
 
 
 def bearer(token: str) -> dict[str, str]:

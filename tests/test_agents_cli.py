@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +13,17 @@ import requests
 from click.testing import CliRunner, Result
 
 from rampartd.cli import main
-from tests.conftest import Daemon, start_daemon
+from tests.conftest import Daemon, invoke
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    d = start_daemon(tmp_path_factory.mktemp("agents-cli") / "home")
-    try:
-        yield d
-    finally:
-        if d.proc.poll() is None:
-            d.stop()
+def run(d: Daemon, *args: str, input: str | None = None) -> Result:
+    return invoke(d, "agents", *args, input=input)
 
 
-def run(daemon: Daemon, *args: str, input: str | None = None) -> Result:
-    env = {"RAMPARTD_HOME": str(daemon.home), "RAMPARTD_PORT": str(daemon.port)}
-    return CliRunner().invoke(main, ["agents", *args], env=env, input=input)
-
-
-def tool_call(daemon: Daemon, token: str, command: str = "ls") -> requests.Response:
-    return requests.post(f"{daemon.base_url}/v1/tool/exec", timeout=10,
+def tool_call(d: Daemon, token: str, command: str = "ls") -> requests.Response:
+    return requests.post(f"{d.base_url}/v1/tool/exec", timeout=10,
                          headers={"Authorization": f"Bearer {token}"},
                          json={"agent": "x", "session": "s", "params": {"command": command}})
 
@@ -46,70 +34,70 @@ def created(result: Result) -> dict[str, Any]:
     return agent
 
 
-def test_create_prints_the_token_once(daemon: Daemon) -> None:
-    result = run(daemon, "create", "cli-builder", "--description", "from the CLI")
+def test_create_prints_the_token_once(shared: Daemon) -> None:
+    result = run(shared, "create", "cli-builder", "--description", "from the CLI")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith("created agent 'cli-builder' (")
     token = lines[1].removeprefix("token: ")
     assert token.startswith("rpd_agent_")
     assert "shown only once" in result.stderr
-    assert tool_call(daemon, token).status_code == 200
+    assert tool_call(shared, token).status_code == 200
 
-    shown = run(daemon, "show", "cli-builder")
+    shown = run(shared, "show", "cli-builder")
     assert shown.exit_code == 0, shown.output
     agent = json.loads(shown.stdout)
     assert agent["description"] == "from the CLI" and "token" not in agent
     assert token not in shown.output
-    listed = run(daemon, "list")
+    listed = run(shared, "list")
     assert listed.exit_code == 0
     assert f"{agent['id']}  active     cli-builder" in listed.stdout.splitlines()
     assert token not in listed.output
 
-    again = run(daemon, "create", "cli-builder")
+    again = run(shared, "create", "cli-builder")
     assert again.exit_code != 0 and "already exists" in again.output
     assert "Traceback" not in again.output
 
 
-def test_lifecycle(daemon: Daemon) -> None:
-    agent = created(run(daemon, "create", "cli-lifecycle", "--json"))
+def test_lifecycle(shared: Daemon) -> None:
+    agent = created(run(shared, "create", "cli-lifecycle", "--json"))
     token, agent_id = agent["token"], agent["id"]
 
-    result = run(daemon, "suspend", agent_id)
+    result = run(shared, "suspend", agent_id)
     assert result.exit_code == 0 and "is now suspended" in result.stdout
-    denied = tool_call(daemon, token)
+    denied = tool_call(shared, token)
     assert denied.status_code == 403 and "suspended" in denied.json()["message"]
-    assert run(daemon, "resume", "cli-lifecycle").exit_code == 0
-    assert tool_call(daemon, token).status_code == 200
+    assert run(shared, "resume", "cli-lifecycle").exit_code == 0
+    assert tool_call(shared, token).status_code == 200
 
-    rotated = created(run(daemon, "token-rotate", agent_id, "--json"))
+    rotated = created(run(shared, "token-rotate", agent_id, "--json"))
     assert rotated["id"] == agent_id and rotated["token"] != token
-    assert tool_call(daemon, token).status_code == 401
+    assert tool_call(shared, token).status_code == 401
     token = rotated["token"]
-    assert tool_call(daemon, token).status_code == 200
+    assert tool_call(shared, token).status_code == 200
 
-    refused = run(daemon, "revoke", agent_id, input="n\n")
-    assert refused.exit_code != 0 and tool_call(daemon, token).status_code == 200
-    assert run(daemon, "revoke", agent_id, "--yes").exit_code == 0
-    assert tool_call(daemon, token).status_code == 403
-    back = run(daemon, "resume", agent_id)
+    refused = run(shared, "revoke", agent_id, input="n\n")
+    assert refused.exit_code != 0 and tool_call(shared, token).status_code == 200
+    assert run(shared, "revoke", agent_id, "--yes").exit_code == 0
+    assert tool_call(shared, token).status_code == 403
+    back = run(shared, "resume", agent_id)
     assert back.exit_code == 1 and "revoked" in back.output and "Traceback" not in back.output
 
-    assert run(daemon, "delete", agent_id, input="y\n").exit_code == 0
-    assert tool_call(daemon, token).status_code == 401
-    gone = run(daemon, "show", agent_id)
+    assert run(shared, "delete", agent_id, input="y\n").exit_code == 0
+    assert tool_call(shared, token).status_code == 401
+    gone = run(shared, "show", agent_id)
     assert gone.exit_code == 1 and "no agent" in gone.output
-    by_name = run(daemon, "show", "cli-lifecycle")
+    by_name = run(shared, "show", "cli-lifecycle")
     assert by_name.exit_code == 1 and "no agent named" in by_name.output
 
-    verify = requests.get(f"{daemon.base_url}/v1/audit/verify", timeout=10,
-                          headers={"Authorization": f"Bearer {daemon.token}"}).json()
+    verify = requests.get(f"{shared.base_url}/v1/audit/verify", timeout=10,
+                          headers={"Authorization": f"Bearer {shared.token}"}).json()
     assert verify["valid"] is True
 
 
-def test_real_process_and_daemon_down(daemon: Daemon, tmp_path: Path) -> None:
+def test_real_process_and_daemon_down(shared: Daemon, tmp_path: Path) -> None:
     # The installed entry point (a real process) talks to the daemon too.
-    env = {"RAMPARTD_HOME": str(daemon.home), "RAMPARTD_PORT": str(daemon.port),
+    env = {"RAMPARTD_HOME": str(shared.home), "RAMPARTD_PORT": str(shared.port),
            "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([sys.executable, "-m", "rampartd", "agents", "list", "--json"],
                           capture_output=True, text=True, env=env, timeout=30, check=False)

@@ -12,18 +12,14 @@ import pytest
 
 from rampartd.audit.verify import verify_db
 from rampartd.config import Settings
-from rampartd.daemon import prepare_home
 from rampartd.web.app import create_app
 from rampartd.web.keys import RELOAD_GATE, SERVICE
-from tests.api_policy import write_policy
-from tests.conftest import make_settings
+from tests.api_policy import policy_settings
 
 
 @pytest.fixture
 def settings(home: Path) -> Settings:
-    s = make_settings(home, policy_dir=str(write_policy(home.parent / "pol")))
-    prepare_home(s)
-    return s
+    return policy_settings(home)
 
 
 def call(command: str, **extra: Any) -> dict[str, Any]:
@@ -230,8 +226,7 @@ async def test_status_reports_policy_and_head(client: Any, auth: dict[str, str])
 
 
 async def test_monitor_mode_allows_but_records(aiohttp_client: Any, home: Path) -> None:
-    s = make_settings(home, policy_dir=str(write_policy(home.parent / "pol")), mode="monitor")
-    prepare_home(s)
+    s = policy_settings(home, mode="monitor")
     client = await aiohttp_client(create_app(s))
     token = s.token_path.read_text().strip()
     resp = await client.post("/v1/tool/exec", json=call("rm -rf /srv/build"),
@@ -268,8 +263,7 @@ policies:
         message: at most three deploys an hour
         when: {call_count: {max: 3, window: 1h}}
 """
-    s = make_settings(home, policy_dir=str(write_policy(home.parent / "pol", policy)))
-    prepare_home(s)
+    s = policy_settings(home, policy)
     headers = {"Authorization": f"Bearer {s.token_path.read_text().strip()}"}
     body = {"agent": "ci", "session": "s", "params": {"env": "prod"}}
     first = await aiohttp_client(create_app(s))

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from rampartd.cli import main
-from tests.conftest import Daemon, start_daemon
+from tests.conftest import Daemon, cli_env, invoke, running_daemon
 from tests.test_approvals import ASK_POLICY, call_body
 
 pytestmark = pytest.mark.e2e
@@ -28,22 +27,14 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
     policy_dir = tmp_path / "policies"
     policy_dir.mkdir()
     (policy_dir / "transfers.yaml").write_text(ASK_POLICY)
-    d = start_daemon(tmp_path / "home", "--policy-dir", str(policy_dir),
-                     "--approval-timeout", "60")
-    try:
+    with running_daemon(tmp_path / "home", "--policy-dir", str(policy_dir),
+                        "--approval-timeout", "60") as d:
         yield d
-    finally:
-        d.stop()
-
-
-def cli_env(d: Daemon) -> dict[str, str]:
-    """Environment that points the CLI at the test daemon."""
-    return {"RAMPARTD_HOME": str(d.home), "RAMPARTD_PORT": str(d.port)}
 
 
 def run(d: Daemon, *args: str) -> Result:
     """Run `rampartd approvals ARGS` in process."""
-    return CliRunner().invoke(main, ["approvals", *args], env=cli_env(d))
+    return invoke(d, "approvals", *args)
 
 
 def http(d: Daemon, method: str, path: str, body: Any = None,

@@ -15,23 +15,19 @@ from rampartd.audit.drafts import decision_draft
 from rampartd.audit.migrations import apply_migrations
 from rampartd.audit.verify import verify_db
 from rampartd.config import Settings
-from rampartd.daemon import prepare_home
 from rampartd.models import Decision, ToolCall
 from rampartd.web.app import create_app
 from rampartd.web.decisions import CLIENT_LOG_LIMIT, CLIENT_LOG_WINDOW
 from rampartd.web.keys import DECISION_LIMITER, SERVICE
 from rampartd.web.limits import SlidingWindowLimiter
-from tests.api_policy import write_policy
-from tests.conftest import make_settings
+from tests.api_policy import policy_settings
 
 ABSENT_ULID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
 
 @pytest.fixture
 def settings(home: Path) -> Settings:
-    s = make_settings(home, policy_dir=str(write_policy(home.parent / "pol")))
-    prepare_home(s)
-    return s
+    return policy_settings(home)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import urllib.request
@@ -13,16 +12,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import Daemon
+from tests.hooktools import hook_env
 
 pytestmark = pytest.mark.e2e
 
 
 def run_hook(home: Path, port: int, event: Any, *args: str,
              token: str | None = None) -> tuple[int, dict[str, Any] | None]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMPARTD_")}
-    env.update(RAMPARTD_HOME=str(home), RAMPARTD_PORT=str(port))
-    if token is not None:
-        env["RAMPARTD_TOKEN"] = token
+    env = hook_env(home, port, **({} if token is None else {"RAMPARTD_TOKEN": token}))
     stdin = event if isinstance(event, str) else json.dumps(event)
     proc = subprocess.run([sys.executable, "-m", "rampartd", "hook", "claude-code", *args],
                           input=stdin, env=env, capture_output=True, text=True, timeout=60)

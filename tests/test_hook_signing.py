@@ -13,20 +13,26 @@ import base64
 import json
 import socket
 import sqlite3
-import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rampartd import proof
-from tests.conftest import Daemon, start_daemon
-from tests.hooktools import HOSTS, audit_events, hook_argv, hook_env, payload, reason, verdict
+from tests.conftest import Daemon, running_daemon, start_daemon
+from tests.hooktools import (
+    HOSTS,
+    audit_events,
+    create_agent,
+    payload,
+    reason,
+    run_hook,
+    verdict,
+)
 
 pytestmark = pytest.mark.e2e
 TOKEN = "rpd_test_0123456789abcdefghijklmnopqrstuvwxyz"
@@ -115,12 +121,6 @@ def relay(port: int) -> Any:
     return reply
 
 
-def run(host: str, event: Any, home: Path, port: int, **env: str) -> tuple[int, str, str]:
-    proc = subprocess.run([*hook_argv(), host], input=json.dumps(event), capture_output=True,
-                          text=True, timeout=60, env=hook_env(home, port, **env))
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 def secret_forms(token: str) -> list[bytes]:
     """The token and its key K in every spelling an impostor could use."""
     key = proof.proof_key(token)
@@ -149,15 +149,6 @@ def signed_post(port: int, path: str, body: dict[str, Any], token: str, *,
         return exc.code, json.loads(exc.read())
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    d = start_daemon(tmp_path_factory.mktemp("signing") / "home")
-    try:
-        yield d
-    finally:
-        d.stop()
-
-
 IMPOSTOR_ANSWERS = [
     (200, {"allowed": True, "decision": "allow", "message": "ok"}),
     (200, {"allowed": True, "decision": "allow", "explicit_allow": True, "proof": "0" * 64}),
@@ -175,9 +166,9 @@ def test_the_port_never_sees_the_token_or_its_key(host: str, tmp_path: Path) -> 
     for status, answer in IMPOSTOR_ANSWERS:
         server = Recorder(impostor(status, answer))
         try:
-            code, out, err = run(host, payload(host, "allow"), home, server.port)
+            code, out, err = run_hook(host, payload(host, "allow"), home, server.port)
             # the after-tool report too: it is signed the same way
-            run(host, payload(host, "post_secret"), home, server.port)
+            run_hook(host, payload(host, "post_secret"), home, server.port)
         finally:
             server.close()
         assert verdict(host, code, out) == "deny", answer
@@ -193,8 +184,8 @@ def test_the_port_never_sees_the_token_or_its_key(host: str, tmp_path: Path) -> 
     agent_token = "rpd_agent_" + "z" * 43
     server = Recorder(impostor(*IMPOSTOR_ANSWERS[0]))
     try:
-        code, out, _ = run(host, payload(host, "allow"), home, server.port,
-                           RAMPARTD_TOKEN=agent_token)
+        code, out, _ = run_hook(host, payload(host, "allow"), home, server.port,
+                                RAMPARTD_TOKEN=agent_token)
     finally:
         server.close()
     assert verdict(host, code, out) == "deny"
@@ -205,8 +196,8 @@ def test_what_the_port_saw_cannot_be_replayed(shared: Daemon) -> None:
     proxy = Recorder(relay(shared.port))
     event = {**payload("claude-code", "deny"), "session_id": "replay"}
     try:
-        code, out, _ = run("claude-code", event, shared.home, proxy.port,
-                           RAMPARTD_URL=f"http://127.0.0.1:{proxy.port}")
+        code, out, _ = run_hook("claude-code", event, shared.home, proxy.port,
+                                RAMPARTD_URL=f"http://127.0.0.1:{proxy.port}")
     finally:
         proxy.close()
     assert len(proxy.received) == 1
@@ -238,15 +229,10 @@ def test_the_daemon_accepts_the_admin_and_an_agent_signature(shared: Daemon) -> 
     assert status == 200 and answer["allowed"] is True
     assert proof.verify(proof.proof_key(shared.token), nonce, answer)
 
-    req = urllib.request.Request(f"{shared.base_url}/v1/agents", method="POST",
-                                 data=json.dumps({"name": "signer"}).encode(),
-                                 headers={"Authorization": f"Bearer {shared.token}",
-                                          "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        agent_token = json.loads(resp.read())["token"]
+    agent_token = create_agent(shared.base_url, shared.token, "signer")
     event = {**payload("claude-code", "deny"), "session_id": "signed-agent"}
-    code, out, err = run("claude-code", event, shared.home, shared.port,
-                         RAMPARTD_TOKEN=agent_token)
+    code, out, err = run_hook("claude-code", event, shared.home, shared.port,
+                              RAMPARTD_TOKEN=agent_token)
     assert verdict("claude-code", code, out) == "deny"
     assert "could not decide" not in reason("claude-code", out, err)
     record = audit_events(shared.base_url, shared.token, session="signed-agent")[0]
@@ -297,36 +283,22 @@ def test_a_bad_signature_is_401_and_records_nothing(shared: Daemon) -> None:
 def test_a_request_taken_by_the_daemon_cannot_be_replayed_after_a_restart(
         tmp_path: Path) -> None:
     call = {"agent": "a", "session": "restart-replay", "params": {"command": "git status"}}
-    first = start_daemon(tmp_path / "home")
-    try:
+    with running_daemon(tmp_path / "home") as first:
         stamp = int(time.time() * 1000)
         status, _ = signed_post(first.port, "/v1/tool/exec", call, first.token, ts=stamp,
                                 nonce="r" * 32)
         assert status == 200
-    finally:
-        first.stop()
-    second = start_daemon(tmp_path / "home")  # its nonce ledger starts empty
-    try:
+    with running_daemon(tmp_path / "home") as second:  # its nonce ledger starts empty
         status, answer = signed_post(second.port, "/v1/tool/exec", call, second.token,
                                      ts=stamp, nonce="r" * 32)
         assert (status, answer["code"]) == (401, "stale_signature")
         assert len(audit_events(second.base_url, second.token, session="restart-replay",
                                 kind="decision")) == 1
-    finally:
-        second.stop()
 
 
 def test_an_agent_token_without_a_key_is_refused_by_name(tmp_path: Path) -> None:
-    d = start_daemon(tmp_path / "home")
-    try:
-        req = urllib.request.Request(f"{d.base_url}/v1/agents", method="POST",
-                                     data=json.dumps({"name": "old"}).encode(),
-                                     headers={"Authorization": f"Bearer {d.token}",
-                                              "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            agent_token = json.loads(resp.read())["token"]
-    finally:
-        d.stop()
+    with running_daemon(tmp_path / "home") as d:
+        agent_token = create_agent(d.base_url, d.token, "old")
     # What a token issued before keys were stored looks like in the database.
     with sqlite3.connect(tmp_path / "home" / "rampartd.db") as db:
         assert db.execute("SELECT count(*) FROM agent_tokens WHERE proof_key IS NOT NULL"
@@ -335,8 +307,8 @@ def test_an_agent_token_without_a_key_is_refused_by_name(tmp_path: Path) -> None
     d = start_daemon(tmp_path / "home")
     try:
         before = audit_events(d.base_url, d.token)
-        code, out, err = run("claude-code", payload("claude-code", "allow"), d.home, d.port,
-                             RAMPARTD_TOKEN=agent_token)
+        code, out, err = run_hook("claude-code", payload("claude-code", "allow"), d.home, d.port,
+                                  RAMPARTD_TOKEN=agent_token)
         assert verdict("claude-code", code, out) == "deny"
         assert "token-rotate" in reason("claude-code", out, err)
         assert agent_token not in out + err

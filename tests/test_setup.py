@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +31,6 @@ EXISTING: dict[str, tuple[str, dict[str, Any]]] = {
     "codex": (".codex/hooks.json", {
         "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "notify-send done"}]}]}}),
 }
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    d = start_daemon(tmp_path_factory.mktemp("setup") / "home")
-    try:
-        yield d
-    finally:
-        d.stop()
 
 
 def setup(home: Path, d: Daemon | None, *args: str, port: int | None = None) -> Result:

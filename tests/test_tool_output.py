@@ -10,9 +10,8 @@ import pytest
 
 from rampartd import proof
 from rampartd.config import Settings
-from rampartd.daemon import prepare_home
 from rampartd.web.app import create_app
-from tests.api_policy import write_policy
+from tests.api_policy import policy_settings
 from tests.conftest import make_settings
 
 POLICY = """\
@@ -36,9 +35,7 @@ NONCE = "0123456789abcdef0123456789abcdef"
 
 @pytest.fixture
 def settings(home: Path) -> Settings:
-    s = make_settings(home, policy_dir=str(write_policy(home.parent / "pol", POLICY)))
-    prepare_home(s)
-    return s
+    return policy_settings(home, POLICY)
 
 
 def call(command: str, **extra: Any) -> dict[str, Any]:

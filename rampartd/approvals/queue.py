@@ -13,21 +13,20 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ulid import ULID
 
-from rampartd.approvals import rows
+from rampartd.approvals import records, rows
 from rampartd.approvals.rows import (
     ApprovalView,
     GrantSpent,
-    NewApproval,
     Resolution,
     Row,
     RunRef,
 )
-from rampartd.audit.drafts import decision_draft, decision_fields
+from rampartd.audit.drafts import decision_draft
 from rampartd.audit.redact import prepare_payload, redact_text
 from rampartd.audit.store import AuditStore, RecordDraft
 from rampartd.errors import Unavailable
@@ -41,36 +40,6 @@ EXPIRY_RETRY_SECONDS = 1.0  # after a failed expiry write (the audit log is unav
 
 def _ids(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(v.upper() for v in values))
-
-
-def group_by_run(views: Sequence[ApprovalView]) -> list[dict[str, Any]]:
-    """Pending approvals grouped by agent, session and run_id, in queue order."""
-    groups: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
-    for item in views:
-        key = (item["agent"], item["session"], item["run_id"])
-        group = groups.setdefault(key, {"agent": key[0], "session": key[1], "run_id": key[2],
-                                        "count": 0, "ids": [],
-                                        "earliest_expires_at": item["expires_at"]})
-        group["count"] += 1
-        group["ids"].append(item["id"])
-        group["earliest_expires_at"] = min(group["earliest_expires_at"], item["expires_at"])
-    return list(groups.values())
-
-
-def _resolved_draft(row: Row, **extra: Any) -> RecordDraft:
-    return RecordDraft(kind="approval.resolved", agent=row["agent"], session=row["session"],
-                       run_id=row["run_id"], tool_call_id=row["tool_call_id"], tool=row["tool"],
-                       approval=rows.record_fields(row, **extra), batch_id=row["batch_id"])
-
-
-def _requested_draft(row: Row, params: Mapping[str, Any], decision: Decision | None,
-                     **extra: Any) -> RecordDraft:
-    return RecordDraft(kind="approval.requested", agent=row["agent"], session=row["session"],
-                       run_id=row["run_id"], tool_call_id=row["tool_call_id"], tool=row["tool"],
-                       request=dict(params),
-                       decision=None if decision is None else decision_fields(decision),
-                       approval=rows.record_fields(row, created_at=row["created_at"],
-                                                   message=row["message"], **extra))
 
 
 class Approvals:
@@ -153,10 +122,10 @@ class Approvals:
                 return [decision_draft(call, decision, approval_id=row["id"],
                                        approval_reused=True)]
             return [decision_draft(call, decision, approval_id=row["id"]),
-                    _requested_draft(row, call.params, decision)]
+                    records.requested(row, call.params, decision)]
 
-        row, records, _ = await self._insert(new, now, drafts)
-        return Outcome(decision, records[0], "pending", approval={
+        row, written, _ = await self._insert(new, now, drafts)
+        return Outcome(decision, written[0], "pending", approval={
             "approval_id": row["id"], "approval_status": "pending",
             "expires_at": row["expires_at"]})
 
@@ -208,13 +177,13 @@ class Approvals:
             draft = decision_draft(call, allowed, approval_id=source_id,
                                    grant=grant.partition(":")[0], policy_action=decision.action)
             try:
-                _, records = await self.store.transact(rows.use_grant(grant, now), [draft])
+                _, written = await self.store.transact(rows.use_grant(grant, now), [draft])
             except GrantSpent:
                 self._grants.pop(grant, None)
                 continue
             if grant.startswith("once:"):
                 self._grants.pop(grant, None)
-            return Outcome(allowed, records[0], "allowed", approval={
+            return Outcome(allowed, written[0], "allowed", approval={
                 "approval_id": source_id, "approval_status": "approved"})
         return None
 
@@ -263,7 +232,7 @@ class Approvals:
             state, row = result
             if state != "created" or row is None:
                 return []
-            return [_requested_draft(row, call.params, None, requested_by=requested_by)]
+            return [records.requested(row, call.params, None, requested_by=requested_by)]
 
         row, _, created = await self._insert(new, now, drafts)
         return rows.view(row, time.time()), created
@@ -275,7 +244,7 @@ class Approvals:
         how = self._resolution(approved, resolved_by, reason)
         row, _ = await self.store.transact(
             rows.resolve_one(approval_id.upper(), how, link_signature=link_signature),
-            lambda row: [_resolved_draft(row, via=via, credential=credential)])
+            lambda row: [records.resolved(row, via=via, credential=credential)])
         self._after_resolution([row], how)
         return rows.view(row, time.time())
 
@@ -304,10 +273,8 @@ class Approvals:
             detail["grant_expires_at"] = rows.iso(until)
 
         def drafts(claimed: list[Row]) -> list[RecordDraft]:
-            return [*(_resolved_draft(r, via="bulk", credential=credential) for r in claimed),
-                    RecordDraft(kind="approval.batch_resolved", agent=run.agent,
-                                session=run.session, run_id=run.run_id, batch_id=batch_id,
-                                detail=detail)]
+            return [*(records.resolved(r, via="bulk", credential=credential) for r in claimed),
+                    records.batch_resolved(run, batch_id, detail)]
 
         claimed, _ = await self.store.transact(
             rows.resolve_batch(ids, run, how, batch_id, until), drafts)
@@ -324,7 +291,7 @@ class Approvals:
         return rows.call_key(call.agent, call.session, call.run_id, call.tool_call_id,
                              call.tool, call.params, call.cwd)
 
-    async def _insert(self, new: NewApproval, now: float,
+    async def _insert(self, new: Row, now: float,
                       drafts: Callable[[tuple[str, Row | None]], list[RecordDraft]],
                       ) -> tuple[Row, list[AuditRecord], bool]:
         """Add (or reuse) a pending approval in one audit job; returns (row, records, created).
@@ -339,11 +306,11 @@ class Approvals:
                 self._add_pending(row)  # from now on its expiry is scheduled
             return result
 
-        (state, row), records = await asyncio.shield(commit())
+        (state, row), written = await asyncio.shield(commit())
         if state == "full" or row is None:
             raise Unavailable(f"{self.max_pending} approvals are already pending; resolve "
                               "some before asking for more", code="approval_queue_full")
-        return row, records, state == "created"
+        return row, written, state == "created"
 
     def _resolution(self, approved: bool, resolved_by: str, reason: str | None) -> Resolution:
         """A resolution whose free texts are redacted like the audit log, since the row
@@ -355,21 +322,21 @@ class Approvals:
 
     async def _new_row(self, call: ToolCall, key: str, now: float, lifetime: float, *,
                        source: str, message: str | None,
-                       decision: Decision | None) -> NewApproval:
+                       decision: Decision | None) -> Row:
         # Every stored text is redacted exactly as in the audit log; a big request takes a
         # while, so it is done off the event loop.
         clean = await asyncio.to_thread(
             prepare_payload, {"request": dict(call.params), "message": message,
                               "cwd": call.cwd}, known=self.store.known_secrets())
         matched = [] if decision is None else list(decision.matched_policies)
-        return NewApproval(
+        return Row(
             id=str(ULID()), call_key=key, status="pending", source=source, agent=call.agent,
             session=call.session, run_id=call.run_id, tool_call_id=call.tool_call_id,
             tool=call.tool, request=json.dumps(clean["request"], ensure_ascii=False),
             message=clean["message"], policy=None if decision is None else decision.policy,
             matched_policies=json.dumps(matched), created_at=rows.iso(now),
             expires_at=rows.iso(now + lifetime), expires_epoch=now + lifetime,
-            cwd=clean["cwd"])
+            resolved_at=None, resolved_by=None, reason=None, batch_id=None, cwd=clean["cwd"])
 
     def _add_pending(self, row: Row) -> None:
         self._pending[row["id"]] = row["expires_epoch"]
@@ -414,13 +381,8 @@ class Approvals:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _expire(self, ids: list[str], now: float) -> None:
-        def drafts(expired: list[Row]) -> list[RecordDraft]:
-            return [RecordDraft(kind="approval.expired", agent=r["agent"], session=r["session"],
-                                run_id=r["run_id"], tool_call_id=r["tool_call_id"],
-                                tool=r["tool"], approval=rows.record_fields(r))
-                    for r in expired]
-
-        await self.store.transact(rows.expire_due(ids, now), drafts)
+        await self.store.transact(rows.expire_due(ids, now),
+                                  lambda expired: [records.expired(r) for r in expired])
         # Ids that were not expired were resolved meanwhile; either way they left the queue.
         self._settled(ids)
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict, cast
 
 import rfc8785
@@ -19,23 +19,9 @@ import rfc8785
 from rampartd.audit.chain import format_ts
 from rampartd.errors import Conflict, Gone, NotFound
 
-COLUMNS: tuple[str, ...] = (
-    "id", "call_key", "status", "source", "agent", "session", "run_id", "tool_call_id", "tool",
-    "request", "message", "policy", "matched_policies", "created_at", "expires_at",
-    "expires_epoch", "resolved_at", "resolved_by", "reason", "batch_id", "cwd",
-)
-# Built from the constant column list above, never from input.
-SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM approvals"  # noqa: S608
-_RETURNING = " RETURNING " + ", ".join(COLUMNS)
-_CLAIM = ("UPDATE approvals SET status = ?, resolved_at = ?, resolved_by = ?, "  # noqa: S608
-          "reason = ?, batch_id = ? WHERE id = ? AND status = 'pending' AND expires_epoch > ?"
-          + _RETURNING)
-_EXPIRE = ("UPDATE approvals SET status = 'expired', resolved_at = ? WHERE id = ? "  # noqa: S608
-           "AND status = 'pending' AND expires_epoch <= ?" + _RETURNING)
-
 
 class ApprovalRow(TypedDict):
-    """One row of the approvals table (the columns of COLUMNS)."""
+    """One row of the approvals table; its keys, in order, are the columns."""
 
     id: str
     call_key: str
@@ -57,7 +43,20 @@ class ApprovalRow(TypedDict):
     resolved_by: str | None
     reason: str | None
     batch_id: str | None
-    cwd: str | None
+    cwd: str | None  # relative paths in `request` resolve against it
+
+
+COLUMNS: tuple[str, ...] = tuple(ApprovalRow.__annotations__)  # the table's column order
+# Built from the constant column list above, never from input.
+SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM approvals"  # noqa: S608
+_RETURNING = " RETURNING " + ", ".join(COLUMNS)
+_CLAIM = ("UPDATE approvals SET status = ?, resolved_at = ?, resolved_by = ?, "  # noqa: S608
+          "reason = ?, batch_id = ? WHERE id = ? AND status = 'pending' AND expires_epoch > ?"
+          + _RETURNING)
+_EXPIRE = ("UPDATE approvals SET status = 'expired', resolved_at = ? WHERE id = ? "  # noqa: S608
+           "AND status = 'pending' AND expires_epoch <= ?" + _RETURNING)
+_INSERT = (f"INSERT INTO approvals ({', '.join(COLUMNS)}) "  # noqa: S608
+           f"VALUES ({', '.join(':' + c for c in COLUMNS)})")
 
 
 class ApprovalView(TypedDict):
@@ -81,7 +80,7 @@ class ApprovalView(TypedDict):
     resolved_by: str | None
     reason: str | None
     batch_id: str | None
-    cwd: str | None
+    cwd: str | None  # relative paths in `request` resolve against it
     expires_in: NotRequired[float]  # seconds left, while pending
 
 
@@ -137,49 +136,21 @@ def view(row: Row, now: float) -> ApprovalView:
     return cast(ApprovalView, out)
 
 
-def record_fields(row: Row, **extra: Any) -> dict[str, Any]:
-    """The `approval` object of an approval.* audit record."""
-    fields: dict[str, Any] = {"id": row["id"], "status": row["status"],
-                              "source": row["source"], "expires_at": row["expires_at"]}
-    for name in ("resolved_by", "reason", "resolved_at"):
-        if row.get(name) is not None:
-            fields[name] = row.get(name)
-    fields.update({k: v for k, v in extra.items() if v is not None})
-    return fields
+def group_by_run(views: Sequence[ApprovalView]) -> list[dict[str, Any]]:
+    """Pending approvals grouped by agent, session and run_id, in queue order."""
+    groups: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+    for item in views:
+        key = (item["agent"], item["session"], item["run_id"])
+        group = groups.setdefault(key, {"agent": key[0], "session": key[1], "run_id": key[2],
+                                        "count": 0, "ids": [],
+                                        "earliest_expires_at": item["expires_at"]})
+        group["count"] += 1
+        group["ids"].append(item["id"])
+        group["earliest_expires_at"] = min(group["earliest_expires_at"], item["expires_at"])
+    return list(groups.values())
 
 
-@dataclass(frozen=True)
-class NewApproval:
-    """Everything a pending approval row is created with (column order of COLUMNS)."""
-
-    id: str
-    call_key: str
-    status: str
-    source: str
-    agent: str
-    session: str
-    run_id: str | None
-    tool_call_id: str | None
-    tool: str
-    request: str  # JSON of the redacted params
-    message: str | None
-    policy: str | None
-    matched_policies: str  # JSON list
-    created_at: str
-    expires_at: str
-    expires_epoch: float
-    resolved_at: None = None
-    resolved_by: None = None
-    reason: None = None
-    batch_id: None = None
-    cwd: str | None = None  # relative paths in `request` resolve against it
-
-    def row(self) -> Row:
-        """The row as a dict."""
-        return to_row(astuple(self))
-
-
-def insert_pending(new: NewApproval, cap: int, now: float) -> TxnOps:
+def insert_pending(new: Row, cap: int, now: float) -> TxnOps:
     """Reuse an identical live pending approval, refuse past the cap, or insert new.
 
     Returns ("reused" | "full" | "created", row or None).
@@ -187,7 +158,7 @@ def insert_pending(new: NewApproval, cap: int, now: float) -> TxnOps:
     def run(conn: sqlite3.Connection) -> tuple[str, Row | None]:
         found = conn.execute(
             SELECT + " WHERE call_key = ? AND status = 'pending' AND expires_epoch > ? "
-            "ORDER BY created_at LIMIT 1", (new.call_key, now),
+            "ORDER BY created_at LIMIT 1", (new["call_key"], now),
         ).fetchone()
         if found is not None:
             return "reused", to_row(found)
@@ -195,9 +166,8 @@ def insert_pending(new: NewApproval, cap: int, now: float) -> TxnOps:
             "SELECT COUNT(*) FROM approvals WHERE status = 'pending'").fetchone()
         if count >= cap:
             return "full", None
-        conn.execute(f"INSERT INTO approvals ({', '.join(COLUMNS)}) "  # noqa: S608
-                     f"VALUES ({', '.join('?' * len(COLUMNS))})", astuple(new))
-        return "created", new.row()
+        conn.execute(_INSERT, new)
+        return "created", new
     return run
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from rampartd.agents import check_id
+from rampartd.agent_fields import check_id
 from rampartd.cli.client import DaemonClient, url_option
 from rampartd.config import load_settings
 from rampartd.errors import BadRequest, NotFound

@@ -128,6 +128,19 @@ def classify(name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any],
     return cls, params, ()
 
 
+def _tool_event(event: Mapping[str, Any], kinds: tuple[str, str],
+                ) -> tuple[str, str, dict[str, Any], tuple[dict[str, Any], ...]]:
+    """The event's kind (the pre kind, kinds[0], when absent) and its classified tool call."""
+    kind = event.get("hook_event_name", kinds[0])
+    if kind not in kinds:
+        raise HookError(f"unexpected hook event {str(kind)[:40]!r}")
+    name, params = event.get("tool_name"), event.get("tool_input")
+    if not _text(name) or not isinstance(params, dict):
+        raise HookError("the hook input has no tool_name/tool_input")
+    assert isinstance(name, str)
+    return (kind, *classify(name, params))
+
+
 # ------------------------------------------------------------ Claude Code and Codex
 
 CLAUDE_EVENTS = ("PreToolUse", "PostToolUse")
@@ -139,14 +152,7 @@ def _claude_post(event: Any) -> bool:
 
 def parse_claude(event: Mapping[str, Any]) -> HookCall:
     """Claude Code's (and Codex's) PreToolUse/PostToolUse payload."""
-    kind = event.get("hook_event_name", "PreToolUse")
-    if kind not in CLAUDE_EVENTS:
-        raise HookError(f"unexpected hook event {str(kind)[:40]!r}")
-    name, params = event.get("tool_name"), event.get("tool_input")
-    if not _text(name) or not isinstance(params, dict):
-        raise HookError("the hook input has no tool_name/tool_input")
-    assert isinstance(name, str)
-    tool, params, more = classify(name, params)
+    kind, tool, params, more = _tool_event(event, CLAUDE_EVENTS)
     agent_id = _text(event.get("agent_id"))  # set inside a subagent: same session, own run
     return HookCall(phase="post" if kind == "PostToolUse" else "pre", tool=tool, params=params,
                     session=_text(event.get("session_id")) or "unknown",
@@ -189,14 +195,7 @@ def _gemini_post(event: Any) -> bool:
 
 def parse_gemini(event: Mapping[str, Any]) -> HookCall:
     """Gemini CLI's BeforeTool/AfterTool payload."""
-    kind = event.get("hook_event_name", "BeforeTool")
-    if kind not in ("BeforeTool", "AfterTool"):
-        raise HookError(f"unexpected hook event {str(kind)[:40]!r}")
-    name, params = event.get("tool_name"), event.get("tool_input")
-    if not _text(name) or not isinstance(params, dict):
-        raise HookError("the hook input has no tool_name/tool_input")
-    assert isinstance(name, str)
-    tool, params, more = classify(name, params)
+    kind, tool, params, more = _tool_event(event, ("BeforeTool", "AfterTool"))
     return HookCall(phase="post" if kind == "AfterTool" else "pre", tool=tool, params=params,
                     session=_text(event.get("session_id")) or "unknown",
                     cwd=_text(event.get("cwd")), output=event.get("tool_response"), more=more)
@@ -221,7 +220,6 @@ def post_gemini(event: Any, report: Report) -> Answer:
 
 # ------------------------------------------------------------ Cursor
 
-CURSOR_PRE = ("beforeShellExecution", "beforeMCPExecution", "beforeReadFile", "preToolUse")
 CURSOR_POST = ("afterShellExecution", "afterMCPExecution", "postToolUse")
 
 

@@ -78,24 +78,20 @@ def _hooks_table(data: dict[str, Any], path: Path) -> dict[str, Any]:
     return table
 
 
-def strip_grouped(data: dict[str, Any]) -> dict[str, Any]:
-    """Claude Code / Codex / Gemini CLI shape without rampartd's entries."""
+def _ours(entry: Any) -> bool:
+    return isinstance(entry, dict) and is_ours(entry.get("command"))
+
+
+def _strip(data: dict[str, Any], keep: Callable[[list[Any]], list[Any]]) -> dict[str, Any]:
+    """Each event's entries through `keep`; an event left with none is removed."""
     table = data.get("hooks")
     if not isinstance(table, dict):
         return data
     for event in list(table):
-        groups = table[event]
-        if not isinstance(groups, list):
+        entries = table[event]
+        if not isinstance(entries, list):
             continue
-        kept = []
-        for group in groups:
-            if isinstance(group, dict) and isinstance(group.get("hooks"), list):
-                hooks = [h for h in group["hooks"]
-                         if not (isinstance(h, dict) and is_ours(h.get("command")))]
-                if not hooks:
-                    continue
-                group = {**group, "hooks": hooks}
-            kept.append(group)
+        kept = keep(entries)
         if kept:
             table[event] = kept
         else:
@@ -103,53 +99,58 @@ def strip_grouped(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _strip_groups(groups: list[Any]) -> list[Any]:
+    kept = []
+    for group in groups:
+        if isinstance(group, dict) and isinstance(group.get("hooks"), list):
+            hooks = [h for h in group["hooks"] if not _ours(h)]
+            if not hooks:
+                continue
+            group = {**group, "hooks": hooks}
+        kept.append(group)
+    return kept
+
+
+def strip_grouped(data: dict[str, Any]) -> dict[str, Any]:
+    """Claude Code / Codex / Gemini CLI shape without rampartd's entries."""
+    return _strip(data, _strip_groups)
+
+
 def strip_flat(data: dict[str, Any]) -> dict[str, Any]:
     """Cursor's shape (event → [{command}]) without rampartd's entries."""
-    table = data.get("hooks")
-    if not isinstance(table, dict):
-        return data
-    for event in list(table):
-        entries = table[event]
-        if isinstance(entries, list):
-            kept = [e for e in entries if not (isinstance(e, dict) and is_ours(e.get("command")))]
-            if kept:
-                table[event] = kept
-            else:
-                del table[event]
+    return _strip(data, lambda entries: [e for e in entries if not _ours(e)])
+
+
+def _merge_grouped(data: dict[str, Any], path: Path, events: tuple[str, ...],
+                   group: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The grouped shape with rampartd's entries replaced by one new `group()` per event."""
+    data = strip_grouped(data)
+    table = _hooks_table(data, path)
+    for event in events:
+        table.setdefault(event, []).append(group())
     return data
 
 
 def merge_claude(data: dict[str, Any], args: HookArgs, path: Path) -> dict[str, Any]:
     """Claude Code: PreToolUse and PostToolUse for every tool."""
-    data = strip_grouped(data)
-    table = _hooks_table(data, path)
-    for event in ("PreToolUse", "PostToolUse"):
-        table.setdefault(event, []).append({"matcher": "*", "hooks": [
-            {"type": "command", "command": args.command("claude-code"),
-             "timeout": args.host_timeout}]})
-    return data
+    return _merge_grouped(data, path, ("PreToolUse", "PostToolUse"), lambda: {
+        "matcher": "*", "hooks": [{"type": "command", "command": args.command("claude-code"),
+                                   "timeout": args.host_timeout}]})
 
 
 def merge_codex(data: dict[str, Any], args: HookArgs, path: Path) -> dict[str, Any]:
     """Codex hooks.json: PreToolUse and PostToolUse with no matcher (every tool)."""
-    data = strip_grouped(data)
-    table = _hooks_table(data, path)
-    for event in ("PreToolUse", "PostToolUse"):
-        table.setdefault(event, []).append({"hooks": [
-            {"type": "command", "command": args.command("codex"),
-             "timeout": args.host_timeout}]})
-    return data
+    return _merge_grouped(data, path, ("PreToolUse", "PostToolUse"), lambda: {
+        "hooks": [{"type": "command", "command": args.command("codex"),
+                   "timeout": args.host_timeout}]})
 
 
 def merge_gemini(data: dict[str, Any], args: HookArgs, path: Path) -> dict[str, Any]:
     """Gemini CLI settings.json: BeforeTool and AfterTool for every tool (timeouts in ms)."""
-    data = strip_grouped(data)
-    table = _hooks_table(data, path)
-    for event in ("BeforeTool", "AfterTool"):
-        table.setdefault(event, []).append({"matcher": ".*", "hooks": [
-            {"type": "command", "name": "rampartd", "command": args.command("gemini-cli"),
-             "timeout": args.host_timeout * 1000}]})
-    return data
+    return _merge_grouped(data, path, ("BeforeTool", "AfterTool"), lambda: {
+        "matcher": ".*", "hooks": [{"type": "command", "name": "rampartd",
+                                    "command": args.command("gemini-cli"),
+                                    "timeout": args.host_timeout * 1000}]})
 
 
 CURSOR_EVENTS = ("beforeShellExecution", "beforeMCPExecution", "beforeReadFile",

@@ -4,7 +4,7 @@ Pure and I/O-free. The parse accepts what curl and WHATWG URL parsers accept (su
 whitespace, any number of slashes or backslashes after a special scheme, userinfo, percent-encoded
 and fullwidth hosts, every IPv4 notation), so a policy about a host holds however the host is
 spelled. Where curl and WHATWG disagree on which host a URL names (`http://a.com\\@b.com`), the
-host after the last `@` is the one reported: curl connects there.
+host after the last `@` is the one reported (curl connects there); connect_hosts gives both.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ _EDGES = "".join(chr(c) for c in range(0x21))  # C0 controls and space, stripped
 _INNER = str.maketrans("", "", "\t\n\r")  # removed anywhere, as WHATWG does
 _FORBIDDEN = frozenset(" #%/:<>?@[\\]^|\x7f") | frozenset(chr(c) for c in range(0x20))
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_WIDE_SCHEME = re.compile(r"([^:：/／\\＼\s]{2,32})[:：]([/／\\＼]*)")
 _PORTISH = re.compile(r"[0-9]*(?:[/\\?#].*)?\Z", re.DOTALL)
 _DIGITS = re.compile(r"[0-9]+\Z")
 _HEX = re.compile(r"0[xX][0-9a-fA-F]*\Z")
@@ -232,10 +233,14 @@ def _split_tail(tail: str) -> tuple[str, str | None]:
     return tail, None
 
 
-def _authority(scheme: str, rest: str, *, need_hostname: bool) -> Endpoint | None:
-    """Parse `[userinfo@]host[:port][path][?query][#fragment]` (slashes already skipped)."""
+def _authority(scheme: str, rest: str, *, need_hostname: bool, whatwg: bool = False) \
+        -> Endpoint | None:
+    """Parse `[userinfo@]host[:port][path][?query][#fragment]` (slashes already skipped).
+
+    whatwg: a backslash ends the authority, as WHATWG parsers read special schemes.
+    """
     end = len(rest)
-    for sep in "/?#":
+    for sep in "/?#\\" if whatwg and scheme in SPECIAL else "/?#":
         k = rest.find(sep)
         if k != -1 and k < end:
             end = k
@@ -291,15 +296,27 @@ def _file(rest: str) -> Endpoint:
     return Endpoint("file", host, None, path, f"file://{host}{path.translate(_PATH_QUOTE)}")
 
 
-def _parse(text: str, default_scheme: str) -> Endpoint | None:
+def _fold_scheme(s: str) -> str:
+    """A scheme, colon and slashes written in fullwidth forms, in their ASCII form."""
+    m = _WIDE_SCHEME.match(s)
+    if m is None or m.group(0).isascii():
+        return s
+    scheme = unicodedata.normalize("NFKC", m.group(1))
+    slashes = unicodedata.normalize("NFKC", m.group(2))
+    return scheme + ":" + slashes + s[m.end():] if _SCHEME.fullmatch(scheme + ":") else s
+
+
+def _parse(text: str, default_scheme: str, *, whatwg: bool = False) -> Endpoint | None:
     s = text.strip(_EDGES).translate(_INNER)
     if not s or len(s) > MAX_URL:
         return None
+    if not s.isascii():
+        s = _fold_scheme(s)
     m = _SCHEME.match(s)
     if m and len(m.group(1)) > 1:  # one letter before ':' is a drive, not a scheme
         scheme, rest = m.group(1).lower(), s[m.end():]
         if scheme in SPECIAL:
-            return _authority(scheme, rest.lstrip("/\\"), need_hostname=False)
+            return _authority(scheme, rest.lstrip("/\\"), need_hostname=False, whatwg=whatwg)
         if scheme == "file":
             return _file(rest)
         if rest[:2] in ("//", "\\\\", "/\\", "\\/"):
@@ -308,8 +325,8 @@ def _parse(text: str, default_scheme: str) -> Endpoint | None:
             return None  # an opaque URL (mailto:, data:, javascript:) contacts no host
     scheme = default_scheme.lower()
     if s[:2] in ("//", "\\\\", "/\\", "\\/"):
-        return _authority(scheme, s.lstrip("/\\"), need_hostname=False)
-    return _authority(scheme, s, need_hostname=not scheme)
+        return _authority(scheme, s.lstrip("/\\"), need_hostname=False, whatwg=whatwg)
+    return _authority(scheme, s, need_hostname=not scheme, whatwg=whatwg)
 
 
 def parse_url(text: str, default_scheme: str = "") -> Endpoint | None:
@@ -322,6 +339,21 @@ def parse_url(text: str, default_scheme: str = "") -> Endpoint | None:
         return None
 
 
+def connect_hosts(text: str, default_scheme: str = "") -> tuple[str, ...]:
+    """Every host some client connects to for text: parse_url's host and, where WHATWG parsers
+    read it differently (`https://a.example\\@b.example`: a.example), that host too."""
+    hosts: list[str] = []
+    for whatwg in (False, True):
+        try:
+            ep = _parse(text, default_scheme, whatwg=whatwg) if isinstance(text, str) and \
+                isinstance(default_scheme, str) else None
+        except (ValueError, UnicodeError, OverflowError):
+            ep = None
+        if ep is not None and ep.host and ep.host not in hosts:
+            hosts.append(ep.host)
+    return tuple(hosts)
+
+
 # ---- URLs in free text ------------------------------------------------------------------------
 
 _URL_IN_TEXT = re.compile(
@@ -329,7 +361,7 @@ _URL_IN_TEXT = re.compile(
     r"(?:(?:https?|wss?|ftps?):[/\\]*(?=[^\s/\\\"'`<>])"
     r"|file:[/\\]"
     r"|[A-Za-z][A-Za-z0-9+.-]{1,30}:(?:/|\\){2})"
-    r"[^\s\"'`<>]*",
+    r"[^\s\"'`<>]+",
     re.IGNORECASE,
 )
 _CLOSERS = {")": "(", "]": "[", "}": "{"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rampartd.agents import LIST_MAX, check_id, credential_id, patch_fields
+from rampartd.agent_fields import check_id, patch_fields
+from rampartd.agents import LIST_MAX, credential_id
 from rampartd.errors import BadRequest
 from rampartd.web.keys import AGENTS, BROADCASTER
 from rampartd.web.parse import (

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from rampartd.approvals.links import ACTIONS as LINK_ACTIONS
 from rampartd.approvals.links import SignedLink, check_link, load_link_key
-from rampartd.approvals.queue import BULK_SCOPES, MAX_LIST, group_by_run
-from rampartd.approvals.rows import ApprovalView, RunRef
+from rampartd.approvals.queue import BULK_SCOPES, MAX_LIST
+from rampartd.approvals.rows import ApprovalView, RunRef, group_by_run
 from rampartd.errors import Forbidden, NotFound
 from rampartd.models import Principal, ToolCall
 from rampartd.web.keys import APPROVALS, PRINCIPAL, SETTINGS
@@ -53,6 +53,12 @@ def _reader(request: web.Request) -> Principal | None:
         raise Forbidden(f"agent is {principal.agent_status}; its approval reads are refused",
                         code="agent_inactive")
     return principal
+
+
+def _credential(request: web.Request) -> str | None:
+    """The secret-free id of the credential that decides, for the audit record."""
+    principal: Principal | None = request.get(PRINCIPAL)
+    return None if principal is None else principal.credential_id
 
 
 async def _visible(request: web.Request, approval_id: str) -> ApprovalView:
@@ -118,10 +124,9 @@ async def resolve(request: web.Request) -> web.Response:
     check_fields(body, ("approved", "resolved_by", "reason"))
     approved = req_bool(body, "approved")
     resolved_by, reason = req_str(body, "resolved_by"), opt_str(body, "reason")
-    principal = request.get(PRINCIPAL)
     resolved = await request.app[APPROVALS].resolve(
         approval_id, approved=approved, resolved_by=resolved_by, reason=reason,
-        credential=None if principal is None else principal.credential_id)
+        credential=_credential(request))
     return web.json_response(resolved)
 
 
@@ -142,10 +147,9 @@ async def bulk_resolve(request: web.Request) -> web.Response:
         raise bad_field("ids", "must list the approvals you reviewed")
     run = RunRef(req_str(body, "agent"), req_str(body, "session"), req_str(body, "run_id"))
     resolved_by, reason = req_str(body, "resolved_by"), opt_str(body, "reason")
-    principal = request.get(PRINCIPAL)
     result = await request.app[APPROVALS].bulk_resolve(
         run, ids, approved=action == "approve", scope=scope, resolved_by=resolved_by,
-        reason=reason, credential=None if principal is None else principal.credential_id)
+        reason=reason, credential=_credential(request))
     return web.json_response(result)
 
 
@@ -178,7 +182,7 @@ def _parse_link(request: web.Request) -> SignedLink:
     return SignedLink(approval_id, action, int(exp), sig.lower())
 
 
-async def _checked_link(request: web.Request) -> tuple[str, str, str]:
+def _checked_link(request: web.Request) -> tuple[str, str, str]:
     link = _parse_link(request)
     approval_id = link.approval_id
     check_link(load_link_key(request.app[SETTINGS].home), link, time.time())
@@ -187,7 +191,7 @@ async def _checked_link(request: web.Request) -> tuple[str, str, str]:
 
 async def link_show(request: web.Request) -> web.StreamResponse:
     """GET /v1/approvals/{id}/link: show the approval a valid signed link decides."""
-    approval_id, action, _ = await _checked_link(request)
+    approval_id, action, _ = _checked_link(request)
     found = await request.app[APPROVALS].get(approval_id)
     if found is None:
         raise NotFound(f"no approval {approval_id}")
@@ -198,7 +202,7 @@ async def link_show(request: web.Request) -> web.StreamResponse:
 
 async def link_decide(request: web.Request) -> web.Response:
     """POST /v1/approvals/{id}/link: decide one approval with a signed link (once)."""
-    approval_id, action, signature = await _checked_link(request)
+    approval_id, action, signature = _checked_link(request)
     resolved = await request.app[APPROVALS].resolve(
         approval_id, approved=action == "approve", resolved_by="signed-link", via="link",
         link_signature=signature)

@@ -34,9 +34,11 @@ from rampartd.web.keys import (
 from rampartd.web.scopes import AgentTokens, RouteAuth, Signed
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
 ADMIN = Principal(scope="admin", credential_id="admin")
+CREDENTIAL_FORMS = ("Authorization header must be 'Bearer <token>' or, on evaluation routes, "
+                    "'Rampartd-HMAC id=…, ts=…, nonce=…, mac=…'")
+
+
 @functools.lru_cache(maxsize=256)
 def is_loopback_host(host_header: str) -> bool:
     """True if a Host header names this machine's loopback (any port)."""
@@ -61,8 +63,6 @@ def is_loopback_host(host_header: str) -> bool:
 def _is_port(text: str) -> bool:
     # str.isdigit() also accepts other scripts' digits ("٩٠"); a port is ASCII digits only.
     return 0 < len(text) <= 5 and text.isascii() and text.isdigit()
-CREDENTIAL_FORMS = ("Authorization header must be 'Bearer <token>' or, on evaluation routes, "
-                    "'Rampartd-HMAC id=…, ts=…, nonce=…, mac=…'")
 
 
 def _is_signed(request: web.Request) -> bool:

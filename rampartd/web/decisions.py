@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from rampartd.agents import check_id
+from rampartd.agent_fields import check_id
 from rampartd.audit.chain import RecordDraft
 from rampartd.audit.decisions import (
     DEFAULT_PAGE,

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from rampartd.agents import NAME_MAX
+from rampartd.agent_fields import NAME_MAX
 from rampartd.errors import BadRequest, PayloadTooLarge
 
 T = TypeVar("T")

@@ -55,6 +55,12 @@ def call_from_body(request: web.Request, tool: str, body: dict[str, Any]) -> Too
                     cwd=opt_str(body, "cwd"))
 
 
+def presented_status(request: web.Request) -> str | None:
+    """The calling agent's status when its token was checked (None for the admin token)."""
+    principal = request.get(PRINCIPAL)
+    return None if principal is None else principal.agent_status
+
+
 def current_status(request: web.Request) -> str | None:
     """The calling agent's registry status now (None for the admin token)."""
     principal = request.get(PRINCIPAL)
@@ -132,11 +138,9 @@ async def tool_call(request: web.Request) -> web.Response:
         raise bad_parameter("ask", "cannot be host together with wait (the host asks its person)")
     hook = HookProof(request)
     call = await parse_call(request)
-    principal = request.get(PRINCIPAL)
     service = request.app[SERVICE]
-    outcome = await service.call(
-        call, agent_status=None if principal is None else principal.agent_status,
-        ask_host=ask == "host")
+    outcome = await service.call(call, agent_status=presented_status(request),
+                                 ask_host=ask == "host")
     if wait > 0:  # ?wait=S holds an ask until a person decides
         outcome = await service.await_approval(
             call, outcome, wait, agent_status=lambda: current_status(request),
@@ -153,9 +157,8 @@ async def preflight(request: web.Request) -> web.Response:
     query(request, ())
     hook = HookProof(request)
     call = await parse_call(request)
-    principal = request.get(PRINCIPAL)
-    decision = await request.app[SERVICE].preflight(
-        call, agent_status=None if principal is None else principal.agent_status)
+    decision = await request.app[SERVICE].preflight(call,
+                                                    agent_status=presented_status(request))
     return web.json_response(hook.sign(decision_body(decision, allowed=decision.allowed)))
 
 

@@ -29,6 +29,7 @@ def _analyze_into(language: str, code: str, out: Collector, depth: int,
         out.too_complex()
 
     def nested(lang: str, text: str, into: Collector, level: int) -> None:
+        """Code the analysed code evaluates, analysed into the same findings and budget."""
         _analyze_into(lang, text, into, level, budget)
 
     if language == "python":
@@ -45,6 +46,6 @@ def analyze(language: str, code: str) -> InlineFindings:
         return InlineFindings(unknown_targets=True)
     try:
         _analyze_into(language.lower(), code, out, 0, [WORK_BUDGET])
-    except (RecursionError, MemoryError):
+    except Exception:  # fail closed: code that cannot be analysed is code not known
         out.too_complex()
     return out.finish()

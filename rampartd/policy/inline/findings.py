@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rampartd.policy.urls import parse_url, urls_in_text
+from rampartd.policy.urls import connect_hosts, parse_url, urls_in_text
 
 MAX_CODE = 64 * 1024
 MAX_FINDINGS = 256
@@ -28,6 +29,14 @@ NATIVE = "loads a native library"
 SOCKET = "opens a network socket"
 TOO_COMPLEX = "code too complex to analyse"
 
+STANDARD_STREAMS = frozenset({"/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/null", "/dev/tty",
+                              "/dev/fd/0", "/dev/fd/1", "/dev/fd/2", "-"})
+LOCAL_SCHEMES = frozenset({"php", "glob", "zlib", "compress.zlib", "compress.bzip2", "phar",
+                           "data", "javascript", "about", "blob"})
+# A URL whose scheme and authority are literal, ended by `/`, `?` or `#` (not a backslash,
+# which curl does not take as the end of the authority).
+_KNOWN_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]{2}[^/\\?#\x00@]+[/?#]")
+_WORD = re.compile(r"[^\s'\"]+")  # a command's words, quotes dropped
 _PATHISH = re.compile(r"(?:/|~(?:[A-Za-z_][A-Za-z0-9_.-]*)?(?:/|\Z))[^\s\x00]*\Z")
 _SHELL_PROGRAMS = re.compile(
     r"(?:^|[|;&(]\s*|\bexec\s+)(?:\S*/)?(?:sh|bash|dash|zsh|ksh|fish|python[0-9.]*|perl|ruby|node"
@@ -153,6 +162,8 @@ class Collector:
         if text.startswith(("file://", "file:/")):
             ep = parse_url(text)
             text = ep.path if ep is not None else text
+        if text in STANDARD_STREAMS or text.split("://", 1)[0].lower() in LOCAL_SCHEMES:
+            return  # the process's own streams (stdin, php://input), or nothing at all
         items = {"read": self.reads, "write": self.writes, "delete": self.deletes,
                  "chmod": self.chmods}[kind]
         self._add(items, text)
@@ -174,7 +185,7 @@ class Collector:
             self.runs_interpreter = True
         self._add(self.commands, text)
         for url in urls_in_text(text):
-            self._add(self.urls, url)
+            self.add_url(url)
 
     def argv(self, words: list[Value | None]) -> None:
         """A program run with an argument vector (no shell between)."""
@@ -196,14 +207,35 @@ class Collector:
         text = self._target(value)
         if text is None:
             self.fetches = True
+            if value is not None and _KNOWN_AUTHORITY.match(value.text):
+                # 'https://pastebin.com/raw/' + key: the host is known, the rest is not
+                self.add_url(value.text.replace(UNKNOWN, UNKNOWN_WORD))
             return
         self.fetches = True
         found = urls_in_text(text)
         if found:
             for u in found:
-                self._add(self.urls, u)
+                self.add_url(u)
         elif parse_url(text, "http") is not None:
-            self._add(self.urls, text)
+            self.add_url(text)
+
+    def add_url(self, url: str) -> None:
+        """A URL, and the URL of any other host a client may read it as."""
+        scheme = url.split(":", 1)[0].lower()
+        if scheme in LOCAL_SCHEMES:
+            return  # php://input, glob://*.txt: streams of this process, not a host
+        if scheme == "file":
+            ep = parse_url(url)
+            if ep is not None:
+                self._add(self.reads, ep.path)
+            return
+        self._add(self.urls, url)
+        hosts = connect_hosts(url, "http")
+        if len(hosts) > 1:
+            ep = parse_url(url, "http")
+            scheme = ep.scheme if ep is not None and ep.scheme else "http"
+            for host in hosts[1:]:
+                self._add(self.urls, f"{scheme}://{host}/")
 
     def literal(self, text: str) -> None:
         """A string literal of the code, classified at the end if nothing else used it."""
@@ -215,14 +247,12 @@ class Collector:
         used = set(self.reads) | set(self.writes) | set(self.deletes) | set(self.chmods)
         words: set[str] = set()
         for cmd in self.commands:
-            try:
-                words.update(shlex.split(cmd))
-            except ValueError:
-                words.update(cmd.split())
+            words.update(_WORD.findall(cmd))
         for text in self.literals:
             for u in urls_in_text(text):
-                self._add(self.urls, u)
-            if looks_like_path(text) and text not in used and text not in words:
+                self.add_url(u)
+            if looks_like_path(text) and text not in used and text not in words and \
+                    text not in STANDARD_STREAMS:
                 self._add(self.reads, text)
         if self.fetches and (self.executes_computed or self.runs_interpreter or self.chmods):
             self.flag(FETCHES_AND_EXECUTES)
@@ -231,3 +261,7 @@ class Collector:
         return InlineFindings(tuple(self.commands), tuple(self.reads), tuple(self.writes),
                               tuple(self.deletes), tuple(self.chmods), tuple(self.urls), risky,
                               self.unknown)
+
+
+# How analysed code hands code it evaluates back to the analysis: (language, code, into, depth).
+Analyze = Callable[[str, str, Collector, int], None]

@@ -9,7 +9,6 @@ import base64
 import binascii
 import codecs
 import re
-from collections.abc import Callable
 
 from rampartd.policy.inline.findings import (
     HOME,
@@ -21,54 +20,32 @@ from rampartd.policy.inline.findings import (
     shell_quote,
 )
 from rampartd.policy.inline.lexer import Token, tokenize
-from rampartd.policy.inline.tables import CONCAT, SEPARATORS
+from rampartd.policy.inline.tables import (
+    BASE64_CALLS,
+    CHAR_CALLS,
+    CONCAT,
+    ENV_CALLS,
+    ENV_SUBSCRIPTS,
+    HEX_CALLS,
+    HOME_CALLS,
+    HOME_NAMES,
+    IDENTITY_CALLS,
+    JOIN_CALLS,
+    OBFUSCATORS,
+    PARENLESS_STRING_CALLS,
+    REVERSE_CALLS,
+    ROT13_CALLS,
+    SEPARATORS,
+    STRING_METHODS,
+)
 
 MAX_VALUE = 64 * 1024
 
-HOME_NAMES = frozenset({"HOME", "USERPROFILE"})
-ENV_CALLS = frozenset({"getenv", "os.getenv", "Sys.getenv", "ENV.fetch", "os.environ.get",
-                       "Deno.env.get", "System.getenv", "posix.getenv"})
-ENV_SUBSCRIPTS = frozenset({"process.env", "$ENV", "ENV", "$_SERVER", "$_ENV", "ENVIRON",
-                            "os.environ", "Bun.env", "import.meta.env"})
-HOME_CALLS = frozenset({"os.homedir", "Dir.home", "Path.home", "File.HomeDir.my_home",
-                        "Deno.homedir", "Etc.getpwuid.dir", "os.path.expanduser"})
-IDENTITY_CALLS = frozenset({"File.expand_path", "path.expand", "normalizePath", "path.normalize",
-                            "realpath", "abs_path", "Cwd.abs_path", "File.absolute_path",
-                            "File.realpath", "String", "str", "tostring", "as.character",
-                            "glob", "expand_path", "os.path.abspath", "os.path.realpath",
-                            "os.path.normpath", "fs.realpathSync", "decodeURIComponent",
-                            "unescape", "urldecode", "rawurldecode"})
-JOIN_CALLS = frozenset({"path.join", "path.resolve", "path.posix.join", "path.posix.resolve",
-                        "File.join", "file.path", "os.path.join", "File.Spec.catfile",
-                        "File.Spec.catdir", "catfile", "catdir", "Pathname.new", "Path"})
-CHAR_CALLS = frozenset({"String.fromCharCode", "String.fromCodePoint", "chr", "string.char",
-                        "intToUtf8", "utf8.char", "ascii"})
-BASE64_CALLS = frozenset({"atob", "base64_decode", "decode_base64", "MIME.Base64.decode_base64",
-                          "Base64.decode64", "Base64.strict_decode64", "Base64.urlsafe_decode64",
-                          "base64.b64decode", "base64enc.base64decode", "base64decode",
-                          "jsonlite.base64_dec"})
-HEX_CALLS = frozenset({"hex2bin", "binascii.unhexlify", "bytes.fromhex", "pack"})
-REVERSE_CALLS = frozenset({"strrev", "reverse", "rev", "string.reverse", "scalar.reverse"})
-ROT13_CALLS = frozenset({"str_rot13"})
-OBFUSCATORS = frozenset({"fromCharCode", "fromCodePoint", "chr", "char", "atob", "intToUtf8",
-                         "rawToChar", "decode_base64", "base64_decode", "decode64",
-                         "strict_decode64", "b64decode", "unpack", "unpack1", "pack", "hex2bin",
-                         "unhexlify", "fromhex", "reverse", "strrev", "rev", "str_rot13",
-                         "rot13", "gzinflate", "gzuncompress", "fromJSON", "utf8ToInt"})
-STRING_METHODS: dict[str, Callable[[str], str]] = {
-                  "toString": str, "trim": str.strip, "strip": str.strip, "chomp": str.rstrip,
-                  "to_s": str, "toLowerCase": str.lower, "toUpperCase": str.upper,
-                  "downcase": str.lower, "upcase": str.upper, "lower": str.lower,
-                  "upper": str.upper, "decode": str, "encode": str, "valueOf": str,
-                  "normalize": str, "to_str": str, "freeze": str, "dup": str,
-                  "expand_path": str, "cleanpath": str, "to_path": str, "split": str}
-# Perl string functions often called without parentheses (`reverse 'di'`, `chr 105`).
-PARENLESS_STRING_CALLS = frozenset({"reverse", "chr", "lc", "uc", "join", "decode_base64",
-                                    "sprintf", "pack"})
+_MEMBER_LANGS = frozenset({"node", "lua", "python"})  # `obj['name']` is a member
 _OPENERS = frozenset("([{")
 _CLOSERS = frozenset(")]}")
 _B64 = re.compile(r"[A-Za-z0-9+/=_\-\s]*\Z")
-_FORMAT = re.compile(r"%[-+ #0-9.]*[sdifqr]|\{[0-9]*\}")
+_FORMAT = re.compile(r"%[-+ #0-9.]*[sdifqrc]|\{[0-9]*\}")
 
 
 def _decode_base64(text: str) -> str | None:
@@ -171,21 +148,23 @@ class Folder:
     def chain(self, toks: list[Token], i: int) -> tuple[list[str], int]:
         """A dotted name starting at toks[i] (a name), and the index after it."""
         parts, j = [toks[i].text], i + 1
-        while j + 1 < len(toks) and toks[j].kind == "op" and toks[j].text in self.seps and \
-                toks[j + 1].kind == "name":
-            parts.append(toks[j + 1].text)
-            j += 2
-        if self.lang == "node" and parts[-1] in ("require", "import") and j < len(toks) and \
-                toks[j].text == "(":
-            close = self.close_of(toks, j)
-            inner = toks[j + 1:close]
-            if len(inner) == 1 and inner[0].kind == "str":
-                parts = [module_name(self.pieces(inner[0]).text)]
-                j = close + 1
-                while j + 1 < len(toks) and toks[j].text in self.seps and \
-                        toks[j + 1].kind == "name":
-                    parts.append(toks[j + 1].text)
-                    j += 2
+        while j + 1 < len(toks):
+            if toks[j].kind == "op" and toks[j].text in self.seps and toks[j + 1].kind == "name":
+                parts.append(toks[j + 1].text)
+                j += 2
+            elif toks[j].text == "[" and self.lang in _MEMBER_LANGS and j + 2 < len(toks) and \
+                    toks[j + 1].kind == "str" and toks[j + 2].text == "]" and \
+                    ".".join(parts) not in ENV_SUBSCRIPTS:
+                parts.append(self.pieces(toks[j + 1]).text)  # os['execute'], cp['execSync']
+                j += 3
+            elif self.lang in ("node", "lua") and parts[-1] in ("require", "import") and \
+                    toks[j].text == "(" and toks[j + 1].kind == "str" and j + 2 < len(toks) and \
+                    toks[j + 2].text == ")" and \
+                    not self.pieces(toks[j + 1]).text.startswith((".", "/", "~")):
+                parts = [module_name(self.pieces(toks[j + 1]).text)]
+                j += 3
+            else:
+                break
         return parts, j
 
     def canon(self, parts: list[str]) -> str:
@@ -196,7 +175,7 @@ class Folder:
         if first in self.aliases:
             parts = self.aliases[first].split(".") + parts[1:]
         while len(parts) > 1 and parts[0] in ("CORE", "GLOBAL", "Kernel", "window", "globalThis",
-                                              "builtins", "base", "utils"):
+                                              "global", "builtins", "base", "utils"):
             parts = parts[1:]
         name = ".".join(parts)
         return name.replace(".promises.", ".")
@@ -233,6 +212,7 @@ class Folder:
             return UNKNOWN_VALUE
         terms = self.awk_terms(toks) if self.lang == "awk" else self.split(toks, self.concat_ops)
         value = concat([self.term(t) for t in terms])
+        self.spend(len(value.text) // 256)  # long values cost their length
         if len(value.text) > MAX_VALUE:
             return Value(value.text[:MAX_VALUE] + UNKNOWN, value.obfuscated)
         return value
@@ -370,7 +350,17 @@ class Folder:
         """printf-style formatting with folded arguments."""
         it = iter(vals)
         obfuscated = template.obfuscated or any(v.obfuscated for v in vals)
-        text = _FORMAT.sub(lambda m: next(it, UNKNOWN_VALUE).text, template.text)
+
+        def one(m: re.Match[str]) -> str:
+            """The text one conversion specifier stands for."""
+            nonlocal obfuscated
+            value = next(it, UNKNOWN_VALUE)
+            if m.group(0).endswith("c"):  # %c of a number: a character built from its code
+                obfuscated = True
+                return _chars([value]).text
+            return value.text
+
+        text = _FORMAT.sub(one, template.text)
         return Value(text, obfuscated)
 
     def primary(self, toks: list[Token]) -> tuple[Value, int]:
@@ -420,11 +410,16 @@ class Folder:
 
     def words(self, toks: list[Token]) -> list[Value] | None:
         """The elements of a list literal (`[…]`, `qw()`, `c(…)`, `array(…)`, `{…}`), or None."""
+        if len(toks) == 1 and toks[0].kind == "words":
+            return [Value(w) for _, w in toks[0].pieces]
+        parts = self.elements(toks)
+        return None if parts is None else [self.fold(part) for part in parts]
+
+    def elements(self, toks: list[Token]) -> list[list[Token]] | None:
+        """The element tokens of a list literal, or None when toks is no list literal."""
         if not toks:
             return None
         t0 = toks[0]
-        if len(toks) == 1 and t0.kind == "words":
-            return [Value(w) for _, w in t0.pieces]
         body: list[Token] | None = None
         if t0.kind == "op" and t0.text in ("[", "{") and self.close_of(toks, 0) == len(toks) - 1:
             body = toks[1:-1]
@@ -442,12 +437,12 @@ class Folder:
                 return None
             self._resolving.add(t0.text)
             try:
-                return self.words(assigned)
+                return self.elements(assigned)
             finally:
                 self._resolving.discard(t0.text)
         if body is None:
             return None
-        return [self.fold(part) for part in self.split(body, (",",)) if part]
+        return [part for part in self.split(body, (",",)) if part]
 
 
 def module_name(text: str) -> str:

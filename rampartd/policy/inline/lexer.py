@@ -38,17 +38,19 @@ class Syntax:
     newlines: bool = False  # newlines end statements
     name_chars: str = ""  # extra characters inside names ('.' for R)
     sigils: str = ""  # characters that may start a name ('$@%' for perl)
+    heredocs: bool = False  # `<<TAG` (perl, ruby) and `<<<TAG` (php)
 
 
 SYNTAX: dict[str, Syntax] = {
     "node": Syntax(("//",), (("/*", "*/"),), interpolation="${", backtick="template",
                    regex_literals=True, sigils="$"),
     "perl": Syntax(("#",), raw_single=True, interpolation="$", backtick="cmd",
-                   regex_literals=True, quote_like="perl", sigils="$@%&"),
+                   regex_literals=True, quote_like="perl", sigils="$@%&", heredocs=True),
     "ruby": Syntax(("#",), raw_single=True, interpolation="#{", backtick="cmd",
-                   regex_literals=True, quote_like="ruby", newlines=True, sigils="$@:"),
+                   regex_literals=True, quote_like="ruby", newlines=True, sigils="$@:",
+                   heredocs=True),
     "php": Syntax(("#", "//"), (("/*", "*/"),), raw_single=True, interpolation="$",
-                  backtick="cmd", sigils="$"),
+                  backtick="cmd", sigils="$", heredocs=True),
     "lua": Syntax(("--",), long_strings=True, newlines=True),
     "r": Syntax(("#",), backtick="name", newlines=True, name_chars="."),
     "applescript": Syntax(("--", "#"), (("(*", "*)"),), newlines=True),
@@ -64,10 +66,15 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "e": "\x1b", "a": "\a", 
             "v": "\v", "b": "\b"}
 _PAIRS = {"(": ")", "[": "]", "{": "}", "<": ">"}
 _PERL_QUOTES = {"q": 1, "qq": 1, "qw": 1, "qx": 1, "m": 1, "qr": 1, "s": 2, "tr": 2, "y": 2}
-_REGEX_AFTER = frozenset({"(", ",", "=", ":", "[", "!", "&", "|", "?", "{", "}", ";", "~", "+",
+_REGEX_AFTER = frozenset({"(", ",", "=", ":", "[", "!", "&", "|", "?", "{", ";", "~", "+",
                           "-", "*", "%", "<", ">", "nl", "&&", "||", "==", "!=", "=>", "return",
                           "typeof", "case", "split", "grep", "if", "unless", "and", "or", "not",
-                          "when", "match"})
+                          "when", "match", "await", "yield", "void", "delete", "throw", "new",
+                          "in", "of", "instanceof", "else", "do"})
+# After `)` or `}` a `/` may start a regex (`if (x) /re/…`, a block) or divide (`(a) / b`, an
+# object): the lexer is told which reading to take, and the scan unites both.
+CLOSERS = frozenset({")", "}"})
+_HEREDOC = re.compile(r"(<<<?)([~-]?)(?:\"([A-Za-z_]\w*)\"|'([A-Za-z_]\w*)'|([A-Za-z_]\w*))")
 
 
 def _escape(code: str, i: int) -> tuple[str, int]:
@@ -102,8 +109,12 @@ def _escape(code: str, i: int) -> tuple[str, int]:
 class Lexer:
     """Tokens of one piece of code in one language."""
 
-    def __init__(self, code: str, lang: str) -> None:
+    def __init__(self, code: str, lang: str, *, alternate: bool = False) -> None:
+        if lang == "php" and "<?" in code:
+            code = _php_code(code)
         self.code = code
+        self.alternate = alternate
+        self.after_heredocs = 0  # where the code resumes after heredoc bodies
         self.syn = SYNTAX.get(lang, SYNTAX["python"])
         self.lang = lang
         self.tokens: list[Token] = []
@@ -116,7 +127,7 @@ class Lexer:
 
     def _regex_allowed(self) -> bool:
         prev = self._prev()
-        return prev in _REGEX_AFTER or prev == "(" or not self.tokens
+        return prev in _REGEX_AFTER or not self.tokens or (self.alternate and prev in CLOSERS)
 
     def _quoted(self, i: int, close: str, *, raw: bool, interp: str, opener: str = "") -> \
             tuple[tuple[Piece, ...], int]:
@@ -223,6 +234,35 @@ class Lexer:
             self._add(Token("str", "", pieces))
         return j
 
+    def _documentation(self, i: int) -> int:
+        """Perl POD (`=pod` … `=cut`) and Ruby `=begin` … `=end`: not code."""
+        end_mark = "\n=end" if self.lang == "ruby" else "\n=cut"
+        k = self.code.find(end_mark, i)
+        if k == -1:
+            return len(self.code)
+        nl = self.code.find("\n", k + 1)
+        return len(self.code) if nl == -1 else nl
+
+    def _heredoc(self, i: int) -> int | None:
+        """A heredoc (`<<'EOF'`, `<<~EOS`, `<<<TAG`) at code[i]: its body becomes one string,
+        skipped when the line ends; returns the index after the operator, or None."""
+        m = _HEREDOC.match(self.code, i)
+        if m is None or (self.lang == "php") != m.group(1).startswith("<<<"):
+            return None
+        tag = m.group(3) or m.group(4) or m.group(5)
+        start = max(self.code.find("\n", i) + 1, self.after_heredocs) or len(self.code)
+        pos, body = start, []
+        while pos < len(self.code):
+            nl = self.code.find("\n", pos)
+            line = self.code[pos:nl if nl != -1 else len(self.code)]
+            pos = nl + 1 if nl != -1 else len(self.code)
+            if line.strip().rstrip(";") == tag:
+                break
+            body.append(line)
+        self._add(Token("str", "", ((False, "\n".join(body)),)))
+        self.after_heredocs = pos
+        return m.end()
+
     def _add(self, token: Token) -> None:
         if len(self.tokens) >= MAX_TOKENS:
             self.truncated = True
@@ -256,7 +296,7 @@ class Lexer:
             if c == "\n":
                 if syn.newlines:
                     self._add(Token("nl", "nl"))
-                i += 1
+                i = self.after_heredocs if self.after_heredocs > i else i + 1
                 continue
             if c in " \t\r\f\v":
                 i += 1
@@ -264,6 +304,20 @@ class Lexer:
             end = self._comment(i)
             if end is not None:
                 i = end
+                continue
+            if c == "=" and (i == 0 or code[i - 1] == "\n") and self.lang in ("perl", "ruby") \
+                    and code[i + 1:i + 2].isalpha() and not self.alternate:
+                i = self._documentation(i)
+                continue
+            if c == "<" and syn.heredocs and not self.alternate:
+                end = self._heredoc(i)
+                if end is not None:
+                    i = end
+                    continue
+            if c == "?" and self.lang == "ruby" and self.alternate and i + 1 < len(code) and \
+                    code[i + 1] in "'\"`":
+                self._add(Token("str", "", ((False, code[i + 1]),)))  # ?' is the character '
+                i += 2
                 continue
             if c == '"' or (c == "'" and syn.single_quotes):
                 raw = c == "'" and syn.raw_single
@@ -344,8 +398,46 @@ class Lexer:
         return self.tokens
 
 
-def tokenize(code: str, lang: str) -> tuple[list[Token], bool]:
-    """The tokens of code in lang, and whether the token cap was reached."""
-    lexer = Lexer(code, lang)
+def tokenize(code: str, lang: str, *, alternate: bool = False) -> tuple[list[Token], bool]:
+    """The tokens of code in lang, and whether the token cap was reached.
+
+    alternate: take the other reading where the syntax is ambiguous without a parser.
+    """
+    lexer = Lexer(code, lang, alternate=alternate)
     tokens = lexer.run()
     return tokens, lexer.truncated
+
+
+_CLOSE_SLASH = re.compile(r"[)}]\s*/")
+_DOC_START = re.compile(r"(?m)^=[A-Za-z]")
+_RUBY_CHAR = re.compile(r"\?['\"`]")
+
+
+def ambiguous(code: str, lang: str) -> bool:
+    """True if the code has a spelling the lexer reads two ways (`) /`, `<<X`, `=pod`, `?'`)."""
+    syn = SYNTAX.get(lang, SYNTAX["python"])
+    if syn.regex_literals and _CLOSE_SLASH.search(code):
+        return True
+    if syn.heredocs and _HEREDOC.search(code):  # `<<X` may be a heredoc or a shift
+        return True
+    if lang in ("perl", "ruby") and _DOC_START.search(code):  # `=pod` may be `= pod…`
+        return True
+    return lang == "ruby" and _RUBY_CHAR.search(code) is not None
+
+
+_PHP_OPEN = re.compile(r"<\?(?:php\b|=)?", re.IGNORECASE)
+
+
+def _php_code(code: str) -> str:
+    """The PHP code between `<?php` and `?>` tags (the text outside them is output)."""
+    parts, pos = [], 0
+    while pos < len(code):
+        m = _PHP_OPEN.search(code, pos)
+        if m is None:
+            break
+        close = code.find("?>", m.end())
+        parts.append(code[m.end():close if close != -1 else len(code)])
+        if close == -1:
+            break
+        pos = close + 2
+    return ";\n".join(parts)

@@ -3,11 +3,15 @@
 An action is `kind where`: kind is run (a command line or an argument vector), cmd (a shell
 command line), read, write, delete, chmod, copy (read 0, write 1), move (read and delete 0,
 write 1), open (a mode decides read or write; `open WHERE STYLE`), url, urlwrite (url 0, write
-1), eval (code), native, socket, fetch. where is a position (`0`), every position (`*`), every
-position from one on (`1*`), or a position or a named argument (`1|file`).
+1), eval (code), source (code read from a file or URL and run), native, socket, fetch, or call
+(the function its first argument names: `call_user_func('system', 'id')`). where is a
+position (`0`), every position (`*`), every position from one on (`1*`), or a position or a
+named argument (`1|file`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 Action = tuple[str, str, str]  # (kind, where, style)
 
@@ -78,7 +82,7 @@ PERL = _table({
     "symlink link": "write 1",
     "truncate": "write 0",
     "opendir": "read 1",
-    "do require": "read 0",
+    "do require": "source 0",
     "eval": "eval 0",
     "get head getprint LWP.Simple.get LWP.Simple.head HTTP.Tiny.new.get HTTP.Tiny.new.request "
     "HTTP.Tiny.new.post LWP.UserAgent.new.get LWP.UserAgent.new.post": "url 0",
@@ -89,13 +93,15 @@ PERL = _table({
 PERL_TAILS: dict[str, tuple[Action, ...]] = {}
 
 RUBY = _table({
-    "system exec spawn Process.spawn IO.popen Open3.capture2 Open3.capture2e Open3.capture3 "
+    "system exec spawn Process.spawn Open3.capture2 Open3.capture2e Open3.capture3 "
     "Open3.popen3 Open3.popen2 Open3.popen2e Open3.pipeline PTY.spawn": "run 0",
+    "IO.popen": "cmd 0",
     "open": "open 0 ruby",
     "File.open File.new IO.open": "open 0 c",
     "File.read IO.read File.readlines IO.readlines File.foreach IO.foreach File.binread "
     "IO.binread Dir.entries Dir.children Dir.glob Dir.each_child Dir.foreach YAML.load_file "
-    "JSON.load_file CSV.read CSV.foreach load": "read 0",
+    "JSON.load_file CSV.read CSV.foreach": "read 0",
+    "load require_relative": "source 0",
     "File.write IO.write File.binwrite IO.binwrite FileUtils.touch FileUtils.mkdir_p "
     "FileUtils.mkdir FileUtils.makedirs Dir.mkdir File.truncate": "write 0",
     "FileUtils.cp FileUtils.cp_r FileUtils.copy FileUtils.copy_file FileUtils.install "
@@ -115,13 +121,16 @@ RUBY = _table({
     "OpenSSL.SSL.SSLSocket.new": "socket 0",
     "eval instance_eval class_eval module_eval instance_exec binding.eval": "eval 0",
     "Fiddle.dlopen Fiddle.Handle.new ffi_lib": "native 0",
+    "send public_send __send__": "call 0",
 })
-RUBY_TAILS: dict[str, tuple[Action, ...]] = {}
+RUBY_TAILS = {name: RUBY[name] for name in ("send", "public_send", "__send__")}
 
 PHP = _table({
-    "system exec shell_exec passthru popen proc_open pcntl_exec expect_popen": "run 0",
+    "system exec shell_exec passthru popen proc_open expect_popen": "cmd 0",
+    "pcntl_exec": "run 0",
     "file_get_contents file readfile opendir scandir glob parse_ini_file highlight_file "
-    "show_source include require include_once require_once fileperms": "read 0",
+    "show_source fileperms": "read 0",
+    "include require include_once require_once": "source 0",
     "fopen": "open 0 c",
     "file_put_contents mkdir touch tempnam": "write 0",
     "copy": "copy 0",
@@ -133,13 +142,17 @@ PHP = _table({
     "fsockopen pfsockopen stream_socket_client socket_create socket_connect": "socket 0",
     "eval assert create_function": "eval -1",
     "FFI.cdef FFI.load dl": "native 0",
+    "call_user_func forward_static_call": "call 0",
+    "call_user_func_array forward_static_call_array": "call 0 array",
+    "array_map array_walk": "call 0 each",
 })
 PHP_TAILS: dict[str, tuple[Action, ...]] = {}
 
 LUA = _table({
     "os.execute io.popen": "cmd 0",
     "io.open": "open 0 c",
-    "io.lines dofile loadfile io.input": "read 0",
+    "io.lines io.input": "read 0",
+    "dofile loadfile": "source 0",
     "io.output": "write 0",
     "os.remove": "delete 0",
     "os.rename": "move 0",
@@ -153,7 +166,8 @@ LUA_TAILS: dict[str, tuple[Action, ...]] = {}
 R = _table({
     "system shell pipe": "cmd 0",
     "system2": "run 0 r2",
-    "readLines readRDS read.csv read.csv2 read.table read.delim scan source load list.files "
+    "source sys.source": "source 0|file",
+    "readLines readRDS read.csv read.csv2 read.table read.delim scan load list.files "
     "dir readr.read_csv read_csv jsonlite.fromJSON fromJSON readChar readBin "
     "file.info": "read 0|file",
     "file": "open 0 r",
@@ -174,6 +188,7 @@ R = _table({
     "parse str2lang str2expression": "eval |text",
     "socketConnection make.socket": "socket 0",
     "dyn.load library.dynam": "native 0",
+    "do.call": "call 0 array",
 })
 R_TAILS: dict[str, tuple[Action, ...]] = {}
 
@@ -226,3 +241,46 @@ CONCAT = {"node": ("+",), "perl": (".",), "ruby": ("+", "<<"), "php": (".",), "l
           "r": (), "python": ("+",), "awk": (), "applescript": ("&",)}
 # Languages whose calls may omit parentheses (`system "ls"`, `os.execute"ls"`).
 PARENLESS = frozenset({"perl", "ruby", "lua", "php"})
+
+# ---- string functions the folder understands ----------------------------------------------
+
+HOME_NAMES = frozenset({"HOME", "USERPROFILE"})
+ENV_CALLS = frozenset({"getenv", "os.getenv", "Sys.getenv", "ENV.fetch", "os.environ.get",
+                       "Deno.env.get", "System.getenv", "posix.getenv"})
+ENV_SUBSCRIPTS = frozenset({"process.env", "$ENV", "ENV", "$_SERVER", "$_ENV", "ENVIRON",
+                            "os.environ", "Bun.env", "import.meta.env"})
+HOME_CALLS = frozenset({"os.homedir", "Dir.home", "Path.home", "File.HomeDir.my_home",
+                        "Deno.homedir", "Etc.getpwuid.dir", "os.path.expanduser"})
+IDENTITY_CALLS = frozenset({"File.expand_path", "path.expand", "normalizePath", "path.normalize",
+                            "realpath", "abs_path", "Cwd.abs_path", "File.absolute_path",
+                            "File.realpath", "String", "str", "tostring", "as.character",
+                            "glob", "expand_path", "os.path.abspath", "os.path.realpath",
+                            "os.path.normpath", "fs.realpathSync", "decodeURIComponent",
+                            "unescape", "urldecode", "rawurldecode"})
+JOIN_CALLS = frozenset({"path.join", "path.resolve", "path.posix.join", "path.posix.resolve",
+                        "File.join", "file.path", "os.path.join", "File.Spec.catfile",
+                        "File.Spec.catdir", "catfile", "catdir", "Pathname.new", "Path"})
+CHAR_CALLS = frozenset({"String.fromCharCode", "String.fromCodePoint", "chr", "string.char",
+                        "intToUtf8", "utf8.char", "ascii"})
+BASE64_CALLS = frozenset({"atob", "base64_decode", "decode_base64", "MIME.Base64.decode_base64",
+                          "Base64.decode64", "Base64.strict_decode64", "Base64.urlsafe_decode64",
+                          "base64.b64decode", "base64enc.base64decode", "base64decode",
+                          "jsonlite.base64_dec"})
+HEX_CALLS = frozenset({"hex2bin", "binascii.unhexlify", "bytes.fromhex", "pack"})
+REVERSE_CALLS = frozenset({"strrev", "reverse", "rev", "string.reverse", "scalar.reverse"})
+ROT13_CALLS = frozenset({"str_rot13"})
+OBFUSCATORS = frozenset({"fromCharCode", "fromCodePoint", "chr", "char", "atob", "intToUtf8",
+                         "rawToChar", "decode_base64", "base64_decode", "decode64",
+                         "strict_decode64", "b64decode", "unpack", "unpack1", "pack", "hex2bin",
+                         "unhexlify", "fromhex", "reverse", "strrev", "rev", "str_rot13",
+                         "rot13", "gzinflate", "gzuncompress", "fromJSON", "utf8ToInt"})
+STRING_METHODS: dict[str, Callable[[str], str]] = {
+                  "toString": str, "trim": str.strip, "strip": str.strip, "chomp": str.rstrip,
+                  "to_s": str, "toLowerCase": str.lower, "toUpperCase": str.upper,
+                  "downcase": str.lower, "upcase": str.upper, "lower": str.lower,
+                  "upper": str.upper, "decode": str, "encode": str, "valueOf": str,
+                  "normalize": str, "to_str": str, "freeze": str, "dup": str,
+                  "expand_path": str, "cleanpath": str, "to_path": str, "split": str}
+# Perl string functions often called without parentheses (`reverse 'di'`, `chr 105`).
+PARENLESS_STRING_CALLS = frozenset({"reverse", "chr", "lc", "uc", "join", "decode_base64",
+                                    "sprintf", "pack"})
