@@ -11,10 +11,15 @@ import click
 
 from rampartd.policy.cases import load_policy_target
 from rampartd.policy.corpus import ClassScore, Outcome, Report, read_corpus, run_corpus
+from rampartd.profiles import profile
+
+
+def _data_file(*parts: str) -> Path:
+    return Path(str(resources.files("rampartd.data").joinpath(*parts)))
 
 
 def _shipped_corpus() -> Path:
-    return Path(str(resources.files("rampartd.data").joinpath("bench", "corpus.yaml")))
+    return _data_file("bench", "corpus.yaml")
 
 
 def _score(score: ClassScore) -> dict[str, Any]:
@@ -58,17 +63,24 @@ def _print_text(report: Report, corpus: Path, policy: Path, counts: str) -> None
 @click.argument("policy", required=False, type=click.Path(path_type=Path))
 @click.option("--corpus", "corpus_path", type=click.Path(path_type=Path), default=None,
               help="corpus file (default: the shipped corpus)")
+@click.option("--profile", "profile_name", default=None, metavar="NAME",
+              help="bench a shipped profile (standard, paranoid, ci, yolo) instead of POLICY")
 @click.option("--min-coverage", type=click.FloatRange(0, 100), default=None, metavar="PCT",
               help="exit 1 if attacks or everyday cases score under PCT percent")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-def bench(policy: Path | None, corpus_path: Path | None, min_coverage: float | None,
-          as_json: bool) -> None:
+def bench(policy: Path | None, corpus_path: Path | None, profile_name: str | None,
+          min_coverage: float | None, as_json: bool) -> None:
     """Run a security corpus against POLICY (a file or directory; default: the active one)."""
     from rampartd.config import load_settings
 
+    if policy is not None and profile_name is not None:
+        raise click.UsageError("give a POLICY or --profile, not both")
     corpus_file = corpus_path if corpus_path is not None else _shipped_corpus()
     corpus = read_corpus(corpus_file)
-    target = policy if policy is not None else load_settings().policy_dir
+    if profile_name is not None:
+        target = _data_file(profile(profile_name).file_name)
+    else:
+        target = policy if policy is not None else load_settings().policy_dir
     policy_set = load_policy_target(target, home=corpus.home)
     report = run_corpus(policy_set, corpus)
     counts = f"{policy_set.policy_count} policies, {policy_set.rule_count} rules"
