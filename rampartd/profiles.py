@@ -39,7 +39,7 @@ PROFILE_NAMES: tuple[str, ...] = tuple(p.name for p in PROFILES)
 DEFAULT_PROFILE = "standard"
 
 # The standard policy's policies that yolo keeps (besides the daemon's own protection).
-YOLO_KEEPS = re.compile(r"rampartd-.*|destructive-.*|credential-.*|env-file-.*")
+YOLO_KEEPS = re.compile(r"rampartd-.*|destruction|credentials(-.*)?")
 
 # What paranoid adds to the standard policy: the only calls that need nobody's approval.
 PARANOID_SAFE = """\
