@@ -7,9 +7,9 @@ attacks - plus reads, writes, edits and fetches) and calls to synthetic custom t
 figure is printed next to a baseline measured in the same run: one dict lookup plus one
 precompiled regex search per call, the least any policy check could cost.
 
-"cold" clears the per-plan memo of parsed commands before every call, so each command is
-parsed and matched from scratch; "warm" lets repeated commands hit the memo, as an agent that
-runs `git status` a hundred times does.
+"cold" clears the per-plan memos of parsed commands and of their effects before every call,
+so each command is parsed, its effects derived and matched from scratch; "warm" lets repeated
+commands hit the memos, as an agent that runs `git status` a hundred times does.
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ def main() -> None:
         def run() -> None:
             for plan in plans:
                 plan.commands.clear()
+                getattr(plan, "effects", {}).clear()  # what commands' effects matched to
         return run
 
     for ps in (standard, big):  # build every plan and warm the interpreter once

@@ -164,3 +164,15 @@ def test_bench_runs_the_shipped_corpus_as_a_real_command(tmp_path: Path) -> None
     total = data["attacks"]["total"] + data["everyday"]["total"]
     assert total == len(read_corpus(CORPUS).cases)
     assert {c["class"] for c in data["classes"]} == ISSUE_CLASSES | {EVERYDAY}
+
+
+def test_standard_policy_meets_the_coverage_gate_on_the_shipped_corpus() -> None:
+    result = CliRunner().invoke(main, ["bench", str(STANDARD), "--min-coverage", "98",
+                                       "--json"])
+    data = json.loads(result.output)
+    failures = [f"{f['id']}: {f['description']} ({f['expected']} -> {f['got']})"
+                for f in data["failures"]]
+    assert result.exit_code == 0, failures
+    assert data["attacks"]["coverage"] >= 98.0, failures
+    assert data["everyday"]["coverage"] >= 99.0, failures
+    assert all(c["coverage"] >= 90.0 for c in data["classes"]), data["classes"]

@@ -111,7 +111,7 @@ def test_check_explains_a_denial() -> None:
     assert out.startswith("deny: Recursive deletion")
     assert "  - sudo rm -rf ~/" in out
     assert "* destruction rule 2 (standard.yaml:" in out
-    assert "privilege rule 2" in out and "suggestion:" in out
+    assert "privilege rule" in out and "ask: matched `re:^(sudo" in out and "suggestion:" in out
 
 
 def test_check_allow_ask_and_other_tools(active: Path) -> None:

@@ -46,7 +46,7 @@ def texts(command: str) -> list[str]:
     ("(cd a && make) > log 2>&1", ["cd a", "make"]),
     ("{ ls; rm x; }", ["ls", "rm x"]),
     ("if [ -f x ]; then rm x; else ls; fi", ["[ -f x ]", "rm x", "ls"]),
-    ("for f in *.py; do rm $f; done", ["rm ${f}"]),
+    ("for f in *.py; do rm $f; done", ["rm *.py"]),  # the loop name stands for its words
     ("while true; do sleep 1; done", ["true", "sleep 1"]),
     ("ls # rm -rf /", ["ls"]),
     ("git commit -m 'a && b; c'", ["git commit -m a && b; c"]),

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from rampartd.errors import PolicyError
 from rampartd.models import ACTIONS, Action
+from rampartd.policy.effects import KINDS as EFFECT_KINDS
 from rampartd.policy.loader import RawDoc, YList, YMap, read_policy_dir
 from rampartd.policy.matchers import (
     PatternError,
@@ -49,8 +50,11 @@ PATTERN_CONDITIONS: dict[str, tuple[str, str]] = {
     "domain_matches": ("domain", "pos"),
     "session_matches": ("session", "pos"),
     "session_not_matches": ("session", "neg"),
+    "program_matches": ("program", "pos"),
+    "env_matches": ("env", "pos"),
+    "signal_matches": ("signal", "pos"),
 }
-WHEN_KEYS = (*PATTERN_CONDITIONS, "params", "call_count", "default")
+WHEN_KEYS = (*PATTERN_CONDITIONS, "effect", "params", "call_count", "default")
 PARAM_OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "glob", "regex", "exists")
 CALL_COUNT_KEYS = ("max", "window")
 DEFAULT_PRIORITY = 100
@@ -153,7 +157,8 @@ class _Builder:
                     if source.startswith("re:") else "check the brackets and escapes")
             raise ctx.fail(line, str(exc), hint) from None
         pid = len(self.patterns)
-        self.patterns.append(Pattern(pid, kind, role, source, regex, compiled))
+        self.patterns.append(Pattern(pid, kind, role, source, regex, compiled,
+                                     self.home if kind == "path" else None))
         self.by_key[key] = pid
         return pid
 
@@ -262,6 +267,17 @@ class _Builder:
             if cond in when:
                 items = ctx.text_list(when[cond], when.line_of(cond), cond)
                 ids[cond] = frozenset(self.pattern(ctx, kind, role, src, at) for src, at in items)
+        kinds: frozenset[str] = frozenset()
+        if "effect" in when:
+            at = when.line_of("effect")
+            named = [k for k, _ in ctx.text_list(when["effect"], at, "effect")]
+            for k in named:
+                if k not in EFFECT_KINDS:
+                    close = difflib.get_close_matches(k, EFFECT_KINDS, n=1, cutoff=0.5)
+                    raise ctx.fail(at, f"unknown effect kind {k!r}",
+                                   f"did you mean '{close[0]}'?" if close
+                                   else f"use one of {', '.join(EFFECT_KINDS)}")
+            kinds = frozenset(named)
         params = self.params(ctx, when["params"], when.line_of("params")) \
             if "params" in when else ()
         count = self.call_count(ctx, when["call_count"], when.line_of("call_count")) \
@@ -288,7 +304,10 @@ class _Builder:
             domain_matches=ids.get("domain_matches", empty),
             session_matches=ids.get("session_matches", empty),
             session_not_matches=ids.get("session_not_matches", empty),
-            params=params, call_count=count, default=default, when=_plain(when))
+            params=params, call_count=count, default=default, when=_plain(when),
+            effect_kinds=kinds, program_matches=ids.get("program_matches", empty),
+            env_matches=ids.get("env_matches", empty),
+            signal_matches=ids.get("signal_matches", empty))
 
     def policy(self, ctx: FileContext, raw: Any, line: int, order: int) -> Policy:
         spec = ctx.mapping(raw, line, "each entry of 'policies'")
@@ -335,7 +354,8 @@ def _plain(value: Any) -> Any:
 
 
 def compile_documents(docs: Iterable[RawDoc], *, source_dir: Path | None = None,
-                      home: str | None = None) -> PolicySet:
+                      home: str | None = None,
+                      tool_names: Mapping[str, str] | None = None) -> PolicySet:
     """Validate and combine parsed documents into one PolicySet."""
     home = home if home is not None else os.path.expanduser("~")
     builder = _Builder(home)
@@ -379,7 +399,8 @@ def compile_documents(docs: Iterable[RawDoc], *, source_dir: Path | None = None,
     ordered = sorted(policies, key=lambda p: (p.priority, p.file, p.order))
     return PolicySet(default_action=default[0] if default else "deny",
                      policies=tuple(ordered), patterns=tuple(builder.patterns),
-                     source_dir=source_dir, home=home, warnings=find_warnings(ordered))
+                     source_dir=source_dir, home=home, warnings=find_warnings(ordered),
+                     tool_names=dict(tool_names or {}))
 
 
 def compile_text(text: str, *, file: str = "<policy>", home: str | None = None) -> PolicySet:
@@ -389,7 +410,9 @@ def compile_text(text: str, *, file: str = "<policy>", home: str | None = None) 
     return compile_documents([RawDoc(file, parse_yaml(text, file))], home=home)
 
 
-def load_policy_dir(path: Path, *, home: str | None = None) -> PolicySet:
+def load_policy_dir(path: Path, *, home: str | None = None,
+                    tool_names: Mapping[str, str] | None = None) -> PolicySet:
     """Load every `*.yaml` file of a directory into one PolicySet (PolicyError on any mistake)."""
     path = Path(path)
-    return compile_documents(list(read_policy_dir(path)), source_dir=path, home=home)
+    return compile_documents(list(read_policy_dir(path)), source_dir=path, home=home,
+                             tool_names=tool_names)

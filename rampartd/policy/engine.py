@@ -29,24 +29,16 @@ Semantics:
 from __future__ import annotations
 
 import bisect
-import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rampartd.models import SEVERITY, Action, Decision, ToolCall
-from rampartd.policy.matchers import (
-    AMBIGUOUS,
-    as_number,
-    lookup_param,
-    normalize_path,
-    normalize_url,
-    url_host,
-    values_equal,
-)
-from rampartd.policy.policyset import ParamCheck, Plan, Policy, PolicySet, Rule
-from rampartd.policy.shell.parse import ParsedCommand, parse_command
+from rampartd.policy.matchers import AMBIGUOUS, as_number, lookup_param, values_equal
+from rampartd.policy.policyset import ParamCheck, Policy, PolicySet, Rule
+from rampartd.policy.shell.parse import ParsedCommand
+from rampartd.policy.subjects import NO, POSSIBLY, SURELY, Subjects, command_text, target_level
 
 
 class CallCounter(Protocol):
@@ -85,136 +77,17 @@ class SlidingWindowCounter:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """A policy whose rule held for the call."""
+    """A policy whose rule held for the call; `possible`: only through a target known at run
+    time (a deny then asks)."""
 
     policy: Policy
     rule: Rule
-
-
-# A command unit: (pattern ids found in its texts, kind: component | pipeline | raw).
-_Unit = tuple[frozenset[int], str]
-
-
-def _command_text(params: Mapping[str, Any]) -> str | None:
-    value = params.get("command")
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return shlex.join(value)
-    return None
-
-
-class _Subjects:
-    """The call's texts, normalised and matched against the plan's pattern sets, on demand."""
-
-    __slots__ = ("_domain_ids", "_path", "_session", "_text", "_units", "_url_ids", "_urls",
-                 "call", "parsed", "plan", "ps")
-
-    def __init__(self, policy_set: PolicySet, plan: Plan, call: ToolCall) -> None:
-        self.ps = policy_set
-        self.plan = plan
-        self.call = call
-        self.parsed: ParsedCommand | None = None
-        self._text: str | None = None
-        self._units: list[_Unit] | None = None
-        self._path: list[frozenset[int]] | None = None
-        self._urls: list[str] | None = None
-        self._url_ids: list[frozenset[int]] | None = None
-        self._domain_ids: list[frozenset[int]] | None = None
-        self._session: list[frozenset[int]] | None = None
-        text = _command_text(call.params)
-        if text is None and call.tool == "exec":
-            # A shell call whose command cannot be read is not a call we can vouch for.
-            self.parsed = ParsedCommand("", (), problem="the exec call has no command text")
-        elif text is not None and (call.tool == "exec" or "command" in plan.sets):
-            # Agents repeat commands; the plan remembers what each text parsed and matched to.
-            hit = plan.commands.get(text)
-            if hit is not None:
-                self.parsed, self._units = hit
-            else:
-                self.parsed = parse_command(text)
-                self._text = text
+    possible: bool = False
 
     @property
-    def problem(self) -> str | None:
-        return self.parsed.problem if self.parsed is not None else None
-
-    def _match(self, kind: str, text: str) -> frozenset[int]:
-        pset = self.plan.sets.get(kind)
-        return pset.match(text) if pset is not None else frozenset()
-
-    def units(self) -> list[_Unit]:
-        if self._units is None:
-            units: list[_Unit] = []
-            parsed = self.parsed
-            if parsed is not None and "command" in self.plan.sets:
-                pset = self.plan.sets["command"]
-                for comp in parsed.components:
-                    ids = pset.match(comp.forms[0])
-                    for form in comp.forms[1:]:
-                        ids = ids | pset.match(form)
-                    units.append((ids, "component"))
-                units += [(pset.match(p), "pipeline") for p in parsed.pipelines]
-                if parsed.problem is not None:
-                    units.append((pset.match(parsed.source), "raw"))
-            self._units = units
-            if self._text is not None and parsed is not None:
-                self.plan.remember(self._text, parsed, units)
-        return self._units
-
-    def path(self) -> list[frozenset[int]]:
-        if self._path is None:
-            params = self.call.params
-            raw = params.get("path")
-            if not isinstance(raw, str):
-                raw = params.get("file_path")
-            self._path = []
-            if isinstance(raw, str) and raw:
-                norm = normalize_path(raw, cwd=self.call.cwd, home=self.ps.home)
-                self._path.append(self._match("path", norm))
-        return self._path
-
-    def urls(self) -> list[str]:
-        if self._urls is None:
-            found: list[str] = []
-            url = self.call.params.get("url")
-            if isinstance(url, str) and url:
-                found.append(url)
-            if self.parsed is not None:
-                found.extend(self.parsed.urls)
-            self._urls = found
-        return self._urls
-
-    def url_ids(self) -> list[frozenset[int]]:
-        if self._url_ids is None:
-            self._url_ids = [self._match("url", normalize_url(u)) for u in self.urls()]
-        return self._url_ids
-
-    def domain_ids(self) -> list[frozenset[int]]:
-        if self._domain_ids is None:
-            ids: list[frozenset[int]] = []
-            for url in self.urls():
-                host = url_host(url)
-                if host:
-                    ids.append(self._match("domain", host))
-            self._domain_ids = ids
-        return self._domain_ids
-
-    def session(self) -> list[frozenset[int]]:
-        if self._session is None:
-            self._session = [self._match("session", self.call.session)]
-        return self._session
-
-    def id_sets(self, kind: str) -> list[frozenset[int]]:
-        if kind == "command":
-            return [u[0] for u in self.units()]
-        if kind == "path":
-            return self.path()
-        if kind == "url":
-            return self.url_ids()
-        if kind == "domain":
-            return self.domain_ids()
-        return self.session()
+    def action(self) -> Action:
+        """The rule's action, a deny that only possibly applies asking instead."""
+        return "ask" if self.possible and self.rule.action == "deny" else self.rule.action
 
 
 def _check_param(check: ParamCheck, params: Mapping[str, Any]) -> bool | None:
@@ -259,54 +132,38 @@ def _unit_ok(rule: Rule, ids: frozenset[int]) -> bool:
     return not (rule.command_not_matches and not rule.command_not_matches.isdisjoint(ids))
 
 
-def _over(sets: list[frozenset[int]], pos: frozenset[int], restrictive: bool) -> bool:
-    if not sets:
-        return False
-    if restrictive:
-        return any(not pos.isdisjoint(ids) for ids in sets)
-    return all(not pos.isdisjoint(ids) for ids in sets)
-
-
-def _rule_holds(rule: Rule, subj: _Subjects, call: ToolCall, counter: CallCounter | None,
-                now: float | None) -> bool:
+def _rule_holds(rule: Rule, subj: Subjects, call: ToolCall, counter: CallCounter | None,
+                now: float | None) -> int:
+    """NO, POSSIBLY (only through targets known at run time) or SURELY."""
     if rule.default:
-        return True
+        return SURELY
     restrictive = rule.action != "allow"
     if rule.has_command:
         if subj.parsed is None or (not restrictive and subj.problem is not None):
-            return False
+            return NO
         units = subj.units()
         if restrictive:
             skip_pipes = bool(rule.command_not_matches)
             if not any(_unit_ok(rule, ids) for ids, kind in units
                        if not (skip_pipes and kind == "pipeline")):
-                return False
+                return NO
         else:
             comps = [ids for ids, kind in units if kind == "component"]
             if not comps or not all(_unit_ok(rule, ids) for ids in comps):
-                return False
-    if rule.path_matches or rule.path_not_matches:
-        path = subj.path()
-        if not path:
-            return False
-        if rule.path_matches and rule.path_matches.isdisjoint(path[0]):
-            return False
-        if rule.path_not_matches and not rule.path_not_matches.isdisjoint(path[0]):
-            return False
-    if rule.url_matches and not _over(subj.url_ids(), rule.url_matches, restrictive):
-        return False
-    if rule.domain_matches and not _over(subj.domain_ids(), rule.domain_matches, restrictive):
-        return False
+                return NO
+    level = target_level(rule, subj, restrictive) if rule.has_targets else SURELY
+    if not level:
+        return NO
     if rule.session_matches or rule.session_not_matches:
         ids = subj.session()[0]
         if rule.session_matches and rule.session_matches.isdisjoint(ids):
-            return False
+            return NO
         if rule.session_not_matches and not rule.session_not_matches.isdisjoint(ids):
-            return False
+            return NO
     for check in rule.params:
         result = _check_param(check, call.params)
         if not (restrictive if result is None else result):
-            return False
+            return NO
     if rule.call_count is not None:
         previous = 0
         if counter is not None:
@@ -314,8 +171,8 @@ def _rule_holds(rule: Rule, subj: _Subjects, call: ToolCall, counter: CallCounte
                 raise ValueError("evaluate() needs now= when a counter is given")
             previous = counter.count(call.agent, call.tool, rule.call_count.window, now)
         if previous < rule.call_count.max:
-            return False
-    return True
+            return NO
+    return level
 
 
 def _in_scope(policy: Policy, call: ToolCall) -> bool:
@@ -324,11 +181,27 @@ def _in_scope(policy: Policy, call: ToolCall) -> bool:
     return policy.session_regex is None or policy.session_regex.search(call.session) is not None
 
 
+def call_tool_class(policy_set: PolicySet, call: ToolCall) -> str:
+    """The class a call is evaluated under: its host tool name mapped (an mcp call carrying a
+    `command` is a shell call)."""
+    tool = policy_set.tool_class(call.tool)
+    if tool == "mcp" and command_text(call.params) is not None:
+        return "exec"
+    return tool
+
+
 def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | None = None,
                  now: float | None = None) -> tuple[list[Match], ParsedCommand | None]:
     """Every in-scope policy's deciding rule, in order, and the parsed command (if any)."""
-    plan = policy_set.plan_for(call.tool)
-    subj = _Subjects(policy_set, plan, call)
+    matches, subj = _find(policy_set, call, counter, now)
+    return matches, subj.parsed
+
+
+def _find(policy_set: PolicySet, call: ToolCall, counter: CallCounter | None,
+          now: float | None) -> tuple[list[Match], Subjects]:
+    tool = call_tool_class(policy_set, call)
+    plan = policy_set.plan_for(tool, call.tool)
+    subj = Subjects(policy_set, plan, call, tool)
     candidates = set(plan.always)
     for kind, index in plan.index.items():
         for ids in subj.id_sets(kind):
@@ -346,14 +219,15 @@ def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter 
         if not _in_scope(policy, call):
             decided.add(ppos)
             continue
-        if _rule_holds(rule, subj, call, counter, now):
+        level = _rule_holds(rule, subj, call, counter, now)
+        if level:
             decided.add(ppos)
-            matches.append(Match(policy, rule))
-    return matches, subj.parsed
+            matches.append(Match(policy, rule, level == POSSIBLY))
+    return matches, subj
 
 
 def _severity(match: Match) -> int:
-    return SEVERITY[match.rule.action]
+    return SEVERITY[match.action]
 
 
 _DEFAULT_MESSAGES = {
@@ -374,9 +248,12 @@ def decide(policy_set: PolicySet, matches: list[Match], parsed: ParsedCommand | 
     if matches:
         # max() keeps the first of equally severe matches; a single match needs no search.
         top = matches[0] if len(matches) == 1 else max(matches, key=_severity)
-        action = top.rule.action
+        action = top.action
         policy = top.policy.name
-        message = top.rule.message or _DEFAULT_MESSAGES[action].format(policy)
+        message = top.rule.message or _DEFAULT_MESSAGES[top.rule.action].format(policy)
+        if top.possible and top.rule.action == "deny":
+            message = (f"{message}, unless a target only known at run time is something else; "
+                       "a person must approve it")
         if action == "deny":
             suggestions = top.rule.suggestions or (
                 f"If this is intended, ask the user to run it themselves or to change policy "

@@ -155,6 +155,48 @@ def path_glob_regex(glob: str, home: str) -> str:
     return r"(?s)\A" + regex + r"\z"
 
 
+def path_tree_regex(glob: str, home: str) -> str | None:
+    """An RE2 regex for the directories a path glob could name something in or below: the
+    trees `rm -rf T` or `tar c T` would reach it through. None for `re:` patterns.
+
+    `~/.ssh/id_*` gives `~`, `~/.ssh` and `~/.ssh/id_*` (and `/`); a pattern at any depth
+    (`**/.ssh/id_*`) gives only trees that hold one of its own segments (`…/.ssh`), not
+    every directory: `rm -rf build` is no deletion of a key that might be inside it.
+    """
+    if glob.startswith(REGEX_PREFIX):
+        return None
+    pattern = re.sub(r"/{2,}", "/", expand_home(glob, home))
+    if not pattern.startswith("/"):
+        pattern = "**/" + pattern
+    while pattern.startswith("**/**/"):
+        pattern = pattern[3:]
+    segments = pattern.split("/")
+    lead = segments[0] == "**"
+    pieces: list[str] = []
+    for seg in segments:
+        if seg == "**":
+            pieces.append("**")
+        elif "**" in seg:
+            return None
+        else:
+            pieces.append(_translate(seg, glob, star="[^/]*", one="[^/]"))
+    alts: list[str] = []
+    if not lead:
+        alts.append("/")  # the root holds every absolute path
+    for k in range(2, len(pieces) + 1):
+        parts = pieces[:k]
+        out = ""
+        for n, piece in enumerate(parts):
+            if piece == "**":
+                out += ".*" if n == len(parts) - 1 else "(?:[^/]*/)*"
+            else:
+                out += piece + ("" if n == len(parts) - 1 else "/")
+        alts.append(out)
+    if not alts:
+        return None
+    return r"(?s)\A(?:" + "|".join(alts) + r")\z"
+
+
 def pattern_regex(pattern: str, kind: str, home: str) -> str:
     """The RE2 regex for one policy pattern of a kind (command, path, url, domain, text)."""
     if pattern.startswith(REGEX_PREFIX):

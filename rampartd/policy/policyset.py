@@ -11,6 +11,7 @@ memoised per tool name (a bounded cache; it is an optimisation, never a change o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,12 @@ from typing import Any
 import re2
 
 from rampartd.models import Action
-from rampartd.policy.matchers import re2_options
+from rampartd.policy.effects import KINDS
+from rampartd.policy.matchers import compile_regex, path_tree_regex, re2_options
+from rampartd.policy.overlap import Reach
 
-SUBJECTS = ("command", "path", "url", "domain", "session")
+SUBJECTS = ("command", "path", "url", "domain", "session", "program", "env", "signal")
+KIND_IDS = {kind: n for n, kind in enumerate(KINDS)}  # `effect:` rules are indexed by kind
 _SET_CHUNK = 256
 _SET_MAX_TEXT = 8192  # longer texts are matched pattern by pattern (no set memory limits)
 _PLAN_CACHE = 1024
@@ -38,6 +42,7 @@ class Pattern:
     source: str
     regex: str
     compiled: Any
+    home: str | None = None  # path patterns: the home `~` stands for
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,17 @@ class Rule:
     call_count: CallCount | None
     default: bool
     when: dict[str, Any] = field(hash=False, compare=False)
+    effect_kinds: frozenset[str] = frozenset()  # `effect:`: the kinds target conditions see
+    program_matches: frozenset[int] = frozenset()
+    env_matches: frozenset[int] = frozenset()
+    signal_matches: frozenset[int] = frozenset()
+
+    @property
+    def has_targets(self) -> bool:
+        """True if the rule looks at the call's effects (paths, hosts, programs…)."""
+        return bool(self.path_matches or self.path_not_matches or self.url_matches
+                    or self.domain_matches or self.program_matches or self.env_matches
+                    or self.signal_matches or self.effect_kinds)
 
     @property
     def has_command(self) -> bool:
@@ -92,9 +108,13 @@ class Rule:
         """The positive condition the rule is indexed under (None: always a candidate)."""
         for kind, ids in (("command", self.command_matches or self.command_contains),
                           ("path", self.path_matches), ("url", self.url_matches),
-                          ("domain", self.domain_matches), ("session", self.session_matches)):
+                          ("domain", self.domain_matches), ("session", self.session_matches),
+                          ("program", self.program_matches), ("env", self.env_matches),
+                          ("signal", self.signal_matches)):
             if ids:
                 return kind, ids
+        if self.effect_kinds:
+            return "effect", frozenset(KIND_IDS[k] for k in self.effect_kinds)
         return None
 
 
@@ -172,6 +192,23 @@ class Plan:
     # command text → (parsed command, pattern ids per unit); a bounded memo of pure results.
     commands: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False,
                                                  compare=False)
+    # the path patterns as "trees that could hold what they name" (for `rm -rf T`), and the
+    # `re:` path patterns, which have no such form
+    trees: PatternSet | None = None
+    opaque: tuple[Pattern, ...] = ()
+
+    effects: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False,
+                                                      compare=False)
+
+    def derived(self, text: str, cwd: str | None, new: Callable[[], Any]) -> Any:
+        """The memo of what a command's effects matched to, from one working directory."""
+        key = (text, cwd)
+        hit = self.effects.get(key)
+        if hit is None:
+            if len(self.effects) >= _COMMAND_CACHE:
+                self.effects.clear()
+            hit = self.effects[key] = new()
+        return hit
 
     def remember(self, text: str, parsed: Any, units: Any) -> None:
         """Memoise what a command text parsed and matched to."""
@@ -184,7 +221,7 @@ class Plan:
         """Flatten the rules, build one pattern set per subject and the positive index."""
         rules: list[tuple[int, Rule]] = []
         used: dict[str, set[int]] = {k: set() for k in SUBJECTS}
-        index: dict[str, dict[int, list[int]]] = {k: {} for k in SUBJECTS}
+        index: dict[str, dict[int, list[int]]] = {k: {} for k in (*SUBJECTS, "effect")}
         always: list[int] = []
         for ppos, policy in enumerate(policies):
             for rule in policy.rules:
@@ -195,7 +232,9 @@ class Plan:
                          "command"),
                         (rule.path_matches | rule.path_not_matches, "path"),
                         (rule.url_matches, "url"), (rule.domain_matches, "domain"),
-                        (rule.session_matches | rule.session_not_matches, "session")):
+                        (rule.session_matches | rule.session_not_matches, "session"),
+                        (rule.program_matches, "program"), (rule.env_matches, "env"),
+                        (rule.signal_matches, "signal")):
                     used[kind] |= ids
                 key = rule.index_key()
                 if key is None:
@@ -205,9 +244,19 @@ class Plan:
                     index[key[0]].setdefault(pid, []).append(pos)
         sets = {kind: PatternSet([patterns[i] for i in sorted(ids)])
                 for kind, ids in used.items() if ids}
+        trees: list[Pattern] = []
+        opaque: list[Pattern] = []
+        for pid in sorted(used["path"]):
+            p = patterns[pid]
+            regex = path_tree_regex(p.source, p.home) if p.home is not None else None
+            if regex is None:
+                opaque.append(p)
+            else:
+                trees.append(Pattern(pid, "tree", p.role, p.source, regex, compile_regex(regex)))
         return cls(tuple(policies), tuple(rules), sets,
                    {k: {pid: tuple(v) for pid, v in m.items()} for k, m in index.items() if m},
-                   tuple(always))
+                   tuple(always), trees=PatternSet(trees) if trees else None,
+                   opaque=tuple(opaque))
 
 
 @dataclass(frozen=True)
@@ -220,8 +269,11 @@ class PolicySet:
     source_dir: Path | None = None
     home: str = "/"
     warnings: tuple[str, ...] = ()
+    tool_names: Mapping[str, str] = field(default_factory=dict)  # extra host name → class
     _plans: dict[Any, Plan] = field(default_factory=dict, repr=False, compare=False)
     _tool_plans: dict[str, Plan] = field(default_factory=dict, repr=False, compare=False)
+    _reach: list[Reach] = field(default_factory=list, repr=False, compare=False)
+    _classes: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def enabled(self) -> tuple[Policy, ...]:
@@ -238,25 +290,48 @@ class PolicySet:
         """Number of rules in enabled policies."""
         return sum(len(p.rules) for p in self.enabled)
 
-    def plan_for(self, tool: str) -> Plan:
-        """The evaluation plan for one tool name."""
-        plan = self._tool_plans.get(tool)
+    def reach(self) -> Reach:
+        """The path-pattern automata for wildcard targets (built on first use)."""
+        found = self._reach
+        if not found:
+            found.append(Reach(self.home))
+        return found[0]
+
+    def tool_class(self, name: str) -> str:
+        """The class a host tool name is evaluated under (the configured table first)."""
+        cls = self._classes.get(name)
+        if cls is None:
+            from rampartd.toolnames import tool_class
+
+            if self.tool_names:
+                cls = self.tool_names.get(name) or self.tool_names.get(name.lower())
+            cls = cls or tool_class(name)
+            if len(self._classes) < _PLAN_CACHE:
+                self._classes[name] = cls
+        return cls
+
+    def plan_for(self, tool: str, raw: str | None = None) -> Plan:
+        """The evaluation plan for one tool class (and the host's own name for it, if other:
+        a policy naming either is in scope)."""
+        key = tool if raw is None or raw == tool else f"{tool}\x00{raw}"
+        plan = self._tool_plans.get(key)
         if plan is not None:
             return plan
-        scoped = tuple(p for p in self.enabled if p.covers_tool(tool))
-        key = tuple(p.order for p in scoped)
-        plan = self._plans.get(key)
+        scoped = tuple(p for p in self.enabled
+                       if p.covers_tool(tool) or (key != tool and raw and p.covers_tool(raw)))
+        orders = tuple(p.order for p in scoped)
+        plan = self._plans.get(orders)
         if plan is None:
             plan = Plan.build(scoped, self.patterns)
             if len(self._plans) < _PLAN_CACHE:
-                self._plans[key] = plan
+                self._plans[orders] = plan
         if len(self._tool_plans) < _PLAN_CACHE:
-            self._tool_plans[tool] = plan
+            self._tool_plans[key] = plan
         return plan
 
     def warm(self, limit: int = 256) -> None:
         """Build the plans of the built-in tools and of tools named literally in policies."""
-        names = ["exec", "read", "write", "edit", "fetch", "mcp"]
+        names = ["exec", "read", "write", "edit", "grep", "glob", "fetch", "mcp"]
         for policy in self.policies:
             names += [t for t in policy.tools if not any(c in t for c in "*?[\\")]
         for name in list(dict.fromkeys(names))[:limit]:

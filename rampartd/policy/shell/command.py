@@ -39,6 +39,14 @@ class Component(NamedTuple):
     forms: tuple[str, ...]
     launchers: tuple[str, ...] = ()
     dynamic: bool = False
+    # What the effects model needs beyond the texts: argv positions only known at run time,
+    # the redirections (`> file`), the assignments in front (`LD_PRELOAD=x`), whether stdin
+    # comes from an earlier pipeline stage, and the text fed to stdin when it is known.
+    unknown: tuple[int, ...] = ()
+    redirs: tuple[str, ...] = ()
+    assigns: tuple[str, ...] = ()
+    piped: bool = False
+    stdin: str | None = None
 
     @property
     def program(self) -> str:
@@ -54,6 +62,7 @@ class ParsedCommand(NamedTuple):
     pipelines: tuple[str, ...] = ()
     urls: tuple[str, ...] = ()
     problem: str | None = None
+    assigns: tuple[str, ...] = ()  # assignment-only commands (`X=1`), as NAME=value
 
 
 @dataclass(slots=True)
@@ -76,6 +85,7 @@ class Stage:
     echo: str | None = None
     shell_stdin: bool = False
     prefix: tuple[str, ...] = ()
+    comp: int = -1  # index in Out.components of the stage's own command
 
 
 @dataclass(slots=True)
@@ -86,6 +96,16 @@ class Out:
     pipelines: list[str] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    assigns: list[str] = field(default_factory=list)  # assignment-only commands (`X=1`)
+
+
+UNKNOWN = "\x00"  # stands for a value only known at run time (commands never hold NUL)
+
+
+def _assignment(w: Word) -> str:
+    """`NAME=value` of an assignment word; a value only known at run time is UNKNOWN."""
+    name, _, value = w.text.partition("=")
+    return f"{name.rstrip('+')}={UNKNOWN if w.dynamic else value}"
 
 
 def _expand(words: list[Word]) -> list[Word]:
@@ -129,7 +149,9 @@ class Emitter:
             return False
         argv = (program, *[w.text for w in words[1:]])
         text = " ".join((*argv, *redirs)) if redirs else " ".join(argv)
-        self.add(Component(argv, text, (text,)), stage)
+        unknown = tuple(i for i, w in enumerate(words) if w.dynamic)
+        self.add(Component(argv, text, (text,), unknown=unknown, redirs=tuple(redirs)), stage)
+        stage.comp = len(self.out.components) - 1
         if "://" in text or program in FETCHERS:
             self.out.urls.extend(urls_in_words(program, argv[1:]))
         return True
@@ -146,6 +168,7 @@ class Emitter:
         if k == len(words):
             self.assign(words, redirs, stage)
             return
+        assigns = [_assignment(w) for w in words[:k]]
         launched: list[str] = []  # launcher words (with their options), assignments dropped
         starts: list[int] = []
         names: list[str] = []
@@ -169,6 +192,8 @@ class Emitter:
             names.append(program)
             starts.append(len(prefix) + len(launched))
             launched += [program, *args[:end]]
+            if program in ("env", "sudo"):
+                assigns += [_assignment(w) for w in rest_words[:end] if L.ASSIGNMENT.match(w.raw)]
             k += 1 + end
         outer = (*prefix, *launched)
         if self.unwrap(program, rest_words, outer, stage):
@@ -182,8 +207,11 @@ class Emitter:
                          if word in L.LAUNCHER_VALUE_OPTIONS or word == "su"]
             for start in sorted({0, *inherited, *starts}):
                 forms.append(" ".join([*outer[start:], text]))
-        comp = Component(argv, text, tuple(forms), tuple(names), head.dynamic or head.glob)
+        unknown = tuple(i + 1 for i, w in enumerate(rest_words) if w.dynamic)
+        comp = Component(argv, text, tuple(forms), tuple(names), head.dynamic or head.glob,
+                         unknown, tuple(redirs), tuple(assigns))
         self.add(comp, stage)
+        stage.comp = len(self.out.components) - 1
         self.follow(program, rest_words, args, outer, stage)
         # Only URLs (`scheme://`) and fetchers' bare hosts count; anything else finds none.
         if "://" in text or program in FETCHERS:
@@ -195,8 +223,10 @@ class Emitter:
             name, _, value = w.text.partition("=")
             known = None if w.dynamic or name.endswith("+") else value
             self.vars[name.rstrip("+")] = known
+            self.out.assigns.append(_assignment(w))
         if any(">" in r for r in redirs):
-            self.add(Component((), " ".join(redirs), (" ".join(redirs),)), stage)
+            self.add(Component((), " ".join(redirs), (" ".join(redirs),), redirs=tuple(redirs)),
+                     stage)
 
     def follow(self, program: str, rest_words: list[Word], args: list[str],
                outer: tuple[str, ...], stage: Stage) -> None:

@@ -103,6 +103,7 @@ class Parser(Expander, Emitter):
                     break
                 lines.append(line)
             body = "\n".join(lines)
+            self.feed(doc.stage, body)
             if doc.stage.shell_stdin:
                 self.sub(body, doc.stage.prefix)
             elif not doc.quoted:
@@ -175,9 +176,17 @@ class Parser(Expander, Emitter):
         if len(stages) > 1:
             self.out.pipelines.append(" | ".join(texts))
             for before, after in itertools.pairwise(stages):
+                self.feed(after, before.echo, piped=True)
                 if after.shell_stdin and before.echo is not None:
                     self.sub(before.echo, after.prefix)
         return " | ".join(texts)
+
+    def feed(self, stage: Stage, text: str | None, *, piped: bool = False) -> None:
+        """Note on a stage's command what its stdin is (for the effects of `… | python3 -`)."""
+        if stage.comp < 0:
+            return
+        comp = self.out.components[stage.comp]
+        self.out.components[stage.comp] = comp._replace(piped=piped or comp.piped, stdin=text)
 
     def command(self) -> Stage:
         self.blanks()
@@ -226,6 +235,8 @@ class Parser(Expander, Emitter):
                         raise ShellSyntaxError(f"'{w.text}' is not supported")
                 words.append(w)
         self.emit(words, redirs, stage, self.prefix)
+        if herestring:
+            self.feed(stage, herestring[-1])
         if herestring and stage.shell_stdin:
             self.sub(herestring[-1], stage.prefix)
         self.heredocs.extend(heredocs)
@@ -247,15 +258,21 @@ class Parser(Expander, Emitter):
                 return
 
     def skip_loop_header(self) -> None:
-        """`for NAME in WORDS` up to the separator; the words may hold substitutions."""
+        """`for NAME in WORDS` up to the separator; the words may hold substitutions. NAME
+        then stands for all the words at once (what the loop body does to each of them)."""
+        words: list[Word] = []
         while True:
             self.blanks()
             if self.i >= self.n or self.s[self.i] in "\n;&|)":
-                return
+                break
             start = self.i
-            self.word()
+            words.append(self.word())
             if self.i == start:  # `<`, `>` or `(` here: bash refuses it too, and so do we
                 raise ShellSyntaxError("unexpected token in a for-loop header")
+        if len(words) >= 3 and words[1].text == "in" and L.ASSIGNMENT.match(words[0].text + "="):
+            values = words[2:]
+            known = not any(w.dynamic for w in values)
+            self.vars[words[0].text] = " ".join(w.text for w in values) if known else None
 
     def redirect(self, fd: str, redirs: list[str], herestring: list[str],
                  heredocs: list[Heredoc], stage: Stage) -> None:

@@ -123,10 +123,14 @@ def _plain(text: str, commands: list[_PlainCommand]) -> ParsedCommand | None:
     pipelines: list[str] = []
     urls: list[str] = []
     stages: list[str] = []  # texts of the current pipeline's stages
+    piped = False
     for words, op in commands:
         comp = _plain_component(words)
         if comp is None:
             return None
+        if piped:
+            comp = comp._replace(piped=True)
+        piped = op == "|"
         components.append(comp)
         urls += _urls(comp)
         stages.append(comp.text)
@@ -239,4 +243,4 @@ def parse_command(text: str) -> ParsedCommand:
     if out.problems and problem is None:
         problem = "; ".join(dict.fromkeys(out.problems))
     return ParsedCommand(text, tuple(out.components), tuple(out.pipelines), tuple(out.urls),
-                         problem)
+                         problem, tuple(out.assigns))

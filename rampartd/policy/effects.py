@@ -1,0 +1,453 @@
+"""What a call does, whichever tool or spelling asks for it: its effects. Pure, no I/O.
+
+Every call yields a set of effects, each a kind and a target:
+
+    read / write / delete / chmod (path)   files, from file tools' path arguments and from
+                                           shell commands (argument roles, redirections)
+    exec (program)                         every program a shell command runs
+    network (URL, host)                    fetch URLs, URLs and hosts in commands
+    signal (process selector)              kill / pkill / killall / fuser -k targets
+    env (NAME=value)                       assignments and exports (`LD_PRELOAD=x cmd`)
+    code (language)                        code only known at run time or doing risky things
+
+A target that cannot be known before the command runs (`$X`, `$(…)`, `xargs` input) holds
+UNKNOWN where the unknown part is and has `unknown` set; a target with glob characters has
+`wild` set. Paths are normalised like the file tools' paths: `~`, `~user`, `//`, `.`, `..`,
+relative to the call's cwd, and `cd DIR` earlier in the command line moves what follows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from rampartd.policy.matchers import FETCHERS, normalize_path, posix_basename
+from rampartd.policy.overlap import UNKNOWN
+from rampartd.policy.shell import launchers as L
+from rampartd.policy.shell.command import Component, ParsedCommand, has_glob
+from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, roles
+from rampartd.policy.urls import parse_url
+
+KINDS = ("read", "write", "delete", "chmod", "exec", "network", "signal", "env", "code")
+MAX_EFFECTS = 2048
+
+# Tool arguments that name files, by tool class: every one of them yields an effect.
+PATH_KEYS = ("file_path", "path", "notebook_path", "absolute_path", "filepath", "filename",
+             "file", "target_file", "target", "dir_path", "directory", "source",
+             "destination", "old_path", "new_path", "cwd_path")
+PATH_LIST_KEYS = ("paths", "file_paths", "files", "targets")
+CLASS_KINDS: Mapping[str, tuple[str, ...]] = {
+    "read": ("read",), "write": ("write",), "edit": ("read", "write"), "grep": ("read",),
+    "glob": ("read",),
+}
+_PATCH_PATH = re.compile(r"^(?:\*\*\* (?:Add|Update|Delete) File: |\*\*\* Move to: |\+\+\+ b/"
+                         r"|--- a/)(.+?)\s*$", re.MULTILINE)
+_DYNAMIC = re.compile(r"\$\(\(.*?\)\)|\$\( .*? \)|\$\{[^}]*\}|\$[0-9@*#?$!-]|[<>]\( .*? \)",
+                      re.DOTALL)
+_KNOWN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]+[^/\\?#]+(?=[/\\?#])")
+_URLISH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]")
+_REMOTE = re.compile(r"(?:[^/@:\s]+@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):")
+_INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "node", "php", "lua",
+                           "Rscript", "R", "bun", "deno", "osascript", "pwsh", "powershell",
+                           "tclsh", "awk", "gawk", "mawk", "nawk"})
+_SHELL_RUNNERS = frozenset({*L.SHELLS, "csh", "tcsh", "pwsh"})
+_CODE_RUNNERS = frozenset({*_SHELL_RUNNERS, "source", "."})
+_SIGNALLERS = frozenset({"kill", "pkill", "killall", "fuser", "skill", "killall5"})
+_SIGNAL_VALUES = {
+    "kill": frozenset({"-s", "-n"}),
+    "pkill": frozenset({"-u", "-U", "-g", "-G", "-s", "-t", "-P", "-F", "--signal", "--session",
+                        "--parent", "--uid", "--euid", "--group", "--pgroup", "--pidfile",
+                        "--ns", "--nslist"}),
+    "killall": frozenset({"-u", "-s", "--signal", "-o", "-y", "--user", "--older-than",
+                          "--younger-than", "-n"}),
+    "fuser": frozenset({"-n", "--namespace"}),
+    "skill": frozenset({"-u", "-t", "-p", "-c"}),
+}
+
+
+class Effect(NamedTuple):
+    """One thing a call does: a kind, a target and where it came from."""
+
+    kind: str
+    target: str
+    unknown: bool = False    # part of the target is only known at run time
+    wild: bool = False       # the target is a glob (it may name several paths)
+    recursive: bool = False  # a whole tree: the target and everything below it
+    source: str = ""         # the command part or the argument that produced it
+    host: str = ""           # network effects: the canonical host
+
+    def shown(self) -> str:
+        """The target as a person reads it (`…` where a part is only known at run time)."""
+        text = self.target.replace(UNKNOWN, "…")
+        return f"{text}/**" if self.recursive else text
+
+
+def _fold_dynamic(word: str) -> str:
+    """A word's text with every run-time-only part (`${X}`, `$(…)`) replaced by UNKNOWN."""
+    folded = _DYNAMIC.sub(UNKNOWN, word)
+    return folded if UNKNOWN in folded else UNKNOWN
+
+
+def _tilde(word: str, home: str, cwd: str | None) -> str:
+    """`~user/x` → that user's home (a sibling of ours, /root for root); `~+` → cwd."""
+    if not word.startswith("~") or word.startswith(("~/",)) or word == "~":
+        return word
+    name, sep, rest = word[1:].partition("/")
+    if name == "+":
+        base = cwd or UNKNOWN
+    elif name == "-":
+        base = UNKNOWN
+    elif name == "root":
+        base = "/root"
+    elif re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        parent = home.rstrip("/").rsplit("/", 1)[0] or ""
+        base = f"{parent}/{name}"
+    else:
+        return word
+    return base + (sep + rest if sep else "")
+
+
+class Builder:
+    """Collects the effects of one call; `add` keeps them unique and bounded."""
+
+    def __init__(self, home: str, cwd: str | None) -> None:
+        self.home = home
+        self.cwd = cwd
+        self.out: list[Effect] = []
+        self._seen: set[tuple[str, str, bool]] = set()
+
+    def add(self, effect: Effect) -> None:
+        """Record one effect (duplicates dropped; past MAX_EFFECTS only unknowns are kept)."""
+        key = (effect.kind, effect.target, effect.recursive)
+        if key in self._seen or len(self.out) >= MAX_EFFECTS:
+            return
+        self._seen.add(key)
+        self.out.append(effect)
+
+    def path(self, word: str, *, dynamic: bool = False, cwd: str | None = None
+             ) -> tuple[str, bool, bool]:
+        """(normalised target, unknown, wild) of a path as the shell would see it."""
+        cwd = self.cwd if cwd is None else cwd
+        text = _fold_dynamic(word) if dynamic else word
+        text = _tilde(text, self.home, cwd)
+        unknown = UNKNOWN in text or (cwd is not None and UNKNOWN in cwd)
+        if UNKNOWN in text and ".." in text.split("/"):
+            return UNKNOWN, True, False  # `$X/../y` can be anywhere
+        if not text.startswith(("/", "~", UNKNOWN)) and cwd is None \
+                and ".." in text.split("/"):
+            # above an unknown working directory: anywhere, ending in what follows the `..`s
+            tail = normalize_path(text, cwd=None, home=self.home).split("/")
+            while tail and tail[0] == "..":
+                tail.pop(0)
+            return "/".join([UNKNOWN, *tail]), True, has_glob(text)
+        base = None if text.startswith(UNKNOWN) else cwd
+        target = normalize_path(text, cwd=base, home=self.home) if text.strip() else "."
+        return target, unknown, has_glob(target) or False
+
+    def file(self, kinds: Iterable[str], word: str, source: str, *, dynamic: bool = False,
+             recursive: bool = False, cwd: str | None = None) -> None:
+        """File effects of the given kinds on one path word (`-` is stdin or stdout)."""
+        if word == "-" or (dynamic and word.startswith(("<( ", ">( ")) and word.endswith(" )")):
+            return  # stdin/stdout, or a pipe to a command whose effects are its own
+        target, unknown, wild = self.path(word, dynamic=dynamic, cwd=cwd)
+        for kind in kinds:
+            if kind in FILE_KINDS:
+                self.add(Effect(kind, target, unknown, wild, recursive, source))
+
+    def url(self, text: str, source: str, *, default_scheme: str = "",
+            dynamic: bool = False) -> None:
+        """A network effect for a URL or host text (unknown when it is built at run time)."""
+        if dynamic:
+            # The host is known only when literal text names it before the first unknown part.
+            head = _fold_dynamic(text).split(UNKNOWN, 1)[0]
+            m = _KNOWN_HOST.match(head)
+            end = parse_url(m.group(0), default_scheme) if m else None
+            if end is None or not end.host:
+                self.add(Effect("network", UNKNOWN, True, source=source))
+            else:
+                self.add(Effect("network", end.url, source=source, host=end.host))
+            return
+        end = parse_url(text, default_scheme)
+        if end is not None and end.host:
+            self.add(Effect("network", end.url, source=source, host=end.host))
+
+    def code(self, language: str, source: str, *, unknown: bool = False) -> None:
+        """A `code` effect: code whose meaning is only known at run time, or a risky one."""
+        self.add(Effect("code", language, unknown, source=source))
+
+
+def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None:
+    """The effects of a non-shell tool call, from its path and URL arguments."""
+    if tool_class == "fetch":
+        for key in ("url", "urls"):
+            value = params.get(key)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and item:
+                    b.url(item, f"params.{key}", default_scheme="https")
+        return
+    kinds = CLASS_KINDS.get(tool_class, ("read", "write"))
+    recursive = tool_class == "grep"
+    found: list[tuple[str, str]] = []
+    for key in PATH_KEYS:
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            found.append((key, value))
+    for key in PATH_LIST_KEYS:
+        value = params.get(key)
+        if isinstance(value, list):
+            found += [(key, v) for v in value if isinstance(v, str) and v]
+    if tool_class in ("grep", "glob"):
+        base = params.get("path") if isinstance(params.get("path"), str) else None
+        base = base or "."
+        if not any(k == "path" for k, _ in found):
+            found.append(("path", base))
+        for key in ("pattern", "glob", "include") if tool_class == "glob" else ("glob",
+                                                                               "include"):
+            value = params.get(key)
+            if isinstance(value, str) and value:
+                found = [(k, v) for k, v in found if k != "path"]
+                joined = value if value.startswith(("/", "~")) else \
+                    f"{base.rstrip('/')}/{value if '/' in value else '**/' + value}"
+                found.append((key, joined))
+                recursive = False
+    if tool_class == "edit":
+        for key, value in params.items():
+            if isinstance(value, str) and ("*** " in value or "+++ " in value):
+                found += [(key, m.group(1)) for m in _PATCH_PATH.finditer(value)
+                          if m.group(1) != "/dev/null"]
+    for key, value in found:
+        b.file(kinds, value, f"params.{key}", recursive=recursive and key == "path")
+    url = params.get("url")
+    if isinstance(url, str) and url:
+        b.url(url, "params.url")
+
+
+def _signal_targets(program: str, args: Sequence[str]) -> list[int] | None:
+    """argv indexes of the processes a signalling command targets (None: it signals none)."""
+    values = _SIGNAL_VALUES.get(program, frozenset())
+    if program == "fuser" and not any(a == "-k" or (a.startswith("-") and not a.startswith("--")
+                                                    and "k" in a[1:]) for a in args):
+        return None
+    if program == "kill" and any(a in ("-l", "-L", "--list", "--table") for a in args):
+        return None
+    out: list[int] = []
+    j = 0
+    rest = False
+    while j < len(args):
+        t = args[j]
+        if rest or not t.startswith("-") or t == "-":
+            out.append(j + 1)
+        elif t == "--":
+            rest = True
+        elif t in values:
+            j += 1
+        elif program == "kill" and j == len(args) - 1 and not out:
+            out.append(j + 1)  # a lone `kill -1`: read it as the target, the cautious way
+        j += 1
+    return out
+
+
+class ShellEffects:
+    """Effects of a parsed command line, component by component, following `cd`."""
+
+    def __init__(self, b: Builder) -> None:
+        self.b = b
+
+    def run(self, parsed: ParsedCommand) -> None:
+        """Add the effects of every component of a parsed command."""
+        b = self.b
+        for assign in parsed.assigns:
+            b.add(Effect("env", assign, UNKNOWN in assign, source=assign))
+        for comp in parsed.components:
+            self.component(comp)
+
+    def component(self, comp: Component) -> None:
+        """Add one simple command's effects."""
+        b = self.b
+        src = comp.text
+        argv = list(comp.argv)
+        dynamic = set(comp.unknown)
+        for assign in comp.assigns:
+            b.add(Effect("env", assign, UNKNOWN in assign, source=src))
+        self.redirects(comp)
+        if not argv:
+            return
+        program = argv[0]
+        for launcher in comp.launchers:
+            b.add(Effect("exec", launcher, source=src))
+        b.add(Effect("exec", program, comp.dynamic, source=src))
+        if comp.dynamic:
+            return
+        if not dynamic and program not in _HANDLED and not comp.launchers and ":" not in src:
+            return  # `git status`: a program with no argument roles, nothing to unwrap
+        if "xargs" in comp.launchers:
+            extra = comp.stdin.split() if comp.stdin is not None else [UNKNOWN]
+            for word in extra:
+                if word == UNKNOWN:
+                    dynamic.add(len(argv))
+                argv.append(word)
+        if program in ("cd", "pushd"):
+            self.cd(argv, dynamic)
+            return
+        if program in ("export", "declare", "typeset", "setenv", "local", "readonly"):
+            for k, word in enumerate(argv[1:], 1):
+                if "=" in word and not word.startswith("-"):
+                    name, _, value = word.partition("=")
+                    b.add(Effect("env", f"{name}={UNKNOWN if k in dynamic else value}",
+                                 k in dynamic, source=src))
+        if program == "alias":
+            self.aliases(argv, src)
+        if program in _SIGNALLERS:
+            idx = _signal_targets(program, argv[1:])
+            for k in idx or ():
+                word = argv[k]
+                b.add(Effect("signal", _fold_dynamic(word) if k in dynamic else word,
+                             k in dynamic, source=src))
+        for t in roles(argv):
+            if t.index == -1:
+                b.file(t.kinds, ".", src, recursive=t.recursive)
+                continue
+            if t.index >= len(argv):
+                continue
+            word = t.value if t.value is not None else argv[t.index]
+            unknown = t.index in dynamic
+            if ("host" in t.kinds or "network" in t.kinds) and self.remote(
+                    word, unknown, src, "network" in t.kinds):
+                continue
+            b.file(t.kinds, word, src, dynamic=unknown, recursive=t.recursive)
+        if program == "find":
+            self.find_exec(argv, dynamic, src)
+        if ":" in src or program in FETCHERS or program == "wget":
+            self.urls(program, argv, dynamic, src)
+        if program in _CODE_RUNNERS:
+            self.runs_code(comp, program, argv, dynamic, src)
+
+    def redirects(self, comp: Component) -> None:
+        """`> f`, `>> f`, `&> f` write f; `< f` reads it; fd duplications name no file."""
+        for redir in comp.redirs:
+            op, _, target = redir.partition(" ")
+            op = op.lstrip("0123456789")
+            if op in ("<<", "<<-", "<<<") or not target:
+                continue
+            if op in (">&", "<&") and (target.isdigit() or target == "-"):
+                continue
+            if target.startswith(("<( ", ">( ")):
+                continue  # a pipe to a command that is a component of its own
+            dynamic = "$" in target or "`" in target
+            kinds = ("read",) if op == "<" else ("read", "write") if op == "<>" else ("write",)
+            self.b.file(kinds, target, comp.text, dynamic=dynamic)
+
+    def cd(self, argv: list[str], dynamic: set[int]) -> None:
+        """`cd DIR` moves the working directory of what follows on the line."""
+        args = [(k, a) for k, a in enumerate(argv[1:], 1) if not a.startswith("-") or a == "-"]
+        if not args:
+            self.b.cwd = self.b.home
+            return
+        k, word = args[0]
+        if word == "-":
+            self.b.cwd = UNKNOWN
+            return
+        target, _, _ = self.b.path(word, dynamic=k in dynamic)
+        self.b.cwd = target
+
+    def aliases(self, argv: list[str], src: str) -> None:
+        """`alias x='rm -rf ~'`: what the alias would run counts as run."""
+        from rampartd.policy.shell.parse import parse_command
+
+        for word in argv[1:]:
+            _name, eq, value = word.partition("=")
+            if eq and value:
+                self.run(parse_command(value))
+
+    def remote(self, word: str, unknown: bool, src: str, host_only: bool) -> bool:
+        """A host or `host:path` operand: a network effect. True if the word was remote."""
+        if unknown and host_only:
+            self.b.add(Effect("network", UNKNOWN, True, source=src))
+            return True
+        if _URLISH.match(word):
+            self.b.url(word, src)
+            return True
+        m = _REMOTE.match(word)
+        if m is not None and not word.startswith(("/", ".", "~")):
+            self.b.url(m.group(1), src, default_scheme="ssh")
+            return True
+        if host_only or ("@" in word and not word.startswith(("/", ".", "~"))):
+            host = word.rsplit("@", 1)[-1]
+            if re.fullmatch(r"[0-9]+", host):
+                return True  # a port number
+            self.b.url(host, src, default_scheme="ssh")
+            return True
+        return False
+
+    def urls(self, program: str, argv: list[str], dynamic: set[int], src: str) -> None:
+        """URLs among the arguments (any program), and every operand of a fetcher."""
+        fetcher = program in FETCHERS or program == "wget"
+        for k, word in enumerate(argv[1:], 1):
+            if _URLISH.match(word) or (fetcher and not word.startswith("-")
+                                       and k not in dynamic and _hostish(word)):
+                self.b.url(word, src, default_scheme="http" if fetcher else "",
+                           dynamic=k in dynamic)
+            elif fetcher and k in dynamic and not word.startswith("-"):
+                self.b.url(word, src, default_scheme="http", dynamic=True)
+
+    def find_exec(self, argv: list[str], dynamic: set[int], src: str) -> None:
+        """`find ROOT -exec PROG … {} +`: PROG's roles applied to the trees find walks."""
+        roots = [t for t in roles(argv) if t.recursive]
+        for a, b_end in L.find_exec_commands(argv[1:]):
+            sub = [posix_basename(w) if n == 0 else w for n, w in enumerate(argv[1 + a:1 + b_end])]
+            for t in roles(sub):
+                if t.index < len(sub) and "{}" in sub[t.index]:
+                    for root in roots:
+                        word = "." if root.index == -1 else argv[root.index]
+                        self.b.file(t.kinds, word, src, dynamic=root.index in dynamic,
+                                    recursive=True)
+            if sub and (sub[0] in _SHELL_RUNNERS or sub[0] in _INTERPRETERS):
+                self.b.code(sub[0], src, unknown=True)
+
+    def runs_code(self, comp: Component, program: str, argv: list[str], dynamic: set[int],
+                  src: str) -> None:
+        """Shells and interpreters running a program only known at run time: `code`."""
+        args = argv[1:]
+        if program in ("source", "."):
+            if not args or 1 in dynamic:
+                self.b.code("sh", src, unknown=True)
+            return
+        if program in _SHELL_RUNNERS:
+            mode, j = L.shell_script_index(args)
+            if (mode == "stdin" and comp.stdin is None and not _stdin_file(comp)) or (
+                    mode == "file" and (j + 1) in dynamic):
+                self.b.code(program, src, unknown=True)
+
+
+def _hostish(word: str) -> bool:
+    """A fetcher's operand that names a host (`example.com/x`, `10.0.0.1`, `localhost:8080`)."""
+    end = parse_url(word, "http")
+    return end is not None and bool(end.host) and (
+        "." in end.host or ":" in end.host or end.host == "localhost")
+
+
+def _stdin_file(comp: Component) -> bool:
+    """True if stdin is redirected from a literal file (`sh < script.sh` runs that file)."""
+    for redir in comp.redirs:
+        op, _, target = redir.partition(" ")
+        if op.lstrip("0") == "<" and "$" not in target and not target.startswith("<("):
+            return True
+    return False
+
+
+# Programs whose arguments mean something here; any other program only runs (an exec effect).
+_HANDLED = frozenset({*PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS, *FETCHERS, "wget",
+                      "cd", "pushd", "export", "declare", "typeset", "setenv", "local",
+                      "readonly", "alias"})
+
+
+def call_effects(tool_class: str, params: Mapping[str, Any], parsed: ParsedCommand | None, *,
+                 cwd: str | None, home: str) -> tuple[Effect, ...]:
+    """Every effect of one call (the tool's class decides how its arguments are read)."""
+    b = Builder(home, cwd)
+    if parsed is not None:
+        ShellEffects(b).run(parsed)
+    else:
+        tool_effects(b, tool_class, params)
+    return tuple(b.out)

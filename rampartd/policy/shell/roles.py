@@ -1,0 +1,366 @@
+"""What programs do with their arguments: the argument-role table (data) and its reader.
+
+Each entry says which effect kind a program's operands have (`cat` reads them, `rm` deletes
+them, `cp` reads all but the last and writes the last), which options take a value and what
+that value is (`curl -o FILE` writes FILE), and which flags make the operands whole trees
+(`-r`). `roles(argv)` applies the table to one command's arguments; it never raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+FILE_KINDS = ("read", "write", "delete", "chmod")
+_EMPTY: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """How one program uses its arguments."""
+
+    args: tuple[str, ...] = ()        # effect kinds of every operand
+    last: tuple[str, ...] = ()        # kinds of the last operand instead (a destination)
+    first: tuple[str, ...] = ()       # kinds of the first operand instead (an archive)
+    skip: int = 0                     # leading operands that are no targets (a pattern, a mode)
+    skip_unless: frozenset[str] = _EMPTY   # options that give what `skip` would take (`-e`)
+    values: frozenset[str] = _EMPTY        # options whose value is no target
+    options: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # option → value kinds
+    recursive: frozenset[str] = _EMPTY     # flags making operands whole trees
+    always_recursive: bool = False
+    flags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # flag → extra kinds
+    last_flags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # … of the last
+    keyvals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # `of=` → kinds
+    hosts: bool = False               # operands that look like hosts are network targets
+    host_first: bool = False          # only the first operand is a host (`ssh HOST CMD…`)
+    at_files: bool = False            # `@file` / `name=@file` values are reads (curl -d)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One argument a program acts on: argv index, effect kinds, whole tree or not."""
+
+    index: int
+    kinds: tuple[str, ...]
+    recursive: bool = False
+    value: str | None = None  # the text when it is part of an argument (`of=FILE`)
+
+
+_R = ("read",)
+_W = ("write",)
+_RW = ("read", "write")
+_D = ("delete",)
+_REC = frozenset({"-r", "-R", "--recursive"})
+
+
+def _same(names: str, roles: Roles) -> dict[str, Roles]:
+    return dict.fromkeys(names.split(), roles)
+
+
+_READERS = Roles(args=_R)
+_HEAD = Roles(args=_R, values=frozenset({"-n", "-c", "--lines", "--bytes", "-s",
+                                         "--sleep-interval", "--pid"}))
+_GREP = Roles(args=_R, skip=1, skip_unless=frozenset({"-e", "-f", "--regexp", "--file"}),
+              values=frozenset({"-e", "-m", "-A", "-B", "-C", "--include", "--exclude",
+                                "--exclude-dir", "--regexp", "-g", "--glob", "-t", "--type",
+                                "-T", "--type-not", "-j", "-M", "--max-count", "--color",
+                                "--context", "--after-context", "--before-context"}),
+              options={"-f": _R, "--file": _R}, recursive=frozenset({"-r", "-R", "--recursive",
+                                                                     "-d", "--directories"}))
+_RG = Roles(args=_R, skip=1, skip_unless=_GREP.skip_unless, values=_GREP.values,
+            options=_GREP.options, always_recursive=True)
+_COPY = Roles(args=_R, last=_W, values=frozenset({"-S", "--suffix", "-m", "--mode", "-o",
+                                                   "--owner", "-g", "--group"}),
+              options={"-t": _W, "--target-directory": _W},
+              recursive=frozenset({"-r", "-R", "--recursive", "-a", "--archive"}))
+_CHMOD = Roles(args=("chmod",), skip=1, values=frozenset({"--reference"}), recursive=_REC)
+_NET = Roles(hosts=True, values=frozenset({"-p", "-s", "-w", "-q", "-i", "-x", "-X", "-W", "-t",
+                                           "-c", "-f", "-b", "-m", "-T", "-I", "-Q", "-l", "-n",
+                                           "-e", "-g", "-O", "-4", "-6"}))
+_SSH_VALUES = frozenset({"-p", "-l", "-o", "-L", "-R", "-D", "-J", "-W", "-b", "-c", "-e", "-m",
+                         "-O", "-S", "-w", "-E", "-Q", "-B", "-P"})
+
+PROGRAMS: dict[str, Roles] = {
+    **_same("cat tac less more bat batcat nl od xxd hexdump strings base64 base32 wc "
+            "paste column md5sum sha1sum sha224sum sha256sum sha384sum "
+            "sha512sum b2sum cksum sum file diff cmp comm join iconv expand unexpand rev zcat "
+            "gzcat bzcat xzcat zless zmore lzcat source . view look readlink realpath stat du "
+            "shuf", _READERS),
+    **_same("head tail", _HEAD),
+    "sort": Roles(args=_R, values=frozenset({"-k", "-t", "-S", "-T", "--key",
+                                             "--field-separator", "--buffer-size"}),
+                  options={"-o": _W, "--output": _W}),
+    "cut": Roles(args=_R, values=frozenset({"-d", "-f", "-c", "-b", "--delimiter", "--fields"})),
+    **_same("uniq fold fmt pr nl", Roles(args=_R, values=frozenset({"-f", "-s", "-w", "-l",
+                                                                    "-v", "-i", "-b"}))),
+    "split": Roles(first=_R, args=_W, values=frozenset({"-l", "-b", "-n", "-a", "-C"})),
+    **_same("grep egrep fgrep zgrep zegrep zfgrep", _GREP),
+    **_same("rg ag ack", _RG),
+    "jq": Roles(args=_R, skip=1, skip_unless=frozenset({"-f", "--from-file"}),
+                values=frozenset({"--arg", "--argjson", "--indent", "--tab"}),
+                options={"--slurpfile": _R, "--rawfile": _R}),
+    "sed": Roles(args=_R, skip=1, skip_unless=frozenset({"-e", "-f", "--expression", "--file"}),
+                 values=frozenset({"-e", "--expression", "-l"}), options={"-f": _R, "--file": _R},
+                 flags={"-i": _W, "--in-place": _W}),
+    **_same("awk gawk mawk nawk", Roles(args=_R, skip=1, skip_unless=frozenset({"-f"}),
+                                        values=frozenset({"-v", "-F"}), options={"-f": _R})),
+    **_same("vi vim nvim nano emacs ed ex pico micro sponge", Roles(args=_RW)),
+    **_same("cp gcp", _COPY),
+    "install": _COPY,
+    "mv": Roles(args=("read", "delete"), last=_W, values=frozenset({"-S", "--suffix"}),
+                options={"-t": _W, "--target-directory": _W}, always_recursive=True),
+    "ln": Roles(args=_R, last=_W, values=frozenset({"-S", "--suffix"}),
+                options={"-t": _W, "--target-directory": _W}),
+    **_same("rm unlink srm wipe", Roles(args=_D, recursive=_REC)),
+    "rmdir": Roles(args=_D),
+    "shred": Roles(args=("write", "delete"), values=frozenset({"-n", "-s", "--iterations",
+                                                               "--size", "--random-source"})),
+    "tee": Roles(args=_W),
+    **_same("touch mkdir mkfifo mknod", Roles(args=_W, values=frozenset(
+        {"-r", "-d", "-t", "-m", "--mode", "--reference", "--date"}))),
+    "truncate": Roles(args=_W, values=frozenset({"-s", "--size", "-r", "--reference"})),
+    **_same("chmod chown chgrp chattr chflags", _CHMOD),
+    "setfacl": Roles(args=("chmod",), values=frozenset({"-m", "-x", "-M", "-X", "--modify",
+                                                        "--remove"}), recursive=_REC),
+    "dd": Roles(keyvals={"if": _R, "of": _W}),
+    "zip": Roles(first=_W, args=_R, values=frozenset({"-x", "-i", "-P", "--password"}),
+                 recursive=frozenset({"-r", "-R", "--recurse-paths"})),
+    "unzip": Roles(args=_R, options={"-d": _W}, values=frozenset({"-P", "-x"})),
+    **_same("gzip gunzip bzip2 bunzip2 xz unxz zstd lz4 7z 7za", Roles(args=_RW, recursive=_REC)),
+    "scp": Roles(args=_R, last=_W, hosts=True, values=_SSH_VALUES - {"-i"},
+                 options={"-i": _R, "-F": _R}, recursive=frozenset({"-r"})),
+    "rsync": Roles(args=_R, last=_W, hosts=True,
+                   values=frozenset({"-e", "--rsh", "--exclude", "--include", "--filter", "-f",
+                                     "-T", "--temp-dir", "--chmod", "--chown", "-M",
+                                     "--backup-dir", "--suffix", "--port"}),
+                   options={"--files-from": _R, "--exclude-from": _R, "--include-from": _R,
+                            "--password-file": _R},
+                   recursive=frozenset({"-r", "-a", "--recursive", "--archive"}),
+                   flags={"--remove-source-files": _D},
+                   last_flags={"--delete": _D, "--delete-before": _D, "--delete-after": _D,
+                               "--delete-during": _D, "--delete-excluded": _D, "--del": _D}),
+    "curl": Roles(values=frozenset({"-H", "--header", "-A", "--user-agent", "-X", "--request",
+                                    "-u", "--user", "-e", "--referer", "-x", "--proxy", "-m",
+                                    "--max-time", "-w", "--write-out", "--connect-timeout",
+                                    "--retry", "-r", "--range", "-C", "--continue-at",
+                                    "--resolve", "--connect-to", "-Y", "-y", "--limit-rate",
+                                    "--url", "--json"}),
+                  options={"-o": _W, "--output": _W, "-T": _R, "--upload-file": _R, "-K": _R,
+                           "--config": _R, "-c": _W, "--cookie-jar": _W, "-D": _W,
+                           "--dump-header": _W, "--cacert": _R, "-E": _R, "--cert": _R,
+                           "--key": _R, "-d": (), "--data": (), "--data-binary": (),
+                           "--data-raw": (), "--data-urlencode": (), "-F": (), "--form": (),
+                           "-b": (), "--cookie": (), "--netrc-file": _R},
+                  at_files=True),
+    "wget": Roles(values=frozenset({"--header", "-U", "--user-agent", "--user", "--password",
+                                    "-e", "--execute", "-t", "--tries", "-T", "--timeout",
+                                    "--post-data", "--method", "--body-data"}),
+                  options={"-O": _W, "--output-document": _W, "-o": _W, "--output-file": _W,
+                           "-a": _W, "--append-output": _W, "-i": _R, "--input-file": _R,
+                           "--post-file": _R, "--body-file": _R, "-P": _W,
+                           "--directory-prefix": _W, "--load-cookies": _R,
+                           "--save-cookies": _W}),
+    **_same("nc ncat netcat nc.traditional nc.openbsd telnet socat ping ping6 traceroute "
+            "tracepath mtr dig nslookup host whois ftp tftp", _NET),
+    **_same("ssh sftp mosh autossh", Roles(hosts=True, host_first=True,
+                                            values=_SSH_VALUES - {"-F"},
+                                            options={"-i": _R, "-F": _R})),
+    "sqlite3": Roles(first=_RW, skip=0, values=frozenset({"-cmd", "-separator"})),
+    **_same("python python2 python3 perl ruby node php lua Rscript bun deno tsx ts-node",
+            Roles(first=_R, values=frozenset({"-W", "-X", "-m", "-c", "-e", "-E", "-r", "-p",
+                                              "-I", "-M", "--eval", "--print", "--require"}))),
+    **_same("sh bash zsh dash ksh ash mksh rbash fish csh tcsh", Roles(first=_R, values=frozenset(
+        {"-o", "-O", "+o", "+O", "--rcfile", "--init-file"}))),
+}
+
+_TAR_VALUE_LETTERS = frozenset("fCbHKLNTVX")
+
+
+def _tar(args: Sequence[str]) -> list[Target]:
+    """tar: `-c` reads the operands and writes the archive; `-x` the reverse (into -C or .)."""
+    create = extract = remove = False
+    archive: int | None = None
+    directory: int | None = None
+    files_from: list[int] = []
+    operands: list[int] = []
+    j = 0
+    first = True
+    while j < len(args):
+        t = args[j]
+        idx = j + 1  # argv index
+        if t == "--":
+            operands += range(j + 2, len(args) + 1)
+            break
+        if t.startswith("--"):
+            name, eq, _value = t.partition("=")
+            create |= name in ("--create", "--append", "--update")
+            extract |= name in ("--extract", "--get")
+            remove |= name == "--remove-files"
+            if name in ("--file", "--directory", "--files-from", "-T") and not eq:
+                j += 1
+                if name == "--file":
+                    archive = j + 1
+                elif name == "--directory":
+                    directory = j + 1
+                else:
+                    files_from.append(j + 1)
+        elif t.startswith("-") or (first and t and t[0].isalpha() and not t.startswith("/")):
+            letters = t.lstrip("-")
+            create |= any(c in letters for c in "cru")
+            extract |= "x" in letters
+            for c in letters:
+                if c in _TAR_VALUE_LETTERS and j + 1 < len(args):
+                    j += 1
+                    if c == "f":
+                        archive = j + 1
+                    elif c == "C":
+                        directory = j + 1
+                    elif c == "T":
+                        files_from.append(j + 1)
+        else:
+            operands.append(idx)
+        first = False
+        j += 1
+    out: list[Target] = [Target(i, _R) for i in files_from]
+    if create or not extract:
+        if archive is not None:
+            out.append(Target(archive, _W if create else _R))
+        kinds = ("read", "delete") if remove else _R
+        out += [Target(i, kinds, recursive=True) for i in operands]
+    else:
+        if archive is not None:
+            out.append(Target(archive, _R))
+        if directory is not None:
+            out.append(Target(directory, _W, recursive=True))
+        else:
+            out.append(Target(-1, _W, recursive=True))  # -1: the working directory
+    return out
+
+
+def _find(args: Sequence[str]) -> list[Target]:
+    """find: its start points are read as trees; `-delete` deletes them; `-fprint` writes."""
+    out: list[Target] = []
+    starts: list[int] = []
+    j = 0
+    while (j < len(args) and args[j] in ("-H", "-L", "-P")) or (j < len(args)
+                                                               and args[j].startswith("-O")):
+        j += 1
+    while j < len(args) and not args[j].startswith(("-", "(", "!", ")")):
+        starts.append(j + 1)
+        j += 1
+    kinds: tuple[str, ...] = _R
+    if "-delete" in args:
+        kinds = ("read", "delete")
+    if not starts:
+        starts = [-1]
+    out += [Target(i, kinds, recursive=True) for i in starts]
+    for k, t in enumerate(args):
+        if t in ("-fprint", "-fprint0", "-fprintf", "-fls") and k + 1 < len(args):
+            out.append(Target(k + 2, _W))
+    return out
+
+
+SPECIAL = {"tar": _tar, "bsdtar": _tar, "gtar": _tar, "find": _find}
+
+
+def _has_flag(roles_flags: frozenset[str] | Mapping[str, tuple[str, ...]], t: str) -> str | None:
+    if t in roles_flags:
+        return t
+    if t.startswith("--"):
+        name = t.split("=", 1)[0]
+        return name if name in roles_flags else None
+    if t.startswith("-") and len(t) > 2:
+        for c in t[1:]:
+            if f"-{c}" in roles_flags:
+                return f"-{c}"
+    return None
+
+
+def roles(argv: Sequence[str]) -> list[Target]:
+    """The targets of one command (argv[0] is the program's basename); [] if none known."""
+    if not argv:
+        return []
+    program = argv[0]
+    special = SPECIAL.get(program)
+    args = argv[1:]
+    if special is not None:
+        return special(args)
+    spec = PROGRAMS.get(program)
+    if spec is None:
+        return []
+    out: list[Target] = []
+    operands: list[int] = []
+    extra: list[str] = []
+    extra_last: list[str] = []
+    recursive = spec.always_recursive
+    skip = spec.skip
+    j = 0
+    while j < len(args):
+        t = args[j]
+        idx = j + 1
+        if t == "--":
+            operands += range(idx + 1, len(argv))
+            break
+        if t.startswith("-") and len(t) > 1:
+            name, eq, value = t.partition("=")
+            if name in spec.skip_unless or (not t.startswith("--") and len(t) > 2
+                                            and f"-{t[1]}" in spec.skip_unless):
+                skip = 0
+            if name in spec.options:
+                kinds = spec.options[name]
+                if eq:
+                    out.append(_value_target(idx, value, kinds, spec))
+                elif j + 1 < len(args):
+                    j += 1
+                    out.append(_value_target(j + 1, args[j], kinds, spec))
+            elif not t.startswith("--") and len(t) > 2 and f"-{t[1]}" in spec.options:
+                # `-ofile`: an option letter with its value attached
+                out.append(_value_target(idx, t[2:], spec.options[f"-{t[1]}"], spec))
+            elif name in spec.values:
+                if not eq:
+                    j += 1
+            else:
+                if _has_flag(spec.recursive, t):
+                    recursive = True
+                flag = _has_flag(spec.flags, t)
+                if flag is not None:
+                    extra += spec.flags[flag]
+                flag = _has_flag(spec.last_flags, t)
+                if flag is not None:
+                    extra_last += spec.last_flags[flag]
+            j += 1
+            continue
+        if spec.keyvals and "=" in t:
+            key, _, value = t.partition("=")
+            if key in spec.keyvals:
+                out.append(Target(idx, spec.keyvals[key], value=value))
+            j += 1
+            continue
+        operands.append(idx)
+        j += 1
+    operands = operands[skip:]
+    if spec.host_first:
+        return [*out, Target(operands[0], ("network",))] if operands else out
+    for n, idx in enumerate(operands):
+        if spec.last and n == len(operands) - 1 and len(operands) > 1:
+            kinds = (*spec.last, *extra_last)
+        elif spec.first and n == 0:
+            kinds = spec.first
+        else:
+            kinds = (*spec.args, *extra)
+        if spec.hosts:
+            kinds = (*kinds, "host") if kinds else ("network",)
+        if kinds:
+            out.append(Target(idx, kinds, recursive))
+    return out
+
+
+def _value_target(idx: int, value: str, kinds: tuple[str, ...], spec: Roles) -> Target:
+    if spec.at_files and not kinds:
+        # curl -d @file, -F name=@file / name=<file: the file is read and sent
+        for mark in ("@", "<"):
+            k = value.find(mark)
+            if k != -1 and (k == 0 or value[k - 1] == "="):
+                return Target(idx, _R, value=value[k + 1:].split(";", 1)[0])
+        return Target(idx, ())
+    return Target(idx, kinds, value=value)

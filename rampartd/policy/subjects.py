@@ -1,0 +1,323 @@
+"""What rules see of a call: its command units and effects, matched against a plan's pattern
+sets on demand, and how surely a rule's effect conditions hold. Pure, no I/O.
+
+A rule's effect conditions (`path_matches`, `url_matches`, `domain_matches`,
+`program_matches`, `env_matches`, `signal_matches`, `effect:`) hold for deny/ask/watch when
+some effect of the selected kinds satisfies them, and for allow when every such effect does.
+A target only known at run time makes a deny/ask/watch condition hold POSSIBLY (a deny then
+asks) and an allow condition never.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rampartd.models import ToolCall
+from rampartd.policy.effects import Effect, call_effects
+from rampartd.policy.overlap import UNKNOWN
+from rampartd.policy.policyset import KIND_IDS, Pattern, Plan, PolicySet, Rule
+from rampartd.policy.shell.parse import ParsedCommand, parse_command
+from rampartd.policy.shell.roles import FILE_KINDS
+
+# A command unit: (pattern ids found in its texts, kind: component | pipeline | raw).
+Unit = tuple[frozenset[int], str]
+
+
+def command_text(params: Mapping[str, Any]) -> str | None:
+    value = params.get("command")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return shlex.join(value)
+    return None
+
+
+class Subjects:
+    """The call's texts and effects, normalised and matched against the plan's pattern sets,
+    on demand."""
+
+    __slots__ = ("_session", "_text", "_units", "call", "d", "parsed", "plan", "ps", "tool")
+
+    def __init__(self, policy_set: PolicySet, plan: Plan, call: ToolCall, tool: str) -> None:
+        self.ps = policy_set
+        self.plan = plan
+        self.call = call
+        self.tool = tool
+        self.parsed: ParsedCommand | None = None
+        self._text: str | None = None
+        self._units: list[Unit] | None = None
+        self._session: list[frozenset[int]] | None = None
+        text = command_text(call.params)
+        self.d = _Derived()
+        if text is None and tool == "exec":
+            # A shell call whose command cannot be read is not a call we can vouch for.
+            self.parsed = ParsedCommand("", (), problem="the exec call has no command text")
+        elif text is not None and (tool == "exec" or "command" in plan.sets):
+            # Agents repeat commands; the plan remembers what each text parsed and matched to.
+            hit = plan.commands.get(text)
+            if hit is not None:
+                self.parsed, self._units = hit
+            else:
+                self.parsed = parse_command(text)
+                self._text = text
+            if tool == "exec":
+                # ...and what its effects were and matched to, from the same directory.
+                self.d = plan.derived(text, call.cwd, _Derived)
+
+    @property
+    def problem(self) -> str | None:
+        return self.parsed.problem if self.parsed is not None else None
+
+    def _match(self, kind: str, text: str) -> frozenset[int]:
+        pset = self.plan.sets.get(kind)
+        return pset.match(text) if pset is not None else frozenset()
+
+    def units(self) -> list[Unit]:
+        if self._units is None:
+            units: list[Unit] = []
+            parsed = self.parsed
+            if parsed is not None and "command" in self.plan.sets:
+                pset = self.plan.sets["command"]
+                for comp in parsed.components:
+                    ids = pset.match(comp.forms[0])
+                    for form in comp.forms[1:]:
+                        ids = ids | pset.match(form)
+                    units.append((ids, "component"))
+                units += [(pset.match(p), "pipeline") for p in parsed.pipelines]
+                if parsed.problem is not None:
+                    units.append((pset.match(parsed.source), "raw"))
+            self._units = units
+            if self._text is not None and parsed is not None:
+                self.plan.remember(self._text, parsed, units)
+        return self._units
+
+    def effects(self) -> tuple[Effect, ...]:
+        """What the call reads, writes, deletes, runs, contacts… (see rampartd.policy.effects)."""
+        if self.d.effects is None:
+            parsed = self.parsed if self.tool == "exec" else None
+            self.d.effects = call_effects(self.tool, self.call.params, parsed,
+                                         cwd=self.call.cwd, home=self.ps.home)
+        return self.d.effects
+
+    def files(self) -> list[_Ids]:
+        """(effect, ids it could match, ids it surely matches) for every file effect."""
+        if self.d.files is None:
+            pset = self.plan.sets.get("path")
+            out: list[_Ids] = []
+            for e in self.effects():
+                if e.kind not in FILE_KINDS:
+                    continue
+                if pset is None:
+                    out.append((e, _NONE, _NONE))
+                    continue
+                direct = pset.match(e.target)
+                sure = _NONE if e.unknown else direct
+                if e.recursive and sure:
+                    sure = sure & pset.match(e.target + "/" + UNKNOWN)
+                maybe = direct
+                if e.target == UNKNOWN:
+                    maybe = frozenset(p.pid for p in pset.patterns)
+                elif e.unknown or e.wild:
+                    maybe = maybe | self._reach(e, pset.patterns)
+                elif e.recursive:
+                    trees = self.plan.trees
+                    if trees is not None:
+                        maybe = maybe | trees.match(e.target)
+                    if self.plan.opaque:
+                        maybe = maybe | self._reach(e, self.plan.opaque)
+                out.append((e, maybe, sure))
+            self.d.files = out
+        return self.d.files
+
+    def _reach(self, e: Effect, patterns: Iterable[Pattern]) -> frozenset[int]:
+        reach = self.ps.reach()
+        return frozenset(p.pid for p in patterns
+                         if reach.could_match(e.target, e.recursive, p.source,
+                                              _searcher(p.compiled)))
+
+    def nets(self) -> list[tuple[Effect, frozenset[int], frozenset[int]]]:
+        """(effect, url ids, domain ids) for every network effect."""
+        if self.d.nets is None:
+            out = []
+            for e in self.effects():
+                if e.kind != "network":
+                    continue
+                if e.unknown:
+                    out.append((e, _NONE, _NONE))
+                    continue
+                domain = _NONE
+                if "domain" in self.plan.sets and e.host:
+                    labels = e.host.split(".")
+                    for k in range(len(labels)):
+                        domain = domain | self._match("domain", ".".join(labels[k:]))
+                out.append((e, self._match("url", e.target), domain))
+            self.d.nets = out
+        return self.d.nets
+
+    def texts(self, kind: str) -> list[tuple[Effect, frozenset[int]]]:
+        """(effect, ids) for the program / env / signal effects."""
+        hit = self.d.texts.get(kind)
+        if hit is None:
+            ekind = _TEXT_KINDS[kind]
+            hit = [(e, self._match(kind, e.target)) for e in self.effects() if e.kind == ekind]
+            self.d.texts[kind] = hit
+        return hit
+
+    def session(self) -> list[frozenset[int]]:
+        if self._session is None:
+            self._session = [self._match("session", self.call.session)]
+        return self._session
+
+    def id_sets(self, kind: str) -> list[frozenset[int]]:
+        if kind == "command":
+            return [u[0] for u in self.units()]
+        if kind == "session":
+            return self.session()
+        if kind == "effect":
+            return [frozenset([KIND_IDS[e.kind] for e in self.effects()])]
+        hit = self.d.ids.get(kind)
+        if hit is None:
+            hit = self.d.ids[kind] = self._id_sets(kind)
+        return hit
+
+    def _id_sets(self, kind: str) -> list[frozenset[int]]:
+        if kind == "path":
+            return [maybe for _, maybe, _ in self.files()]
+        if kind == "url":
+            return [u for e, u, _ in self.nets()] + self._unknown_nets("url")
+        if kind == "domain":
+            return [d for e, _, d in self.nets()] + self._unknown_nets("domain")
+        if kind in _TEXT_KINDS:
+            return [self._everything(kind) if e.unknown else ids for e, ids in self.texts(kind)]
+        return self.session()
+
+    def _everything(self, kind: str) -> frozenset[int]:
+        pset = self.plan.sets.get(kind)
+        return frozenset(p.pid for p in pset.patterns) if pset is not None else _NONE
+
+    def _unknown_nets(self, kind: str) -> list[frozenset[int]]:
+        if any(e.unknown for e, _, _ in self.nets()):
+            return [self._everything(kind)]
+        return []
+
+
+class _Derived:
+    """What a call's effects are and which patterns they match (memoised per command)."""
+
+    __slots__ = ("effects", "files", "ids", "nets", "texts")
+
+    def __init__(self) -> None:
+        self.effects: tuple[Effect, ...] | None = None
+        self.files: list[_Ids] | None = None
+        self.nets: list[tuple[Effect, frozenset[int], frozenset[int]]] | None = None
+        self.texts: dict[str, list[tuple[Effect, frozenset[int]]]] = {}
+        self.ids: dict[str, list[frozenset[int]]] = {}
+
+
+_TEXT_KINDS = {"program": "exec", "env": "env", "signal": "signal"}
+_NONE: frozenset[int] = frozenset()
+# A file effect with the pattern ids it could match and those it surely matches.
+_Ids = tuple[Effect, frozenset[int], frozenset[int]]
+# How sure a rule is to hold: not at all, only through targets known at run time, surely.
+NO, POSSIBLY, SURELY = 0, 1, 2
+
+
+def _searcher(compiled: Any) -> Any:
+    return lambda text: compiled.search(text) is not None
+
+
+def _kinds(rule: Rule, kinds: frozenset[str]) -> frozenset[str]:
+    return kinds & rule.effect_kinds if rule.effect_kinds else kinds
+
+
+_FILE_SET = frozenset(FILE_KINDS)
+_NET_SET = frozenset({"network"})
+
+
+def _file_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:
+    kinds = _kinds(rule, _FILE_SET)
+    items = [it for it in subj.files() if it[0].kind in kinds]
+    pos, neg = rule.path_matches, rule.path_not_matches
+    if not items:
+        return NO
+    if not restrictive:
+        for e, maybe, sure in items:
+            if e.unknown or (pos and pos.isdisjoint(sure)) or (neg and not neg.isdisjoint(maybe)):
+                return NO
+        return SURELY
+    level = NO
+    for e, maybe, sure in items:
+        if (pos and pos.isdisjoint(maybe)) or (neg and not neg.isdisjoint(sure)):
+            continue
+        if not e.unknown:
+            return SURELY
+        level = POSSIBLY
+    return level
+
+
+def _net_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:
+    if not _kinds(rule, _NET_SET):
+        return NO
+    items = subj.nets()
+    if not items:
+        return NO
+    level = NO if restrictive else SURELY
+    for e, url_ids, domain_ids in items:
+        ok = not ((rule.url_matches and rule.url_matches.isdisjoint(url_ids))
+                  or (rule.domain_matches and rule.domain_matches.isdisjoint(domain_ids)))
+        if restrictive:
+            if e.unknown:
+                level = max(level, POSSIBLY)
+            elif ok:
+                return SURELY
+        elif e.unknown or not ok:
+            return NO
+    return level
+
+
+def _text_level(rule: Rule, subj: Subjects, kind: str, pos: frozenset[int],
+                restrictive: bool) -> int:
+    if not _kinds(rule, frozenset({_TEXT_KINDS[kind]})):
+        return NO
+    items = subj.texts(kind)
+    if not items:
+        return NO
+    level = NO if restrictive else SURELY
+    for e, ids in items:
+        if restrictive:
+            if e.unknown:
+                level = max(level, POSSIBLY)
+            elif not pos.isdisjoint(ids):
+                return SURELY
+        elif e.unknown or pos.isdisjoint(ids):
+            return NO
+    return level
+
+
+def _kind_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:
+    """`effect:` alone: the call has such an effect (allow: it has only such effects)."""
+    effects = subj.effects()
+    if restrictive:
+        return SURELY if any(e.kind in rule.effect_kinds for e in effects) else NO
+    return SURELY if effects and all(e.kind in rule.effect_kinds for e in effects) else NO
+
+
+def target_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:
+    """How surely the rule's effect conditions hold (each must; the weakest counts)."""
+    level = SURELY
+    if rule.path_matches or rule.path_not_matches:
+        level = min(level, _file_level(rule, subj, restrictive))
+    if level and (rule.url_matches or rule.domain_matches):
+        level = min(level, _net_level(rule, subj, restrictive))
+    for kind, pos in (("program", rule.program_matches), ("env", rule.env_matches),
+                      ("signal", rule.signal_matches)):
+        if level and pos:
+            level = min(level, _text_level(rule, subj, kind, pos, restrictive))
+    if level and rule.effect_kinds and not (
+            rule.path_matches or rule.path_not_matches or rule.url_matches
+            or rule.domain_matches or rule.program_matches or rule.env_matches
+            or rule.signal_matches):
+        level = _kind_level(rule, subj, restrictive)
+    return level
