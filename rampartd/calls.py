@@ -6,20 +6,36 @@ keeps the fail-closed rule: if the record cannot be made durable, the call is no
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rampartd.audit.store import AuditStore, RecordDraft
 from rampartd.errors import PolicyError
 from rampartd.models import Decision, ToolCall
 from rampartd.policy import PolicyHolder
 from rampartd.policy.engine import SlidingWindowCounter, evaluate
+from rampartd.policy.explain import Explanation, explain
 
 if TYPE_CHECKING:  # approvals imports this module at run time
     from rampartd.approvals.queue import Approvals
+
+# Calls with more text than this (command and string arguments) are evaluated off the loop.
+LARGE_CALL_CHARS = 4096
+_T = TypeVar("_T")
+
+
+def _call_chars(call: ToolCall) -> int:
+    size = 0
+    for value in call.params.values():
+        items = value if isinstance(value, list) else [value]
+        size += sum(len(v) for v in items if isinstance(v, str))
+    return size
+
 
 # call_count windows longer than this are not supported by the restart seeding of the counter.
 COUNTER_HORIZON_SECONDS = 24 * 3600.0
@@ -77,6 +93,7 @@ class ToolService:
         self.store = store
         self.counter = counter
         self.approvals = approvals
+        self._large = asyncio.Semaphore(1)
         # (tool, action) -> calls answered; read by /metrics, so counting costs one dict update.
         self.decided: collections.Counter[tuple[str, str]] = collections.Counter()
 
@@ -86,10 +103,26 @@ class ToolService:
         for agent, tool, ts in await self.store.recent_calls(since):
             self.counter.record(agent, tool, ts)
 
-    def preflight(self, call: ToolCall, *, agent_status: str | None = None) -> Decision:
+    async def preflight(self, call: ToolCall, *, agent_status: str | None = None) -> Decision:
         """What /v1/tool would decide, without counting or recording the call."""
-        return refusal(agent_status) or evaluate(self.policies.current, call,
-                                                 counter=self.counter, now=time.time())
+        return refusal(agent_status) or await self.evaluate(call, time.time())
+
+    async def evaluate(self, call: ToolCall, now: float) -> Decision:
+        """The engine's decision; a large call is evaluated off the event loop."""
+        return await self._run(call, evaluate, now)
+
+    async def explain(self, call: ToolCall) -> Explanation:
+        """The decision with what it was based on (POST /v1/test)."""
+        return await self._run(call, explain, time.time())
+
+    async def _run(self, call: ToolCall, func: Callable[..., _T], now: float) -> _T:
+        job = functools.partial(func, self.policies.current, call, counter=self.counter, now=now)
+        if _call_chars(call) <= LARGE_CALL_CHARS:
+            return job()
+        # Evaluation is bounded but not free for a crafted 64 KiB command: such calls run on a
+        # worker thread, one at a time, so the event loop keeps answering everyone else.
+        async with self._large:
+            return await asyncio.get_running_loop().run_in_executor(None, job)
 
     async def call(self, call: ToolCall, *, agent_status: str | None = None) -> Outcome:
         """Decide one tool call and make its record durable before anyone acts on it.
@@ -108,7 +141,7 @@ class ToolService:
                 decision_draft(call, refused, agent_status=agent_status))
             return Outcome(refused, record, allowed=False, status=403)
         now = time.time()
-        decision = evaluate(self.policies.current, call, counter=self.counter, now=now)
+        decision = await self.evaluate(call, now)
         self.counter.record(call.agent, call.tool, now)
         monitor = self.mode == "monitor"
         if decision.action == "ask" and not monitor:

@@ -63,6 +63,23 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return parse
 
 
+def _tool_names(value: Any) -> dict[str, str]:
+    from rampartd.toolnames import TOOL_CLASSES
+
+    classes = sorted(set(TOOL_CLASSES.values()))
+    if isinstance(value, str):
+        pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError("use NAME=CLASS pairs separated by commas")
+        value = {k.strip(): v.strip() for k, v in pairs}
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping of host tool names to classes")
+    for name, cls in value.items():
+        if not isinstance(name, str) or not name or cls not in classes:
+            raise ValueError(f"{name!r} must map to one of {', '.join(classes)}")
+    return dict(value)
+
+
 @dataclass(frozen=True)
 class Setting:
     """One row of the settings table."""
@@ -106,6 +123,9 @@ SETTINGS: tuple[Setting, ...] = (
             "records between signed checkpoints", "int"),
     Setting("checkpoint_seconds", _positive(float), 60.0,
             "seconds between signed checkpoints", "float"),
+    Setting("tool_names", _tool_names, {},
+            "extra host tool names and the class each is evaluated under (NAME=CLASS,...)",
+            "mapping"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 ENV_PREFIX = "RAMPARTD_"
@@ -132,6 +152,7 @@ class Settings:
     stream_write_timeout: float
     checkpoint_every: int
     checkpoint_seconds: float
+    tool_names: Mapping[str, str]
 
     @property
     def token_path(self) -> Path:

@@ -152,6 +152,20 @@ async def test_test_endpoint_explains(client: Any, auth: dict[str, str]) -> None
     assert body["decision"] == "deny"
     assert body["matched_policies"] == ["block-rm", "ask-sudo"] or \
         set(body["matched_policies"]) == {"block-rm", "ask-sudo"}
+    why = body["explanation"]
+    assert why["tool_class"] == "exec"
+    assert why["parsed"]["components"] == ["sudo rm -rf /"]
+    rules = {m["policy"]: m for m in why["matches"]}
+    assert set(rules) == {"block-rm", "ask-sudo"}
+    assert all(m["matched"] and m["matched"][0]["text"] == "sudo rm -rf /"
+               for m in rules.values())
+    assert {"kind": "exec", "target": "rm"}.items() <= why["effects"][1].items()
+    # a host file tool: evaluated as `read`, one effect per path argument
+    resp = await client.post("/v1/test", json={"tool": "Read", "params": {
+        "file_path": "notes.txt", "path": "/etc/shadow"}}, headers=auth)
+    effects = (await resp.json())["explanation"]["effects"]
+    assert [(e["kind"], e["target"]) for e in effects] == [("read", "notes.txt"),
+                                                           ("read", "/etc/shadow")]
     assert (await client.post("/v1/test", json={}, headers=auth)).status == 400
 
 

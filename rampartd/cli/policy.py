@@ -11,11 +11,11 @@ import click
 
 from rampartd.errors import RampartdError
 from rampartd.models import ToolCall
-from rampartd.policy import PolicySet, Rule, load_policy_dir
+from rampartd.policy import PolicySet, load_policy_dir
 from rampartd.policy.cases import CaseResult, load_policy_target, run_test_file
 from rampartd.policy.describe import describe_rule
-from rampartd.policy.engine import SlidingWindowCounter, decide, find_matches
-from rampartd.policy.matchers import normalize_path, normalize_url, url_host
+from rampartd.policy.engine import SlidingWindowCounter
+from rampartd.policy.explain import Explanation, explain
 
 
 def _active_dir() -> Path:
@@ -146,38 +146,6 @@ def profiles() -> None:
                "or the profile setting")
 
 
-def _subject_texts(policy_set: PolicySet, call: ToolCall, parsed: Any) -> dict[str, list[str]]:
-    """The normalised texts of a call, per subject, as the engine matches them."""
-    texts: dict[str, list[str]] = {"command": [], "path": [], "url": [], "domain": [],
-                                   "session": [call.session]}
-    if parsed is not None:
-        texts["command"] = [f for comp in parsed.components for f in comp.forms]
-        texts["command"] += list(parsed.pipelines)
-        if parsed.problem:
-            texts["command"].append(parsed.source)
-        texts["url"] = list(parsed.urls)
-    path = call.params.get("path") or call.params.get("file_path")
-    if isinstance(path, str):
-        texts["path"] = [normalize_path(path, cwd=call.cwd, home=policy_set.home)]
-    if isinstance(call.params.get("url"), str):
-        texts["url"].insert(0, call.params["url"])
-    texts["domain"] = [h for h in map(url_host, texts["url"]) if h]
-    texts["url"] = [normalize_url(u) for u in texts["url"]]
-    return texts
-
-
-def _matched_patterns(policy_set: PolicySet, rule: Rule, texts: dict[str, list[str]]
-                      ) -> list[str]:
-    """The positive patterns of a rule that matched the call."""
-    found = []
-    for pid in sorted(rule.command_matches | rule.command_contains | rule.path_matches
-                      | rule.url_matches | rule.domain_matches | rule.session_matches):
-        pattern = policy_set.patterns[pid]
-        if any(pattern.compiled.search(t) is not None for t in texts[pattern.kind]):
-            found.append(pattern.source)
-    return found
-
-
 def _parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for pair in pairs:
@@ -210,44 +178,59 @@ def check(command: str | None, tool: str, params: tuple[str, ...], agent: str, s
     Exit status: 0 allow or watch, 2 deny, 3 ask, 1 on errors.
     """
     args = _parse_params(params)
-    if command is not None:
-        key = {"exec": "command", "fetch": "url"}.get(tool, "path" if tool in (
-            "read", "write", "edit") else "command")
-        args[key] = command
-    if not args:
-        raise _fail("give a COMMAND or --param NAME=VALUE")
     target = policy_dir if policy_dir is not None else _active_dir()
     policy_set = load_policy_target(target) if policy_dir is not None \
         else load_policy_dir(target)
+    if command is not None:
+        cls = policy_set.tool_class(tool)
+        key = {"exec": "command", "fetch": "url"}.get(cls, "path" if cls in (
+            "read", "write", "edit", "grep", "glob") else "command")
+        args[key] = command
+    if not args:
+        raise _fail("give a COMMAND or --param NAME=VALUE")
     call = ToolCall(tool=tool, agent=agent, session=session, params=args, cwd=cwd)
-    matches, parsed = find_matches(policy_set, call, counter=SlidingWindowCounter(), now=0.0)
-    decision = decide(policy_set, matches, parsed)
+    why = explain(policy_set, call, counter=SlidingWindowCounter(), now=0.0)
+    decision = why.decision
     if as_json:
         click.echo(json.dumps({"decision": decision.action, "message": decision.message,
                                "policy": decision.policy,
                                "matched_policies": list(decision.matched_policies),
-                               "suggestions": list(decision.suggestions)}, indent=2))
+                               "suggestions": list(decision.suggestions),
+                               "explanation": why.as_dict()}, indent=2))
     else:
-        click.echo(f"{decision.action}: {decision.message}")
-        if parsed is not None:
-            click.echo("parsed as:")
-            for comp in parsed.components:
-                click.echo(f"  - {max(comp.forms, key=len)}")
-            for pipe in parsed.pipelines:
-                click.echo(f"  | {pipe}")
-            if parsed.problem:
-                click.echo(f"  ! {parsed.problem}")
-        texts = _subject_texts(policy_set, call, parsed)
-        if not matches:
-            click.echo(f"no rule matched; default action {policy_set.default_action}")
-        for m in matches:
-            mark = "*" if m.policy.name == decision.policy else " "
-            hits = _matched_patterns(policy_set, m.rule, texts)
-            why = ("matched " + ", ".join(f"`{h}`" for h in hits)) if hits \
-                else describe_rule(m.rule)
-            click.echo(f"{mark} {m.policy.name} rule {m.rule.index + 1} "
-                       f"({m.rule.file}:{m.rule.line}) {m.rule.action}: {why}")
-        for tip in decision.suggestions:
-            click.echo(f"suggestion: {tip}")
+        _print_explanation(why, policy_set)
     if decision.action in ("deny", "ask"):
         raise SystemExit(2 if decision.action == "deny" else 3)
+
+
+def _print_explanation(why: Explanation, policy_set: PolicySet) -> None:
+    decision = why.decision
+    click.echo(f"{decision.action}: {decision.message}")
+    parsed = why.parsed
+    if parsed is not None:
+        click.echo("parsed as:")
+        for comp in parsed.components:
+            click.echo(f"  - {max(comp.forms, key=len)}")
+        for pipe in parsed.pipelines:
+            click.echo(f"  | {pipe}")
+        if parsed.problem:
+            click.echo(f"  ! {parsed.problem}")
+    if why.effects:
+        click.echo(f"effects ({why.tool_class}):")
+        for n, e in enumerate(why.effects):
+            rules = ", ".join(f"{m.match.policy.name} rule {m.match.rule.index + 1}"
+                              for m in why.triggered(n))
+            unknown = " (only known at run time)" if e.unknown else ""
+            click.echo(f"  {e.kind} {e.shown()}{unknown}" + (f"  -> {rules}" if rules else ""))
+    if not why.matches:
+        click.echo(f"no rule matched; default action {policy_set.default_action}")
+    for note in why.matches:
+        m = note.match
+        mark = "*" if m.policy.name == decision.policy else " "
+        hits = list(dict.fromkeys(f"`{h.pattern}` on {h.text}" for h in note.hits))
+        why_text = ("matched " + ", ".join(hits)) if hits else describe_rule(m.rule)
+        maybe = " (possibly: a target is only known at run time)" if m.possible else ""
+        click.echo(f"{mark} {m.policy.name} rule {m.rule.index + 1} "
+                   f"({m.rule.file}:{m.rule.line}) {m.action}{maybe}: {why_text}")
+    for tip in decision.suggestions:
+        click.echo(f"suggestion: {tip}")

@@ -18,7 +18,14 @@ _PHRASES = {
     "domain_matches": "the domain matches",
     "session_matches": "the session matches",
     "session_not_matches": "the session does not match",
+    "program_matches": "a program run matches",
+    "env_matches": "a variable set matches",
+    "signal_matches": "a process signalled matches",
 }
+_EFFECT_WORDS = {"read": "reads a file", "write": "writes a file", "delete": "deletes a file",
+                 "chmod": "changes a file's mode", "exec": "runs a program",
+                 "network": "contacts a host", "signal": "signals a process",
+                 "env": "sets a variable", "code": "runs code only known at run time"}
 _OPS = {"eq": "is", "ne": "is not", "in": "is one of", "not_in": "is not one of", "gt": ">",
         "gte": ">=", "lt": "<", "lte": "<=", "glob": "matches", "regex": "matches the regex"}
 
@@ -41,6 +48,9 @@ def describe_when(when: dict[str, Any]) -> str:
     for key, value in when.items():
         if key in _PHRASES:
             parts.append(f"{_PHRASES[key]} " + " or ".join(_show(v) for v in _items(value)))
+        elif key == "effect":
+            parts.append("the call " + " or ".join(_EFFECT_WORDS.get(v, v)
+                                                   for v in _items(value)))
         elif key == "params":
             for name, cons in value.items():
                 if not isinstance(cons, dict):
@@ -108,4 +118,22 @@ def lint_warnings(policies: list[Policy]) -> tuple[str, ...]:
             seen.setdefault(key, rule)
             if rule.default:
                 catch_all = rule
+            out += _meaning_changes(policy, rule, where)
     return tuple(out)
+
+
+def _meaning_changes(policy: Policy, rule: Rule, where: str) -> list[str]:
+    """What a rule written before effects existed now matches that it did not."""
+    out: list[str] = []
+    when = rule.when
+    if ("path_matches" in when or "path_not_matches" in when) and "effect" not in when \
+            and policy.covers_tool("exec"):
+        out.append(f"{where}: path conditions now also hold for the files shell commands "
+                   "read, write, delete or chmod (add `effect: [...]` to choose which)")
+    bare = [d for d in _items(when.get("domain_matches", [])) if isinstance(d, str)
+            and not d.startswith(("re:", "*")) and f"*.{d}" not in _items(
+                when.get("domain_matches", []))]
+    if bare:
+        out.append(f"{where}: domain_matches now also matches subdomains of "
+                   + ", ".join(f"`{d}`" for d in bare))
+    return out

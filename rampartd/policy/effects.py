@@ -22,14 +22,18 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from rampartd.policy.inline import analyze, inline_code, reads_stdin_program
+from rampartd.policy.inline.argv import family
 from rampartd.policy.matchers import FETCHERS, normalize_path, posix_basename
 from rampartd.policy.overlap import UNKNOWN
 from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.command import Component, ParsedCommand, has_glob
+from rampartd.policy.shell.parse import parse_command
 from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, roles
 from rampartd.policy.urls import parse_url
 
 KINDS = ("read", "write", "delete", "chmod", "exec", "network", "signal", "env", "code")
+MAX_INLINE_DEPTH = 3
 MAX_EFFECTS = 2048
 
 # Tool arguments that name files, by tool class: every one of them yields an effect.
@@ -101,7 +105,10 @@ def _tilde(word: str, home: str, cwd: str | None) -> str:
     elif name == "root":
         base = "/root"
     elif re.fullmatch(r"[A-Za-z0-9._-]+", name):
-        parent = home.rstrip("/").rsplit("/", 1)[0] or ""
+        # other users live next to us, or in the system's place for homes (root's is /root)
+        parent = home.rstrip("/").rsplit("/", 1)[0]
+        if parent in ("", "/", "/var", "/srv"):
+            parent = "/Users" if home.startswith("/Users/") else "/home"
         base = f"{parent}/{name}"
     else:
         return word
@@ -253,6 +260,7 @@ class ShellEffects:
 
     def __init__(self, b: Builder) -> None:
         self.b = b
+        self.depth = 0  # inline code running commands that run inline code…
 
     def run(self, parsed: ParsedCommand) -> None:
         """Add the effects of every component of a parsed command."""
@@ -279,7 +287,8 @@ class ShellEffects:
         b.add(Effect("exec", program, comp.dynamic, source=src))
         if comp.dynamic:
             return
-        if not dynamic and program not in _HANDLED and not comp.launchers and ":" not in src:
+        if (not dynamic and program not in _HANDLED and not comp.launchers and ":" not in src
+                and family(program) is None):
             return  # `git status`: a program with no argument roles, nothing to unwrap
         if "xargs" in comp.launchers:
             extra = comp.stdin.split() if comp.stdin is not None else [UNKNOWN]
@@ -320,7 +329,7 @@ class ShellEffects:
             self.find_exec(argv, dynamic, src)
         if ":" in src or program in FETCHERS or program == "wget":
             self.urls(program, argv, dynamic, src)
-        if program in _CODE_RUNNERS:
+        if program in _CODE_RUNNERS or family(program) is not None:
             self.runs_code(comp, program, argv, dynamic, src)
 
     def redirects(self, comp: Component) -> None:
@@ -353,8 +362,6 @@ class ShellEffects:
 
     def aliases(self, argv: list[str], src: str) -> None:
         """`alias x='rm -rf ~'`: what the alias would run counts as run."""
-        from rampartd.policy.shell.parse import parse_command
-
         for word in argv[1:]:
             _name, eq, value = word.partition("=")
             if eq and value:
@@ -418,6 +425,48 @@ class ShellEffects:
             if (mode == "stdin" and comp.stdin is None and not _stdin_file(comp)) or (
                     mode == "file" and (j + 1) in dynamic):
                 self.b.code(program, src, unknown=True)
+            return
+        inline = inline_code(argv)
+        if inline is not None:
+            language, code = inline
+            if dynamic:
+                self.b.code(language, src, unknown=True)  # code built at run time
+            self.inline(language, code, src)
+            return
+        language_in = reads_stdin_program(argv)
+        if language_in is not None and not _stdin_file(comp):
+            if comp.stdin is None:
+                self.b.code(language_in, src, unknown=True)  # a program read from a pipe
+            else:
+                self.inline(language_in, comp.stdin, src)  # a heredoc or here-string
+
+    def inline(self, language: str, code: str, src: str) -> None:
+        """What inline code does: the commands it runs, the files and URLs it names, risks."""
+        found = analyze(language, code)
+        b = self.b
+        for kind, paths in (("read", found.reads), ("write", found.writes),
+                            ("delete", found.deletes), ("chmod", found.chmods)):
+            for path in paths:
+                target, unknown, wild = b.path(path)
+                recursive = kind in ("delete", "chmod")
+                b.add(Effect(kind, target, unknown, wild, recursive, src))
+        for url in found.urls:
+            b.url(url, src, dynamic=UNKNOWN in url)
+        for reason in found.risky:
+            b.add(Effect("code", language, False, source=f"{src} ({reason})"))
+        if found.unknown_targets:
+            b.add(Effect("code", language, True,
+                         source=f"{src} (targets only known at run time)"))
+        if self.depth < MAX_INLINE_DEPTH:
+            self.depth += 1
+            for command in found.commands:
+                if UNKNOWN in command:
+                    b.add(Effect("code", "sh", True, source=f"{src} (runs a computed command)"))
+                    continue
+                self.run(parse_command(command))
+            self.depth -= 1
+        elif found.commands:
+            b.add(Effect("code", "sh", True, source=f"{src} (nested too deeply)"))
 
 
 def _hostish(word: str) -> bool:

@@ -193,12 +193,13 @@ def call_tool_class(policy_set: PolicySet, call: ToolCall) -> str:
 def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | None = None,
                  now: float | None = None) -> tuple[list[Match], ParsedCommand | None]:
     """Every in-scope policy's deciding rule, in order, and the parsed command (if any)."""
-    matches, subj = _find(policy_set, call, counter, now)
+    matches, subj = find_with_subjects(policy_set, call, counter, now)
     return matches, subj.parsed
 
 
-def _find(policy_set: PolicySet, call: ToolCall, counter: CallCounter | None,
-          now: float | None) -> tuple[list[Match], Subjects]:
+def find_with_subjects(policy_set: PolicySet, call: ToolCall, counter: CallCounter | None,
+                       now: float | None) -> tuple[list[Match], Subjects]:
+    """find_matches, and what the rules saw of the call (for explaining the decision)."""
     tool = call_tool_class(policy_set, call)
     plan = policy_set.plan_for(tool, call.tool)
     subj = Subjects(policy_set, plan, call, tool)
@@ -223,6 +224,10 @@ def _find(policy_set: PolicySet, call: ToolCall, counter: CallCounter | None,
         if level:
             decided.add(ppos)
             matches.append(Match(policy, rule, level == POSSIBLY))
+    if subj.d.problem is not None and subj.problem is None:
+        # Past the evaluation's step budget: what was found stands, and a person decides.
+        base = subj.parsed or ParsedCommand("", ())
+        subj.parsed = base._replace(problem=f"cannot check the call: {subj.d.problem}")
     return matches, subj
 
 

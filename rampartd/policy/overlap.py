@@ -176,8 +176,16 @@ def _closure(nfa: _Nfa, s: int) -> list[int]:
     return out
 
 
-def intersects(a: _Nfa, b: _Nfa, budget: int = 20000) -> bool:
-    """True if some string is accepted by both automata (True too if the budget runs out).
+# Steps one evaluation may spend searching automata; past it the answer is "could match" and
+# the call is too complex to check.
+MAX_STEPS = 100_000
+CALL_STEPS = 20  # what one target-against-pattern check costs before any automaton step
+NAME_MAX = 255  # no file name is longer; a longer glob segment is not worth matching by name
+
+
+def intersects(a: _Nfa, b: _Nfa, budget: list[int]) -> bool:
+    """True if some string is accepted by both automata (True too once `budget[0]` steps, shared
+    by the whole evaluation, are spent).
 
     A recursive target `a` names what lies below it; that part may not be what `b`'s leading
     `**/` absorbs, or every tree would reach every at-any-depth pattern (`rm -rf build`
@@ -186,15 +194,14 @@ def intersects(a: _Nfa, b: _Nfa, budget: int = 20000) -> bool:
     start = [(x, y) for x in _closure(a, 0) for y in _closure(b, 0)]
     seen = set(start)
     todo = list(start)
-    steps = 0
     while todo:
         x, y = todo.pop()
         if x == a.final and y == b.final:
             return True
         for pa, nx in a.moves[x]:
             for pb, ny in b.moves[y]:
-                steps += 1
-                if steps > budget:
+                budget[0] -= 1
+                if budget[0] <= 0:
                     return True  # undecided: say "could", the cautious answer
                 if not _meet(pa, pb) or (nx == a.below and x != a.below and y in b.lead):
                     continue
@@ -230,15 +237,17 @@ def _literal_prefix(text: str) -> str:
     return text if m is None else text[:m.start()]
 
 
-def _could_hold(target: str, seg: str) -> bool:
+def _could_hold(parts: tuple[str, ...], seg: str) -> bool:
     """Could some segment of target be `seg` (a literal name)? A bare `*` is taken for the
     names of a directory, not for a name an at-any-depth rule looks for (`rm -rf *` in a
     project is no deletion of `**/rampartd.db`)."""
-    for part in target.split("/"):
+    for part in parts:
         if part == seg or UNKNOWN in part:
             return True
         if part.strip("*") == "":
             continue
+        if len(part) > NAME_MAX:
+            return True  # let the automaton (and its budget) decide
         if WILD.search(part) and fnmatch.fnmatchcase(seg, part) and (
                 not seg.startswith(".") or part.startswith(".")):
             return True
@@ -252,6 +261,7 @@ class Reach:
         self.home = home
         self._patterns: dict[str, _Pattern | None] = {}
         self._targets: dict[tuple[str, bool], _Nfa] = {}
+        self._parts: dict[str, tuple[str, ...]] = {}
 
     def _pattern(self, source: str) -> _Pattern | None:
         if source not in self._patterns:
@@ -270,12 +280,15 @@ class Reach:
         return self._patterns[source]
 
     def could_match(self, target: str, recursive: bool, source: str,
-                    search: Callable[[str], bool]) -> bool:
+                    search: Callable[[str], bool], budget: list[int]) -> bool:
         """Could some path named by target (a wildcard path) match the pattern `source`?
 
         `search(text)` is the pattern's compiled regex test, used for `re:` patterns: those are
         tried on the target with its wildcards removed and replaced by probes.
         """
+        budget[0] -= CALL_STEPS
+        if budget[0] <= 0:
+            return True
         pat = self._pattern(source)
         if pat is None:
             if UNKNOWN in target:
@@ -287,12 +300,24 @@ class Reach:
         prefix = _literal_prefix(target)
         if pat.prefix and not (prefix.startswith(pat.prefix) or pat.prefix.startswith(prefix)):
             return False
-        if pat.segment and not _could_hold(target, pat.segment):
-            return False
+        if pat.segment:
+            parts = self._parts.get(target)
+            if parts is None:
+                budget[0] -= target.count("/")
+                if len(self._parts) > 4096:
+                    self._parts.clear()
+                parts = self._parts[target] = tuple(dict.fromkeys(target.split("/")))
+            if not _could_hold(parts, pat.segment):
+                return False
+        if budget[0] <= 0:
+            return True
         key = (target, recursive)
         t = self._targets.get(key)
         if t is None:
+            budget[0] -= len(target)
+            if budget[0] <= 0:
+                return True
             if len(self._targets) > 4096:
                 self._targets.clear()
             t = self._targets[key] = _build(target, recursive=recursive)
-        return intersects(t, pat.nfa)
+        return intersects(t, pat.nfa, budget)

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from rampartd.errors import PolicyError
@@ -60,13 +61,15 @@ def fingerprint(directory: Path, digests: dict[StatKey, str]) -> Fingerprint:
 class PolicyHolder:
     """The active policy set of a directory; loads it at construction (PolicyError if broken)."""
 
-    def __init__(self, path: Path, *, home: str | None = None) -> None:
+    def __init__(self, path: Path, *, home: str | None = None,
+                 tool_names: Mapping[str, str] | None = None) -> None:
         self.path = Path(path)
         self.home = home
+        self.tool_names = dict(tool_names or {})
         self.last_error: PolicyError | None = None
         self._digests: dict[StatKey, str] = {}
         self._stamp = fingerprint(self.path, self._digests)
-        self._current = load_policy_dir(self.path, home=home)
+        self._current = load_policy_dir(self.path, home=home, tool_names=self.tool_names)
         self._current.warm()  # the first call after a (re)load should not pay for the plans
 
     @property
@@ -78,7 +81,7 @@ class PolicyHolder:
         """Load the directory now; on PolicyError keep the last good set and re-raise."""
         self._stamp = stamp if stamp is not None else fingerprint(self.path, self._digests)
         try:
-            new = load_policy_dir(self.path, home=self.home)
+            new = load_policy_dir(self.path, home=self.home, tool_names=self.tool_names)
         except PolicyError as exc:
             if self.last_error is None or self.last_error.message != exc.message:
                 log.warning("policy reload failed, keeping the last good set: %s", exc.message)

@@ -16,8 +16,9 @@ from typing import Any
 
 from rampartd.models import ToolCall
 from rampartd.policy.effects import Effect, call_effects
-from rampartd.policy.overlap import UNKNOWN
+from rampartd.policy.overlap import MAX_STEPS, UNKNOWN
 from rampartd.policy.policyset import KIND_IDS, Pattern, Plan, PolicySet, Rule
+from rampartd.policy.shell.command import TOO_COMPLEX
 from rampartd.policy.shell.parse import ParsedCommand, parse_command
 from rampartd.policy.shell.roles import FILE_KINDS
 
@@ -133,9 +134,16 @@ class Subjects:
 
     def _reach(self, e: Effect, patterns: Iterable[Pattern]) -> frozenset[int]:
         reach = self.ps.reach()
-        return frozenset(p.pid for p in patterns
-                         if reach.could_match(e.target, e.recursive, p.source,
-                                              _searcher(p.compiled)))
+        budget = self.d.budget
+        found: list[int] = []
+        for p in patterns:
+            if budget[0] <= 0:  # out of steps: every pattern could match
+                self.d.problem = TOO_COMPLEX
+                return frozenset(p.pid for p in patterns)
+            if reach.could_match(e.target, e.recursive, p.source, _searcher(p.compiled),
+                                 budget):
+                found.append(p.pid)
+        return frozenset(found)
 
     def nets(self) -> list[tuple[Effect, frozenset[int], frozenset[int]]]:
         """(effect, url ids, domain ids) for every network effect."""
@@ -206,9 +214,11 @@ class Subjects:
 class _Derived:
     """What a call's effects are and which patterns they match (memoised per command)."""
 
-    __slots__ = ("effects", "files", "ids", "nets", "texts")
+    __slots__ = ("budget", "effects", "files", "ids", "nets", "problem", "texts")
 
     def __init__(self) -> None:
+        self.budget = [MAX_STEPS]  # automaton steps left for wildcard targets
+        self.problem: str | None = None  # set when the budget ran out
         self.effects: tuple[Effect, ...] | None = None
         self.files: list[_Ids] | None = None
         self.nets: list[tuple[Effect, frozenset[int], frozenset[int]]] | None = None

@@ -79,7 +79,8 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
     of them fails to close, so the audit writer always drains and the process can exit.
     """
     settings = app[SETTINGS]
-    policies = PolicyHolder(settings.policy_dir)  # a broken policy stops start-up (PolicyError)
+    # a broken policy stops start-up (PolicyError)
+    policies = PolicyHolder(settings.policy_dir, tool_names=settings.tool_names)
     async with contextlib.AsyncExitStack() as stack:
         # The broadcaster exists before the store so no committed record escapes the stream.
         broadcaster = Broadcaster(queue_size=settings.stream_queue_size,

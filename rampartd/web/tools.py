@@ -97,7 +97,7 @@ async def preflight(request: web.Request) -> web.Response:
     query(request, ())
     call = await parse_call(request)
     principal = request.get(PRINCIPAL)
-    decision = request.app[SERVICE].preflight(
+    decision = await request.app[SERVICE].preflight(
         call, agent_status=None if principal is None else principal.agent_status)
     return web.json_response(decision_body(decision, allowed=decision.allowed))
 
@@ -119,9 +119,10 @@ async def test_call(request: web.Request) -> web.Response:
                     agent=opt_str(body, "agent", max_len=255) or "test",
                     session=opt_str(body, "session", max_len=1024) or "test", params=params,
                     cwd=opt_str(body, "cwd"))
-    decision = request.app[SERVICE].preflight(call)
-    answer = decision_body(decision, allowed=decision.allowed)
+    why = await request.app[SERVICE].explain(call)
+    answer = decision_body(why.decision, allowed=why.decision.allowed)
     answer["tool"] = call.tool
+    answer["explanation"] = why.as_dict()
     return web.json_response(answer)
 
 

@@ -14,9 +14,13 @@ from rampartd.policy.matchers import FETCHERS, posix_basename, urls_in_words
 from rampartd.policy.shell import launchers as L
 
 MAX_COMPONENTS = 512
+# Work one parse may do, in characters and words handled (nested scripts, launchers, forms
+# included): a few times the longest command. Past it the command is too complex to check.
+MAX_STEPS = 4 * 64 * 1024
+TOO_COMPLEX = "the command is too complex to check"
 # First words that need the full treatment in emit (everything else is a plain program).
-SPECIAL = frozenset({*L.LAUNCHER_VALUE_OPTIONS, *L.SHELLS, "eval", "su", "watch", "find",
-                     "echo", "printf"})
+SPECIAL = frozenset({*L.LAUNCHER_VALUE_OPTIONS, *L.SHELLS, "eval", "su", "runuser", "script",
+                     "watch", "find", "echo", "printf"})
 
 
 def has_glob(text: str) -> bool:
@@ -97,6 +101,13 @@ class Out:
     urls: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     assigns: list[str] = field(default_factory=list)  # assignment-only commands (`X=1`)
+    steps: int = 0
+
+    def charge(self, steps: int) -> None:
+        """Count work done; ShellSyntaxError once the parse has done too much."""
+        self.steps += steps
+        if self.steps > MAX_STEPS:
+            raise ShellSyntaxError(TOO_COMPLEX)
 
 
 UNKNOWN = "\x00"  # stands for a value only known at run time (commands never hold NUL)
@@ -189,6 +200,7 @@ class Emitter:
             end = L.launcher_end(program, args)
             if end is None or end >= len(args):
                 break  # not a launcher, or one with nothing to launch (`sudo -v`)
+            self.out.charge(len(rest_words))
             names.append(program)
             starts.append(len(prefix) + len(launched))
             launched += [program, *args[:end]]
@@ -197,6 +209,7 @@ class Emitter:
             k += 1 + end
         outer = (*prefix, *launched)
         if self.unwrap(program, rest_words, outer, stage):
+            self.out.assigns.extend(assigns)  # `BASH_ENV=x bash -c …` still sets BASH_ENV
             return
         argv = (head.text if head.dynamic or head.glob else program, *args)
         text = " ".join([*argv, *redirs])
@@ -204,8 +217,9 @@ class Emitter:
         forms = [text]
         if outer:
             inherited = [i for i, word in enumerate(prefix)
-                         if word in L.LAUNCHER_VALUE_OPTIONS or word == "su"]
+                         if word in L.LAUNCHER_VALUE_OPTIONS or word in ("su", "runuser")]
             for start in sorted({0, *inherited, *starts}):
+                self.out.charge(len(outer) - start + 1)
                 forms.append(" ".join([*outer[start:], text]))
         unknown = tuple(i + 1 for i, w in enumerate(rest_words) if w.dynamic)
         comp = Component(argv, text, tuple(forms), tuple(names), head.dynamic or head.glob,
@@ -224,7 +238,10 @@ class Emitter:
             known = None if w.dynamic or name.endswith("+") else value
             self.vars[name.rstrip("+")] = known
             self.out.assigns.append(_assignment(w))
-        if any(">" in r for r in redirs):
+            if name == "IFS":
+                # Word splitting then follows rules this parser does not model.
+                self.out.problems.append("the command changes IFS (how words are split)")
+        if any(">" in r or r.lstrip("0123456789").startswith("< ") for r in redirs):
             self.add(Component((), " ".join(redirs), (" ".join(redirs),), redirs=tuple(redirs)),
                      stage)
 
@@ -257,14 +274,14 @@ class Emitter:
             if not rest:
                 return True
             script = Word(" ".join(args), any(w.dynamic for w in rest))
-        elif program == "su":
+        elif program in ("su", "runuser", "script"):
             j2 = L.su_script(args)
             if j2 is None:
                 return False
             script = rest[j2]
             if script.text.startswith("--command="):
                 script = Word(script.text.split("=", 1)[1], script.dynamic)
-            outer = (*outer, "su")
+            outer = (*outer, program)
         elif program == "watch":
             start = L.watch_command_start(args)
             if start >= len(args):

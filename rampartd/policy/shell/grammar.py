@@ -40,6 +40,7 @@ class Parser(Expander, Emitter):
                  variables: dict[str, str | None]) -> None:
         if depth > MAX_DEPTH:
             raise ShellSyntaxError("commands are nested too deeply")
+        out.charge(len(s))
         self.s = s
         self.i = 0
         self.n = len(s)

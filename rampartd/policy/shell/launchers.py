@@ -122,9 +122,11 @@ def shell_script_index(args: list[str]) -> tuple[str, int]:
 
 
 def su_script(args: list[str]) -> int | None:
-    """Index of the command string of `su -c CMD` (None if su starts a login shell)."""
+    """Index of the command string of `su -c CMD`, `runuser -c CMD`, `script -qc CMD` (None
+    if there is none: su starts a login shell)."""
     for j, t in enumerate(args):
-        if t in ("-c", "--command") and j + 1 < len(args):
+        if (t in ("-c", "--command") or (t[:1] == "-" and t[1:2] != "-" and t.endswith("c"))) \
+                and j + 1 < len(args):
             return j + 1
         if t.startswith("--command="):
             return j
@@ -174,14 +176,15 @@ def echo_payload(program: str, args: list[str]) -> str:
     return text
 
 
-def expand_braces(word: str, limit: int = 64) -> list[str]:
-    """Bash brace expansion of `{a,b}` groups in an unquoted word (at most `limit` results)."""
-    m = _BRACES.search(word)
+def expand_braces(word: str, limit: int = 64, groups: int = 8) -> list[str]:
+    """Bash brace expansion of `{a,b}` groups in an unquoted word (at most `limit` results;
+    past the first `groups` groups the braces stay as written)."""
+    m = _BRACES.search(word) if groups > 0 else None
     if m is None:
         return [word]
     out: list[str] = []
     for alt in m.group(1).split(","):
-        for item in expand_braces(word[: m.start()] + alt + word[m.end():], limit):
+        for item in expand_braces(word[: m.start()] + alt + word[m.end():], limit, groups - 1):
             out.append(item)
             if len(out) >= limit:
                 return out

@@ -184,8 +184,8 @@ def _tokenize(text: str) -> list[_Command] | None:
                 not commands or commands[-1][2] != "|"):
             continue
         else:
-            if pending or not words or words[0].raw in _RESERVED:
-                return None
+            if pending or not words or words[0].raw in _RESERVED or len(commands) > MAX_COMPONENTS:
+                return None  # (too many parts: the parser stops at the limit, sooner)
             commands.append((words, redirs, op))
             words, redirs = [], []
     if pending or (redirs and not words):

@@ -1,0 +1,87 @@
+"""Effects through the real app: host tool names, the tool_names setting, bounded cost."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from rampartd.daemon import prepare_home
+from rampartd.home import read_token
+from rampartd.web.app import create_app
+from tests.conftest import make_settings
+
+
+def body(params: dict[str, Any]) -> dict[str, Any]:
+    return {"agent": "a1", "session": "s1", "params": params, "cwd": "/srv/project"}
+
+
+async def test_host_tool_names_are_evaluated_under_their_class(client: Any,
+                                                              auth: dict[str, str]) -> None:
+    cases = [
+        ("Bash", {"command": "cat ~/.ssh/id_rsa"}, 403),
+        ("run_shell_command", {"command": "python3 -c 1 > ~/.aws/credentials"}, 403),
+        ("mcp__box__exec", {"command": "rm -rf ~"}, 403),
+        ("Grep", {"pattern": "BEGIN", "path": "~/.ssh"}, 403),
+        ("Glob", {"pattern": "id_*", "path": "~/.ssh"}, 403),
+        ("NotebookEdit", {"notebook_path": "~/.ssh/id_ed25519", "new_source": "x"}, 403),
+        ("Read", {"file_path": "README.md", "path": "/etc/shadow"}, 403),
+        ("WebFetch", {"url": "https://ｗｅｂｈｏｏｋ.site/x"}, 403),
+        ("Bash", {"command": "git status && npm test"}, 200),
+        ("Grep", {"pattern": "TODO", "path": "src"}, 200),
+    ]
+    for tool, params, status in cases:
+        resp = await client.post(f"/v1/tool/{tool}", json=body(params), headers=auth)
+        assert resp.status == status, (tool, params, await resp.text())
+    # the audit record keeps the name the host used
+    resp = await client.get("/v1/audit/events?tool=Grep&limit=5", headers=auth)
+    assert resp.status == 200
+
+
+async def test_tool_names_setting_extends_the_table(aiohttp_client: Any, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "home", tool_names="shellz=exec,peek=read")
+    prepare_home(settings)
+    client = await aiohttp_client(create_app(settings))
+    auth = {"Authorization": f"Bearer {read_token(settings.token_path)}"}
+    resp = await client.post("/v1/preflight/shellz", json=body({"command": "rm -rf ~"}),
+                             headers=auth)
+    assert (await resp.json())["decision"] == "deny"
+    resp = await client.post("/v1/preflight/peek", json=body({"path": "~/.netrc"}), headers=auth)
+    assert (await resp.json())["decision"] == "deny"
+
+
+def crafted(n: int) -> str:
+    """A 64 KiB command built to be expensive: thousands of glob arguments."""
+    return ("cat " + " ".join(f"~/.s*/[a-z]{n}{i}*" for i in range(6000)))[:64 * 1024 - 16]
+
+
+async def test_crafted_commands_do_not_stall_the_event_loop(client: Any,
+                                                            auth: dict[str, str]) -> None:
+    async def crafted_call(n: int) -> dict[str, Any]:
+        resp = await client.post("/v1/preflight/exec", json=body({"command": crafted(n)}),
+                                 headers=auth)
+        assert resp.status == 200
+        result: dict[str, Any] = await resp.json()
+        return result
+
+    tasks = [asyncio.create_task(crafted_call(n)) for n in range(10)]
+    await asyncio.sleep(0)  # let them be sent
+    health = await client.get("/healthz")
+    assert health.status == 200
+    # /healthz was answered while crafted commands were still being evaluated
+    assert not all(t.done() for t in tasks)
+    answers = await asyncio.gather(*tasks)
+    # each finished within its budget and none was allowed: they touch credential paths
+    assert all(a["decision"] in ("deny", "ask") for a in answers)
+
+
+async def test_too_complex_is_ask(client: Any, auth: dict[str, str]) -> None:
+    command = "cat " + "[a-z]" * 13000
+    resp = await client.post("/v1/preflight/exec", json=body({"command": command}),
+                             headers=auth)
+    answer = await resp.json()
+    assert answer["decision"] in ("ask", "deny")
+    evals = "eval " * 13000 + "ls"
+    resp = await client.post("/v1/preflight/exec", json=body({"command": evals}), headers=auth)
+    answer = await resp.json()
+    assert answer["decision"] == "ask" and "too complex" in answer["message"]
