@@ -176,3 +176,16 @@ def test_standard_policy_meets_the_coverage_gate_on_the_shipped_corpus() -> None
     assert data["attacks"]["coverage"] >= 98.0, failures
     assert data["everyday"]["coverage"] >= 99.0, failures
     assert all(c["coverage"] >= 90.0 for c in data["classes"]), data["classes"]
+
+
+def test_without_a_policy_directory_the_configured_profile_is_benched(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAMPARTD_POLICY_DIR", raising=False)
+    monkeypatch.setenv("RAMPARTD_HOME", str(tmp_path / "fresh"))
+    monkeypatch.setenv("RAMPARTD_PROFILE", "yolo")
+    result = CliRunner().invoke(main, ["bench"])
+    assert result.exit_code == 0, result.output
+    assert f"{tmp_path / 'fresh' / 'policies'} does not exist yet, so the yolo profile" \
+        in result.output
+    assert "yolo.yaml" in result.output.splitlines()[1]
+    assert not (tmp_path / "fresh").exists()

@@ -77,13 +77,21 @@ def bench(policy: Path | None, corpus_path: Path | None, profile_name: str | Non
         raise click.UsageError("give a POLICY or --profile, not both")
     corpus_file = corpus_path if corpus_path is not None else _shipped_corpus()
     corpus = read_corpus(corpus_file)
+    note = ""
     if profile_name is not None:
         target = _data_file(profile(profile_name).file_name)
+    elif policy is not None:
+        target = policy
     else:
-        target = policy if policy is not None else load_settings().policy_dir
+        settings = load_settings()
+        target = settings.policy_dir
+        if not target.exists():
+            # Nothing seeded yet: measure what the daemon would seed there.
+            note = f"; {target} does not exist yet, so the {settings.profile} profile"
+            target = _data_file(profile(settings.profile).file_name)
     policy_set = load_policy_target(target, home=corpus.home)
     report = run_corpus(policy_set, corpus)
-    counts = f"{policy_set.policy_count} policies, {policy_set.rule_count} rules"
+    counts = f"{policy_set.policy_count} policies, {policy_set.rule_count} rules{note}"
     ok = min_coverage is None or (report.attacks.percent >= min_coverage
                                   and report.everyday.percent >= min_coverage)
     if as_json:
