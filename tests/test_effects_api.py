@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from rampartd.daemon import prepare_home
 from rampartd.home import read_token
 from rampartd.web.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, start_daemon
 
 
 def body(params: dict[str, Any]) -> dict[str, Any]:
@@ -85,3 +90,38 @@ async def test_too_complex_is_ask(client: Any, auth: dict[str, str]) -> None:
     resp = await client.post("/v1/preflight/exec", json=body({"command": evals}), headers=auth)
     answer = await resp.json()
     assert answer["decision"] == "ask" and "too complex" in answer["message"]
+
+
+def test_effects_through_the_real_daemon_and_the_cli(tmp_path: Path) -> None:
+    daemon = start_daemon(tmp_path / "home", env={"RAMPARTD_TOOL_NAMES": "shellz=exec"})
+    try:
+        def post(path: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            req = urllib.request.Request(
+                daemon.base_url + path, data=json.dumps(payload).encode(), method="POST",
+                headers={"Authorization": f"Bearer {daemon.token}",
+                         "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    return resp.status, json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.loads(exc.read())
+
+        status, answer = post("/v1/tool/Bash", body({"command": "cd ~/.ssh && cat id_rsa"}))
+        assert status == 403 and answer["policy"] == "credential-commands"
+        status, answer = post("/v1/tool/shellz", body({"command": "echo ok"}))
+        assert status == 200 and answer["decision"] == "allow"
+        status, answer = post("/v1/preflight/Grep", body({"pattern": "k", "path": "~/.aws"}))
+        assert status == 200 and answer["decision"] == "deny"
+        status, answer = post("/v1/test", {"command": "curl https://ｗｅｂｈｏｏｋ.site/x"})
+        effects = answer["explanation"]["effects"]
+        assert {"kind": "network", "target": "https://webhook.site/x",
+                "rules": ["exfiltration-services#1"]}.items() <= effects[1].items()
+    finally:
+        daemon.stop()
+    cli = subprocess.run(
+        [sys.executable, "-m", "rampartd", "check", "--policy-dir",
+         str(daemon.home / "policies"), "--cwd", "/srv/p", "printf '%s' ~/.gnupg | xargs rm -rf"],
+        capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 2, cli.stdout + cli.stderr
+    assert "effects (exec):" in cli.stdout and "delete " in cli.stdout
+    assert "credential-commands rule 2" in cli.stdout
