@@ -107,7 +107,7 @@ def test_effects_through_the_real_daemon_and_the_cli(tmp_path: Path) -> None:
                 return exc.code, json.loads(exc.read())
 
         status, answer = post("/v1/tool/Bash", body({"command": "cd ~/.ssh && cat id_rsa"}))
-        assert status == 403 and answer["policy"] == "credential-commands"
+        assert status == 403 and answer["policy"] == "credentials-commands"
         status, answer = post("/v1/tool/shellz", body({"command": "echo ok"}))
         assert status == 200 and answer["decision"] == "allow"
         status, answer = post("/v1/preflight/Grep", body({"pattern": "k", "path": "~/.aws"}))
@@ -124,4 +124,4 @@ def test_effects_through_the_real_daemon_and_the_cli(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60)
     assert cli.returncode == 2, cli.stdout + cli.stderr
     assert "effects (exec):" in cli.stdout and "delete " in cli.stdout
-    assert "credential-commands rule 2" in cli.stdout
+    assert "credentials-commands rule 2" in cli.stdout
