@@ -49,7 +49,10 @@ _PATCH_PATH = re.compile(r"^(?:\*\*\* (?:Add|Update|Delete) File: |\*\*\* Move t
                          r"|--- a/)(.+?)\s*$", re.MULTILINE)
 _DYNAMIC = re.compile(r"\$\(\(.*?\)\)|\$\( .*? \)|\$\{[^}]*\}|\$[0-9@*#?$!-]|[<>]\( .*? \)",
                       re.DOTALL)
+# A path word that may need no normalising: no `~user`, glob, `$`, quote or blank.
+_SIMPLE_PATH = re.compile(r"(?:~/)?[A-Za-z0-9_+,@%=:./-]+\Z")
 _KNOWN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]+[^/\\?#]+(?=[/\\?#])")
+_PWD = re.compile(r"\$\( pwd \)|\$\{PWD\}")
 _URLISH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]")
 _REMOTE = re.compile(r"(?:[^/@:\s]+@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):")
 _INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "node", "php", "lua",
@@ -136,6 +139,21 @@ class Builder:
              ) -> tuple[str, bool, bool]:
         """(normalised target, unknown, wild) of a path as the shell would see it."""
         cwd = self.cwd if cwd is None else cwd
+        if not dynamic and _SIMPLE_PATH.match(word) and (cwd is None or UNKNOWN not in cwd):
+            # the common case: plain names, no glob, `$`, `.` or `..` segment, doubled slash
+            rest = word[2:] if word.startswith("~/") else word
+            parts = rest.split("/")
+            if "." not in parts and ".." not in parts and "" not in parts[1:-1]:
+                if word.startswith("~/"):
+                    return f"{self.home.rstrip('/')}/{rest.rstrip('/')}", False, False
+                if word[0] == "/":
+                    return word.rstrip("/") or "/", False, False
+                if cwd is None:
+                    return word.rstrip("/"), False, False
+                return f"{cwd.rstrip('/')}/{word.rstrip('/')}", False, False
+        if dynamic and cwd is not None and UNKNOWN not in cwd:
+            word = _PWD.sub(lambda _: cwd or "", word)  # `$(pwd)`, `$PWD`: where we are
+            dynamic = bool(_DYNAMIC.search(word))
         text = _fold_dynamic(word) if dynamic else word
         text = _tilde(text, self.home, cwd)
         unknown = UNKNOWN in text or (cwd is not None and UNKNOWN in cwd)
@@ -171,17 +189,17 @@ class Builder:
             m = _KNOWN_HOST.match(head)
             end = parse_url(m.group(0), default_scheme) if m else None
             if end is None or not end.host:
-                self.add(Effect("network", UNKNOWN, True, source=source))
+                self.add(Effect("network", UNKNOWN, True, False, False, source))
             else:
-                self.add(Effect("network", end.url, source=source, host=end.host))
+                self.add(Effect("network", end.url, False, False, False, source, end.host))
             return
         end = parse_url(text, default_scheme)
         if end is not None and end.host:
-            self.add(Effect("network", end.url, source=source, host=end.host))
+            self.add(Effect("network", end.url, False, False, False, source, end.host))
 
     def code(self, language: str, source: str, *, unknown: bool = False) -> None:
         """A `code` effect: code whose meaning is only known at run time, or a risky one."""
-        self.add(Effect("code", language, unknown, source=source))
+        self.add(Effect("code", language, unknown, False, False, source))
 
 
 def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None:
@@ -261,12 +279,13 @@ class ShellEffects:
     def __init__(self, b: Builder) -> None:
         self.b = b
         self.depth = 0  # inline code running commands that run inline code…
+        self.fetched: set[str] = set()  # files a fetcher wrote earlier on the line
 
     def run(self, parsed: ParsedCommand) -> None:
         """Add the effects of every component of a parsed command."""
         b = self.b
         for assign in parsed.assigns:
-            b.add(Effect("env", assign, UNKNOWN in assign, source=assign))
+            b.add(Effect("env", assign, UNKNOWN in assign, False, False, assign))
         for comp in parsed.components:
             self.component(comp)
 
@@ -275,21 +294,25 @@ class ShellEffects:
         b = self.b
         src = comp.text
         argv = list(comp.argv)
-        dynamic = set(comp.unknown)
+        dynamic = set(comp.unknown) if comp.unknown else set()
         for assign in comp.assigns:
-            b.add(Effect("env", assign, UNKNOWN in assign, source=src))
-        self.redirects(comp)
+            b.add(Effect("env", assign, UNKNOWN in assign, False, False, src))
+        if comp.redirs:
+            self.redirects(comp)
         if not argv:
             return
         program = argv[0]
         for launcher in comp.launchers:
-            b.add(Effect("exec", launcher, source=src))
-        b.add(Effect("exec", program, comp.dynamic, source=src))
+            b.add(Effect("exec", launcher, False, False, False, src))
+        b.add(Effect("exec", program, comp.dynamic, False, False, src))
         if comp.dynamic:
             return
-        if (not dynamic and program not in _HANDLED and not comp.launchers and ":" not in src
-                and family(program) is None):
-            return  # `git status`: a program with no argument roles, nothing to unwrap
+        if not dynamic and not comp.launchers and ":" not in src:
+            if program in _ROLES_ONLY:
+                self.roles(argv, dynamic, src)  # `cat f`, `rm -rf d`: argument roles only
+                return
+            if program not in _HANDLED and _family(program) is None and not self.fetched:
+                return  # `git status`: a program with no argument roles, nothing to unwrap
         if "xargs" in comp.launchers:
             extra = comp.stdin.split() if comp.stdin is not None else [UNKNOWN]
             for word in extra:
@@ -313,24 +336,58 @@ class ShellEffects:
                 word = argv[k]
                 b.add(Effect("signal", _fold_dynamic(word) if k in dynamic else word,
                              k in dynamic, source=src))
-        for t in roles(argv):
-            if t.index == -1:
-                b.file(t.kinds, ".", src, recursive=t.recursive)
-                continue
-            if t.index >= len(argv):
-                continue
-            word = t.value if t.value is not None else argv[t.index]
-            unknown = t.index in dynamic
-            if ("host" in t.kinds or "network" in t.kinds) and self.remote(
-                    word, unknown, src, "network" in t.kinds):
-                continue
-            b.file(t.kinds, word, src, dynamic=unknown, recursive=t.recursive)
+        self.roles(argv, dynamic, src)
         if program == "find":
             self.find_exec(argv, dynamic, src)
         if ":" in src or program in FETCHERS or program == "wget":
             self.urls(program, argv, dynamic, src)
-        if program in _CODE_RUNNERS or family(program) is not None:
+            if program in FETCHERS or program == "wget":
+                self.downloads(argv, src)
+        self.runs_downloaded(program, argv, src)
+        if program in _CODE_RUNNERS or _family(program) is not None:
             self.runs_code(comp, program, argv, dynamic, src)
+
+    def downloads(self, argv: list[str], src: str) -> None:
+        """Remember what a fetcher wrote (`-o f`, `-O`, the remote name) for `… && sh f`."""
+        for e in self.b.out:
+            if e.source == src and e.kind == "write":
+                self.fetched.add(e.target)
+        if any(a in ("-O", "--remote-name", "--remote-name-all") or (
+                a.startswith("-") and not a.startswith("--") and "O" in a[1:])
+               for a in argv[1:]) or argv[0] == "wget":
+            for e in self.b.out:
+                if e.source == src and e.kind == "network" and e.target != UNKNOWN:
+                    name = e.target.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+                    if name and "." in name:
+                        self.fetched.add(self.b.path(name)[0])
+
+    def runs_downloaded(self, program: str, argv: list[str], src: str) -> None:
+        """Running a file fetched earlier on the line runs code nobody has seen: `code`."""
+        if not self.fetched:
+            return
+        names = {posix_basename(f) for f in self.fetched}
+        ran = program in names and program not in _HANDLED
+        if not ran and (program in _CODE_RUNNERS or _family(program) is not None):
+            ran = any(not a.startswith("-") and self.b.path(a)[0] in self.fetched
+                      for a in argv[1:])
+        if ran:
+            self.b.code(program, f"{src} (runs a file it downloaded)", unknown=True)
+
+    def roles(self, argv: list[str], dynamic: set[int], src: str) -> None:
+        """The file and host effects of a command's arguments (the argument-role table)."""
+        b = self.b
+        for t in roles(argv):
+            if t.at == -1:
+                b.file(t.kinds, ".", src, recursive=t.recursive)
+                continue
+            if t.at >= len(argv):
+                continue
+            word = t.value if t.value is not None else argv[t.at]
+            unknown = t.at in dynamic
+            if ("host" in t.kinds or "network" in t.kinds) and self.remote(
+                    word, unknown, src, "network" in t.kinds):
+                continue
+            b.file(t.kinds, word, src, dynamic=unknown, recursive=t.recursive)
 
     def redirects(self, comp: Component) -> None:
         """`> f`, `>> f`, `&> f` write f; `< f` reads it; fd duplications name no file."""
@@ -370,7 +427,7 @@ class ShellEffects:
     def remote(self, word: str, unknown: bool, src: str, host_only: bool) -> bool:
         """A host or `host:path` operand: a network effect. True if the word was remote."""
         if unknown and host_only:
-            self.b.add(Effect("network", UNKNOWN, True, source=src))
+            self.b.add(Effect("network", UNKNOWN, True, False, False, src))
             return True
         if _URLISH.match(word):
             self.b.url(word, src)
@@ -404,10 +461,10 @@ class ShellEffects:
         for a, b_end in L.find_exec_commands(argv[1:]):
             sub = [posix_basename(w) if n == 0 else w for n, w in enumerate(argv[1 + a:1 + b_end])]
             for t in roles(sub):
-                if t.index < len(sub) and "{}" in sub[t.index]:
+                if t.at < len(sub) and "{}" in sub[t.at]:
                     for root in roots:
-                        word = "." if root.index == -1 else argv[root.index]
-                        self.b.file(t.kinds, word, src, dynamic=root.index in dynamic,
+                        word = "." if root.at == -1 else argv[root.at]
+                        self.b.file(t.kinds, word, src, dynamic=root.at in dynamic,
                                     recursive=True)
             if sub and (sub[0] in _SHELL_RUNNERS or sub[0] in _INTERPRETERS):
                 self.b.code(sub[0], src, unknown=True)
@@ -469,6 +526,19 @@ class ShellEffects:
             b.add(Effect("code", "sh", True, source=f"{src} (nested too deeply)"))
 
 
+_FAMILIES: dict[str, str | None] = {}
+
+
+def _family(program: str) -> str | None:
+    """The interpreter family of a program name (memoised: names repeat, the test is regexes)."""
+    if program in _FAMILIES:
+        return _FAMILIES[program]
+    found = family(program)
+    if len(_FAMILIES) < 4096:
+        _FAMILIES[program] = found
+    return found
+
+
 def _hostish(word: str) -> bool:
     """A fetcher's operand that names a host (`example.com/x`, `10.0.0.1`, `localhost:8080`)."""
     end = parse_url(word, "http")
@@ -485,6 +555,9 @@ def _stdin_file(comp: Component) -> bool:
     return False
 
 
+# Programs whose effects are their argument roles and nothing else (no URLs, code, targets).
+_ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name) is None) - _CODE_RUNNERS \
+    - FETCHERS - {"wget", "find", "alias"} - _SIGNALLERS
 # Programs whose arguments mean something here; any other program only runs (an exec effect).
 _HANDLED = frozenset({*PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS, *FETCHERS, "wget",
                       "cd", "pushd", "export", "declare", "typeset", "setenv", "local",

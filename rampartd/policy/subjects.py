@@ -183,14 +183,14 @@ class Subjects:
             return [u[0] for u in self.units()]
         if kind == "session":
             return self.session()
-        if kind == "effect":
-            return [frozenset([KIND_IDS[e.kind] for e in self.effects()])]
         hit = self.d.ids.get(kind)
         if hit is None:
             hit = self.d.ids[kind] = self._id_sets(kind)
         return hit
 
     def _id_sets(self, kind: str) -> list[frozenset[int]]:
+        if kind == "effect":
+            return [frozenset([KIND_IDS[e.kind] for e in self.effects()])]
         if kind == "path":
             return [maybe for _, maybe, _ in self.files()]
         if kind == "url":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 FILE_KINDS = ("read", "write", "delete", "chmod")
 _EMPTY: frozenset[str] = frozenset()
@@ -36,11 +37,10 @@ class Roles:
     at_files: bool = False            # `@file` / `name=@file` values are reads (curl -d)
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """One argument a program acts on: argv index, effect kinds, whole tree or not."""
 
-    index: int
+    at: int  # argv index (-1: the working directory)
     kinds: tuple[str, ...]
     recursive: bool = False
     value: str | None = None  # the text when it is part of an argument (`of=FILE`)
@@ -260,7 +260,34 @@ def _find(args: Sequence[str]) -> list[Target]:
     return out
 
 
-SPECIAL = {"tar": _tar, "bsdtar": _tar, "gtar": _tar, "find": _find}
+def _containers(args: Sequence[str]) -> list[Target]:
+    """docker/podman run|create: bind mounts (`-v SRC:DST`, `--mount source=SRC`) expose SRC,
+    read and written, to the container."""
+    if not args or args[0] not in ("run", "create", "container"):
+        return []
+    out: list[Target] = []
+    for j, t in enumerate(args):
+        value: str | None = None
+        if t in ("-v", "--volume", "--mount") and j + 1 < len(args):
+            value, at = args[j + 1], j + 2
+        elif t.startswith(("--volume=", "--mount=")):
+            value, at = t.split("=", 1)[1], j + 1
+        elif t.startswith("-v") and len(t) > 2:
+            value, at = t[2:], j + 1
+        if value is None:
+            continue
+        if t.startswith("--mount"):
+            fields = dict(f.partition("=")[::2] for f in value.split(","))
+            source = fields.get("source") or fields.get("src")
+        else:
+            source = value.split(":", 1)[0]
+        if source and source.startswith(("/", "~", ".", "$")):
+            out.append(Target(at, ("read", "write"), recursive=True, value=source))
+    return out
+
+
+SPECIAL = {"tar": _tar, "bsdtar": _tar, "gtar": _tar, "find": _find, "docker": _containers,
+           "podman": _containers, "nerdctl": _containers}
 
 
 def _has_flag(roles_flags: frozenset[str] | Mapping[str, tuple[str, ...]], t: str) -> str | None:
