@@ -15,6 +15,7 @@ from rampartd.cli import main
 from rampartd.config import load_settings
 from rampartd.errors import ConfigError
 from rampartd.models import SEVERITY, ToolCall
+from rampartd.policy import compile_text
 from rampartd.policy.cases import load_policy_target
 from rampartd.policy.corpus import Report, read_corpus, run_corpus
 from rampartd.policy.engine import evaluate
@@ -159,3 +160,41 @@ def test_bench_a_profile_by_name() -> None:
     assert data["policy"].endswith("yolo.yaml")
     result = CliRunner().invoke(main, ["bench", "--profile", "lax"])
     assert result.exit_code != 0 and "unknown profile 'lax'" in result.output
+
+
+MINI = """\
+# a header
+version: "1"
+default_action: allow
+
+policies:
+  # ---- one section
+  - name: destruction
+    match: {tool: exec}
+    rules:
+      - action: ask
+        message: m
+        when: {command_matches: ["rm *"]}
+  # ---- another section
+  - name: supply-chain
+    match: {tool: exec}
+    rules:
+      - action: watch
+        message: w
+        when: {command_matches: ["pip *"]}
+"""
+
+
+def test_derive_rewrites_a_small_policy_as_each_profile_says() -> None:
+    ci = derive("ci", MINI)
+    assert "      - action: deny\n        message: m" in ci and "action: ask" not in ci
+    assert "action: watch" in ci and ci.startswith("# rampartd ci profile")
+    yolo = derive("yolo", MINI)
+    assert "name: destruction" in yolo and "supply-chain" not in yolo
+    assert "another section" not in yolo
+    paranoid = derive("paranoid", MINI)
+    assert "default_action: ask" in paranoid and "name: known-safe-commands" in paranoid
+    for text in (ci, yolo, paranoid):
+        assert compile_text(text).policy_count >= 1
+    with pytest.raises(ValueError, match="not derived"):
+        derive("standard", MINI)
