@@ -10,19 +10,19 @@ import asyncio
 import collections
 import functools
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
+from rampartd.approvals.queue import Approvals
+from rampartd.audit.drafts import decision_draft
 from rampartd.audit.store import AuditStore, RecordDraft
 from rampartd.errors import PolicyError
-from rampartd.models import Decision, ToolCall
+from rampartd.models import Decision, Outcome, ToolCall
 from rampartd.policy import PolicyHolder
-from rampartd.policy.engine import SlidingWindowCounter, evaluate
+from rampartd.policy.counter import SlidingWindowCounter, requirements
+from rampartd.policy.engine import evaluate
 from rampartd.policy.explain import Explanation, explain
-
-if TYPE_CHECKING:  # approvals imports this module at run time
-    from rampartd.approvals.queue import Approvals
+from rampartd.policy.guard import GUARD_POLICY
 
 # Calls with more text than this (command and string arguments) are evaluated off the loop.
 LARGE_CALL_CHARS = 4096
@@ -36,44 +36,6 @@ def _call_chars(call: ToolCall) -> int:
         size += sum(len(v) for v in items if isinstance(v, str))
     return size
 
-
-# call_count windows longer than this are not supported by the restart seeding of the counter.
-COUNTER_HORIZON_SECONDS = 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a recorded tool call produced: the decision, its record, and how to answer."""
-
-    decision: Decision
-    record: Mapping[str, Any]
-    allowed: bool
-    status: int  # 200 allow/watch, 403 deny, 202 ask
-    approval: Mapping[str, Any] = field(default_factory=dict)  # approval_id, status, expires_at
-
-
-def decision_fields(decision: Decision) -> dict[str, Any]:
-    """The `decision` object of an audit record."""
-    return {
-        "action": decision.action,
-        "message": decision.message,
-        "policy": decision.policy,
-        "matched_policies": list(decision.matched_policies),
-        "suggestions": list(decision.suggestions),
-        "evaluation_time_us": decision.evaluation_time_us,
-    }
-
-
-def decision_draft(call: ToolCall, decision: Decision, **detail: Any) -> RecordDraft:
-    """The audit record draft for one decided tool call."""
-    extra = {k: v for k, v in detail.items() if v is not None}
-    if call.cwd is not None:
-        extra["cwd"] = call.cwd
-    return RecordDraft(
-        kind="decision", agent=call.agent, session=call.session, run_id=call.run_id,
-        tool_call_id=call.tool_call_id, tool=call.tool, request=dict(call.params),
-        decision=decision_fields(decision), detail=extra or None,
-    )
 
 
 def refusal(agent_status: str | None) -> Decision | None:
@@ -92,16 +54,26 @@ class ToolService:
         self.policies = policies
         self.store = store
         self.counter = counter
+        self._counter_fit: tuple[int, float] | None = None  # (keep, horizon) it was sized for
+        self._reloading = asyncio.Lock()  # the holder's state is not shared between threads
         self.approvals = approvals
         self._large = asyncio.Semaphore(1)
         # (tool, action) -> calls answered; read by /metrics, so counting costs one dict update.
         self.decided: collections.Counter[tuple[str, str]] = collections.Counter()
 
     async def seed_counter(self) -> None:
-        """Rebuild call_count state from the audit log so limits survive a restart."""
-        since = time.time() - COUNTER_HORIZON_SECONDS
-        for agent, tool, ts in await self.store.recent_calls(since):
-            self.counter.record(agent, tool, ts)
+        """Size the call counter for the active rules; when they need more history than it
+        holds (at start-up, or a reload with a larger max or window), read it from the audit
+        log, so limits give the same answers before and after a restart."""
+        keep, horizon = requirements(self.policies.current)
+        if self._counter_fit is not None and keep <= self._counter_fit[0] \
+                and horizon <= self._counter_fit[1]:
+            self.counter.reconfigure(keep, horizon)  # smaller bounds: trim what is held
+        else:
+            history = await self.store.recent_calls(time.time() - horizon, per_key=keep) \
+                if keep else []
+            self.counter.reconfigure(keep, horizon, history)
+        self._counter_fit = (keep, horizon)
 
     async def preflight(self, call: ToolCall, *, agent_status: str | None = None) -> Decision:
         """What /v1/tool would decide, without counting or recording the call."""
@@ -137,32 +109,35 @@ class ToolService:
     async def _decide(self, call: ToolCall, agent_status: str | None) -> Outcome:
         refused = refusal(agent_status)
         if refused is not None:
+            # Refused calls count like any other, as they do when rebuilt from the log.
+            self.counter.record(call.agent, call.tool, time.time())
             record = await self.store.append(
                 decision_draft(call, refused, agent_status=agent_status))
-            return Outcome(refused, record, allowed=False, status=403)
+            return Outcome(refused, record, "denied")
         now = time.time()
         decision = await self.evaluate(call, now)
         self.counter.record(call.agent, call.tool, now)
-        monitor = self.mode == "monitor"
+        # Monitor mode allows what policies deny, but never what the guard denies.
+        monitor = self.mode == "monitor" and decision.policy != GUARD_POLICY
         if decision.action == "ask" and not monitor:
             # A grant left by an approval allows the call; otherwise it waits for a person.
             return await self.approvals.handle_ask(call, decision)
         record = await self.store.append(
             decision_draft(call, decision, mode="monitor" if monitor else None))
         if monitor or decision.allowed:
-            return Outcome(decision, record, allowed=True, status=200)
-        return Outcome(decision, record, allowed=False, status=403)
+            return Outcome(decision, record, "allowed")
+        return Outcome(decision, record, "denied")
 
     async def await_approval(self, call: ToolCall, outcome: Outcome, seconds: float, *,
                              agent_status: Callable[[], str | None],
                              connected: Callable[[], bool]) -> Outcome:
-        """Hold a 202 ask up to `seconds` until its approval is decided (then 200 or 403).
+        """Hold a pending ask up to `seconds` until its approval is decided (allowed or denied).
 
         An approved call is retried as if the agent had sent it again: re-evaluated with the
         agent's status and the policy as they are now, so a grant never overrides a deny, and
         only while the caller is still connected to receive the answer.
         """
-        if outcome.status != 202 or seconds <= 0:
+        if outcome.verdict != "pending" or seconds <= 0:
             return outcome
         settled = await self.approvals.settle(outcome, seconds)
         if settled is not None:
@@ -171,10 +146,17 @@ class ToolService:
             return outcome
         return await self.call(call, agent_status=agent_status())
 
+    async def poll_policies(self) -> bool:
+        """Reload if the policy directory changed; True if a new set is in force. Reading and
+        compiling run in a worker thread (a big set takes a while) and one reload at a time."""
+        async with self._reloading:
+            return await asyncio.to_thread(self.policies.poll)
+
     async def reload_policies(self, *, trigger: str) -> None:
         """Reload now; record the new set, or record and re-raise why the edit was refused."""
         try:
-            new = self.policies.reload()
+            async with self._reloading:
+                new = await asyncio.to_thread(self.policies.reload)
         except PolicyError as exc:
             await self.record_reload_failure(exc, trigger=trigger)
             raise
@@ -188,7 +170,8 @@ class ToolService:
                     "line": exc.line}))
 
     async def record_reload(self, policies: int, rules: int, *, trigger: str) -> None:
-        """Record that a new policy set is active."""
+        """Record that a new policy set is active (and size the call counter for it)."""
+        await self.seed_counter()
         await self.store.append(RecordDraft(
             kind="policy.reloaded",
             detail={"trigger": trigger, "policies": policies, "rules": rules,

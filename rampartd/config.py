@@ -63,6 +63,12 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return parse
 
 
+def _guard(value: Any) -> str | tuple[str, ...]:
+    from rampartd.policy.guard import parse_relaxations  # the rule ids live with the guard
+
+    return parse_relaxations(value)
+
+
 def _tool_names(value: Any) -> dict[str, str]:
     from rampartd.toolnames import TOOL_CLASSES
 
@@ -89,6 +95,7 @@ class Setting:
     default: Any
     help: str
     type_name: str
+    file_only: bool = False  # only config.yaml may set it (no flag, no environment variable)
 
 
 # The one declarative table: flags, environment variables, config.yaml and the README come from it.
@@ -106,6 +113,11 @@ SETTINGS: tuple[Setting, ...] = (
             + ", ".join(PROFILE_NAMES), "str"),
     Setting("log_level", _choice("debug", "info", "warning", "error"), "info",
             "log verbosity", "str"),
+    Setting("policy_poll_interval", _positive(float), 0.25,
+            "seconds between checks of the policy directory for edits", "float"),
+    Setting("db_busy_timeout", _positive(float), 5.0,
+            "seconds a database access waits for another process's lock before failing",
+            "float"),
     Setting("approval_timeout", _positive(float), 120.0,
             "seconds before a pending approval expires", "float"),
     Setting("max_pending_approvals", _positive(int), 1000,
@@ -121,11 +133,18 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a stalled stream client may block a write before it is dropped", "float"),
     Setting("checkpoint_every", _positive(int), 1000,
             "records between signed checkpoints", "int"),
-    Setting("checkpoint_seconds", _positive(float), 60.0,
-            "seconds between signed checkpoints", "float"),
+    Setting("checkpoint_seconds", _positive(float), 1.0,
+            "seconds at most from a commit to the signed checkpoint that covers it", "float"),
     Setting("tool_names", _tool_names, {},
             "extra host tool names and the class each is evaluated under (NAME=CLASS,...)",
             "mapping"),
+    Setting("guard", _guard, "on",
+            "the built-in guard: on, off, or a list of its rules to relax", "str/list",
+            file_only=True),
+    Setting("request_read_timeout", _positive(float), 10.0,
+            "seconds a client has to send a whole request (headers and body)", "float"),
+    Setting("max_connections", _positive(int), 2000,
+            "open connections; beyond it the longest-idle one is closed, or 503", "int"),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 ENV_PREFIX = "RAMPARTD_"
@@ -143,6 +162,8 @@ class Settings:
     policy_dir: Path
     profile: str
     log_level: str
+    policy_poll_interval: float
+    db_busy_timeout: float
     approval_timeout: float
     max_pending_approvals: int
     stream_ping_interval: float
@@ -153,6 +174,9 @@ class Settings:
     checkpoint_every: int
     checkpoint_seconds: float
     tool_names: Mapping[str, str]
+    guard: str | tuple[str, ...]
+    request_read_timeout: float
+    max_connections: int
 
     @property
     def token_path(self) -> Path:
@@ -205,6 +229,8 @@ def load_settings(flags: Mapping[str, Any] | None = None,
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         env_name = ENV_PREFIX + setting.name.upper()
+        if setting.file_only and (setting.name in flags or env_name in env):
+            raise ConfigError(f"{setting.name} can only be set in {config_path}")
         if setting.name in flags:
             raw, source = flags[setting.name], f"--{setting.name.replace('_', '-')}"
         elif env_name in env:

@@ -19,6 +19,7 @@ The HTTP layer turns each into `{"error": message, "code": code}` with `status`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -98,10 +99,15 @@ class NotFound(RampartdError):
 
 
 class MethodNotAllowed(RampartdError):
-    """The route exists but not for this method."""
+    """The route exists but not for this method; `allowed` lists the methods it has."""
 
     status = 405
     code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allowed: Iterable[str] = (),
+                 code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.allowed = tuple(sorted(set(allowed)))
 
 
 class Conflict(RampartdError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,20 @@ def ensure_home(home: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise ConfigError(f"home directory {home} is not usable: {exc.strerror or exc}") from None
+
+
+def tighten_home(home: Path) -> None:
+    """Make the home and its directories 0700 and every file in it 0600 (symlinks untouched)."""
+    os.chmod(home, 0o700)
+    for root, dirs, files in os.walk(home):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            wanted = 0o700 if stat.S_ISDIR(st.st_mode) else 0o600
+            if stat.S_IMODE(st.st_mode) != wanted:
+                os.chmod(path, wanted)
 
 
 def write_private(path: Path, data: bytes, *, replace: bool = True) -> bool:

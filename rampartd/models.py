@@ -1,10 +1,10 @@
-"""Frozen value types shared by the engine, the audit log, approvals and the stream."""
+"""Value types shared by the engine, the audit log, approvals and the stream."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 Action = Literal["allow", "deny", "ask", "watch"]
 ACTIONS: tuple[Action, ...] = ("allow", "deny", "ask", "watch")
@@ -40,6 +40,46 @@ class Decision:
     def allowed(self) -> bool:
         """True when the call may run without a human (allow or watch)."""
         return self.action in ("allow", "watch")
+
+
+class AuditRecord(TypedDict):
+    """One committed audit record (the chain's unit): what happened, where it sits, its hash."""
+
+    seq: int
+    id: str  # ULID
+    ts: str  # RFC 3339 UTC with microseconds
+    kind: str
+    agent: str | None
+    session: str | None
+    run_id: str | None
+    tool_call_id: str | None
+    tool: str | None
+    request: dict[str, Any] | None  # redacted params
+    decision: dict[str, Any] | None
+    approval: dict[str, Any] | None
+    batch_id: str | None
+    detail: dict[str, Any] | None
+    prev_hash: str
+    hash: str
+
+
+# What a recorded tool call came to: it may run, it may not, or it waits for a person.
+Verdict = Literal["allowed", "denied", "pending"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a recorded tool call produced: the decision, its audit record and the verdict."""
+
+    decision: Decision
+    record: AuditRecord
+    verdict: Verdict
+    approval: Mapping[str, Any] = field(default_factory=dict)  # approval_id, status, expires_at
+
+    @property
+    def allowed(self) -> bool:
+        """True when the caller may run the call now."""
+        return self.verdict == "allowed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ import pytest
 from rampartd.audit.verify import verify_db
 from rampartd.config import Settings
 from rampartd.daemon import prepare_home
-from rampartd.web.agents import AGENTS
 from rampartd.web.app import create_app
+from rampartd.web.keys import AGENTS
 from tests.api_policy import write_policy
 from tests.conftest import make_settings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,7 @@ from rampartd.audit.verify import verify_db
 from rampartd.config import Settings
 from rampartd.daemon import prepare_home
 from rampartd.web.app import create_app
-from rampartd.web.keys import SERVICE
-from rampartd.web.tools import RELOAD_GATE
+from rampartd.web.keys import RELOAD_GATE, SERVICE
 from tests.api_policy import write_policy
 from tests.conftest import make_settings
 
@@ -39,7 +39,7 @@ async def test_allow_deny_ask_watch(client: Any, auth: dict[str, str]) -> None:
     assert isinstance(body["eval_duration_us"], int) and body["audit_id"]
     assert "suggestions" not in body
 
-    resp = await client.post("/v1/tool/exec", json=call("rm -rf /"), headers=auth)
+    resp = await client.post("/v1/tool/exec", json=call("rm -rf /srv/build"), headers=auth)
     assert resp.status == 403
     body = await resp.json()
     assert (body["allowed"], body["decision"], body["policy"]) == (False, "deny", "block-rm")
@@ -146,7 +146,7 @@ async def test_fail_closed_when_the_record_cannot_be_made_durable(
 
 
 async def test_test_endpoint_explains(client: Any, auth: dict[str, str]) -> None:
-    resp = await client.post("/v1/test", json={"command": "sudo rm -rf /"}, headers=auth)
+    resp = await client.post("/v1/test", json={"command": "sudo rm -rf /srv/build"}, headers=auth)
     assert resp.status == 200
     body = await resp.json()
     assert body["decision"] == "deny"
@@ -154,10 +154,10 @@ async def test_test_endpoint_explains(client: Any, auth: dict[str, str]) -> None
         set(body["matched_policies"]) == {"block-rm", "ask-sudo"}
     why = body["explanation"]
     assert why["tool_class"] == "exec"
-    assert why["parsed"]["components"] == ["sudo rm -rf /"]
+    assert why["parsed"]["components"] == ["sudo rm -rf /srv/build"]
     rules = {m["policy"]: m for m in why["matches"]}
     assert set(rules) == {"block-rm", "ask-sudo"}
-    assert all(m["matched"] and m["matched"][0]["text"] == "sudo rm -rf /"
+    assert all(m["matched"] and m["matched"][0]["text"] == "sudo rm -rf /srv/build"
                for m in rules.values())
     assert {"kind": "exec", "target": "rm"}.items() <= why["effects"][1].items()
     # a host file tool: evaluated as `read`, one effect per path argument
@@ -234,7 +234,7 @@ async def test_monitor_mode_allows_but_records(aiohttp_client: Any, home: Path) 
     prepare_home(s)
     client = await aiohttp_client(create_app(s))
     token = s.token_path.read_text().strip()
-    resp = await client.post("/v1/tool/exec", json=call("rm -rf /"),
+    resp = await client.post("/v1/tool/exec", json=call("rm -rf /srv/build"),
                              headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 200
     body = await resp.json()
@@ -313,8 +313,12 @@ async def test_hostile_json_is_a_clean_400(client: Any, auth: dict[str, str], ra
 
 
 async def test_the_policy_watcher_survives_an_unwritable_log(
-        client: Any, auth: dict[str, str], settings: Settings,
+        aiohttp_client: Any, auth: dict[str, str], settings: Settings,
         caplog: pytest.LogCaptureFixture) -> None:
+    # A short busy timeout: the writer gives up on the lock quickly instead of after 5 s.
+    settings = dataclasses.replace(settings, db_busy_timeout=0.1, policy_poll_interval=0.05)
+    client = await aiohttp_client(create_app(settings))
+
     async def decision_of(command: str) -> str:
         resp = await client.post("/v1/preflight/exec", json=call(command), headers=auth)
         return str((await resp.json())["decision"])

@@ -90,14 +90,21 @@ async def test_tampered_links_are_refused(client: Any, auth: dict[str, str],
         with_query(link, exp=str(int(time.time()) + 99999)),  # extended expiry
         with_query(link, sig=flipped),
         link.replace(approval_id, other_id),  # another approval
-        link.partition("&sig=")[0],  # no signature
-        with_query(link, exp="soon"),
     ]
     for bad in tampered:
         for method in ("GET", "POST"):
             resp = await client.request(method, bad)
             assert resp.status == 403, (method, bad)
             assert (await resp.json())["code"] == "bad_signature"
+    # a link cut short or garbled is a bad request naming the broken part
+    malformed = {"sig": link.partition("&sig=")[0], "exp": with_query(link, exp="soon"),
+                 "action": with_query(link, action="maybe")}
+    for part, bad in malformed.items():
+        for method in ("GET", "POST"):
+            resp = await client.request(method, bad)
+            body = await resp.json()
+            assert resp.status == 400 and body["code"] == "invalid_parameter", (method, bad)
+            assert f"'{part}'" in body["error"]
     # a link signed with another key is just as invalid
     other = approval_settings(settings.home.parent / "elsewhere")
     resp = await client.post(signed(other, approval_id))
@@ -123,3 +130,19 @@ async def test_expired_and_stale_links_are_refused(client: Any, auth: dict[str, 
     assert resp.status == 410
     view = await (await client.get(f"/v1/approvals/{approval_id}", headers=auth)).json()
     assert view["status"] == "approved"
+
+
+async def test_no_request_creates_the_link_key(client: Any, auth: dict[str, str],
+                                               settings: Settings) -> None:
+    key_file = settings.home / KEY_FILE
+    assert key_file.exists()  # made at start, before any request
+    approval_id = await ask(client, auth)
+    key_file.unlink()
+    bogus = f"/v1/approvals/{approval_id}/link?action=approve&exp=9999999999&sig={'0' * 64}"
+    for method in ("GET", "POST"):
+        resp = await client.request(method, bogus)  # no credential, bad signature
+        assert resp.status == 503
+        assert (await resp.json())["code"] == "no_link_key"
+    assert not key_file.exists()
+    view = await (await client.get(f"/v1/approvals/{approval_id}", headers=auth)).json()
+    assert view["status"] == "pending"

@@ -12,7 +12,7 @@ import pytest
 from rampartd.config import Settings
 from rampartd.home import read_token
 from rampartd.web.app import create_app
-from rampartd.web.approvals import APPROVALS
+from rampartd.web.keys import APPROVALS
 from tests.test_approvals import approval_settings, ask, call_body, records, resolve, tool
 
 
@@ -26,23 +26,22 @@ async def until_waiting(client: Any, approval_id: str) -> None:
     """Return once someone is blocked waiting on this approval."""
     approvals = client.server.app[APPROVALS]
     async with asyncio.timeout(10):
-        while approval_id not in approvals._events:
+        while approval_id not in approvals.waited_on:
             await asyncio.sleep(0.005)
 
 
 async def test_long_poll_returns_when_resolved(client: Any, auth: dict[str, str]) -> None:
     approval_id = await ask(client, auth)
-    started = time.monotonic()
     poll = asyncio.create_task(client.get(f"/v1/approvals/{approval_id}", headers=auth,
-                                          params={"wait": "30"}))
+                                          params={"wait": "55"}))
     await until_waiting(client, approval_id)
     assert not poll.done()
     assert (await resolve(client, auth, approval_id, False, reason="no"))[0] == 200
-    resp = await poll
+    # woken by the resolution: a poll left to time out would still be waiting at 55 s
+    resp = await asyncio.wait_for(poll, 30)
     assert resp.status == 200
     body = await resp.json()
     assert (body["status"], body["resolved_by"], body["reason"]) == ("denied", "alice", "no")
-    assert time.monotonic() - started < 10
 
 
 async def test_long_poll_times_out_with_the_pending_approval(client: Any,
@@ -59,9 +58,9 @@ async def test_held_tool_call_answers_200_once_approved(client: Any,
                                                         auth: dict[str, str]) -> None:
     held = asyncio.create_task(tool(client, auth, call_body(), wait=30))
     async with asyncio.timeout(10):
-        while not client.server.app[APPROVALS]._events:
+        while not client.server.app[APPROVALS].waited_on:
             await asyncio.sleep(0.005)
-    [approval_id] = list(client.server.app[APPROVALS]._events)
+    [approval_id] = client.server.app[APPROVALS].waited_on
     assert (await resolve(client, auth, approval_id))[0] == 200
     status, body = await held
     assert status == 200, body
@@ -106,7 +105,7 @@ async def test_expiry_while_a_caller_waits(aiohttp_client: Any, tmp_path: Path) 
     assert status == 403
     assert (body["decision"], body["approval_status"]) == ("deny", "expired")
     assert "expired" in body["message"] and "denied by" not in body["message"]
-    assert 0.5 <= elapsed < 10
+    assert elapsed >= 0.5  # it waited for the expiry, not less
     approval_id = body["approval_id"]
     expired = await records(client, auth, "approval.expired")
     assert [r["approval"]["id"] for r in expired] == [approval_id]
@@ -167,11 +166,9 @@ async def test_overdue_approvals_expire_at_start_up(aiohttp_client: Any,
     await asyncio.sleep(max(0.0, parse_ts(view["expires_at"]).timestamp() - time.time()) + 0.05)
 
     second = await aiohttp_client(create_app(s))
-    started = time.monotonic()
     view = await (await second.get(f"/v1/approvals/{approval_id}", headers=auth,
                                    params={"wait": "10"})).json()
     assert view["status"] == "expired"
-    assert time.monotonic() - started < 2
     assert parse_ts(view["resolved_at"]) >= parse_ts(view["expires_at"])
     expired = await records(second, auth, "approval.expired")
     assert [r["approval"]["id"] for r in expired] == [approval_id]
@@ -182,9 +179,9 @@ async def test_a_held_call_is_reevaluated_when_approved(client: Any, auth: dict[
     """A grant never overrides a deny: if the policy now denies, the approved call is denied."""
     held = asyncio.create_task(tool(client, auth, call_body(), wait=30))
     async with asyncio.timeout(10):
-        while not client.server.app[APPROVALS]._events:
+        while not client.server.app[APPROVALS].waited_on:
             await asyncio.sleep(0.005)
-    [approval_id] = list(client.server.app[APPROVALS]._events)
+    [approval_id] = client.server.app[APPROVALS].waited_on
     policy = settings.policy_dir / "transfers.yaml"
     policy.write_text(policy.read_text().replace("action: ask", "action: deny"))
     resp = await client.post("/v1/policy/reload", headers=auth)

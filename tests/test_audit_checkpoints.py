@@ -70,7 +70,8 @@ async def test_head_is_signed_every_n_records_and_on_close(tmp_path: Path) -> No
     for i in range(12):
         await store.append(RecordDraft("decision", request={"i": i}))
     signed = [c["seq"] for c in lines(tmp_path)]
-    assert signed == [5, 10]  # one record per group here, so exactly every 5
+    # The chain's first record is signed at once, then every 5th (one record per group here).
+    assert signed == [1, 5, 10]
     await store.close()
     final = lines(tmp_path)[-1]
     assert (final["seq"], final["hash"]) == store.head == (12, final["hash"])
@@ -100,3 +101,62 @@ async def test_no_home_means_no_checkpoints(tmp_path: Path) -> None:
     await store.close()
     assert not (tmp_path / "checkpoints.jsonl").exists()
     assert not (tmp_path / "signing.key").exists()
+
+
+async def test_a_checkpoint_follows_the_last_commit_within_checkpoint_seconds(
+        tmp_path: Path) -> None:
+    store = await AuditStore.open(tmp_path / "rampartd.db", home=tmp_path,
+                                  checkpoint_every=1000, checkpoint_seconds=0.2)
+    try:
+        await store.append(RecordDraft("decision"))
+        assert [c["seq"] for c in lines(tmp_path)] == [1]  # first record: signed before answer
+        for _ in range(3):
+            await store.append(RecordDraft("decision"))
+        head_seq = store.head[0]
+        deadline = time.monotonic() + 10
+        while lines(tmp_path)[-1]["seq"] != head_seq and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        # No further commits: the idle writer still signed the newest head on its own.
+        assert (lines(tmp_path)[-1]["seq"], lines(tmp_path)[-1]["hash"]) == store.head
+    finally:
+        await store.close()
+
+
+async def test_missing_or_emptied_checkpoint_file_is_a_finding(tmp_path: Path) -> None:
+    store = await AuditStore.open(tmp_path / "rampartd.db", home=tmp_path)
+    for i in range(3):
+        await store.append(RecordDraft("decision", request={"i": i}))
+    await store.close()
+    path = tmp_path / "checkpoints.jsonl"
+    assert verify_db(tmp_path / "rampartd.db", checkpoints=path)["valid"]
+    for emptied in (b"", b"\n \n"):
+        path.write_bytes(emptied)
+        report = verify_db(tmp_path / "rampartd.db", checkpoints=path)
+        assert not report["valid"] and report["reason"] == "checkpoints_missing"
+    path.unlink()
+    report = verify_db(tmp_path / "rampartd.db", checkpoints=path)
+    assert not report["valid"] and report["reason"] == "checkpoints_missing"
+    assert report["records_checked"] == 3
+
+
+async def test_an_empty_chain_needs_no_checkpoint(tmp_path: Path) -> None:
+    store = await AuditStore.open(tmp_path / "rampartd.db", home=tmp_path)
+    await store.close()
+    report = verify_db(tmp_path / "rampartd.db", checkpoints=tmp_path / "checkpoints.jsonl")
+    assert report["valid"] and report["head"]["seq"] == 0
+
+
+async def test_reopening_without_checkpoints_records_that_they_were_missing(
+        tmp_path: Path) -> None:
+    store = await AuditStore.open(tmp_path / "rampartd.db", home=tmp_path)
+    await store.append(RecordDraft("decision"))
+    await store.close()
+    (tmp_path / "checkpoints.jsonl").unlink()
+    store = await AuditStore.open(tmp_path / "rampartd.db", home=tmp_path)
+    try:
+        records = await store.after_seq(0)
+        assert [r["kind"] for r in records] == ["decision", "audit.checkpoints_missing"]
+        assert records[1]["detail"]["head_seq"] == 1
+        assert lines(tmp_path)[-1]["seq"] == 2  # signed again from here on
+    finally:
+        await store.close()

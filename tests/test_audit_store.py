@@ -218,3 +218,23 @@ async def test_an_aborted_transaction_fails_the_whole_group(store: AuditStore) -
     report = verify_db(store.db_path)
     assert report["valid"], report
     assert after["seq"] == report["head"]["seq"] == report["records_checked"]
+
+
+async def test_a_writer_whose_head_was_moved_rereads_it(tmp_path: Path) -> None:
+    # Two writers on one file (what the home lock prevents): a seq clash fails that one job
+    # (fail closed), then the writer continues from the real head instead of clashing forever.
+    first = await AuditStore.open(tmp_path / "rampartd.db")
+    second = await AuditStore.open(tmp_path / "rampartd.db")
+    try:
+        assert (await first.append(draft(1)))["seq"] == 1
+        with pytest.raises(Unavailable):
+            await second.append(draft(2))  # second still believes the chain is empty
+        assert (await second.append(draft(3)))["seq"] == 2
+        with pytest.raises(Unavailable):  # a job with txn_ops on a stale head
+            await first.transact(lambda conn: None, [draft(4)])
+        assert (await first.transact(lambda conn: None, [draft(5)]))[1][0]["seq"] == 3
+        report = verify_db(tmp_path / "rampartd.db")
+        assert report["valid"] and report["head"]["seq"] == 3
+    finally:
+        await first.close()
+        await second.close()

@@ -9,7 +9,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -45,10 +44,7 @@ def test_serve_creates_home_and_answers_curl(daemon: Daemon) -> None:
     code, body = curl("-H", f"Authorization: Bearer {token}", f"{daemon.base_url}/v1/status")
     assert code == 200 and json.loads(body)["mode"] == "enforce"
 
-    started = time.monotonic()
-    assert daemon.stop(signal.SIGTERM) == 0
-    elapsed = time.monotonic() - started
-    assert elapsed < 1.0, f"idle shutdown took {elapsed:.2f}s"
+    assert daemon.stop(signal.SIGTERM) == 0  # a clean exit (bench/shutdown.py times it)
     log = daemon.output()
     assert "listening on http://127.0.0.1:" in log and str(token_file) in log
     assert token not in log

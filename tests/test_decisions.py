@@ -11,15 +11,15 @@ import pytest
 from ulid import ULID
 
 from rampartd.audit.chain import GENESIS_HASH, RecordDraft, build_record, columns_of, format_ts
+from rampartd.audit.drafts import decision_draft
 from rampartd.audit.migrations import apply_migrations
 from rampartd.audit.verify import verify_db
-from rampartd.calls import decision_draft
 from rampartd.config import Settings
 from rampartd.daemon import prepare_home
 from rampartd.models import Decision, ToolCall
 from rampartd.web.app import create_app
-from rampartd.web.decisions import CLIENT_LOG_LIMIT, CLIENT_LOG_WINDOW, DECISION_LIMITER
-from rampartd.web.keys import SERVICE
+from rampartd.web.decisions import CLIENT_LOG_LIMIT, CLIENT_LOG_WINDOW
+from rampartd.web.keys import DECISION_LIMITER, SERVICE
 from rampartd.web.limits import SlidingWindowLimiter
 from tests.api_policy import write_policy
 from tests.conftest import make_settings
@@ -79,7 +79,7 @@ async def test_list_filters_and_pagination(client: Any, auth: dict[str, str]) ->
                                      headers=auth)).json()
     ids = {
         "allow": (await tool(client, auth, "git status"))["audit_id"],
-        "deny": (await tool(client, auth, "rm -rf /"))["audit_id"],
+        "deny": (await tool(client, auth, "rm -rf /srv/build"))["audit_id"],
         "ask": await ask_record(client),
         "watch": (await tool(client, auth, "curl https://example.com"))["audit_id"],
         "agent": (await tool(client, bearer(agent["token"]), "ls", name="read"))["audit_id"],
@@ -90,7 +90,7 @@ async def test_list_filters_and_pagination(client: Any, auth: dict[str, str]) ->
                                                 ids["deny"], ids["allow"]]
     denied = page["data"][3]
     assert denied["toolName"] == "exec" and denied["decision"] == "deny"
-    assert denied["arguments"] == {"command": "rm -rf /", "path": "/tmp/x"}
+    assert denied["arguments"] == {"command": "rm -rf /srv/build", "path": "/tmp/x"}
     assert denied["mode"] == "deterministic" and denied["reason"] == \
         "recursive deletes are blocked"
     assert denied["context"]["session_id"] == "sess-1"

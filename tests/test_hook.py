@@ -42,7 +42,7 @@ def decision(answer: dict[str, Any] | None) -> str | None:
 def test_allow_deny_ask_and_the_record(daemon: Daemon) -> None:
     code, answer = run_hook(daemon.home, daemon.port, bash("git status"))
     assert code == 0 and answer is None  # allowed: Claude Code's own rules still apply
-    code, answer = run_hook(daemon.home, daemon.port, bash("bash -c 'rm -rf ~'"))
+    code, answer = run_hook(daemon.home, daemon.port, bash("bash -c 'rm -rf /usr'"))
     assert code == 0 and decision(answer) == "deny"
     assert answer is not None
     assert "Recursive deletion" in answer["hookSpecificOutput"]["permissionDecisionReason"]

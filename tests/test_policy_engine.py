@@ -8,7 +8,8 @@ import pytest
 
 from rampartd.models import Decision, ToolCall
 from rampartd.policy import PolicySet, compile_text
-from rampartd.policy.engine import SlidingWindowCounter, evaluate
+from rampartd.policy.counter import SlidingWindowCounter
+from rampartd.policy.engine import evaluate
 
 HOME = "/home/u"
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from rampartd.errors import PolicyError
 from rampartd.policy import compile_text, load_policy_dir, standard_policy_text
+from rampartd.policy.describe import summarize
 from rampartd.policy.loader import parse_yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -165,13 +165,12 @@ def test_empty_file_is_an_error(tmp_path: Path) -> None:
     assert info.value.file == "empty.yaml"
 
 
-def test_alias_bomb_is_refused_quickly() -> None:
+def test_alias_bomb_is_refused_by_its_size() -> None:
+    # 10**9 values if expanded: refused by counting them, before anything is expanded
     lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
-    started = time.monotonic()
     with pytest.raises(PolicyError, match="too many values"):
         parse_yaml("\n".join(lines))
-    assert time.monotonic() - started < 5
 
 
 def test_missing_directory_is_an_error(tmp_path: Path) -> None:
@@ -182,7 +181,7 @@ def test_missing_directory_is_an_error(tmp_path: Path) -> None:
 def test_summary_is_plain_words_and_json() -> None:
     ps = compile_text(MINIMAL.replace('{command_matches: ["rm *"]}',
                                       "{params: {amount: {gt: 1000}}}"))
-    summary = ps.summary()
+    summary = summarize(ps)
     json.dumps(summary)
     rule = summary[0]["rules"][0]
     assert rule["description"] == "deny when argument `amount` > 1000"

@@ -117,12 +117,10 @@ def test_curl_sees_connected_then_audit_and_sigterm_ends_it(
     assert data["type"] == "audit" and data["kind"] == "decision.created"
     assert data["event"]["id"] == answer["audit_id"]
     assert frame_id == f"id: {data['event']['seq']}"
-    # SIGTERM ends the open stream cleanly (curl exits 0) and the daemon stops promptly.
-    started = time.monotonic()
+    # SIGTERM ends the open stream cleanly: curl sees the end of the body and exits 0, the
+    # daemon exits 0 (bench/shutdown.py times it).
     assert daemon.stop(signal.SIGTERM) == 0
-    elapsed = time.monotonic() - started
     assert proc.wait(timeout=10) == 0
-    assert elapsed < 1.0, f"shutdown with an open stream took {elapsed:.2f}s"
     assert "Traceback" not in daemon.output()
 
 

@@ -50,3 +50,13 @@ def test_unit_verifies_without_warnings(tmp_path: Path) -> None:
     output = (proc.stdout + proc.stderr).strip()
     assert proc.returncode == 0, output
     assert output == "", output
+
+
+def test_unit_file_limit_fits_the_connection_cap() -> None:
+    from rampartd.config import SETTINGS_BY_NAME
+    from rampartd.daemon import FILE_HEADROOM
+
+    unit = (REPO / "systemd" / "rampartd.service").read_text()
+    limit = next(line for line in unit.splitlines() if line.startswith("LimitNOFILE="))
+    cap = SETTINGS_BY_NAME["max_connections"].default
+    assert int(limit.split("=")[1]) >= cap + FILE_HEADROOM

@@ -9,7 +9,8 @@ from aiohttp import web
 from rampartd.config import Settings
 from rampartd.home import rotate_token
 from rampartd.web.app import create_app
-from rampartd.web.auth import ROUTE_AUTH, RouteAuth
+from rampartd.web.keys import ROUTE_AUTH
+from rampartd.web.scopes import RouteAuth
 
 
 def assert_error_shape(body: Any, code: str | None = None) -> None:
@@ -113,6 +114,19 @@ async def test_every_error_path_has_one_shape(aiohttp_client: Any, settings: Set
 
     resp = await client.post("/v1/_echo", headers=auth, json={"ok": 1})
     assert resp.status == 200
+
+
+async def test_method_not_allowed_names_the_allowed_methods(client: Any,
+                                                           auth: dict[str, str]) -> None:
+    cases = {("DELETE", "/v1/status"): "GET", ("PUT", "/v1/approvals"): "GET, POST",
+             ("POST", "/v1/agents/6f1c0000-0000-4000-8000-000000000000"): "DELETE, GET, PATCH",
+             ("GET", "/v1/tool/exec"): "POST"}
+    for (method, path), allow in cases.items():
+        for headers in (auth, {}):  # the route's methods are no secret: same before auth
+            resp = await client.request(method, path, headers=headers)
+            assert resp.status == 405, (method, path)
+            assert resp.headers["Allow"] == allow, (method, path)
+            assert_error_shape(await resp.json(), "method_not_allowed")
 
 
 async def test_chunked_oversized_body_is_413(aiohttp_client: Any, settings: Settings,

@@ -13,7 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from rampartd.errors import BadRequest, Forbidden, Gone
+from rampartd.errors import BadRequest, Forbidden, Gone, Unavailable
 from rampartd.home import write_private
 
 KEY_FILE = "approval-links.key"
@@ -22,15 +22,24 @@ ACTIONS = ("approve", "deny")
 LINK_PATH = "/v1/approvals/{id}/link"
 
 
-def load_link_key(home: Path) -> bytes:
-    """The link signing key, created (0600, random) on first use."""
+def ensure_link_key(home: Path) -> None:
+    """Create the link signing key (0600, random) unless it exists; called at start only."""
     path = home / KEY_FILE
     if not path.exists():
         # replace=False: two processes creating it at once end up agreeing on one key.
         write_private(path, secrets.token_bytes(KEY_BYTES), replace=False)
-    key = path.read_bytes()
+
+
+def load_link_key(home: Path) -> bytes:
+    """The link signing key; a missing or damaged key refuses every link (never recreated)."""
+    path = home / KEY_FILE
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        raise Unavailable(f"approval link key {path} is missing; restart rampartd to create "
+                          "one", code="no_link_key") from None
     if len(key) < KEY_BYTES:
-        raise Forbidden(f"approval link key {path} is damaged; delete it to make a new one",
+        raise Forbidden(f"approval link key {path} is damaged; delete it and restart rampartd",
                         code="bad_link_key")
     return key
 
@@ -52,7 +61,7 @@ def link_url(base_url: str, key: bytes, approval_id: str, action: str, exp: int)
 
 @dataclass(frozen=True)
 class SignedLink:
-    """A link's parts as presented."""
+    """A link's parts as presented (web/ parses them from the URL)."""
 
     approval_id: str
     action: str
@@ -60,17 +69,8 @@ class SignedLink:
     signature: str
 
 
-def parse_link(approval_id: str, params: dict[str, str]) -> SignedLink:
-    """The link's query parameters, strictly (a malformed link is refused as a bad signature)."""
-    action, exp, sig = params.get("action"), params.get("exp"), params.get("sig")
-    if action not in ACTIONS or exp is None or not (exp.isascii() and exp.isdigit()) \
-            or len(exp) > 12 or not sig:
-        raise Forbidden("invalid approval link", code="bad_signature")
-    return SignedLink(approval_id, action, int(exp), sig.lower())
-
-
 def check_link(key: bytes, link: SignedLink, now: float) -> None:
-    """Refuse a tampered link (403) or an expired one (410)."""
+    """Refuse a tampered link (Forbidden) or an expired one (Gone)."""
     expected = sign(key, link.approval_id, link.action, link.exp)
     if not hmac.compare_digest(expected.encode(), link.signature.encode()):
         raise Forbidden("invalid approval link", code="bad_signature")

@@ -1,7 +1,7 @@
 """Pending approvals: creation on ask, atomic resolution, waits, expiry, and the grants they leave.
 
 Every state change is one audit job whose txn_ops change the approvals tables (see
-approval_rows.py), so the row and the records describing it commit together. In-memory state
+rows.py), so the row and the records describing it commit together. In-memory state
 (pending deadlines, waiters, grants) is updated only after that commit has returned, so nobody
 is woken and no grant is usable before the record is durable.
 """
@@ -19,15 +19,23 @@ from typing import Any
 from ulid import ULID
 
 from rampartd.approvals import rows
-from rampartd.approvals.rows import GrantSpent, NewApproval, Resolution, Row, RunRef
-from rampartd.audit.redact import prepare_payload
+from rampartd.approvals.rows import (
+    ApprovalView,
+    GrantSpent,
+    NewApproval,
+    Resolution,
+    Row,
+    RunRef,
+)
+from rampartd.audit.drafts import decision_draft, decision_fields
+from rampartd.audit.redact import prepare_payload, redact_text
 from rampartd.audit.store import AuditStore, RecordDraft
-from rampartd.calls import Outcome, decision_draft, decision_fields
-from rampartd.errors import BadRequest, Unavailable
-from rampartd.models import Decision, ToolCall
+from rampartd.errors import Unavailable
+from rampartd.models import AuditRecord, Decision, Outcome, ToolCall
 
 log = logging.getLogger("rampartd.approvals.queue")
 MAX_LIST = 500
+BULK_SCOPES = ("pending", "run")  # the reviewed approvals only, or also the run's future asks
 EXPIRY_RETRY_SECONDS = 1.0  # after a failed expiry write (the audit log is unavailable)
 
 
@@ -35,7 +43,7 @@ def _ids(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(v.upper() for v in values))
 
 
-def group_by_run(views: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def group_by_run(views: Sequence[ApprovalView]) -> list[dict[str, Any]]:
     """Pending approvals grouped by agent, session and run_id, in queue order."""
     groups: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
     for item in views:
@@ -68,10 +76,12 @@ def _requested_draft(row: Row, params: Mapping[str, Any], decision: Decision | N
 class Approvals:
     """The approval queue of one daemon: persisted in SQLite, recorded in the audit chain."""
 
-    def __init__(self, store: AuditStore, *, timeout: float, max_pending: int) -> None:
+    def __init__(self, store: AuditStore, *, timeout: float, max_pending: int,
+                 retry_seconds: float = EXPIRY_RETRY_SECONDS) -> None:
         self.store = store
         self.timeout = timeout
         self.max_pending = max_pending
+        self.retry_seconds = retry_seconds  # after a failed expiry write
         self._pending: dict[str, float] = {}  # approval id -> expires (epoch seconds)
         # grant key -> (expires, the approval or batch id that granted it)
         self._grants: dict[str, tuple[float, str]] = {}
@@ -117,17 +127,22 @@ class Approvals:
         """How many approvals are pending."""
         return len(self._pending)
 
+    @property
+    def waited_on(self) -> frozenset[str]:
+        """Ids of the pending approvals somebody is waiting on right now."""
+        return frozenset(self._events)
+
     # ---------------------------------------------------------------- tool calls
 
     async def handle_ask(self, call: ToolCall, decision: Decision) -> Outcome:
-        """An ask: allowed by a live grant, else a (new or reused) pending approval, 202."""
+        """An ask: allowed by a live grant, else a (new or reused) pending approval."""
         key = self._call_key(call)
         granted = await self._use_grant(call, decision, key)
         if granted is not None:
             return granted
         now = time.time()
-        new = self._new_row(call, key, now, self.timeout, source="policy",
-                            message=decision.message, decision=decision)
+        new = await self._new_row(call, key, now, self.timeout, source="policy",
+                                  message=decision.message, decision=decision)
 
         def drafts(result: tuple[str, Row | None]) -> list[RecordDraft]:
             state, row = result
@@ -141,19 +156,19 @@ class Approvals:
                     _requested_draft(row, call.params, decision)]
 
         row, records, _ = await self._insert(new, now, drafts)
-        return Outcome(decision, records[0], allowed=False, status=202, approval={
+        return Outcome(decision, records[0], "pending", approval={
             "approval_id": row["id"], "approval_status": "pending",
             "expires_at": row["expires_at"]})
 
     async def settle(self, asked: Outcome, seconds: float) -> Outcome | None:
-        """Hold a 202 ask until its approval is decided or `seconds` pass.
+        """Hold a pending ask until its approval is decided or `seconds` pass.
 
         None means approved: the caller then retries the call, which is evaluated afresh and
-        spends the one-shot grant only if the policy still asks. Otherwise the 403 of a denial
-        or expiry, or the unchanged 202 when nobody decided in time.
+        spends the one-shot grant only if the policy still asks. Otherwise the denial of a
+        denied or expired approval, or the unchanged pending outcome when nobody decided in time.
         """
         approval_id = asked.approval.get("approval_id")
-        if asked.status != 202 or not isinstance(approval_id, str):
+        if asked.verdict != "pending" or not isinstance(approval_id, str):
             return asked
         await self.wait(approval_id, seconds)
         row = await self._row(approval_id)
@@ -172,7 +187,7 @@ class Approvals:
         denied = Decision("deny", message, policy=decision.policy,
                           matched_policies=decision.matched_policies,
                           evaluation_time_us=decision.evaluation_time_us)
-        return Outcome(denied, asked.record, allowed=False, status=403, approval=fields)
+        return Outcome(denied, asked.record, "denied", approval=fields)
 
     async def _use_grant(self, call: ToolCall, decision: Decision, key: str) -> Outcome | None:
         now = time.time()
@@ -199,20 +214,20 @@ class Approvals:
                 continue
             if grant.startswith("once:"):
                 self._grants.pop(grant, None)
-            return Outcome(allowed, records[0], allowed=True, status=200, approval={
+            return Outcome(allowed, records[0], "allowed", approval={
                 "approval_id": source_id, "approval_status": "approved"})
         return None
 
     # ---------------------------------------------------------------- reads and waits
 
-    async def get(self, approval_id: str) -> dict[str, Any] | None:
+    async def get(self, approval_id: str) -> ApprovalView | None:
         """One approval's view, or None."""
         row = await self._row(approval_id)
         return None if row is None else rows.view(row, time.time())
 
     async def query(self, *, status: str | None = "pending", agent: str | None = None,
                    session: str | None = None, run_id: str | None = None,
-                   limit: int = 100) -> list[dict[str, Any]]:
+                   limit: int = 100) -> list[ApprovalView]:
         """Approvals matching the filters: pending ones oldest first, others newest first."""
         where, args = [], []
         for column, value in (("status", status), ("agent", agent), ("session", session),
@@ -238,11 +253,11 @@ class Approvals:
     # ---------------------------------------------------------------- decisions
 
     async def create(self, call: ToolCall, *, message: str | None, lifetime: float | None,
-                     requested_by: str | None) -> tuple[dict[str, Any], bool]:
+                     requested_by: str | None) -> tuple[ApprovalView, bool]:
         """An approval made by an operator or a script; returns (view, created)."""
         now = time.time()
-        new = self._new_row(call, self._call_key(call), now, lifetime or self.timeout,
-                            source="operator", message=message, decision=None)
+        new = await self._new_row(call, self._call_key(call), now, lifetime or self.timeout,
+                                  source="operator", message=message, decision=None)
 
         def drafts(result: tuple[str, Row | None]) -> list[RecordDraft]:
             state, row = result
@@ -255,9 +270,9 @@ class Approvals:
 
     async def resolve(self, approval_id: str, *, approved: bool, resolved_by: str,
                       reason: str | None = None, via: str = "api", credential: str | None = None,
-                      link_signature: str | None = None) -> dict[str, Any]:
-        """Decide one pending approval; the first resolver wins, later ones get 410."""
-        how = Resolution(approved, resolved_by, reason, time.time(), self.timeout)
+                      link_signature: str | None = None) -> ApprovalView:
+        """Decide one pending approval; the first resolver wins, later ones get Gone."""
+        how = self._resolution(approved, resolved_by, reason)
         row, _ = await self.store.transact(
             rows.resolve_one(approval_id.upper(), how, link_signature=link_signature),
             lambda row: [_resolved_draft(row, via=via, credential=credential)])
@@ -270,17 +285,16 @@ class Approvals:
         """Resolve exactly the reviewed pending approvals of one run, as one batch.
 
         scope "run" (approve only) also allows the run's future asks until the approval
-        timeout. Any id that is no longer pending makes the whole batch a 409.
+        timeout. Any id that is no longer pending makes the whole batch a Conflict.
         """
-        if scope not in ("pending", "run"):
-            raise BadRequest("field 'scope' must be 'pending' or 'run'", code="invalid_field")
-        if scope == "run" and not approved:
-            raise BadRequest("scope 'run' is for approving only", code="invalid_field")
         ids = _ids(ids)
-        if scope == "pending" and not ids:
-            raise BadRequest("field 'ids' must list the approvals you reviewed",
-                             code="invalid_field")
-        how = Resolution(approved, resolved_by, reason, time.time(), self.timeout)
+        # The request was checked in web/; these would be a caller's mistake, not the user's.
+        if scope not in BULK_SCOPES or (scope == "run" and not approved) \
+                or (scope == "pending" and not ids):
+            raise ValueError(f"bulk resolve: scope {scope!r} with approved={approved} "
+                             f"and {len(ids)} ids")
+        how = self._resolution(approved, resolved_by, reason)
+        resolved_by = how.resolved_by
         batch_id = str(ULID())
         until = how.now + self.timeout if scope == "run" else None
         action = "approve" if approved else "deny"
@@ -312,12 +326,12 @@ class Approvals:
 
     async def _insert(self, new: NewApproval, now: float,
                       drafts: Callable[[tuple[str, Row | None]], list[RecordDraft]],
-                      ) -> tuple[Row, list[dict[str, Any]], bool]:
+                      ) -> tuple[Row, list[AuditRecord], bool]:
         """Add (or reuse) a pending approval in one audit job; returns (row, records, created).
 
         Shielded: a caller that goes away must not leave a committed approval unscheduled.
         """
-        async def commit() -> tuple[tuple[str, Row | None], list[dict[str, Any]]]:
+        async def commit() -> tuple[tuple[str, Row | None], list[AuditRecord]]:
             result = await self.store.transact(
                 rows.insert_pending(new, self.max_pending, now), drafts)
             (state, row), _ = result
@@ -331,18 +345,31 @@ class Approvals:
                               "some before asking for more", code="approval_queue_full")
         return row, records, state == "created"
 
-    @staticmethod
-    def _new_row(call: ToolCall, key: str, now: float, lifetime: float, *, source: str,
-                 message: str | None, decision: Decision | None) -> NewApproval:
-        request = prepare_payload({"request": dict(call.params)})["request"]
+    def _resolution(self, approved: bool, resolved_by: str, reason: str | None) -> Resolution:
+        """A resolution whose free texts are redacted like the audit log, since the row
+        and the API serve them as given."""
+        known = self.store.known_secrets()
+        return Resolution(approved, redact_text(resolved_by, known),
+                          None if reason is None else redact_text(reason, known),
+                          time.time(), self.timeout)
+
+    async def _new_row(self, call: ToolCall, key: str, now: float, lifetime: float, *,
+                       source: str, message: str | None,
+                       decision: Decision | None) -> NewApproval:
+        # Every stored text is redacted exactly as in the audit log; a big request takes a
+        # while, so it is done off the event loop.
+        clean = await asyncio.to_thread(
+            prepare_payload, {"request": dict(call.params), "message": message,
+                              "cwd": call.cwd}, known=self.store.known_secrets())
         matched = [] if decision is None else list(decision.matched_policies)
         return NewApproval(
             id=str(ULID()), call_key=key, status="pending", source=source, agent=call.agent,
             session=call.session, run_id=call.run_id, tool_call_id=call.tool_call_id,
-            tool=call.tool, request=json.dumps(request, ensure_ascii=False),
-            message=message, policy=None if decision is None else decision.policy,
+            tool=call.tool, request=json.dumps(clean["request"], ensure_ascii=False),
+            message=clean["message"], policy=None if decision is None else decision.policy,
             matched_policies=json.dumps(matched), created_at=rows.iso(now),
-            expires_at=rows.iso(now + lifetime), expires_epoch=now + lifetime, cwd=call.cwd)
+            expires_at=rows.iso(now + lifetime), expires_epoch=now + lifetime,
+            cwd=clean["cwd"])
 
     def _add_pending(self, row: Row) -> None:
         self._pending[row["id"]] = row["expires_epoch"]
@@ -378,7 +405,7 @@ class Approvals:
                     await self._expire(due, now)
                 except Exception:  # keep the task alive; the approvals are retried
                     log.exception("could not record expired approvals")
-                    await asyncio.sleep(EXPIRY_RETRY_SECONDS)
+                    await asyncio.sleep(self.retry_seconds)
                 continue
             self._grants = {k: v for k, v in self._grants.items() if v[0] > now}
             nearest = min(self._pending.values(), default=None)

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import rfc8785
 
@@ -32,7 +32,60 @@ _CLAIM = ("UPDATE approvals SET status = ?, resolved_at = ?, resolved_by = ?, " 
           + _RETURNING)
 _EXPIRE = ("UPDATE approvals SET status = 'expired', resolved_at = ? WHERE id = ? "  # noqa: S608
            "AND status = 'pending' AND expires_epoch <= ?" + _RETURNING)
-Row = dict[str, Any]
+
+
+class ApprovalRow(TypedDict):
+    """One row of the approvals table (the columns of COLUMNS)."""
+
+    id: str
+    call_key: str
+    status: str  # pending | approved | denied | expired
+    source: str  # policy | operator
+    agent: str
+    session: str
+    run_id: str | None
+    tool_call_id: str | None
+    tool: str
+    request: str  # JSON of the redacted params
+    message: str | None
+    policy: str | None
+    matched_policies: str  # JSON list
+    created_at: str
+    expires_at: str
+    expires_epoch: float
+    resolved_at: str | None
+    resolved_by: str | None
+    reason: str | None
+    batch_id: str | None
+    cwd: str | None
+
+
+class ApprovalView(TypedDict):
+    """The API's JSON shape of an approval: the row without its keys, JSON decoded."""
+
+    id: str
+    status: str
+    source: str
+    agent: str
+    session: str
+    run_id: str | None
+    tool_call_id: str | None
+    tool: str
+    request: dict[str, Any]
+    message: str | None
+    policy: str | None
+    matched_policies: list[str]
+    created_at: str
+    expires_at: str
+    resolved_at: str | None
+    resolved_by: str | None
+    reason: str | None
+    batch_id: str | None
+    cwd: str | None
+    expires_in: NotRequired[float]  # seconds left, while pending
+
+
+Row = ApprovalRow
 TxnOps = Callable[[sqlite3.Connection], Any]
 
 
@@ -69,27 +122,28 @@ def run_key(agent: str, session: str, run_id: str) -> str:
 
 
 def to_row(values: Sequence[Any]) -> Row:
-    """A selected approvals row as a dict keyed by COLUMNS."""
-    return dict(zip(COLUMNS, values, strict=True))
+    """A selected approvals row keyed by COLUMNS."""
+    return cast(Row, dict(zip(COLUMNS, values, strict=True)))  # SELECT lists COLUMNS
 
 
-def view(row: Row, now: float) -> dict[str, Any]:
+def view(row: Row, now: float) -> ApprovalView:
     """The API's JSON shape of an approval."""
-    out = {k: row[k] for k in COLUMNS if k not in ("call_key", "expires_epoch")}
+    out: dict[str, Any] = {k: v for k, v in row.items()
+                           if k not in ("call_key", "expires_epoch")}
     out["request"] = json.loads(row["request"])
     out["matched_policies"] = json.loads(row["matched_policies"])
     if row["status"] == "pending":
         out["expires_in"] = round(max(0.0, row["expires_epoch"] - now), 3)
-    return out
+    return cast(ApprovalView, out)
 
 
 def record_fields(row: Row, **extra: Any) -> dict[str, Any]:
     """The `approval` object of an approval.* audit record."""
-    fields = {"id": row["id"], "status": row["status"], "source": row["source"],
-              "expires_at": row["expires_at"]}
+    fields: dict[str, Any] = {"id": row["id"], "status": row["status"],
+                              "source": row["source"], "expires_at": row["expires_at"]}
     for name in ("resolved_by", "reason", "resolved_at"):
         if row.get(name) is not None:
-            fields[name] = row[name]
+            fields[name] = row.get(name)
     fields.update({k: v for k, v in extra.items() if v is not None})
     return fields
 
@@ -155,10 +209,12 @@ def _missing_or_gone(conn: sqlite3.Connection, approval_id: str) -> Exception:
     return Gone(f"approval {approval_id} is already {status}", code=f"approval_{status}")
 
 
-def _grant(conn: sqlite3.Connection, key: str, kind: str, row: Row, expires: float) -> None:
+def _grant(conn: sqlite3.Connection, key: str, kind: str, source_id: str,
+           where: tuple[str, str, str | None], expires: float) -> None:
+    """Record a grant left by approval (or batch) `source_id` for (agent, session, run_id)."""
     conn.execute("INSERT OR REPLACE INTO approval_grants (key, kind, approval_id, agent, "
                  "session, run_id, expires_epoch) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (key, kind, row["id"], row["agent"], row["session"], row["run_id"], expires))
+                 (key, kind, source_id, *where, expires))
 
 
 @dataclass(frozen=True)
@@ -186,12 +242,13 @@ def _claim(conn: sqlite3.Connection, approval_id: str, how: Resolution,
         return None
     row = to_row(found)
     if how.approved:
-        _grant(conn, "once:" + row["call_key"], "once", row, how.now + how.grant_seconds)
+        _grant(conn, "once:" + row["call_key"], "once", row["id"],
+               (row["agent"], row["session"], row["run_id"]), how.now + how.grant_seconds)
     return row
 
 
 def resolve_one(approval_id: str, how: Resolution, *, link_signature: str | None = None) -> TxnOps:
-    """Atomically claim one pending approval (404 unknown, 410 no longer pending)."""
+    """Atomically claim one pending approval (NotFound if unknown, Gone if no longer pending)."""
     def run(conn: sqlite3.Connection) -> Row:
         if link_signature is not None:
             # Only a digest of the spent signature is kept: enough to refuse its reuse.
@@ -219,7 +276,7 @@ class RunRef:
 
 def resolve_batch(ids: Sequence[str], run: RunRef, how: Resolution, batch_id: str,
                   run_grant_until: float | None) -> TxnOps:
-    """Claim exactly these pending approvals of one run (409 if any is not); optionally grant
+    """Claim exactly these pending approvals of one run (Conflict if any is not); optionally grant
     the run until run_grant_until. Returns the claimed rows."""
     def run_ops(conn: sqlite3.Connection) -> list[Row]:
         rows: list[Row] = []
@@ -239,10 +296,8 @@ def resolve_batch(ids: Sequence[str], run: RunRef, how: Resolution, batch_id: st
                                "review the queue again", code="approval_not_pending")
             rows.append(row)
         if run_grant_until is not None:
-            anchor = {"id": batch_id, "agent": run.agent, "session": run.session,
-                      "run_id": run.run_id}
-            _grant(conn, run_key(run.agent, run.session, run.run_id), "run", anchor,
-                   run_grant_until)
+            _grant(conn, run_key(run.agent, run.session, run.run_id), "run", batch_id,
+                   (run.agent, run.session, run.run_id), run_grant_until)
         return rows
     return run_ops
 

@@ -44,6 +44,7 @@ COLUMN_MISMATCH = "column_mismatch"
 CHECKPOINT_MISMATCH = "checkpoint_mismatch"
 BEHIND_CHECKPOINT = "behind_checkpoint"
 BAD_CHECKPOINT = "bad_checkpoint_signature"
+CHECKPOINTS_MISSING = "checkpoints_missing"
 
 
 @dataclass(frozen=True)
@@ -258,11 +259,14 @@ class ChainVerifier:
 
 def verify_rows(rows: Iterable[StoredRow], *, head: tuple[int, str] | None = None,
                 checkpoints: Sequence[CheckpointRef] = (),
-                checkpoint_error: str | None = None) -> dict[str, Any]:
+                checkpoint_error: str | None = None,
+                checkpoints_expected: bool = False) -> dict[str, Any]:
     """Verify rows in seq order; head (seq, hash) is taken from the rows when not given.
 
     checkpoint_error names a checkpoint whose signature did not verify; it is reported when
-    the chain itself is intact.
+    the chain itself is intact. With checkpoints_expected, a chain that has records but no
+    checkpoint at all is reported as checkpoints_missing: the first record of a chain is
+    always signed, so an absent or emptied checkpoint file hides a truncation.
     """
     verifier = ChainVerifier(checkpoints)
     last: tuple[int, str] = (0, GENESIS_HASH)
@@ -273,4 +277,9 @@ def verify_rows(rows: Iterable[StoredRow], *, head: tuple[int, str] | None = Non
     report = verifier.report(head if head is not None else last)
     if report["valid"] and checkpoint_error is not None:
         report.update(valid=False, reason=BAD_CHECKPOINT, detail=checkpoint_error)
+    elif report["valid"] and checkpoints_expected and not checkpoints \
+            and report["head"]["seq"] > 0:
+        report.update(valid=False, reason=CHECKPOINTS_MISSING,
+                      detail="the chain has records but no signed checkpoint: the checkpoint "
+                             "file is missing or empty, so removed records cannot be ruled out")
     return report

@@ -48,8 +48,7 @@ def load_or_create_signing_key(home: Path) -> Ed25519PrivateKey:
         raise ValueError(f"{key_path} is not an Ed25519 private key")
     public = _public_pem(loaded)
     if not pub_path.exists() or pub_path.read_bytes() != public:
-        write_private(pub_path, public)
-        os.chmod(pub_path, 0o644)
+        write_private(pub_path, public)  # 0600 like every file in the home
     return loaded
 
 
@@ -89,6 +88,14 @@ def append_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def has_checkpoints(path: Path) -> bool:
+    """True if the checkpoint file exists and is not empty (its lines are not checked)."""
+    try:
+        return bool(path.read_bytes().strip())
+    except FileNotFoundError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -8,25 +8,18 @@ is the identity that policies match and records carry).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from rampartd.audit.filters import DECISION_KINDS, DECISION_KINDS_SQL, normalize_time
-from rampartd.audit.store import AuditStore, RecordDraft, decode_record
-from rampartd.errors import BadRequest
-from rampartd.models import ACTIONS
+from rampartd.audit.store import AuditStore, decode_record
+from rampartd.models import AuditRecord
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 MAX_DAYS = 90
-CLIENT_DECISIONS = ("allow", "deny")
-CLIENT_MODES = ("deterministic", "llm")
-CLIENT_FIELDS = ("tool_name", "arguments", "decision", "reason", "mode", "latency_ms", "source",
-                 "context")
-MAX_LATENCY_MS = 3_600_000.0
 # Per-action counters of summary and breakdown.
 _COUNTERS = {"allow": "allowed", "deny": "denied", "ask": "asked", "watch": "watched"}
 AgentIdOf = Callable[[str], str | None]  # agent name → registered agent id
@@ -58,23 +51,6 @@ class DecisionFilter:
             clauses.append("ts < ?")
             args.append(self.until)
         return " AND ".join(clauses), args
-
-
-def check_action(value: str) -> str:
-    """The decision filter: allow, deny, ask or watch."""
-    if value not in ACTIONS:
-        raise BadRequest(f"decision: must be one of {', '.join(ACTIONS)}",
-                         code="invalid_parameter")
-    return value
-
-
-def date_range(start: str | None, end: str | None) -> tuple[str | None, str | None]:
-    """startDate (inclusive) and endDate (a bare date includes that whole day) as ts bounds."""
-    since = None if start is None else normalize_time("startDate", start)
-    until = None if end is None else normalize_time("endDate", end, end=True)
-    if since is not None and until is not None and until <= since:
-        raise BadRequest("endDate: must be after startDate", code="invalid_parameter")
-    return since, until
 
 
 def decision_view(record: Mapping[str, Any], agent_id_of: AgentIdOf) -> dict[str, Any]:
@@ -123,7 +99,7 @@ def decision_view(record: Mapping[str, Any], agent_id_of: AgentIdOf) -> dict[str
 
 
 async def list_decisions(store: AuditStore, flt: DecisionFilter, *, limit: int,
-                         offset: int) -> tuple[list[dict[str, Any]], int]:
+                         offset: int) -> tuple[list[AuditRecord], int]:
     """Matching decision records, newest first, and how many match in all."""
     where, args = flt.where()
     async with store.reader() as conn:
@@ -147,8 +123,8 @@ async def decision_stats(store: AuditStore, days: int, *,
     """Counts per action and source over the last `days` UTC days, with a row for each day."""
     last = today if today is not None else datetime.now(UTC).date()
     first = last - timedelta(days=days - 1)
-    since = normalize_time("startDate", first.isoformat())
-    until = normalize_time("endDate", last.isoformat(), end=True)
+    since = normalize_time(first.isoformat())
+    until = normalize_time(last.isoformat(), end=True)
     days_list = [(first + timedelta(days=i)).isoformat() for i in range(days)]
     per_day = {day: _counters() for day in days_list}
     sql = (f"SELECT substr(ts, 1, 10), kind, action, COUNT(*) FROM audit_log "  # noqa: S608
@@ -171,75 +147,3 @@ async def decision_stats(store: AuditStore, days: int, *,
         "summary": summary,
         "breakdown": [{"date": day, **per_day[day]} for day in days_list],
     }
-
-
-def _check_json_number(name: str, value: Any, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value) or not 0 <= value <= hi:
-        raise BadRequest(f"field {name!r} must be a number from 0 to {hi:g}",
-                         code="invalid_field")
-    return value
-
-
-def client_draft(body: Mapping[str, Any], *, agent_name: str | None, agent_id: str | None,
-                 agent_status: str | None = None) -> RecordDraft:
-    """Validate a client-logged decision (Veto's body) and build its `decision.client` draft.
-
-    agent_name/agent_id are the calling agent's (None for the admin token, in which case the
-    context's agent_id, or "client", names the agent).
-    """
-    for key in body:
-        if key not in CLIENT_FIELDS:
-            raise BadRequest(f"unknown field {key!r} in body", code="unknown_field")
-    for key in ("tool_name", "arguments", "decision", "mode", "latency_ms", "source"):
-        if body.get(key) is None:
-            raise BadRequest(f"field {key!r} is required", code="missing_field")
-    tool = body["tool_name"]
-    if not isinstance(tool, str) or not 1 <= len(tool) <= 255 or not tool.strip():
-        raise BadRequest("field 'tool_name' must be a string of 1 to 255 characters",
-                         code="invalid_field")
-    arguments = body["arguments"]
-    if not isinstance(arguments, dict):
-        raise BadRequest("field 'arguments' must be an object", code="invalid_field")
-    action = body["decision"]
-    if action not in CLIENT_DECISIONS:
-        raise BadRequest("field 'decision' must be 'allow' or 'deny'", code="invalid_field")
-    mode = body["mode"]
-    if mode not in CLIENT_MODES:
-        raise BadRequest("field 'mode' must be 'deterministic' or 'llm'", code="invalid_field")
-    if body["source"] != "client":
-        raise BadRequest("field 'source' must be 'client'", code="invalid_field")
-    latency = _check_json_number("latency_ms", body["latency_ms"], MAX_LATENCY_MS)
-    reason = body.get("reason")
-    if reason is not None and (not isinstance(reason, str) or len(reason) > 4096):
-        raise BadRequest("field 'reason' must be a string of at most 4096 characters",
-                         code="invalid_field")
-    context = body.get("context")
-    if context is not None and not isinstance(context, dict):
-        raise BadRequest("field 'context' must be an object", code="invalid_field")
-    context = context or {}
-
-    def text(key: str, max_len: int) -> str | None:
-        value = context.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or len(value) > max_len:
-            raise BadRequest(f"field 'context.{key}' must be a string of at most {max_len} "
-                             "characters", code="invalid_field")
-        return value
-
-    session, run_id, context_agent = text("session_id", 1024), text("run_id", 255), \
-        text("agent_id", 255)
-    detail: dict[str, Any] = {"source": "client", "mode": mode, "latency_ms": latency,
-                              "context": context}
-    if agent_id is not None:
-        detail["agent_id"] = agent_id
-    if agent_status is not None and agent_status != "active":
-        detail["agent_status"] = agent_status
-    return RecordDraft(
-        kind="decision.client", agent=agent_name or context_agent or "client", session=session,
-        run_id=run_id, tool=tool, request=arguments,
-        decision={"action": action, "message": reason or "", "policy": None,
-                  "matched_policies": [], "suggestions": [],
-                  "evaluation_time_us": round(latency * 1000)},
-        detail=detail)

@@ -45,7 +45,8 @@ def verify_db(db_path: Path, *, checkpoints: Path | None = None,
         head = (0, "") if row is None else (int(row[0]), str(row[1]))
         rows = conn.execute(f"SELECT {ROW_COLUMNS} FROM audit_log ORDER BY seq")  # noqa: S608
         return verify_rows(map(StoredRow._make, rows), head=head,
-                           checkpoints=signed.checkpoints, checkpoint_error=signed.error)
+                           checkpoints=signed.checkpoints, checkpoint_error=signed.error,
+                           checkpoints_expected=checkpoints is not None)
     except sqlite3.DatabaseError as exc:
         raise Unavailable(f"cannot read {db_path}: {exc}") from None
     finally:

@@ -14,14 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ulid import ULID
 
@@ -33,16 +34,19 @@ from rampartd.audit.chain import (
     format_ts,
     parse_ts,
 )
-from rampartd.audit.checkpoints import append_checkpoint, sign_checkpoint
+from rampartd.audit.checkpoints import append_checkpoint, has_checkpoints, sign_checkpoint
 from rampartd.audit.migrations import apply_migrations
 from rampartd.audit.redact import prepare_payload
 from rampartd.errors import Unavailable
+from rampartd.models import AuditRecord
 
 log = logging.getLogger("rampartd.audit")
 
 MAX_GROUP = 500
 TxnOps = Callable[[sqlite3.Connection], Any]
 DraftSource = Sequence[RecordDraft] | Callable[[Any], RecordDraft | Sequence[RecordDraft]]
+# Literal secrets (the admin token) to redact from every record; called on the writer thread.
+KnownSecrets = Callable[[], Collection[str]]
 INSERT_SQL = ("INSERT INTO audit_log (seq, id, ts, kind, agent, session, tool, action, run_id, "
               "prev_hash, hash, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -53,7 +57,7 @@ class Job:
 
     drafts: DraftSource
     txn_ops: TxnOps | None
-    future: asyncio.Future[tuple[Any, list[dict[str, Any]]]]
+    future: asyncio.Future[tuple[Any, list[AuditRecord]]]
 
 
 @dataclass
@@ -61,7 +65,7 @@ class _Outcome:
     job: Job
     error: BaseException | None = None
     value: Any = None
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[AuditRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,10 +81,16 @@ class CheckpointPolicy:
 _STOP = object()
 
 
-def open_writer_connection(db_path: Path) -> sqlite3.Connection:
+BUSY_TIMEOUT_SECONDS = 5.0  # how long a database access waits for another process's lock
+
+
+def open_writer_connection(db_path: Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+                           ) -> sqlite3.Connection:
     """The write connection: autocommit mode (we issue BEGIN), WAL, synchronous=FULL."""
+    # SQLite gives the -wal and -shm files the database file's mode, so create it private.
+    os.close(os.open(db_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
     conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -96,13 +106,23 @@ def read_head(conn: sqlite3.Connection) -> tuple[int, str, int]:
     return int(row[0]), str(row[1]), int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 
+def _seq_conflict(exc: BaseException) -> bool:
+    """True if exc (or its cause) is a clash with a seq some other writer already used."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    return isinstance(cause, sqlite3.IntegrityError) and "audit_log.seq" in str(cause)
+
+
 class AuditWriter:
     """Owns the write connection and the thread that drains the job queue."""
 
     def __init__(self, db_path: Path, loop: asyncio.AbstractEventLoop,
-                 deliver: Callable[[list[_Outcome], list[dict[str, Any]]], None],
-                 checkpoints: CheckpointPolicy | None) -> None:
+                 deliver: Callable[[list[_Outcome], list[AuditRecord]], None],
+                 checkpoints: CheckpointPolicy | None, *,
+                 busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+                 known_secrets: KnownSecrets | None = None) -> None:
         self._db_path = db_path
+        self._busy_timeout = busy_timeout
+        self._known_secrets = known_secrets
         self._loop = loop
         self._deliver = deliver
         self._policy = checkpoints
@@ -112,7 +132,8 @@ class AuditWriter:
         self._thread = threading.Thread(target=self._run, name="rampartd-audit-writer",
                                         daemon=True)
         self._seq, self._hash, self._last_us = 0, GENESIS_HASH, 0
-        self._signed_seq, self._signed_at = 0, time.monotonic()
+        self._signed_seq = 0
+        self._unsigned_since: float | None = None  # when the oldest unsigned commit happened
         self.failed = False
 
     async def start(self) -> tuple[int, str]:
@@ -146,10 +167,12 @@ class AuditWriter:
 
     def _run(self) -> None:
         try:
-            conn = open_writer_connection(self._db_path)
+            conn = open_writer_connection(self._db_path, self._busy_timeout)
             apply_migrations(conn)
             self._seq, self._hash, self._last_us = read_head(conn)
-            self._signed_seq = self._seq
+            # A head with no checkpoint file behind it is signed with the next commit.
+            signed = self._policy is not None and has_checkpoints(self._policy.path)
+            self._signed_seq = self._seq if signed else 0
         except Exception as exc:
             error = Unavailable(f"cannot open the audit log {self._db_path}: {exc}")
             self._post(self._settle, self._ready, None, error)
@@ -168,9 +191,9 @@ class AuditWriter:
             self._post(self._settle, self._done, None)
 
     def _timeout(self) -> float | None:
-        if self._policy is None or self._seq == self._signed_seq:
+        if self._policy is None or self._unsigned_since is None:
             return None
-        return max(0.0, self._signed_at + self._policy.seconds - time.monotonic())
+        return max(0.0, self._unsigned_since + self._policy.seconds - time.monotonic())
 
     def _loop_jobs(self, conn: sqlite3.Connection) -> None:
         while True:
@@ -194,7 +217,6 @@ class AuditWriter:
                     break
             if group:
                 self._commit_group(conn, group)
-            self._checkpoint()
             if stopping:
                 return
 
@@ -214,16 +236,17 @@ class AuditWriter:
             drafts = [drafts]
         outcome = _Outcome(job, value=value)
         rows: list[tuple[Any, ...]] = []
+        known = self._known_secrets() if self._known_secrets is not None else ()
         for draft in drafts:
             # ts never decreases along seq even if the wall clock steps back.
             now_us = max(time.time_ns() // 1000, self._last_us)
             record, canonical, digest = build_record(
-                prepare_payload(draft.payload()), seq=self._seq + 1,
+                prepare_payload(draft.payload(), known=known), seq=self._seq + 1,
                 record_id=str(ULID.from_timestamp(now_us / 1_000_000)),
                 ts=format_ts(now_us), prev_hash=self._hash)
             rows.append((*columns_of(record), digest, canonical))
             record["hash"] = digest
-            outcome.records.append(record)
+            outcome.records.append(cast(AuditRecord, record))  # now complete, hash and all
             self._seq, self._hash, self._last_us = self._seq + 1, digest, now_us
         return outcome, rows
 
@@ -266,6 +289,10 @@ class AuditWriter:
                         # SQLite aborted the whole transaction (disk full, I/O error): every
                         # record of the group is gone, so the group fails as one.
                         raise sqlite3.OperationalError(f"transaction aborted: {exc}") from exc
+                    if _seq_conflict(exc):
+                        # Another writer moved the head: fail the group so the head is re-read
+                        # below, instead of chaining every later record onto a stale head.
+                        raise sqlite3.IntegrityError(str(exc.__cause__ or exc)) from exc
                     self._seq, self._hash, self._last_us = before
                     outcomes.append(_Outcome(job, error=exc))
                     continue
@@ -285,18 +312,27 @@ class AuditWriter:
             failed = {id(o.job): o.error for o in outcomes if o.error is not None}
             outcomes = [_Outcome(job, error=failed.get(id(job)) or error) for job in group]
         committed = [record for outcome in outcomes for record in outcome.records]
+        if committed:
+            if self._unsigned_since is None:
+                self._unsigned_since = time.monotonic()
+            # Before the callers learn of their commit: a checkpoint that is due (always the
+            # chain's first record) is on disk by the time anyone can verify the chain.
+            self._checkpoint()
         self._post(self._deliver, outcomes, committed)
 
     def _checkpoint(self, *, force: bool = False) -> None:
+        """Sign the head when due: the chain's first record at once, then every `every`
+        records and at most `seconds` after the oldest commit not yet signed."""
         policy = self._policy
-        if policy is None or self._seq == self._signed_seq or self._seq == 0:
+        if policy is None or self._unsigned_since is None or self._seq == self._signed_seq:
             return
-        due = (self._seq - self._signed_seq >= policy.every
-               or time.monotonic() - self._signed_at >= policy.seconds)
+        due = (self._signed_seq == 0
+               or self._seq // policy.every > self._signed_seq // policy.every
+               or time.monotonic() - self._unsigned_since >= policy.seconds)
         if not (force or due):
             return
         try:
             append_checkpoint(policy.path, sign_checkpoint(policy.key, self._seq, self._hash))
         except OSError as exc:
             log.error("cannot write audit checkpoint to %s: %s", policy.path, exc)
-        self._signed_seq, self._signed_at = self._seq, time.monotonic()
+        self._signed_seq, self._unsigned_since = self._seq, None

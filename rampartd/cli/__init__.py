@@ -47,6 +47,8 @@ def main(home: str | None) -> None:
 
 def _setting_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for setting in reversed(SETTINGS):
+        if setting.file_only:
+            continue
         flag = "--" + setting.name.replace("_", "-")
         if setting.type_name == "bool":
             func = click.option(flag, setting.name, is_flag=True, default=None,

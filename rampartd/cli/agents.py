@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from rampartd.agents import check_id
-from rampartd.cli.client import DaemonClient
+from rampartd.cli.client import DaemonClient, url_option
 from rampartd.config import load_settings
 from rampartd.errors import BadRequest, NotFound
 
@@ -55,6 +55,7 @@ def agents() -> None:
 
 
 @agents.command()
+@url_option
 @click.argument("name")
 @click.option("--description", "-d", default=None, help="what the agent is for")
 @click.option("--json", "as_json", is_flag=True, help="print the agent and token as JSON")
@@ -67,6 +68,7 @@ def create(name: str, description: str | None, as_json: bool) -> None:
 
 
 @agents.command(name="list")
+@url_option
 @click.option("--limit", type=click.IntRange(1, 200), default=200, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the API's JSON page")
@@ -85,6 +87,7 @@ def list_(limit: int, offset: int, as_json: bool) -> None:
 
 
 @agents.command()
+@url_option
 @click.argument("agent")
 def show(agent: str) -> None:
     """Print one agent (by id or name) as JSON."""
@@ -99,6 +102,7 @@ def _set_status(agent: str, status: str) -> None:
 
 
 @agents.command()
+@url_option
 @click.argument("agent")
 def suspend(agent: str) -> None:
     """Suspend an agent: its calls are denied at once until it is resumed."""
@@ -106,6 +110,7 @@ def suspend(agent: str) -> None:
 
 
 @agents.command()
+@url_option
 @click.argument("agent")
 def resume(agent: str) -> None:
     """Make a suspended agent active again (a revoked one cannot be)."""
@@ -113,6 +118,7 @@ def resume(agent: str) -> None:
 
 
 @agents.command()
+@url_option
 @click.argument("agent")
 @click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
 def revoke(agent: str, yes: bool) -> None:
@@ -123,6 +129,7 @@ def revoke(agent: str, yes: bool) -> None:
 
 
 @agents.command()
+@url_option
 @click.argument("agent")
 @click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
 def delete(agent: str, yes: bool) -> None:
@@ -135,6 +142,7 @@ def delete(agent: str, yes: bool) -> None:
 
 
 @agents.command(name="token-rotate")
+@url_option
 @click.argument("agent")
 @click.option("--json", "as_json", is_flag=True, help="print the agent and token as JSON")
 def token_rotate(agent: str, as_json: bool) -> None:

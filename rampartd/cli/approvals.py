@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from rampartd.approvals.links import link_url, load_link_key
-from rampartd.cli.client import DaemonClient
+from rampartd.cli.client import DaemonClient, url_option
 from rampartd.config import load_settings
 
 STATUSES = ("pending", "approved", "denied", "expired", "all")
@@ -52,6 +52,7 @@ def approvals() -> None:
 
 
 @approvals.command("list")
+@url_option
 @click.option("--status", type=click.Choice(STATUSES), default="pending", show_default=True)
 @click.option("--agent", default=None, help="only this agent's approvals")
 @click.option("--run-id", "run_id", default=None, help="only this run's approvals")
@@ -86,6 +87,7 @@ _by = click.option("--by", default=None, help="who decides (default cli:<your us
 
 
 @approvals.command()
+@url_option
 @click.argument("approval_id")
 @_reason
 @_by
@@ -95,6 +97,7 @@ def approve(approval_id: str, reason: str | None, by: str | None) -> None:
 
 
 @approvals.command()
+@url_option
 @click.argument("approval_id")
 @_reason
 @_by
@@ -104,6 +107,7 @@ def deny(approval_id: str, reason: str | None, by: str | None) -> None:
 
 
 @approvals.command()
+@url_option
 @click.argument("approval_id")
 @click.option("--action", type=click.Choice(("approve", "deny")), default="approve",
               show_default=True, help="what opening the link with POST does")
@@ -122,6 +126,7 @@ def link(approval_id: str, action: str, ttl: float | None) -> None:
 
 
 @approvals.command()
+@url_option
 @click.option("--all", "every", is_flag=True,
               help="also print resolved and expired approvals")
 def watch(every: bool) -> None:

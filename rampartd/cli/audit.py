@@ -11,7 +11,7 @@ import click
 
 from rampartd.audit.checkpoints import CHECKPOINTS_FILE, PUBLIC_KEY_FILE
 from rampartd.audit.verify import verify_db
-from rampartd.cli.client import DaemonClient
+from rampartd.cli.client import DaemonClient, url_option
 from rampartd.cli.stream_client import iter_events
 from rampartd.config import load_settings
 from rampartd.errors import RampartdError
@@ -56,6 +56,7 @@ def _filter_options(func: Any) -> Any:
 
 
 @audit.command()
+@url_option
 @_filter_options
 @click.option("-o", "--output", type=click.File("wb"), default="-",
               help="write JSONL here (default stdout)")
@@ -68,6 +69,7 @@ def export(output: BinaryIO, **filters: str | None) -> None:
 
 
 @audit.command()
+@url_option
 @click.option("--from", "since", default=None, help="start (RFC 3339 time or date)")
 @click.option("--to", "until", default=None, help="end, exclusive (RFC 3339 time or date)")
 def stats(since: str | None, until: str | None) -> None:
@@ -147,6 +149,7 @@ def _echo(line: str) -> None:
 
 
 @audit.command()
+@url_option
 @click.option("-f", "--follow", is_flag=True, help="keep printing new records as they happen")
 @click.option("--tool", default=None, help="only this tool")
 @click.option("--agent", default=None, help="only this agent")

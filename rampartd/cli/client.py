@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import click
 
 from rampartd.config import Settings
 from rampartd.errors import RampartdError, Unavailable
 from rampartd.home import check_token, read_token
+from rampartd.instance import check_url, daemon_url, running_url
+
+URL_ENV = "RAMPARTD_URL"
 
 
 class DaemonError(RampartdError):
@@ -24,16 +30,22 @@ class DaemonError(RampartdError):
         self.body = body  # the decoded answer when it was not an error object
 
 
-class DaemonClient:
-    """Calls the daemon on its configured address with the admin token."""
+def find_url(settings: Settings, url: str | None = None) -> str:
+    """Where the daemon is: url (--url), else $RAMPARTD_URL, else the address the home's
+    running daemon published, else the configured host and port."""
+    if url is not None:
+        return check_url(url, "--url")
+    if os.environ.get(URL_ENV):
+        return check_url(os.environ[URL_ENV], URL_ENV)
+    return running_url(settings.home) or daemon_url(settings.host, settings.port)
 
-    def __init__(self, settings: Settings, *, token: str | None = None, timeout: float = 70.0):
-        host = settings.host
-        if host in ("0.0.0.0", "::", ""):  # a wildcard bind is reached on loopback
-            host = "127.0.0.1"
-        if ":" in host:
-            host = f"[{host}]"
-        self.base_url = f"http://{host}:{settings.port}"
+
+class DaemonClient:
+    """Calls the daemon (see find_url for where) with the admin token."""
+
+    def __init__(self, settings: Settings, *, token: str | None = None, timeout: float = 70.0,
+                 url: str | None = None):
+        self.base_url = find_url(settings, url)
         self._token = check_token(token.strip(), "RAMPARTD_TOKEN") if token is not None \
             else read_token(settings.token_path)
         self.timeout = timeout
@@ -89,3 +101,20 @@ class DaemonClient:
         except http.client.HTTPException as exc:  # not an HTTP server, or a cut-off answer
             raise Unavailable(f"no valid answer from {self.base_url} "
                               f"({exc.__class__.__name__})") from None
+
+
+def _set_url(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        try:
+            os.environ[URL_ENV] = check_url(value, "--url")
+        except RampartdError as exc:
+            raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
+
+
+def url_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--url URL`: reach the daemon there instead of the address its home publishes."""
+    return click.option("--url", metavar="URL", expose_value=False, callback=_set_url,
+                        is_eager=True,
+                        help="daemon base URL (default: $RAMPARTD_URL, else the address the "
+                             "running daemon wrote into its home, else host and port "
+                             "settings)")(func)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,10 +13,10 @@ import click
 
 from rampartd.errors import RampartdError
 from rampartd.models import ToolCall
-from rampartd.policy import PolicySet, load_policy_dir
+from rampartd.policy import PolicySet
 from rampartd.policy.cases import CaseResult, load_policy_target, run_test_file
-from rampartd.policy.describe import describe_rule
-from rampartd.policy.engine import SlidingWindowCounter
+from rampartd.policy.counter import SlidingWindowCounter
+from rampartd.policy.describe import describe_rule, summarize
 from rampartd.policy.explain import Explanation, explain
 
 
@@ -22,6 +24,26 @@ def _active_dir() -> Path:
     from rampartd.config import load_settings
 
     return Path(load_settings().policy_dir)
+
+
+def _active_set() -> tuple[PolicySet, dict[str, Any]]:
+    """The active policies as the running daemon holds them: its guard first (compiled for
+    its pid and port when it is running), then the policy directory."""
+    from rampartd.config import load_settings
+    from rampartd.instance import running_daemon
+    from rampartd.policy.guard import describe, guard_for, relaxed
+    from rampartd.policy.reload import load_with_builtin
+
+    settings = load_settings()
+    pid = None
+    running = running_daemon(settings.home)
+    if running is not None:
+        pid = running[0]
+        port = urllib.parse.urlsplit(running[1]).port
+        settings = dataclasses.replace(settings, port=port or settings.port)
+    policy_set = load_with_builtin(settings.policy_dir, guard_for(settings, pid=pid),
+                                   tool_names=settings.tool_names)
+    return policy_set, describe(relaxed(settings.guard))
 
 
 def _fail(message: str) -> click.ClickException:
@@ -111,7 +133,7 @@ def test(files: tuple[Path, ...], policy_dir: Path | None, failures_only: bool) 
 def summary(directory: Path | None, as_json: bool) -> None:
     """Describe every policy and rule in plain words."""
     policy_set = load_policy_target(directory if directory is not None else _active_dir())
-    items = policy_set.summary()
+    items = summarize(policy_set)
     if as_json:
         click.echo(json.dumps({"default_action": policy_set.default_action, "policies": items},
                               indent=2))
@@ -175,12 +197,17 @@ def check(command: str | None, tool: str, params: tuple[str, ...], agent: str, s
           cwd: str | None, policy_dir: Path | None, as_json: bool) -> None:
     """Evaluate one call (e.g. check "rm -rf ~") and explain which rule decided.
 
+    Without --policy-dir the call is judged as the running daemon would: its built-in guard
+    first, then the active policy directory.
+
     Exit status: 0 allow or watch, 2 deny, 3 ask, 1 on errors.
     """
     args = _parse_params(params)
-    target = policy_dir if policy_dir is not None else _active_dir()
-    policy_set = load_policy_target(target) if policy_dir is not None \
-        else load_policy_dir(target)
+    guard: dict[str, Any] | None = None
+    if policy_dir is not None:
+        policy_set = load_policy_target(policy_dir)
+    else:
+        policy_set, guard = _active_set()
     if command is not None:
         cls = policy_set.tool_class(tool)
         key = {"exec": "command", "fetch": "url"}.get(cls, "path" if cls in (
@@ -196,9 +223,15 @@ def check(command: str | None, tool: str, params: tuple[str, ...], agent: str, s
                                "policy": decision.policy,
                                "matched_policies": list(decision.matched_policies),
                                "suggestions": list(decision.suggestions),
-                               "explanation": why.as_dict()}, indent=2))
+                               "explanation": why.as_dict(),
+                               **({"guard": guard} if guard is not None else {})}, indent=2))
     else:
         _print_explanation(why, policy_set)
+        if guard is not None:
+            rules = ", ".join(r["id"] for r in guard["rules"]) or "none (guard: off)"
+            click.echo(f"guard ({guard['policy']}, checked first): {rules}"
+                       + (f"; relaxed: {', '.join(guard['relaxed'])}" if guard["relaxed"]
+                          else ""))
     if decision.action in ("deny", "ask"):
         raise SystemExit(2 if decision.action == "deny" else 3)
 
@@ -228,7 +261,10 @@ def _print_explanation(why: Explanation, policy_set: PolicySet) -> None:
         m = note.match
         mark = "*" if m.policy.name == decision.policy else " "
         hits = list(dict.fromkeys(f"`{h.pattern}` on {h.text}" for h in note.hits))
-        why_text = ("matched " + ", ".join(hits)) if hits else describe_rule(m.rule)
+        if m.policy.name in policy_set.builtin:  # the guard's generated patterns say little
+            why_text = m.rule.message
+        else:
+            why_text = ("matched " + ", ".join(hits)) if hits else describe_rule(m.rule)
         maybe = " (possibly: a target is only known at run time)" if m.possible else ""
         click.echo(f"{mark} {m.policy.name} rule {m.rule.index + 1} "
                    f"({m.rule.file}:{m.rule.line}) {m.action}{maybe}: {why_text}")

@@ -30,7 +30,8 @@ from typing import Any
 from rampartd.errors import PolicyError
 from rampartd.models import ToolCall
 from rampartd.policy.compiler import FileContext, compile_documents, load_policy_dir
-from rampartd.policy.engine import SlidingWindowCounter, evaluate
+from rampartd.policy.counter import SlidingWindowCounter
+from rampartd.policy.engine import evaluate
 from rampartd.policy.loader import YList, read_policy_file
 from rampartd.policy.policyset import PolicySet
 

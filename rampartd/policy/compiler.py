@@ -16,6 +16,8 @@ from typing import Any
 
 from rampartd.errors import PolicyError
 from rampartd.models import ACTIONS, Action
+from rampartd.policy.counter import MAX_WINDOW_SECONDS
+from rampartd.policy.describe import lint_warnings
 from rampartd.policy.effects import KINDS as EFFECT_KINDS
 from rampartd.policy.loader import RawDoc, YList, YMap, read_policy_dir
 from rampartd.policy.matchers import (
@@ -32,7 +34,6 @@ from rampartd.policy.policyset import (
     Policy,
     PolicySet,
     Rule,
-    find_warnings,
 )
 
 TOP_KEYS = ("version", "default_action", "policies")
@@ -239,6 +240,10 @@ class _Builder:
         if seconds is None or not 0 < seconds < float("inf"):
             raise ctx.fail(spec.line_of("window"), "call_count.window must be a positive number "
                            "of seconds or a duration like 30s, 5m, 1h")
+        if seconds > MAX_WINDOW_SECONDS:
+            raise ctx.fail(spec.line_of("window"), "call_count.window is longer than "
+                           f"{MAX_WINDOW_SECONDS:g} seconds (1d), the longest supported",
+                           "use a window of at most 24h")
         return CallCount(limit, seconds)
 
     def rule(self, ctx: FileContext, policy: str, raw: Any, index: int, line: int) -> Rule:
@@ -399,7 +404,7 @@ def compile_documents(docs: Iterable[RawDoc], *, source_dir: Path | None = None,
     ordered = sorted(policies, key=lambda p: (p.priority, p.file, p.order))
     return PolicySet(default_action=default[0] if default else "deny",
                      policies=tuple(ordered), patterns=tuple(builder.patterns),
-                     source_dir=source_dir, home=home, warnings=find_warnings(ordered),
+                     source_dir=source_dir, home=home, warnings=lint_warnings(ordered),
                      tool_names=dict(tool_names or {}))
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from rampartd.policy.policyset import Policy, PolicySet, Rule
+from rampartd.policy.policyset import Policy, PolicySet, Rule
 
 _PHRASES = {
     "command_matches": "the command matches",

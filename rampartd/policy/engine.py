@@ -28,51 +28,17 @@ Semantics:
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from rampartd.models import SEVERITY, Action, Decision, ToolCall
+from rampartd.policy.counter import CallCounter
 from rampartd.policy.matchers import AMBIGUOUS, as_number, lookup_param, values_equal
 from rampartd.policy.policyset import ParamCheck, Policy, PolicySet, Rule
 from rampartd.policy.shell.parse import ParsedCommand
 from rampartd.policy.subjects import NO, POSSIBLY, SURELY, Subjects, command_text, target_level
-
-
-class CallCounter(Protocol):
-    """How many calls an agent made to a tool in a sliding window (state kept by the caller)."""
-
-    def count(self, agent: str, tool: str, window_seconds: float, now: float) -> int:
-        """Calls recorded in (now - window_seconds, now]."""
-        ...
-
-
-class SlidingWindowCounter:
-    """In-memory CallCounter: timestamps per (agent, tool), pruned beyond a horizon."""
-
-    def __init__(self, horizon_seconds: float = 24 * 3600.0) -> None:
-        self.horizon = horizon_seconds
-        self._calls: dict[tuple[str, str], list[float]] = {}
-
-    def record(self, agent: str, tool: str, ts: float) -> None:
-        """Remember one call at time ts (seconds)."""
-        times = self._calls.setdefault((agent, tool), [])
-        if not times or ts >= times[-1]:
-            times.append(ts)
-        else:
-            bisect.insort(times, ts)
-        cut = bisect.bisect_left(times, times[-1] - self.horizon)
-        if cut:
-            del times[:cut]
-
-    def count(self, agent: str, tool: str, window_seconds: float, now: float) -> int:
-        """Calls recorded in (now - window_seconds, now]."""
-        times = self._calls.get((agent, tool))
-        if not times:
-            return 0
-        return bisect.bisect_right(times, now) - bisect.bisect_right(times, now - window_seconds)
 
 
 @dataclass(frozen=True, slots=True)

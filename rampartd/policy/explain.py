@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rampartd.models import Decision, ToolCall
+from rampartd.policy.counter import CallCounter
 from rampartd.policy.effects import Effect
-from rampartd.policy.engine import CallCounter, Match, decide, find_with_subjects
+from rampartd.policy.engine import Match, decide, find_with_subjects
 from rampartd.policy.policyset import PolicySet
 from rampartd.policy.shell.parse import ParsedCommand
 from rampartd.policy.subjects import Subjects

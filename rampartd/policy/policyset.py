@@ -269,6 +269,7 @@ class PolicySet:
     source_dir: Path | None = None
     home: str = "/"
     warnings: tuple[str, ...] = ()
+    builtin: tuple[str, ...] = ()  # built-in policies (the guard), first in order
     tool_names: Mapping[str, str] = field(default_factory=dict)  # extra host name → class
     _plans: dict[Any, Plan] = field(default_factory=dict, repr=False, compare=False)
     _tool_plans: dict[str, Plan] = field(default_factory=dict, repr=False, compare=False)
@@ -282,13 +283,13 @@ class PolicySet:
 
     @property
     def policy_count(self) -> int:
-        """Number of enabled policies."""
-        return len(self.enabled)
+        """Number of enabled policies (the user's: built-in ones are not counted)."""
+        return sum(1 for p in self.enabled if p.name not in self.builtin)
 
     @property
     def rule_count(self) -> int:
-        """Number of rules in enabled policies."""
-        return sum(len(p.rules) for p in self.enabled)
+        """Number of rules in enabled policies (the user's)."""
+        return sum(len(p.rules) for p in self.enabled if p.name not in self.builtin)
 
     def reach(self) -> Reach:
         """The path-pattern automata for wildcard targets (built on first use)."""
@@ -336,16 +337,3 @@ class PolicySet:
             names += [t for t in policy.tools if not any(c in t for c in "*?[\\")]
         for name in list(dict.fromkeys(names))[:limit]:
             self.plan_for(name)
-
-    def summary(self) -> list[dict[str, Any]]:
-        """Every policy and rule in plain words (JSON-serialisable)."""
-        from rampartd.policy.describe import summarize
-
-        return summarize(self)
-
-
-def find_warnings(policies: list[Policy]) -> tuple[str, ...]:
-    """Lint findings that do not stop loading (shadowed rules, disabled policies…)."""
-    from rampartd.policy.describe import lint_warnings
-
-    return lint_warnings(policies)

@@ -13,11 +13,13 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, fields, replace
 from pathlib import Path
 
 from rampartd.errors import PolicyError
-from rampartd.policy.compiler import load_policy_dir
+from rampartd.policy.compiler import compile_documents, load_policy_dir
+from rampartd.policy.loader import RawDoc, read_policy_dir
 from rampartd.policy.policyset import PolicySet
 
 log = logging.getLogger("rampartd.policy")
@@ -58,19 +60,43 @@ def fingerprint(directory: Path, digests: dict[StatKey, str]) -> Fingerprint:
     return tuple(sorted(entries))
 
 
+def load_with_builtin(path: Path, builtin: Sequence[RawDoc], *, home: str | None = None,
+                      tool_names: Mapping[str, str] | None = None) -> PolicySet:
+    """The directory's policies with the built-in documents' policies ahead of all of them,
+    whatever priority a file claims; a file cannot reuse a built-in policy's name."""
+    policy_set = compile_documents([*builtin, *read_policy_dir(path)], source_dir=path,
+                                   home=home, tool_names=tool_names)
+    files = {doc.file for doc in builtin}
+    first = tuple(p for p in policy_set.policies if p.file in files)
+    rest = tuple(p for p in policy_set.policies if p.file not in files)
+    # A new set, so it starts with empty caches (the private fields), not the old one's.
+    caches = {f.name: f.default_factory() for f in fields(PolicySet)
+              if f.name.startswith("_") and f.default_factory is not MISSING}
+    return replace(policy_set, policies=first + rest, builtin=tuple(p.name for p in first),
+                   **caches)
+
+
 class PolicyHolder:
     """The active policy set of a directory; loads it at construction (PolicyError if broken)."""
 
     def __init__(self, path: Path, *, home: str | None = None,
-                 tool_names: Mapping[str, str] | None = None) -> None:
+                 tool_names: Mapping[str, str] | None = None,
+                 builtin: Sequence[RawDoc] = ()) -> None:
         self.path = Path(path)
         self.home = home
         self.tool_names = dict(tool_names or {})
+        self.builtin = tuple(builtin)  # compiled with every load, ahead of the directory's
         self.last_error: PolicyError | None = None
         self._digests: dict[StatKey, str] = {}
         self._stamp = fingerprint(self.path, self._digests)
-        self._current = load_policy_dir(self.path, home=home, tool_names=self.tool_names)
+        self._current = self._load()
         self._current.warm()  # the first call after a (re)load should not pay for the plans
+
+    def _load(self) -> PolicySet:
+        if not self.builtin:
+            return load_policy_dir(self.path, home=self.home, tool_names=self.tool_names)
+        return load_with_builtin(self.path, self.builtin, home=self.home,
+                                 tool_names=self.tool_names)
 
     @property
     def current(self) -> PolicySet:
@@ -81,7 +107,7 @@ class PolicyHolder:
         """Load the directory now; on PolicyError keep the last good set and re-raise."""
         self._stamp = stamp if stamp is not None else fingerprint(self.path, self._digests)
         try:
-            new = load_policy_dir(self.path, home=self.home, tool_names=self.tool_names)
+            new = self._load()
         except PolicyError as exc:
             if self.last_error is None or self.last_error.message != exc.message:
                 log.warning("policy reload failed, keeping the last good set: %s", exc.message)

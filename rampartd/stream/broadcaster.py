@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from rampartd.errors import TooManyRequests, Unavailable
+from rampartd.models import AuditRecord
 from rampartd.stream.frames import (
     Frame,
     StreamFilter,
@@ -48,7 +49,7 @@ class RecordSource(Protocol):
         """(seq, hash) of the last committed record."""
         ...
 
-    async def after_seq(self, seq: int, *, limit: int = ...) -> list[dict[str, Any]]:
+    async def after_seq(self, seq: int, *, limit: int = ...) -> list[AuditRecord]:
         """Records with seq greater than seq, ascending."""
         ...
 
@@ -197,13 +198,15 @@ class Broadcaster:
 
     def __init__(self, *, queue_size: int = 1024, max_per_credential: int = 10,
                  max_total: int = 1000, max_behind: int = MAX_BEHIND,
-                 page_size: int = REPLAY_PAGE, flush_interval: float = FLUSH_SECONDS) -> None:
+                 page_size: int = REPLAY_PAGE, flush_interval: float = FLUSH_SECONDS,
+                 sweep_interval: float = SWEEP_SECONDS) -> None:
         self.queue_size = queue_size
         self.max_per_credential = max_per_credential
         self.max_total = max_total
         self.max_behind = max_behind
         self.page_size = page_size
         self.flush_interval = flush_interval
+        self.sweep_interval = sweep_interval
         self._dirty: dict[Subscription, None] = {}  # woken at the next flush, in order
         self._flush_at: asyncio.TimerHandle | asyncio.Handle | None = None
         self._last_flush = float("-inf")
@@ -307,7 +310,7 @@ class Broadcaster:
         # aiohttp does not tell a streaming handler that its client went away until a write
         # fails; checking transports here frees limit slots promptly without per-stream timers.
         while True:
-            await asyncio.sleep(SWEEP_SECONDS)
+            await asyncio.sleep(self.sweep_interval)
             for sub in list(self._subs):
                 alive = sub.alive
                 try:

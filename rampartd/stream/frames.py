@@ -1,5 +1,7 @@
 """Stream frames: committed audit records → SSE frames, stream filters, wire encoding (pure).
 
+The stream's query string is read in web/sse.py; StreamFilter is what it becomes.
+
 One function, `frames_for`, maps records to frames; the live broadcaster and the replay from
 SQLite both use it, so a resumed stream carries exactly the frames a live one would have.
 """
@@ -7,13 +9,11 @@ SQLite both use it, so a resumed stream carries exactly the frames a live one wo
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rampartd.audit.filters import DECISION_KINDS, is_count
-from rampartd.errors import BadRequest
-from rampartd.models import ACTIONS
+from rampartd.audit.filters import DECISION_KINDS
 
 RETRY_MS = 3000
 BATCH_DONE_KIND = "approval.batch_resolved"
@@ -22,9 +22,8 @@ CONTROL_TYPES = ("connected", "lagged", "reset")
 FRAME_KINDS = (
     "decision.created", "approval.requested", "approval.resolved", "approval.expired",
     "approval.batch_resolved", "policy.reloaded", "policy.reload_failed",
-    "agent.created", "agent.updated", "agent.deleted",
+    "agent.created", "agent.updated", "agent.deleted", "audit.checkpoints_missing",
 )
-FILTER_PARAMS = ("types", "tool", "agent", "session", "decision", "run_id")
 
 
 def _compact(value: Any, *, sort_keys: bool = False) -> str:
@@ -196,66 +195,6 @@ class StreamFilter:
         return any(self._record_matches(r) for r in frame.records)
 
 
-def _split(name: str, value: str) -> list[str]:
-    items = [v.strip() for v in value.split(",")]
-    if not value.strip() or any(not v for v in items):
-        raise BadRequest(f"{name}: expected a comma-separated list without empty items",
-                         code="invalid_parameter")
-    return items
-
-
-def parse_filter(params: Mapping[str, str], *, scope_agent: str | None = None) -> StreamFilter:
-    """Validate the stream's filter parameters; unknown values are a BadRequest naming them."""
-    types: set[str] = set()
-    if "types" in params:
-        known = (*FRAME_TYPES, *FRAME_KINDS, *CONTROL_TYPES)
-        for item in _split("types", params["types"]):
-            if item not in known:
-                raise BadRequest(f"types: unknown type or kind {item!r}; expected some of "
-                                 f"{', '.join((*FRAME_TYPES, *FRAME_KINDS))}",
-                                 code="invalid_parameter")
-            types.add(item)
-    decision = params.get("decision")
-    if decision is not None and decision not in ACTIONS:
-        raise BadRequest(f"decision: must be one of {', '.join(ACTIONS)}",
-                         code="invalid_parameter")
-    values: dict[str, str | None] = {}
-    for name in ("tool", "agent", "session", "run_id"):
-        value = params.get(name)
-        if value is not None and (not value or len(value) > 1024):
-            raise BadRequest(f"{name}: must be 1-1024 characters", code="invalid_parameter")
-        values[name] = value
-    return StreamFilter(types=frozenset(types), decision=decision, scope_agent=scope_agent,
-                        **values)
-
-
-def parse_format(value: str | None) -> bool:
-    """True for `format=named` (event: lines), False for the default data-only frames."""
-    if value is None or value == "data":
-        return False
-    if value == "named":
-        return True
-    raise BadRequest("format: must be 'data' or 'named'", code="invalid_parameter")
-
-
-def parse_cursor(header: str | None, param: str | None) -> int | None:
-    """The resume cursor: Last-Event-ID header first (EventSource updates it), then the param."""
-    for name, raw in (("Last-Event-ID", header), ("last_event_id", param)):
-        if raw is None or not raw.strip():
-            continue
-        text = raw.strip()
-        if not is_count(text):
-            raise BadRequest(f"{name}: must be a non-negative integer (an event id)",
-                             code="invalid_parameter")
-        return int(text)
-    return None
-
-
 def encode_all(frames: Iterable[Frame], named: bool) -> bytes:
     """Several frames as one write."""
     return b"".join(f.encode(named) for f in frames)
-
-
-def known_params() -> Collection[str]:
-    """Every query parameter the stream accepts (besides `token`)."""
-    return (*FILTER_PARAMS, "format", "last_event_id")

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rampartd.agents import LIST_MAX, AgentRegistry, credential_id, patch_fields
+from rampartd.agents import LIST_MAX, check_id, credential_id, patch_fields
 from rampartd.errors import BadRequest
-from rampartd.web.keys import BROADCASTER
-from rampartd.web.parse import check_fields, int_param, query, read_json
+from rampartd.web.keys import AGENTS, BROADCASTER
+from rampartd.web.parse import (
+    MAX_OFFSET,
+    bad_field,
+    bad_path,
+    check_fields,
+    int_param,
+    query,
+    read_json,
+    str_param,
+)
 
-AGENTS = web.AppKey("agents", AgentRegistry)
 # A token is shown once: keep it out of every cache between here and the caller.
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -20,7 +28,7 @@ async def create(request: web.Request) -> web.Response:
     body = await read_json(request)
     check_fields(body, ("name", "description"))
     if "name" not in body:
-        raise BadRequest("field 'name' is required", code="missing_field")
+        raise bad_field("name", "is required")
     agent, token = await request.app[AGENTS].create(body["name"], body.get("description"))
     return web.json_response({**agent.to_json(), "token": token}, status=201,
                              headers={**_NO_STORE, "Location": f"/v1/agents/{agent.id}"})
@@ -30,13 +38,21 @@ async def list_agents(request: web.Request) -> web.Response:
     """GET /v1/agents?limit&offset&name: a page of agents, oldest first."""
     params = query(request, ("limit", "offset", "name"))
     limit = int_param(params, "limit", 100, 1, LIST_MAX)
-    offset = int_param(params, "offset", 0, 0, 2**31)
+    offset = int_param(params, "offset", 0, 0, MAX_OFFSET)
     agents, total = request.app[AGENTS].list_agents(limit=limit, offset=offset,
-                                                    name=params.get("name"))
+                                                    name=str_param(params, "name"))
     return web.json_response({
         "data": [agent.to_json() for agent in agents],
         "pagination": {"limit": limit, "offset": offset, "count": len(agents), "total": total},
     })
+
+
+def agent_id(request: web.Request) -> str:
+    """The {id} path segment as a canonical agent id (a lower-case UUID)."""
+    try:
+        return check_id(request.match_info["id"])
+    except BadRequest:
+        raise bad_path("id", "must be a UUID (8-4-4-4-12 hex digits)") from None
 
 
 def end_streams(request: web.Request, agent_id: str) -> None:
@@ -48,15 +64,16 @@ def end_streams(request: web.Request, agent_id: str) -> None:
 async def get(request: web.Request) -> web.Response:
     """GET /v1/agents/{id}: one agent (404 AGENT_NOT_FOUND, 400 for a malformed id)."""
     query(request, ())
-    return web.json_response(request.app[AGENTS].get(request.match_info["id"]).to_json())
+    return web.json_response(request.app[AGENTS].get(agent_id(request)).to_json())
 
 
 async def update(request: web.Request) -> web.Response:
     """PATCH /v1/agents/{id}: change name, description (null clears) and/or status."""
     query(request, ())
+    wanted = agent_id(request)
     body = await read_json(request)
     check_fields(body, ("name", "description", "status"))
-    agent = await request.app[AGENTS].update(request.match_info["id"], **patch_fields(body))
+    agent = await request.app[AGENTS].update(wanted, **patch_fields(body))
     end_streams(request, agent.id)
     return web.json_response(agent.to_json())
 
@@ -64,7 +81,7 @@ async def update(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     """DELETE /v1/agents/{id}: remove the agent and its tokens (its audit records stay); 204."""
     query(request, ())
-    agent = await request.app[AGENTS].delete(request.match_info["id"])
+    agent = await request.app[AGENTS].delete(agent_id(request))
     end_streams(request, agent.id)
     return web.Response(status=204)
 
@@ -72,6 +89,6 @@ async def delete(request: web.Request) -> web.Response:
 async def rotate_token(request: web.Request) -> web.Response:
     """POST /v1/agents/{id}/token: a new token (shown once); the old one stops working."""
     query(request, ())
-    agent, token = await request.app[AGENTS].rotate_token(request.match_info["id"])
+    agent, token = await request.app[AGENTS].rotate_token(agent_id(request))
     end_streams(request, agent.id)
     return web.json_response({**agent.to_json(), "token": token}, headers=_NO_STORE)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -17,31 +18,37 @@ from rampartd.calls import ToolService
 from rampartd.config import Settings
 from rampartd.home import AdminToken
 from rampartd.policy import PolicyHolder
-from rampartd.policy.engine import SlidingWindowCounter
+from rampartd.policy.counter import SlidingWindowCounter
+from rampartd.policy.guard import guard_for
 from rampartd.stream.broadcaster import Broadcaster
 from rampartd.web import sse
-from rampartd.web.agents import AGENTS
-from rampartd.web.approvals import APPROVALS, release_waiters
-from rampartd.web.auth import (
+from rampartd.web.approvals import release_waiters
+from rampartd.web.auth import auth_middleware
+from rampartd.web.decisions import new_limiter
+from rampartd.web.errors import error_middleware
+from rampartd.web.keys import (
     ADMIN_TOKEN,
     AGENT_TOKENS,
+    AGENTS,
+    APPROVALS,
+    BROADCASTER,
     CHECK_HOST,
+    DECISION_LIMITER,
+    RELOAD_GATE,
     ROUTE_AUTH,
-    RouteAuth,
-    auth_middleware,
+    SERVICE,
+    SETTINGS,
+    STARTED_AT,
 )
-from rampartd.web.decisions import DECISION_LIMITER, new_limiter
-from rampartd.web.errors import error_middleware
-from rampartd.web.keys import BROADCASTER, SERVICE, SETTINGS, STARTED_AT
+from rampartd.web.limits import ReloadGate
 from rampartd.web.parse import MAX_BODY
 from rampartd.web.routes import ROUTES
-from rampartd.web.tools import RELOAD_GATE, ReloadGate
+from rampartd.web.scopes import RouteAuth
 
 log = logging.getLogger("rampartd")
-POLICY_POLL_SECONDS = 0.25  # hot reload notices an edit well within a second
 
 
-async def _watch_policies(service: ToolService) -> None:
+async def _watch_policies(service: ToolService, interval: float) -> None:
     """Poll the policy directory; record every reload and every refused edit.
 
     Nothing may end this loop: if a record cannot be written (the database is locked, the
@@ -50,10 +57,10 @@ async def _watch_policies(service: ToolService) -> None:
     holder = service.policies
     unrecorded = False
     while True:
-        await asyncio.sleep(POLICY_POLL_SECONDS)
+        await asyncio.sleep(interval)
         previous_error = holder.last_error
         try:
-            changed = holder.poll()
+            changed = await service.poll_policies()
             if changed or unrecorded:
                 unrecorded = True
                 current = holder.current
@@ -64,6 +71,13 @@ async def _watch_policies(service: ToolService) -> None:
                 await service.record_reload_failure(holder.last_error, trigger="watch")
         except Exception:  # the last good set stays active; try again on the next poll
             log.exception("policy watcher: could not reload or record the reload")
+
+
+def admin_token_text(admin: AdminToken) -> Callable[[], tuple[str, ...]]:
+    """The admin token as a literal to redact: it has no recognisable shape of its own."""
+    def known() -> tuple[str, ...]:
+        return (admin.current().decode("utf-8", "replace"),)
+    return known
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
@@ -79,8 +93,10 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
     of them fails to close, so the audit writer always drains and the process can exit.
     """
     settings = app[SETTINGS]
-    # a broken policy stops start-up (PolicyError)
-    policies = PolicyHolder(settings.policy_dir, tool_names=settings.tool_names)
+    # The guard is compiled from this process's runtime and put ahead of every policy file;
+    # a broken policy stops start-up (PolicyError).
+    policies = PolicyHolder(settings.policy_dir, tool_names=settings.tool_names,
+                            builtin=guard_for(settings, pid=os.getpid()))
     async with contextlib.AsyncExitStack() as stack:
         # The broadcaster exists before the store so no committed record escapes the stream.
         broadcaster = Broadcaster(queue_size=settings.stream_queue_size,
@@ -90,7 +106,9 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         store = await AuditStore.open(settings.db_path, home=settings.home,
                                       on_commit=broadcaster.publish,
                                       checkpoint_every=settings.checkpoint_every,
-                                      checkpoint_seconds=settings.checkpoint_seconds)
+                                      checkpoint_seconds=settings.checkpoint_seconds,
+                                      busy_timeout=settings.db_busy_timeout,
+                                      known_secrets=admin_token_text(app[ADMIN_TOKEN]))
         stack.push_async_callback(store.close)
         stack.push_async_callback(broadcaster.close)
         broadcaster.bind(store)
@@ -103,12 +121,12 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         registry = await AgentRegistry.open(store)
         app[AGENTS] = registry
         app[AGENT_TOKENS] = registry
-        await service.seed_counter()
         stack.push_async_callback(approvals.close)
         await approvals.start()  # expires what went overdue while the daemon was down
         current = policies.current
         await service.record_reload(current.policy_count, current.rule_count, trigger="start")
-        stack.push_async_callback(_stop, asyncio.create_task(_watch_policies(service)))
+        stack.push_async_callback(_stop, asyncio.create_task(
+            _watch_policies(service, settings.policy_poll_interval)))
         yield
 
 

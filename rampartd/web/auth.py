@@ -11,57 +11,44 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal, Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from rampartd.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
+from rampartd.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from rampartd.home import AdminToken
 from rampartd.models import Principal
+from rampartd.web.keys import ADMIN_TOKEN, AGENT_TOKENS, CHECK_HOST, PRINCIPAL, ROUTE_AUTH
+from rampartd.web.scopes import AgentTokens, RouteAuth
 
-Scope = Literal["public", "eval", "admin"]
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
 ADMIN = Principal(scope="admin", credential_id="admin")
-PRINCIPAL = web.RequestKey("principal", Principal)
-
-
-class AgentTokens(Protocol):
-    """Looks up an agent's principal by the SHA-256 hex of a presented token."""
-
-    def principal_for(self, token_sha256: str) -> Principal | None:
-        """The agent principal for this token hash, or None."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class RouteAuth:
-    """How one route is protected."""
-
-    scope: Scope
-    stream: bool = False  # stream routes also accept ?token= (EventSource cannot set headers)
-
-
 @functools.lru_cache(maxsize=256)
 def is_loopback_host(host_header: str) -> bool:
     """True if a Host header names this machine's loopback (any port)."""
     host = host_header.strip().lower()
     if host.startswith("["):
         inner, bracket, port = host[1:].partition("]")
-        if not bracket or (port and not (port[0] == ":" and port[1:].isdigit())):
+        if not bracket or (port and not (port[0] == ":" and _is_port(port[1:]))):
             return False
         host = inner
     elif host.count(":") == 1:
-        host = host.rsplit(":", 1)[0]
+        host, _, port = host.partition(":")
+        if not _is_port(port):  # `localhost:9090@evil`, `127.0.0.1:evil`
+            return False
     if host in LOOPBACK_NAMES or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _is_port(text: str) -> bool:
+    # str.isdigit() also accepts other scripts' digits ("٩٠"); a port is ASCII digits only.
+    return 0 < len(text) <= 5 and text.isascii() and text.isdigit()
 
 
 def _presented_token(request: web.Request, auth: RouteAuth) -> str | None:
@@ -107,23 +94,22 @@ def reauthenticator(request: web.Request) -> Callable[[], bool]:
     return still_valid
 
 
-ROUTE_AUTH = web.AppKey("route_auth", dict[object, RouteAuth])
-ADMIN_TOKEN = web.AppKey("admin_token", AdminToken)
-AGENT_TOKENS = web.AppKey("agent_tokens", AgentTokens)
-CHECK_HOST = web.AppKey("check_host", bool)
-
-
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse foreign Host headers, resolve the route's scope, authenticate, authorise."""
     app = request.app
+    if not request.raw_path.startswith("/"):
+        # An absolute-form target names a host of its own that the Host check would not see.
+        raise BadRequest("the request target must be a path (origin form), not a URL",
+                         code="invalid_target")
     if app[CHECK_HOST] and not is_loopback_host(request.host):
         raise Forbidden("Host header is not a loopback name; rampartd answers local clients only",
                         code="bad_host")
     match = request.match_info
     if match.http_exception is not None:
-        if match.http_exception.status == 405:
-            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+        if isinstance(match.http_exception, web.HTTPMethodNotAllowed):
+            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}",
+                                   allowed=match.http_exception.allowed_methods)
         raise NotFound(f"no route {request.method} {request.path}")
     auth = app[ROUTE_AUTH].get(match.handler)
     if auth is None:  # every route is in the URL table; anything else is refused

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from rampartd.errors import RampartdError, TooManyRequests, Unauthorized
+from rampartd.errors import MethodNotAllowed, RampartdError, TooManyRequests, Unauthorized
 
 log = logging.getLogger("rampartd.web")
 
@@ -37,6 +37,8 @@ def response_for(exc: RampartdError) -> web.Response:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="rampartd"'
+    if isinstance(exc, MethodNotAllowed) and exc.allowed:
+        headers["Allow"] = ", ".join(exc.allowed)
     if exc.status == 500:
         return error_response(500, "internal error", "internal")
     body = {**exc.details(), "error": exc.message, "code": exc.code}
@@ -51,7 +53,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except RampartdError as exc:
         if exc.status >= 500:
             log.error("%s %s failed: %s", request.method, request.path, exc.message)
-        return response_for(exc)
+        response = response_for(exc)
+        if request.content.exception() is not None:
+            response.force_close()  # the body broke mid-way: the connection is unusable
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -1,4 +1,4 @@
-"""A small in-memory sliding-window rate limiter keyed by credential."""
+"""Request rate limits: a sliding-window limiter keyed by credential, and the reload gate."""
 
 from __future__ import annotations
 
@@ -40,3 +40,22 @@ class SlidingWindowLimiter:
         hits.append(now)
         if len(self._hits) > 1024:  # forget idle keys so deleted credentials do not pile up
             self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > horizon}
+
+
+class ReloadGate:
+    """Refuses API reloads closer than `min_interval` seconds apart."""
+
+    def __init__(self, min_interval: float = 1.0, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.min_interval = min_interval
+        self.clock = clock
+        self.last = float("-inf")
+
+    def check(self) -> None:
+        """Raise TooManyRequests if the previous reload was too recent."""
+        now = self.clock()
+        if now - self.last < self.min_interval:
+            raise TooManyRequests(f"policy reloads are limited to one per "
+                                  f"{self.min_interval:g} seconds",
+                                  retry_after=max(1, math.ceil(self.min_interval)))
+        self.last = now

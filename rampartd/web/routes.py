@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiohttp.typedefs import Handler
 
 from rampartd.web import agents, approvals, audit, decisions, metrics, sse, status, tools
-from rampartd.web.auth import RouteAuth, Scope
+from rampartd.web.scopes import RouteAuth, Scope
 
 
 @dataclass(frozen=True)

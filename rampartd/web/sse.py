@@ -11,30 +11,77 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
-from rampartd.errors import Forbidden
+from rampartd.audit.filters import is_count
+from rampartd.errors import BadRequest, Forbidden
+from rampartd.models import ACTIONS
 from rampartd.stream.broadcaster import Broadcaster, Subscription
 from rampartd.stream.frames import (
+    CONTROL_TYPES,
+    FRAME_KINDS,
+    FRAME_TYPES,
     Frame,
+    StreamFilter,
     encode_all,
-    known_params,
-    parse_cursor,
-    parse_filter,
-    parse_format,
     retry_line,
 )
-from rampartd.web.auth import PRINCIPAL, reauthenticator
-from rampartd.web.keys import BROADCASTER, SETTINGS
-from rampartd.web.parse import query
+from rampartd.web.auth import reauthenticator
+from rampartd.web.keys import BROADCASTER, PRINCIPAL, SETTINGS
+from rampartd.web.parse import bad_parameter, choice_param, query, str_param
 
 log = logging.getLogger("rampartd.stream")
 # Above this many bytes waiting in a connection's buffer, frames go through the stream's own
 # task, whose writes wait for the client (with the write timeout) instead of piling up here.
 DIRECT_BUFFER_LIMIT = 64 * 1024  # aiohttp's own high-water mark
+FILTER_PARAMS = ("types", "tool", "agent", "session", "decision", "run_id")
+STREAM_PARAMS = (*FILTER_PARAMS, "format", "last_event_id")
+FORMATS = ("data", "named")
+
+
+def parse_types(params: Mapping[str, str]) -> frozenset[str]:
+    """`types`: a comma list of frame types or kinds (control types are accepted, always sent)."""
+    raw = params.get("types")
+    if raw is None:
+        return frozenset()
+    items = [v.strip() for v in raw.split(",")]
+    if not raw.strip() or any(not v for v in items):
+        raise bad_parameter("types", "must be a comma-separated list without empty items")
+    known = (*FRAME_TYPES, *FRAME_KINDS, *CONTROL_TYPES)
+    for item in items:
+        if item not in known:
+            raise bad_parameter("types", f"has an unknown type or kind {item!r}; expected "
+                                f"some of {', '.join((*FRAME_TYPES, *FRAME_KINDS))}")
+    return frozenset(items)
+
+
+def parse_filter(params: Mapping[str, str], *, scope_agent: str | None = None) -> StreamFilter:
+    """The stream's filter parameters; a bad value is a 400 naming the parameter."""
+    types = parse_types(params)
+    decision = choice_param(params, "decision", ACTIONS)
+    tool, agent, session, run_id = (str_param(params, n)
+                                    for n in ("tool", "agent", "session", "run_id"))
+    return StreamFilter(types=types, tool=tool, agent=agent, session=session,
+                        decision=decision, run_id=run_id, scope_agent=scope_agent)
+
+
+def parse_cursor(header: str | None, param: str | None) -> int | None:
+    """The resume cursor: Last-Event-ID header first (EventSource updates it), then the param."""
+    for name, raw in (("Last-Event-ID", header), ("last_event_id", param)):
+        if raw is None or not raw.strip():
+            continue
+        text = raw.strip()
+        if not is_count(text):
+            # the header is the same resume cursor as the parameter, so the same code
+            problem = "must be a non-negative integer (an event id)"
+            if name == "last_event_id":
+                raise bad_parameter(name, problem)
+            raise BadRequest(f"header {name!r} {problem}", code="invalid_parameter")
+        return int(text)
+    return None
 
 
 class TransportWriter:
@@ -98,7 +145,7 @@ async def _pump(request: web.Request, response: EventSourceResponse, sub: Subscr
 
 async def stream(request: web.Request) -> web.StreamResponse:
     """Stream committed audit records as SSE frames, with filters, resume and keep-alive."""
-    params = query(request, known_params())
+    params = query(request, STREAM_PARAMS)
     principal = request[PRINCIPAL]
     scope_agent = None
     if not principal.is_admin:
@@ -107,7 +154,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                             "its token cannot open a stream", code="agent_inactive")
         scope_agent = principal.agent_name  # an agent's token sees only its own records
     flt = parse_filter(params, scope_agent=scope_agent)
-    named = parse_format(params.get("format"))
+    named = choice_param(params, "format", FORMATS) == "named"
     cursor = parse_cursor(request.headers.get("Last-Event-ID"), params.get("last_event_id"))
     settings = request.app[SETTINGS]
     broadcaster = request.app[BROADCASTER]

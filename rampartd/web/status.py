@@ -7,12 +7,15 @@ import time
 from aiohttp import web
 
 from rampartd import __version__
+from rampartd.policy.guard import describe as describe_guard
+from rampartd.policy.guard import relaxed
 from rampartd.web.keys import BROADCASTER, SERVICE, SETTINGS, STARTED_AT
 from rampartd.web.parse import query
 
 
 async def healthz(request: web.Request) -> web.Response:
     """Unauthenticated liveness: status, mode, uptime, version."""
+    query(request, ())
     app = request.app
     return web.json_response({
         "status": "ok",
@@ -40,6 +43,7 @@ async def status(request: web.Request) -> web.Response:
         "policy_count": current.policy_count,
         "rule_count": current.rule_count,
         "policy_dir": str(settings.policy_dir),
+        "guard": describe_guard(relaxed(settings.guard)),
         "last_reload_error": None if error is None else {**error.details(), "error": error.message},
         "audit_head": {"seq": seq, "hash": head_hash},
         "pending_approvals": service.approvals.pending_count,

@@ -2,51 +2,49 @@
 
 from __future__ import annotations
 
-import re
-import time
 from typing import Any
 
 from aiohttp import web
 
-from rampartd.errors import BadRequest, TooManyRequests
-from rampartd.models import Decision, ToolCall
-from rampartd.web.agents import AGENTS
-from rampartd.web.auth import PRINCIPAL
-from rampartd.web.keys import SERVICE
-from rampartd.web.parse import check_fields, float_param, opt_str, query, read_json, req_str
+from rampartd.models import Decision, ToolCall, Verdict
+from rampartd.policy.describe import summarize
+from rampartd.web.keys import AGENTS, PRINCIPAL, RELOAD_GATE, SERVICE
+from rampartd.web.parse import (
+    TOOL_NAME,
+    TOOL_NAME_RULE,
+    bad_field,
+    check_fields,
+    float_param,
+    opt_str,
+    path_tool,
+    query,
+    read_json,
+    req_object,
+    req_str,
+)
 
-TOOL_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 CALL_FIELDS = ("agent", "session", "run_id", "tool_call_id", "cwd", "params")
-RELOAD_MIN_INTERVAL = 1.0
-
-
-def tool_name(request: web.Request) -> str:
-    """The {tool} path segment, validated."""
-    tool = request.match_info["tool"]
-    if not TOOL_NAME.match(tool):
-        raise BadRequest("tool name must be 1-128 letters, digits or _ . : -",
-                         code="invalid_field")
-    return tool
+TEST_FIELDS = ("command", "tool", "agent", "session", "params", "cwd")
+MAX_WAIT = 55.0  # seconds ?wait= may hold an answer (under common 60 s proxy timeouts)
+# How each verdict of the call pipeline is answered (a call that could not be recorded is a
+# 503 from the Unavailable error instead).
+VERDICT_STATUS: dict[Verdict, int] = {"allowed": 200, "denied": 403, "pending": 202}
 
 
 async def parse_call(request: web.Request) -> ToolCall:
     """Build a ToolCall from the path and body; an agent token's identity overrides `agent`."""
+    tool = path_tool(request)
     body = await read_json(request)
     check_fields(body, CALL_FIELDS)
-    params = body.get("params")
-    if not isinstance(params, dict):
-        raise BadRequest("field 'params' is required and must be an object",
-                         code="invalid_field")
-    agent = req_str(body, "agent", max_len=255)
+    agent = req_str(body, "agent")
+    session = req_str(body, "session")
+    params = req_object(body, "params")
     principal = request.get(PRINCIPAL)
     if principal is not None and principal.agent_name is not None:
         agent = principal.agent_name
-    return ToolCall(
-        tool=tool_name(request), agent=agent, session=req_str(body, "session", max_len=1024),
-        params=params, run_id=opt_str(body, "run_id", max_len=255),
-        tool_call_id=opt_str(body, "tool_call_id", max_len=255),
-        cwd=opt_str(body, "cwd", max_len=4096),
-    )
+    return ToolCall(tool=tool, agent=agent, session=session, params=params,
+                    run_id=opt_str(body, "run_id"), tool_call_id=opt_str(body, "tool_call_id"),
+                    cwd=opt_str(body, "cwd"))
 
 
 def current_status(request: web.Request) -> str | None:
@@ -75,7 +73,7 @@ def decision_body(decision: Decision, *, allowed: bool) -> dict[str, Any]:
 
 async def tool_call(request: web.Request) -> web.Response:
     """POST /v1/tool/{tool}: evaluate, record durably, answer 200/202/403 (503 if unrecorded)."""
-    wait = float_param(query(request, ("wait",)), "wait", 0, 0, 55)
+    wait = float_param(query(request, ("wait",)), "wait", 0, 0, MAX_WAIT)
     call = await parse_call(request)
     principal = request.get(PRINCIPAL)
     service = request.app[SERVICE]
@@ -89,7 +87,7 @@ async def tool_call(request: web.Request) -> web.Response:
     body = decision_body(outcome.decision, allowed=outcome.allowed)
     body["audit_id"] = outcome.record["id"]
     body.update(outcome.approval)
-    return web.json_response(body, status=outcome.status)
+    return web.json_response(body, status=VERDICT_STATUS[outcome.verdict])
 
 
 async def preflight(request: web.Request) -> web.Response:
@@ -106,18 +104,18 @@ async def test_call(request: web.Request) -> web.Response:
     """POST /v1/test: evaluate a command (or params) against the active policy, explained."""
     query(request, ())
     body = await read_json(request)
-    check_fields(body, ("command", "tool", "agent", "session", "params", "cwd"))
-    params = body.get("params", {})
-    if not isinstance(params, dict):
-        raise BadRequest("field 'params' must be an object", code="invalid_field")
-    command = opt_str(body, "command", max_len=65536)
+    check_fields(body, TEST_FIELDS)
+    params = req_object(body, "params", required=False)
+    command = opt_str(body, "command")
     if command is None and not params:
-        raise BadRequest("give 'command' or 'params'", code="missing_field")
+        raise bad_field("command", "is required unless 'params' is given")
     if command is not None:
         params = {**params, "command": command}
-    call = ToolCall(tool=opt_str(body, "tool", max_len=128) or "exec",
-                    agent=opt_str(body, "agent", max_len=255) or "test",
-                    session=opt_str(body, "session", max_len=1024) or "test", params=params,
+    tool = opt_str(body, "tool") or "exec"
+    if not TOOL_NAME.fullmatch(tool):
+        raise bad_field("tool", TOOL_NAME_RULE)
+    call = ToolCall(tool=tool, agent=opt_str(body, "agent") or "test",
+                    session=opt_str(body, "session") or "test", params=params,
                     cwd=opt_str(body, "cwd"))
     why = await request.app[SERVICE].explain(call)
     answer = decision_body(why.decision, allowed=why.decision.allowed)
@@ -134,24 +132,8 @@ async def policy_summary(request: web.Request) -> web.Response:
         "default_action": current.default_action,
         "policy_count": current.policy_count,
         "rule_count": current.rule_count,
-        "policies": current.summary(),
+        "policies": summarize(current),
     })
-
-
-class ReloadGate:
-    """Refuses API reloads closer than a second apart."""
-
-    def __init__(self) -> None:
-        self.last = float("-inf")
-
-    def check(self) -> None:
-        """Raise 429 if the previous reload was under a second ago."""
-        now = time.monotonic()
-        wait = RELOAD_MIN_INTERVAL - (now - self.last)
-        if wait > 0:
-            raise TooManyRequests("policy reloads are limited to one per second",
-                                  retry_after=1)
-        self.last = now
 
 
 async def policy_reload(request: web.Request) -> web.Response:
@@ -164,5 +146,3 @@ async def policy_reload(request: web.Request) -> web.Response:
     return web.json_response({"reloaded": True, "policy_count": current.policy_count,
                               "rule_count": current.rule_count})
 
-
-RELOAD_GATE = web.AppKey("reload_gate", ReloadGate)
