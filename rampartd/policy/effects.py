@@ -29,7 +29,7 @@ from rampartd.policy.overlap import UNKNOWN
 from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.command import Component, ParsedCommand, has_glob
 from rampartd.policy.shell.parse import parse_command
-from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, roles
+from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, option_values, roles
 from rampartd.policy.urls import parse_url
 
 KINDS = ("read", "write", "delete", "chmod", "exec", "network", "signal", "env", "code")
@@ -60,6 +60,11 @@ _INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "node
                            "tclsh", "awk", "gawk", "mawk", "nawk"})
 _SHELL_RUNNERS = frozenset({*L.SHELLS, "csh", "tcsh", "pwsh"})
 _CODE_RUNNERS = frozenset({*_SHELL_RUNNERS, "source", "."})
+# Fetcher options whose value says where the request goes (all other values are data).
+_URL_OPTIONS = {"--url": "url", "-x": "url", "--proxy": "url", "--preproxy": "url",
+                "--doh-url": "url", "--resolve": "resolve", "--connect-to": "connect"}
+_RESOLVE = re.compile(r"\+?[^:]*:(?P<port>[0-9]*):(?P<addr>.+)\Z")
+_CONNECT_TO = re.compile(r"[^:]*:[0-9]*:(?P<addr>\[[^\]]*\]|[^:]*):(?P<port>[0-9]*)\Z")
 _SIGNALLERS = frozenset({"kill", "pkill", "killall", "fuser", "skill", "killall5"})
 _SIGNAL_VALUES = {
     "kill": frozenset({"-s", "-n"}),
@@ -280,6 +285,7 @@ class ShellEffects:
         self.b = b
         self.depth = 0  # inline code running commands that run inline code…
         self.fetched: set[str] = set()  # files a fetcher wrote earlier on the line
+        self.prev: Component | None = None  # the component before (a pipe's producer)
 
     def run(self, parsed: ParsedCommand) -> None:
         """Add the effects of every component of a parsed command."""
@@ -288,6 +294,7 @@ class ShellEffects:
             b.add(Effect("env", assign, UNKNOWN in assign, False, False, assign))
         for comp in parsed.components:
             self.component(comp)
+            self.prev = comp
 
     def component(self, comp: Component) -> None:
         """Add one simple command's effects."""
@@ -315,6 +322,11 @@ class ShellEffects:
                 return  # `git status`: a program with no argument roles, nothing to unwrap
         if "xargs" in comp.launchers:
             extra = comp.stdin.split() if comp.stdin is not None else [UNKNOWN]
+            if comp.stdin is None and comp.piped and self.prev is not None \
+                    and not _stdin_file(comp) and not _deletes_operands(argv):
+                # read, count, compile what a lister printed: bounded by where it looked;
+                # deleting by a list nobody has seen stays unknown (asks)
+                extra = _listed_under(self.prev) or extra
             for word in extra:
                 if word == UNKNOWN:
                     dynamic.add(len(argv))
@@ -447,13 +459,41 @@ class ShellEffects:
     def urls(self, program: str, argv: list[str], dynamic: set[int], src: str) -> None:
         """URLs among the arguments (any program), and every operand of a fetcher."""
         fetcher = program in FETCHERS or program == "wget"
+        values = option_values(argv) if fetcher else {}
         for k, word in enumerate(argv[1:], 1):
+            option = values.get(k)
+            if option is not None:
+                self.option_url(option, word, k in dynamic, src)
+                continue
             if _URLISH.match(word) or (fetcher and not word.startswith("-")
                                        and k not in dynamic and _hostish(word)):
                 self.b.url(word, src, default_scheme="http" if fetcher else "",
                            dynamic=k in dynamic)
             elif fetcher and k in dynamic and not word.startswith("-"):
                 self.b.url(word, src, default_scheme="http", dynamic=True)
+
+    def option_url(self, option: str, word: str, dynamic: bool, src: str) -> None:
+        """A fetcher option's value: a URL (`--url`, a proxy), where a host is really reached
+        (`--resolve HOST:PORT:ADDR`, `--connect-to H:P:H2:P2`), or data (no network effect)."""
+        kind = _URL_OPTIONS.get(option)
+        if kind is None:
+            return
+        if dynamic:
+            self.b.add(Effect("network", UNKNOWN, True, False, False, src))
+            return
+        if kind == "url":
+            self.b.url(word, src, default_scheme="http")
+            return
+        # --resolve [+]HOST:PORT:ADDR[,ADDR…]; --connect-to HOST:PORT:HOST2:PORT2 (IPv6 in [])
+        m = _RESOLVE.match(word) if kind == "resolve" else _CONNECT_TO.match(word)
+        if m is None:
+            self.b.add(Effect("network", UNKNOWN, True, False, False, src))  # where, unknown
+            return
+        port = m.group("port") or "443"
+        for addr in m.group("addr").split(","):
+            if addr:
+                self.b.url(f"{addr}:{port}", src,
+                           default_scheme="https" if port == "443" else "http")
 
     def find_exec(self, argv: list[str], dynamic: set[int], src: str) -> None:
         """`find ROOT -exec PROG … {} +`: PROG's roles applied to the trees find walks."""
@@ -533,7 +573,7 @@ def _family(program: str) -> str | None:
     """The interpreter family of a program name (memoised: names repeat, the test is regexes)."""
     if program in _FAMILIES:
         return _FAMILIES[program]
-    found = family(program)
+    found = family(program.lower())  # `Rscript` is the r family
     if len(_FAMILIES) < 4096:
         _FAMILIES[program] = found
     return found
@@ -546,6 +586,43 @@ def _hostish(word: str) -> bool:
         "." in end.host or ":" in end.host or end.host == "localhost")
 
 
+# Options that make a lister print more than path names (sizes, modes, arbitrary formats).
+_LISTER_FORMATS = frozenset({"-printf", "-fprintf", "-exec", "-execdir", "-ok", "-okdir",
+                             "-ls", "-fls", "-l", "-n", "-g", "-o", "--format", "-x",
+                             "--exec", "-X", "--exec-batch", "-s", "--stage", "-z"})
+
+
+def _deletes_operands(argv: list[str]) -> bool:
+    """True if words appended to argv would be deleted or changed (`xargs rm -f`)."""
+    probe = [*argv, "x"]
+    return any(t.at == len(argv) and not set(t.kinds) <= {"read"} for t in roles(probe))
+
+
+def _listed_under(producer: Component) -> list[str] | None:
+    """Globs covering every name a lister prints (`find src …` → `src/**`, `git ls-files`
+    → `./**`), so `… | xargs cmd` acts on those; None when the output is not bounded."""
+    argv = producer.argv
+    if producer.unknown or producer.launchers or any(
+            a in _LISTER_FORMATS or (a.startswith("-") and "=" in a and a.split("=")[0]
+                                     in _LISTER_FORMATS) for a in argv[1:]):
+        return None
+    program = argv[0]
+    if program == "find":
+        roots = [t for t in roles(argv) if t.recursive]
+        return [f"{'.' if t.at == -1 else argv[t.at].rstrip('/') or '/'}/**" for t in roots]
+    if program == "git" and (argv[1:2] in (("ls-files",), ("ls-tree",))
+                             or argv[1:3] == ("diff", "--name-only")):
+        return None if any(a.startswith((":", "/", "~", "..")) for a in argv[2:]) else ["./**"]
+    operands = [a for a in argv[1:] if not a.startswith("-")]
+    if program == "ls":
+        # a directory's entries are printed by name (relative to here), a file as given
+        return ["./*", *operands]
+    if program in ("fd", "fdfind"):
+        dirs = operands[1:]  # fd PATTERN [DIR…]
+        return [f"{a.rstrip('/') or '/'}/**" for a in dirs] if dirs else ["./**"]
+    return None
+
+
 def _stdin_file(comp: Component) -> bool:
     """True if stdin is redirected from a literal file (`sh < script.sh` runs that file)."""
     for redir in comp.redirs:
@@ -556,7 +633,8 @@ def _stdin_file(comp: Component) -> bool:
 
 
 # Programs whose effects are their argument roles and nothing else (no URLs, code, targets).
-_ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name) is None) - _CODE_RUNNERS \
+_ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name.lower()) is None) \
+    - _CODE_RUNNERS \
     - FETCHERS - {"wget", "find", "alias"} - _SIGNALLERS
 # Programs whose arguments mean something here; any other program only runs (an exec effect).
 _HANDLED = frozenset({*PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS, *FETCHERS, "wget",

@@ -8,6 +8,7 @@ that value is (`curl -o FILE` writes FILE), and which flags make the operands wh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -111,7 +112,8 @@ PROGRAMS: dict[str, Roles] = {
                 options={"-t": _W, "--target-directory": _W}, always_recursive=True),
     "ln": Roles(args=_R, last=_W, values=frozenset({"-S", "--suffix"}),
                 options={"-t": _W, "--target-directory": _W}),
-    **_same("rm unlink srm wipe", Roles(args=_D, recursive=_REC)),
+    **_same("rm unlink srm wipe trash trash-put", Roles(args=_D, recursive=_REC)),
+    **_same("rimraf del-cli", Roles(args=_D, always_recursive=True)),
     "rmdir": Roles(args=_D),
     "shred": Roles(args=("write", "delete"), values=frozenset({"-n", "-s", "--iterations",
                                                                "--size", "--random-source"})),
@@ -139,18 +141,21 @@ PROGRAMS: dict[str, Roles] = {
                    flags={"--remove-source-files": _D},
                    last_flags={"--delete": _D, "--delete-before": _D, "--delete-after": _D,
                                "--delete-during": _D, "--delete-excluded": _D, "--del": _D}),
-    "curl": Roles(values=frozenset({"-H", "--header", "-A", "--user-agent", "-X", "--request",
+    "curl": Roles(values=frozenset({"-A", "--user-agent", "-X", "--request",
                                     "-u", "--user", "-e", "--referer", "-x", "--proxy", "-m",
                                     "--max-time", "-w", "--write-out", "--connect-timeout",
                                     "--retry", "-r", "--range", "-C", "--continue-at",
                                     "--resolve", "--connect-to", "-Y", "-y", "--limit-rate",
-                                    "--url", "--json"}),
+                                    "--url", "--proxy-user", "-U", "--interface",
+                                    "--dns-servers", "--doh-url", "--preproxy", "--noproxy"}),
                   options={"-o": _W, "--output": _W, "-T": _R, "--upload-file": _R, "-K": _R,
                            "--config": _R, "-c": _W, "--cookie-jar": _W, "-D": _W,
                            "--dump-header": _W, "--cacert": _R, "-E": _R, "--cert": _R,
                            "--key": _R, "-d": (), "--data": (), "--data-binary": (),
-                           "--data-raw": (), "--data-urlencode": (), "-F": (), "--form": (),
-                           "-b": (), "--cookie": (), "--netrc-file": _R},
+                           "--data-raw": (), "--data-urlencode": (), "--data-ascii": (),
+                           "--json": (), "-F": (), "--form": (), "--form-string": (),
+                           "-H": (), "--header": (), "--proxy-header": (), "-b": (),
+                           "--cookie": (), "--netrc-file": _R},
                   at_files=True),
     "wget": Roles(values=frozenset({"--header", "-U", "--user-agent", "--user", "--password",
                                     "-e", "--execute", "-t", "--tries", "-T", "--timeout",
@@ -286,8 +291,19 @@ def _containers(args: Sequence[str]) -> list[Target]:
     return out
 
 
-SPECIAL = {"tar": _tar, "bsdtar": _tar, "gtar": _tar, "find": _find, "docker": _containers,
-           "podman": _containers, "nerdctl": _containers}
+# The shells' history files: `history` and `fc -l` print them (past commands hold tokens).
+HISTORY_FILES = ("~/.bash_history", "~/.zsh_history", "~/.zhistory", "~/.sh_history",
+                 "~/.local/share/fish/fish_history")
+
+
+def _history(args: Sequence[str]) -> list[Target]:
+    """history / fc: the history files are read (and written when cleared or saved)."""
+    kinds = ("read", "write") if any(a[:2] in ("-c", "-d", "-w", "-a") for a in args) else _R
+    return [Target(0, kinds, value=name) for name in HISTORY_FILES]
+
+
+SPECIAL = {"history": _history, "fc": _history, "tar": _tar, "bsdtar": _tar, "gtar": _tar,
+           "find": _find, "docker": _containers, "podman": _containers, "nerdctl": _containers}
 
 
 def _has_flag(roles_flags: frozenset[str] | Mapping[str, tuple[str, ...]], t: str) -> str | None:
@@ -336,10 +352,10 @@ def roles(argv: Sequence[str]) -> list[Target]:
             if name in spec.options:
                 kinds = spec.options[name]
                 if eq:
-                    out.append(_value_target(idx, value, kinds, spec))
+                    out.append(_value_target(idx, value, kinds, spec, name))
                 elif j + 1 < len(args):
                     j += 1
-                    out.append(_value_target(j + 1, args[j], kinds, spec))
+                    out.append(_value_target(j + 1, args[j], kinds, spec, name))
             elif not t.startswith("--") and len(t) > 2 and f"-{t[1]}" in spec.options:
                 # `-ofile`: an option letter with its value attached
                 out.append(_value_target(idx, t[2:], spec.options[f"-{t[1]}"], spec))
@@ -382,12 +398,35 @@ def roles(argv: Sequence[str]) -> list[Target]:
     return out
 
 
-def _value_target(idx: int, value: str, kinds: tuple[str, ...], spec: Roles) -> Target:
+_AT_FILE = re.compile(r"(?:[A-Za-z0-9_.-]*=)?[@<](.+)")
+_NAMED_AT_FILE = re.compile(r"[A-Za-z0-9_.-]*@(.+)")  # --data-urlencode name@file
+
+
+def _value_target(idx: int, value: str, kinds: tuple[str, ...], spec: Roles,
+                  name: str = "") -> Target:
     if spec.at_files and not kinds:
-        # curl -d @file, -F name=@file / name=<file: the file is read and sent
-        for mark in ("@", "<"):
-            k = value.find(mark)
-            if k != -1 and (k == 0 or value[k - 1] == "="):
-                return Target(idx, _R, value=value[k + 1:].split(";", 1)[0])
+        # curl -d @file, -H @file, -F name=@file / name=<file, --data-urlencode name@file:
+        # the file is read and sent; any other value is data, never a target
+        m = _AT_FILE.match(value) or (_NAMED_AT_FILE.match(value)
+                                      if name == "--data-urlencode" else None)
+        if m is not None and m.group(1) != "-":
+            return Target(idx, _R, value=m.group(1).split(";", 1)[0])
         return Target(idx, ())
     return Target(idx, kinds, value=value)
+
+
+def option_values(argv: Sequence[str]) -> dict[int, str]:
+    """argv index → option name, for the words that are a table option's separate value
+    (`curl -d DATA`, `-o FILE`): they are no operands, whatever they look like."""
+    spec = PROGRAMS.get(argv[0]) if argv else None
+    out: dict[int, str] = {}
+    if spec is None:
+        return out
+    for j in range(1, len(argv) - 1):
+        t = argv[j]
+        if t == "--":
+            break
+        if t.startswith("-") and "=" not in t and j not in out and (
+                t in spec.values or t in spec.options):
+            out[j + 1] = t
+    return out
