@@ -156,7 +156,7 @@ class Builder:
                 if cwd is None:
                     return word.rstrip("/"), False, False
                 return f"{cwd.rstrip('/')}/{word.rstrip('/')}", False, False
-        if dynamic and cwd is not None and UNKNOWN not in cwd:
+        if dynamic and cwd is not None and UNKNOWN not in cwd and _PWD.search(word):
             word = _PWD.sub(lambda _: cwd or "", word)  # `$(pwd)`, `$PWD`: where we are
             dynamic = bool(_DYNAMIC.search(word))
         text = _fold_dynamic(word) if dynamic else word
@@ -286,6 +286,7 @@ class ShellEffects:
         self.depth = 0  # inline code running commands that run inline code…
         self.fetched: set[str] = set()  # files a fetcher wrote earlier on the line
         self.prev: Component | None = None  # the component before (a pipe's producer)
+        self.trees: set[int] = set()  # argv positions that stand for a whole tree (xargs)
 
     def run(self, parsed: ParsedCommand) -> None:
         """Add the effects of every component of a parsed command."""
@@ -293,6 +294,7 @@ class ShellEffects:
         for assign in parsed.assigns:
             b.add(Effect("env", assign, UNKNOWN in assign, False, False, assign))
         for comp in parsed.components:
+            self.trees = set()
             self.component(comp)
             self.prev = comp
 
@@ -320,13 +322,17 @@ class ShellEffects:
                 return
             if program not in _HANDLED and _family(program) is None and not self.fetched:
                 return  # `git status`: a program with no argument roles, nothing to unwrap
-        if "xargs" in comp.launchers:
+        if "xargs" in comp.launchers and not _xargs_replaces(comp):
+            # (with -I the input replaces words, marked run-time-only by the parser)
             extra = comp.stdin.split() if comp.stdin is not None else [UNKNOWN]
             if comp.stdin is None and comp.piped and self.prev is not None \
                     and not _stdin_file(comp) and not _deletes_operands(argv):
                 # read, count, compile what a lister printed: bounded by where it looked;
                 # deleting by a list nobody has seen stays unknown (asks)
-                extra = _listed_under(self.prev) or extra
+                listed = _listed_under(self.prev)
+                if listed is not None:
+                    extra = listed
+                    self.trees = set(range(len(argv), len(argv) + len(listed)))
             for word in extra:
                 if word == UNKNOWN:
                     dynamic.add(len(argv))
@@ -398,6 +404,10 @@ class ShellEffects:
             unknown = t.at in dynamic
             if ("host" in t.kinds or "network" in t.kinds) and self.remote(
                     word, unknown, src, "network" in t.kinds):
+                continue
+            if t.at in self.trees and word.endswith("/**"):
+                # everything a lister printed below DIR: judged like the tree DIR (`grep -r`)
+                b.file(t.kinds, word[:-3] or "/", src, recursive=True)
                 continue
             b.file(t.kinds, word, src, dynamic=unknown, recursive=t.recursive)
 
@@ -590,6 +600,12 @@ def _hostish(word: str) -> bool:
 _LISTER_FORMATS = frozenset({"-printf", "-fprintf", "-exec", "-execdir", "-ok", "-okdir",
                              "-ls", "-fls", "-l", "-n", "-g", "-o", "--format", "-x",
                              "--exec", "-X", "--exec-batch", "-s", "--stage", "-z"})
+
+
+def _xargs_replaces(comp: Component) -> bool:
+    """True if the component's xargs puts its input in place of a replace string (`-I {}`)."""
+    return any(form.startswith("xargs ") and L.xargs_replace(form.split()[1:]) is not None
+               for form in comp.forms[1:])
 
 
 def _deletes_operands(argv: list[str]) -> bool:
