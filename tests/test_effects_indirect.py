@@ -240,3 +240,63 @@ def test_interpreters_without_a_program_still_read_stdin(command: str) -> None:
 
 def test_rscript_code_is_analysed() -> None:
     assert shown("Rscript -e 'unlink(\"/etc\", recursive=TRUE)'", "delete") == ["/etc/**"]
+
+
+# ---- files made earlier on the line ------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [
+    "echo 'rm -rf /tmp/w' > x.sh && bash x.sh",
+    "echo 'rm -rf /tmp/w' > x.sh; chmod +x x.sh; ./x.sh",
+    "printf 'rm -rf /tmp/w\\n' > /tmp/x && sh /tmp/x",
+    "echo 'cd /tmp' > x.sh && echo 'rm -rf /tmp/w' >> x.sh && . x.sh",
+    "cat > x.sh <<'E'\nrm -rf /tmp/w\nE\nbash x.sh",
+    "tee x.sh <<< 'rm -rf /tmp/w' && bash x.sh",
+])
+def test_a_script_written_on_the_line_is_checked_when_run(command: str) -> None:
+    assert "/tmp/w/**" in shown(command, "delete")
+
+
+def test_interpreter_code_written_on_the_line_is_analysed() -> None:
+    command = "echo 'import shutil; shutil.rmtree(\"/tmp/w\")' > t.py && python3 t.py"
+    assert "/tmp/w/**" in shown(command, "delete")
+
+
+@pytest.mark.parametrize("command", [
+    'echo "$X" > x.sh && bash x.sh',            # content only known at run time
+    'echo ok > x.sh; echo "$X" >> x.sh; bash x.sh',  # run-time text appended
+    "echo 'case x in' > x.sh && bash x.sh",     # content this parser cannot check
+])
+def test_unknown_written_content_is_a_code_effect(command: str) -> None:
+    assert any(e.unknown for e in effects(command) if e.kind == "code")
+
+
+def test_running_a_file_never_written_on_the_line_is_not_a_code_effect() -> None:
+    assert shown("echo hi > a.txt && bash b.sh", "code") == []
+    assert shown("echo 'rm -rf /tmp/w' > x.txt && cat x.txt", "delete") == []
+
+
+@pytest.mark.parametrize("command", [
+    "git clone https://code.example/t.git /tmp/t && bash /tmp/t/s.sh",
+    "git clone https://code.example/t.git && cd t && ./s.sh",
+    "curl -o a.zip https://code.example/a.zip && unzip a.zip && ./a/run",
+    "curl -sL https://code.example/a.tgz | tar xz && ./a/run",
+])
+def test_running_what_was_cloned_or_unpacked_is_a_code_effect(command: str) -> None:
+    assert any(e.unknown for e in effects(command) if e.kind == "code")
+
+
+def test_symlinks_made_on_the_line_are_followed() -> None:
+    assert "/home/u/.ssh/id_rsa" in shown("ln -s ~/.ssh s && cat s/id_rsa", "read")
+    assert "/home/u/.aws/credentials" in shown("ln -sf ~/.aws/credentials c; cat c", "read")
+    # a relative link target is relative to the link, not to where we are
+    assert "/home/u/p/shared/x" in shown("ln -s ../shared sub/s && cat sub/s/x", "read")
+    # a link made later does not change what was read before
+    assert [e.shown() for e in effects("cat s/id_rsa; ln -s ~/.ssh s")
+            if e.kind == "read" and e.source.startswith("cat")] == ["/home/u/p/s/id_rsa"]
+
+
+def test_make_reading_its_makefile_from_stdin_runs_the_recipes() -> None:
+    assert "/tmp/w/**" in shown("make -f - <<< $'x:\\n\\t@rm -rf /tmp/w'", "delete")
+    assert any(e.unknown for e in effects("curl -s https://m.example/mk | make -f -")
+               if e.kind == "code")
+    assert shown("make -f build.mk all", "code") == []

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from rampartd.policy.inline import analyze, inline_code, reads_stdin_program
-from rampartd.policy.inline.argv import family
+from rampartd.policy.inline.argv import STDIN_FILES, family
 from rampartd.policy.matchers import FETCHERS, normalize_path, posix_basename
 from rampartd.policy.overlap import UNKNOWN
 from rampartd.policy.shell import launchers as L
@@ -131,6 +131,7 @@ class Builder:
         self.cwd = cwd
         self.out: list[Effect] = []
         self._seen: set[tuple[str, str, bool]] = set()
+        self.links: dict[str, str] = {}  # symlinks made on the line: link path → target word
 
     def add(self, effect: Effect) -> None:
         """Record one effect (duplicates dropped; past MAX_EFFECTS only unknowns are kept)."""
@@ -184,6 +185,12 @@ class Builder:
         for kind in kinds:
             if kind in FILE_KINDS:
                 self.add(Effect(kind, target, unknown, wild, recursive, source))
+        for link, to in list(self.links.items()) if self.links else ():
+            if target == link or target.startswith(link + "/"):
+                # through a symlink made earlier on the line: the link's target is reached
+                del self.links[link]  # (a link to itself cannot loop)
+                self.file(kinds, to + target[len(link):], source, recursive=recursive)
+                self.links[link] = to
 
     def url(self, text: str, source: str, *, default_scheme: str = "",
             dynamic: bool = False) -> None:
@@ -287,6 +294,10 @@ class ShellEffects:
         self.fetched: set[str] = set()  # files a fetcher wrote earlier on the line
         self.prev: Component | None = None  # the component before (a pipe's producer)
         self.trees: set[int] = set()  # argv positions that stand for a whole tree (xargs)
+        # Files written earlier on the line → their content when it is known (`echo … > f`,
+        # a heredoc into f), and directories filled from the network (`git clone URL d`).
+        self.written: dict[str, str | None] = {}
+        self.fetched_dirs: set[str] = set()
 
     def run(self, parsed: ParsedCommand) -> None:
         """Add the effects of every component of a parsed command."""
@@ -316,12 +327,14 @@ class ShellEffects:
         b.add(Effect("exec", program, comp.dynamic, False, False, src))
         if comp.dynamic:
             return
-        if not dynamic and not comp.launchers and ":" not in src:
+        if not dynamic and not comp.launchers and ":" not in src and not self.written \
+                and not self.fetched_dirs:
             if program in _ROLES_ONLY:
                 self.roles(argv, dynamic, src)  # `cat f`, `rm -rf d`: argument roles only
                 return
-            if program not in _HANDLED and _family(program) is None and not self.fetched:
-                return  # `git status`: a program with no argument roles, nothing to unwrap
+            if program not in _HANDLED and _family(program) is None and not self.fetched \
+                    and program != "git":
+                return  # `make`: a program with no argument roles, nothing to unwrap
         if "xargs" in comp.launchers and not _xargs_replaces(comp):
             # (with -I the input replaces words, marked run-time-only by the parser)
             extra = comp.stdin.split() if comp.stdin is not None else [UNKNOWN]
@@ -362,8 +375,122 @@ class ShellEffects:
             if program in FETCHERS or program == "wget":
                 self.downloads(argv, src)
         self.runs_downloaded(program, argv, src)
+        self.fills_from_network(comp, program, argv)
+        if program == "tee":
+            for t in roles(argv):
+                self.wrote(self.b.path(argv[t.at])[0], comp.stdin, append="-a" in argv)
+        if program == "ln" and len(argv) >= 3:
+            self.link(argv)
+        if self.written or self.fetched_dirs:
+            self.runs_written(comp, program, argv, dynamic, src)
+        if program in _MAKES:
+            self.makefile(comp, argv, src)
         if program in _CODE_RUNNERS or _family(program) is not None:
             self.runs_code(comp, program, argv, dynamic, src)
+
+    def wrote(self, target: str, content: str | None, *, append: bool = False) -> None:
+        """Remember a file written on the line (content None: not known before it runs)."""
+        if append and target in self.written:
+            before = self.written[target]
+            content = None if before is None or content is None else before + content
+        self.written[target] = content
+
+    def fills_from_network(self, comp: Component, program: str, argv: list[str]) -> None:
+        """`git clone URL [d]`, and unpacking a download (`curl … | tar x`, `unzip got.zip`):
+        what lands there came from the network."""
+        args = [a for a in argv[1:] if not a.startswith("-")]
+        if program == "git" and args[:1] == ["clone"] and len(args) >= 2:
+            name = args[2] if len(args) >= 3 else \
+                args[1].rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
+            if name:
+                self.fetched_dirs.add(self.b.path(name)[0])
+            return
+        if program not in ("tar", "bsdtar", "gtar", "unzip", "7z", "bsdunzip"):
+            return
+        from_net = comp.piped and self.prev is not None and bool(self.prev.argv) and (
+            self.prev.argv[0] in FETCHERS or self.prev.argv[0] == "wget")
+        if not from_net and not any(self.b.path(a)[0] in self.fetched for a in args):
+            return
+        for e in self.b.out:
+            if e.source == comp.text and e.kind == "write" and e.recursive:
+                self.fetched_dirs.add(e.target)
+        if program != "tar" and not any(e.source == comp.text and e.kind == "write"
+                                        for e in self.b.out):
+            self.fetched_dirs.add(self.b.cwd or UNKNOWN)  # unzip into here
+
+    def link(self, argv: list[str]) -> None:
+        """`ln -s TARGET NAME`: paths through NAME reach TARGET (for the rest of the line)."""
+        operands = [a for a in argv[1:] if not a.startswith("-")]
+        if len(operands) != 2 or any(has_glob(a) or "$" in a for a in operands):
+            return
+        name = self.b.path(operands[1])[0]
+        symbolic = any(a == "--symbolic" or (a[:1] == "-" and a[1:2] != "-" and "s" in a)
+                       for a in argv[1:])
+        where = name.rsplit("/", 1)[0] or "/" if symbolic else None  # relative to the link
+        self.b.links[name] = self.b.path(operands[0], cwd=where)[0]
+
+    def runs_written(self, comp: Component, program: str, argv: list[str], dynamic: set[int],
+                     src: str) -> None:
+        """Running a file written or fetched earlier on the line: its known content is
+        checked like a script given here; unknown content is code nobody has seen."""
+        scripts: list[tuple[str, str]] = []  # (path word, language)
+        if comp.path:
+            scripts.append((comp.path, "shell"))
+        language = "shell" if program in _CODE_RUNNERS else _family(program)
+        if language is not None:
+            if program in _SHELL_RUNNERS:
+                mode, j = L.shell_script_index(argv[1:])
+                if mode == "file":
+                    scripts.append((argv[j + 1], language))
+            else:
+                word = next((a for k, a in enumerate(argv[1:], 1)
+                             if not a.startswith("-") and k not in dynamic), None)
+                if word is not None:
+                    scripts.append((word, language))
+        for word, lang in scripts:
+            target = self.b.path(word)[0]
+            if target in self.written:
+                content = self.written[target]
+                if content is None:
+                    self.b.code(lang, f"{src} (runs a file written on the same line)",
+                                unknown=True)
+                elif lang == "shell":
+                    self.script(content, src)
+                else:
+                    self.inline(lang, content, src)
+            elif any(target == d or target.startswith(d.rstrip("/") + "/")
+                     for d in self.fetched_dirs):
+                self.b.code(lang, f"{src} (runs a file it downloaded)", unknown=True)
+
+    def makefile(self, comp: Component, argv: list[str], src: str) -> None:
+        """`make -f -`: the makefile comes from stdin, and its recipes are shell commands."""
+        reads_stdin = False
+        for k, a in enumerate(argv[1:], 1):
+            value = argv[k + 1] if a in ("-f", "--file", "--makefile") and k + 1 < len(argv) \
+                else a.split("=", 1)[1] if a.startswith(("--file=", "--makefile=")) \
+                else a[2:] if a.startswith("-f") and len(a) > 2 else None
+            reads_stdin |= value in STDIN_FILES
+        if not reads_stdin or _stdin_file(comp):
+            return
+        if comp.stdin is None:
+            self.b.code("make", f"{src} (a makefile read from a pipe)", unknown=True)
+            return
+        recipes = [line.lstrip("\t").lstrip("@-+ ") for line in comp.stdin.split("\n")
+                   if line.startswith("\t")]
+        if "$" in comp.stdin.replace("$$", ""):
+            self.b.code("make", f"{src} (a makefile with variables)", unknown=True)
+        for line in recipes:
+            self.script(line.replace("$$", "$"), src)
+
+    def script(self, content: str, src: str) -> None:
+        """A shell script whose text is known: its commands count as run here."""
+        parsed = parse_command(content)
+        if parsed.problem is not None or self.depth >= MAX_INLINE_DEPTH:
+            self.b.code("sh", f"{src} (a script that cannot be checked)", unknown=True)
+            return
+        self.depth += 1
+        self.run(parsed)
+        self.depth -= 1
 
     def downloads(self, argv: list[str], src: str) -> None:
         """Remember what a fetcher wrote (`-o f`, `-O`, the remote name) for `… && sh f`."""
@@ -425,6 +552,9 @@ class ShellEffects:
             dynamic = "$" in target or "`" in target
             kinds = ("read",) if op == "<" else ("read", "write") if op == "<>" else ("write",)
             self.b.file(kinds, target, comp.text, dynamic=dynamic)
+            if "write" in kinds and not dynamic:
+                self.wrote(self.b.path(target)[0], _output(comp) if op.endswith(">") or
+                           op.endswith(">>") else None, append=op.endswith(">>"))
 
     def cd(self, argv: list[str], dynamic: set[int]) -> None:
         """`cd DIR` moves the working directory of what follows on the line."""
@@ -602,6 +732,18 @@ _LISTER_FORMATS = frozenset({"-printf", "-fprintf", "-exec", "-execdir", "-ok", 
                              "--exec", "-X", "--exec-batch", "-s", "--stage", "-z"})
 
 
+def _output(comp: Component) -> str | None:
+    """What a command writes to stdout when that is known from its text (`echo x`, `printf`,
+    `cat` of a heredoc); None otherwise."""
+    if not comp.argv or comp.unknown:
+        return None
+    if comp.argv[0] in ("echo", "printf"):
+        return L.echo_payload(comp.argv[0], list(comp.argv[1:])) + "\n"
+    if comp.argv == ("cat",) and comp.stdin is not None:
+        return comp.stdin
+    return None
+
+
 def _xargs_replaces(comp: Component) -> bool:
     """True if the component's xargs puts its input in place of a replace string (`-I {}`)."""
     return any(form.startswith("xargs ") and L.xargs_replace(form.split()[1:]) is not None
@@ -651,9 +793,10 @@ def _stdin_file(comp: Component) -> bool:
 # Programs whose effects are their argument roles and nothing else (no URLs, code, targets).
 _ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name.lower()) is None) \
     - _CODE_RUNNERS \
-    - FETCHERS - {"wget", "find", "alias"} - _SIGNALLERS
+    - FETCHERS - {"wget", "find", "alias", "ln", "tee", "unzip", "7z"} - _SIGNALLERS
+_MAKES = frozenset({"make", "gmake", "bmake"})
 # Programs whose arguments mean something here; any other program only runs (an exec effect).
-_HANDLED = frozenset({*PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS, *FETCHERS, "wget",
+_HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS, *FETCHERS, "wget",
                       "cd", "pushd", "export", "declare", "typeset", "setenv", "local",
                       "readonly", "alias"})
 

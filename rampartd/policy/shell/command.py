@@ -52,6 +52,7 @@ class Component(NamedTuple):
     assigns: tuple[str, ...] = ()
     piped: bool = False
     stdin: str | None = None
+    path: str = ""  # the program as written when it names a file (`./x/run`, `/tmp/s`)
 
     @property
     def program(self) -> str:
@@ -166,7 +167,8 @@ class Emitter:
             return False  # `rsync -e CMD`: a command in an option, unwrapped by emit
         text = " ".join((*argv, *redirs)) if redirs else " ".join(argv)
         unknown = tuple(i for i, w in enumerate(words) if w.dynamic)
-        self.add(Component(argv, text, (text,), unknown=unknown, redirs=tuple(redirs)), stage)
+        self.add(Component(argv, text, (text,), unknown=unknown, redirs=tuple(redirs),
+                           path=first.text if "/" in first.text else ""), stage)
         stage.comp = len(self.out.components) - 1
         if "://" in text or program in FETCHERS:
             self.out.urls.extend(urls_in_words(program, argv[1:]))
@@ -232,7 +234,8 @@ class Emitter:
                 forms.append(" ".join([*outer[start:], text]))
         unknown = tuple(i + 1 for i, w in enumerate(rest_words) if w.dynamic)
         comp = Component(argv, text, tuple(forms), tuple(names), head.dynamic or head.glob,
-                         unknown, tuple(redirs), tuple(assigns))
+                         unknown, tuple(redirs), tuple(assigns),
+                         path=head.text if "/" in head.text and not head.dynamic else "")
         self.add(comp, stage)
         stage.comp = len(self.out.components) - 1
         self.follow(program, rest_words, args, outer, stage)
