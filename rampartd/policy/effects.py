@@ -327,6 +327,10 @@ class ShellEffects:
         b.add(Effect("exec", program, comp.dynamic, False, False, src))
         if comp.dynamic:
             return
+        if comp.path and _URLISH.match(comp.path):
+            # `npx https://x/p.tgz`: a program fetched and run in one go
+            b.url(comp.path, src)
+            b.code(program, f"{src} (runs a program from the network)", unknown=True)
         if not dynamic and not comp.launchers and ":" not in src and not self.written \
                 and not self.fetched_dirs:
             if program in _ROLES_ONLY:
@@ -399,6 +403,15 @@ class ShellEffects:
         """`git clone URL [d]`, and unpacking a download (`curl … | tar x`, `unzip got.zip`):
         what lands there came from the network."""
         args = [a for a in argv[1:] if not a.startswith("-")]
+        if program in ("pip", "pip3") and args[:1] == ["download"]:
+            where = "."
+            for k, a in enumerate(argv):
+                if a in ("-d", "--dest") and k + 1 < len(argv):
+                    where = argv[k + 1]
+                elif a.startswith("--dest="):
+                    where = a.split("=", 1)[1]
+            self.fetched_dirs.add(self.b.path(where)[0])
+            return
         if program == "git" and args[:1] == ["clone"] and len(args) >= 2:
             name = args[2] if len(args) >= 3 else \
                 args[1].rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
@@ -497,6 +510,13 @@ class ShellEffects:
         for e in self.b.out:
             if e.source == src and e.kind == "write":
                 self.fetched.add(e.target)
+        if argv[0] == "aria2c":  # `-o NAME` is inside `-d DIR`
+            values = {a: argv[k + 1] for k, a in enumerate(argv[:-1]) if a in ("-d", "--dir",
+                                                                              "-o", "--out")}
+            where = values.get("-d") or values.get("--dir")
+            name = values.get("-o") or values.get("--out")
+            if where and name:
+                self.fetched.add(self.b.path(f"{where.rstrip('/')}/{name}")[0])
         if any(a in ("-O", "--remote-name", "--remote-name-all") or (
                 a.startswith("-") and not a.startswith("--") and "O" in a[1:])
                for a in argv[1:]) or argv[0] == "wget":
@@ -507,12 +527,14 @@ class ShellEffects:
                         self.fetched.add(self.b.path(name)[0])
 
     def runs_downloaded(self, program: str, argv: list[str], src: str) -> None:
-        """Running a file fetched earlier on the line runs code nobody has seen: `code`."""
+        """Running or installing a file fetched earlier on the line runs code nobody has
+        seen: `code`."""
         if not self.fetched:
             return
         names = {posix_basename(f) for f in self.fetched}
         ran = program in names and program not in _HANDLED
-        if not ran and (program in _CODE_RUNNERS or _family(program) is not None):
+        if not ran and (program in _CODE_RUNNERS or _family(program) is not None
+                        or program in _INSTALLERS):
             ran = any(not a.startswith("-") and self.b.path(a)[0] in self.fetched
                       for a in argv[1:])
         if ran:
@@ -663,6 +685,11 @@ class ShellEffects:
                     mode == "file" and (j + 1) in dynamic):
                 self.b.code(program, src, unknown=True)
             return
+        script = next((a for a in args if not a.startswith("-")), None)
+        if script is not None and script.startswith("<( "):
+            # `python3 <(curl …)`: the program is another command's output
+            self.b.code(_family(program) or program, src, unknown=True)
+            return
         inline = inline_code(argv)
         if inline is not None:
             language, code = inline
@@ -795,10 +822,13 @@ _ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name.lower()) is Non
     - _CODE_RUNNERS \
     - FETCHERS - {"wget", "find", "alias", "ln", "tee", "unzip", "7z"} - _SIGNALLERS
 _MAKES = frozenset({"make", "gmake", "bmake"})
+# Package installers: installing a file downloaded on the same line runs its install code.
+_INSTALLERS = frozenset({"pip", "pip3", "pipx", "npm", "pnpm", "yarn", "bun", "gem", "uv",
+                         "dpkg", "rpm", "apt", "apt-get", "snap", "flatpak", "installer"})
 # Programs whose arguments mean something here; any other program only runs (an exec effect).
-_HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS, *FETCHERS, "wget",
-                      "cd", "pushd", "export", "declare", "typeset", "setenv", "local",
-                      "readonly", "alias"})
+_HANDLED = frozenset({*_MAKES, *_INSTALLERS, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS,
+                      *FETCHERS, "wget", "cd", "pushd", "export", "declare", "typeset",
+                      "setenv", "local", "readonly", "alias"})
 
 
 def call_effects(tool_class: str, params: Mapping[str, Any], parsed: ParsedCommand | None, *,

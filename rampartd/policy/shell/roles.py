@@ -165,6 +165,8 @@ PROGRAMS: dict[str, Roles] = {
                            "--post-file": _R, "--body-file": _R, "-P": _W,
                            "--directory-prefix": _W, "--load-cookies": _R,
                            "--save-cookies": _W}),
+    "aria2c": Roles(options={"-o": _W, "--out": _W, "-d": _W, "--dir": _W, "-i": _R,
+                             "--input-file": _R}),
     **_same("nc ncat netcat nc.traditional nc.openbsd telnet socat ping ping6 traceroute "
             "tracepath mtr dig nslookup host whois ftp tftp", _NET),
     **_same("ssh sftp mosh autossh", Roles(hosts=True, host_first=True,
@@ -183,7 +185,7 @@ _TAR_VALUE_LETTERS = frozenset("fCbHKLNTVX")
 
 def _tar(args: Sequence[str]) -> list[Target]:
     """tar: `-c` reads the operands and writes the archive; `-x` the reverse (into -C or .)."""
-    create = extract = remove = False
+    create = extract = remove = absolute = False
     archive: int | None = None
     directory: int | None = None
     files_from: list[int] = []
@@ -201,6 +203,7 @@ def _tar(args: Sequence[str]) -> list[Target]:
             create |= name in ("--create", "--append", "--update")
             extract |= name in ("--extract", "--get")
             remove |= name == "--remove-files"
+            absolute |= name == "--absolute-names"
             if name in ("--file", "--directory", "--files-from", "-T") and not eq:
                 j += 1
                 if name == "--file":
@@ -213,6 +216,7 @@ def _tar(args: Sequence[str]) -> list[Target]:
             letters = t.lstrip("-")
             create |= any(c in letters for c in "cru")
             extract |= "x" in letters
+            absolute |= "P" in letters
             for c in letters:
                 if c in _TAR_VALUE_LETTERS and j + 1 < len(args):
                     j += 1
@@ -235,6 +239,8 @@ def _tar(args: Sequence[str]) -> list[Target]:
     else:
         if archive is not None:
             out.append(Target(archive, _R))
+        if absolute:
+            out.append(Target(0, _W, recursive=True, value="\x00"))  # -P: names as stored
         if directory is not None:
             out.append(Target(directory, _W, recursive=True))
         else:
@@ -262,6 +268,36 @@ def _find(args: Sequence[str]) -> list[Target]:
     for k, t in enumerate(args):
         if t in ("-fprint", "-fprint0", "-fprintf", "-fls") and k + 1 < len(args):
             out.append(Target(k + 2, _W))
+    return out
+
+
+_GIT_VALUES = frozenset({"-c", "--git-dir", "--work-tree", "--namespace", "--exec-path",
+                         "--config-env"})
+
+
+def _git(args: Sequence[str]) -> list[Target]:
+    """git: `-C DIR` works in (reads) DIR's tree; `clean -f` deletes untracked files below
+    its paths or here; `clone URL DIR` writes DIR."""
+    out: list[Target] = []
+    j = 0
+    while j < len(args) and args[j].startswith("-"):
+        if args[j] == "-C" and j + 1 < len(args):
+            out.append(Target(j + 2, _R, recursive=True))
+            j += 2
+        else:
+            j += 2 if args[j] in _GIT_VALUES else 1
+    if j >= len(args):
+        return out
+    sub, rest = args[j], range(j + 1, len(args))
+    operands = [k for k in rest if not args[k].startswith("-")]
+    short = "".join(args[k][1:] for k in rest if args[k][:1] == "-" and args[k][1:2] != "-")
+    longs = {args[k] for k in rest if args[k].startswith("--")}
+    if sub == "clean" and ("f" in short or "--force" in longs) and not (
+            "n" in short or "--dry-run" in longs):
+        out += [Target(k + 1, _D, recursive=True) for k in operands] or \
+            [Target(-1, _D, recursive=True)]
+    elif sub == "clone" and len(operands) >= 2:
+        out.append(Target(operands[1] + 1, _W, recursive=True))
     return out
 
 
@@ -302,8 +338,9 @@ def _history(args: Sequence[str]) -> list[Target]:
     return [Target(0, kinds, value=name) for name in HISTORY_FILES]
 
 
-SPECIAL = {"history": _history, "fc": _history, "tar": _tar, "bsdtar": _tar, "gtar": _tar,
-           "find": _find, "docker": _containers, "podman": _containers, "nerdctl": _containers}
+SPECIAL = {"history": _history, "fc": _history, "git": _git, "tar": _tar, "bsdtar": _tar,
+           "gtar": _tar, "find": _find, "docker": _containers, "podman": _containers,
+           "nerdctl": _containers}
 
 
 def _has_flag(roles_flags: frozenset[str] | Mapping[str, tuple[str, ...]], t: str) -> str | None:
@@ -363,6 +400,21 @@ def roles(argv: Sequence[str]) -> list[Target]:
                 if not eq:
                     j += 1
             else:
+                hit = _cluster(t, spec) if not t.startswith("--") and len(t) > 2 else None
+                if hit is not None:
+                    # `-sLo FILE`, `-rn5`: flags, then a letter taking the rest or the next word
+                    pos, opt = hit
+                    attached = t[pos + 1:]
+                    if opt in spec.options:
+                        if attached:
+                            out.append(_value_target(idx, attached, spec.options[opt], spec, opt))
+                        elif j + 1 < len(args):
+                            j += 1
+                            out.append(_value_target(j + 1, args[j], spec.options[opt], spec,
+                                                     opt))
+                    elif not attached:
+                        j += 1
+                    t = t[:pos]
                 if _has_flag(spec.recursive, t):
                     recursive = True
                 flag = _has_flag(spec.flags, t)
@@ -398,6 +450,18 @@ def roles(argv: Sequence[str]) -> list[Target]:
     return out
 
 
+def _cluster(t: str, spec: Roles) -> tuple[int, str] | None:
+    """In a cluster of short flags, the first letter that takes a value: (its index, `-X`)."""
+    for i in range(1, len(t)):
+        c = t[i]
+        if not c.isalnum():
+            return None
+        option = f"-{c}"
+        if option in spec.options or option in spec.values:
+            return (i, option) if i > 1 else None  # (a first letter is handled as `-ofile`)
+    return None
+
+
 _AT_FILE = re.compile(r"(?:[A-Za-z0-9_.-]*=)?[@<](.+)")
 _NAMED_AT_FILE = re.compile(r"[A-Za-z0-9_.-]*@(.+)")  # --data-urlencode name@file
 
@@ -426,7 +490,11 @@ def option_values(argv: Sequence[str]) -> dict[int, str]:
         t = argv[j]
         if t == "--":
             break
-        if t.startswith("-") and "=" not in t and j not in out and (
-                t in spec.values or t in spec.options):
+        if not t.startswith("-") or "=" in t or j in out:
+            continue
+        if t in spec.values or t in spec.options:
             out[j + 1] = t
+        elif not t.startswith("--") and len(t) > 2 and (hit := _cluster(t, spec)) is not None \
+                and hit[0] == len(t) - 1:
+            out[j + 1] = hit[1]  # `-sLo FILE`
     return out
