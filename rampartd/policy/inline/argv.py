@@ -15,6 +15,10 @@ _AWK = frozenset({"awk", "gawk", "mawk", "nawk", "busybox-awk", "original-awk", 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "posh", "rbash",
                     "csh", "tcsh", "fish", "pwsh", "powershell"})
 STDIN_FILES = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
+# Flags that make an interpreter print something and stop, or run its own tests, instead of
+# reading a program from stdin (`node --version`, `python3 -V`, `node --test`).
+NO_PROGRAM_FLAGS = frozenset({"--version", "-V", "--help", "-h", "--test", "--v8-options",
+                              "-v"})
 
 # Options that take a value in the next word (or attached), per interpreter family.
 _PY_VALUE = frozenset("WX")
@@ -382,4 +386,7 @@ def reads_stdin_program(argv: Sequence[str]) -> str | None:
         return lang
     if prog == "deno":
         return None
+    if s.operand is None and any(a in NO_PROGRAM_FLAGS and not (a == "-v" and lang == "python")
+                                 for a in args):
+        return None  # `python -v` alone is a verbose interactive session: it reads stdin
     return lang if s.operand is None or s.operand in STDIN_FILES else None
