@@ -336,8 +336,9 @@ class ShellEffects:
             if program in _ROLES_ONLY:
                 self.roles(argv, dynamic, src)  # `cat f`, `rm -rf d`: argument roles only
                 return
-            if program not in _HANDLED and _family(program) is None and not self.fetched \
-                    and program != "git":
+            if program == "git" and not _GIT_ROLE_WORDS.intersection(argv):
+                return  # `git status`: it only runs
+            if program not in _HANDLED and _family(program) is None and not self.fetched:
                 return  # `make`: a program with no argument roles, nothing to unwrap
         if "xargs" in comp.launchers and not _xargs_replaces(comp):
             # (with -I the input replaces words, marked run-time-only by the parser)
@@ -402,6 +403,8 @@ class ShellEffects:
     def fills_from_network(self, comp: Component, program: str, argv: list[str]) -> None:
         """`git clone URL [d]`, and unpacking a download (`curl … | tar x`, `unzip got.zip`):
         what lands there came from the network."""
+        if program not in _FILLERS:
+            return
         args = [a for a in argv[1:] if not a.startswith("-")]
         if program in ("pip", "pip3") and args[:1] == ["download"]:
             where = "."
@@ -822,6 +825,9 @@ _ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name.lower()) is Non
     - _CODE_RUNNERS \
     - FETCHERS - {"wget", "find", "alias", "ln", "tee", "unzip", "7z"} - _SIGNALLERS
 _MAKES = frozenset({"make", "gmake", "bmake"})
+# git words that give it file effects (see roles._git); without them git only runs.
+_GIT_ROLE_WORDS = frozenset({"-C", "clean", "clone"})
+_FILLERS = frozenset({"git", "pip", "pip3", "tar", "bsdtar", "gtar", "unzip", "7z", "bsdunzip"})
 # Package installers: installing a file downloaded on the same line runs its install code.
 _INSTALLERS = frozenset({"pip", "pip3", "pipx", "npm", "pnpm", "yarn", "bun", "gem", "uv",
                          "dpkg", "rpm", "apt", "apt-get", "snap", "flatpak", "installer"})
