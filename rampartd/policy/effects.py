@@ -305,7 +305,8 @@ class ShellEffects:
         for assign in parsed.assigns:
             b.add(Effect("env", assign, UNKNOWN in assign, False, False, assign))
         for comp in parsed.components:
-            self.trees = set()
+            if self.trees:
+                self.trees = set()
             self.component(comp)
             self.prev = comp
 
@@ -338,8 +339,9 @@ class ShellEffects:
                 return
             if program == "git" and not _GIT_ROLE_WORDS.intersection(argv):
                 return  # `git status`: it only runs
-            if program not in _HANDLED and _family(program) is None and not self.fetched:
-                return  # `make`: a program with no argument roles, nothing to unwrap
+            if program not in _HANDLED and _family(program) is None and not self.fetched \
+                    and not (program in _FILLERS and "download" in argv):
+                return  # `npm test`: a program with no argument roles, nothing to unwrap
         if "xargs" in comp.launchers and not _xargs_replaces(comp):
             # (with -I the input replaces words, marked run-time-only by the parser)
             extra = comp.stdin.split() if comp.stdin is not None else [UNKNOWN]
@@ -688,7 +690,8 @@ class ShellEffects:
                     mode == "file" and (j + 1) in dynamic):
                 self.b.code(program, src, unknown=True)
             return
-        script = next((a for a in args if not a.startswith("-")), None)
+        script = next((a for a in args if not a.startswith("-")), None) \
+            if "<( " in src else None
         if script is not None and script.startswith("<( "):
             # `python3 <(curl …)`: the program is another command's output
             self.b.code(_family(program) or program, src, unknown=True)
@@ -832,7 +835,7 @@ _FILLERS = frozenset({"git", "pip", "pip3", "tar", "bsdtar", "gtar", "unzip", "7
 _INSTALLERS = frozenset({"pip", "pip3", "pipx", "npm", "pnpm", "yarn", "bun", "gem", "uv",
                          "dpkg", "rpm", "apt", "apt-get", "snap", "flatpak", "installer"})
 # Programs whose arguments mean something here; any other program only runs (an exec effect).
-_HANDLED = frozenset({*_MAKES, *_INSTALLERS, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS,
+_HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS,
                       *FETCHERS, "wget", "cd", "pushd", "export", "declare", "typeset",
                       "setenv", "local", "readonly", "alias"})
 

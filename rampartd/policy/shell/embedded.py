@@ -61,6 +61,10 @@ GIT_SUBCOMMANDS: Mapping[str, Mapping[str, str]] = {
     "config": {"": "git-config-pair"},
     "config set": {"": "git-config-pair"},
 }
+# git words after which a command may follow: the subcommands above, and those taking a URL
+# (an `ext::` URL runs a command).
+GIT_TRIGGERS = frozenset({*(name.split()[0] for name in GIT_SUBCOMMANDS), "clone", "fetch",
+                          "pull", "push", "ls-remote", "remote", "archive"})
 # Variables whose value programs run as a command (pagers, editors, ssh, askpass helpers).
 ENV_COMMANDS: Mapping[str, str] = {
     **dict.fromkeys(("GIT_PAGER", "PAGER", "MANPAGER", "GIT_EDITOR", "EDITOR", "VISUAL",
@@ -159,6 +163,8 @@ def embedded_commands(program: str, args: Sequence[str], dynamic: frozenset[int]
     table = OPTIONS.get(program)
     if table is None:
         return found
+    if program == "git" and "-c" not in args and GIT_TRIGGERS.isdisjoint(args):
+        return found  # `git status`: the common case, without the full scan
     j = 0
     while j < len(args):
         t = args[j]

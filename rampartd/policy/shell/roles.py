@@ -400,7 +400,8 @@ def roles(argv: Sequence[str]) -> list[Target]:
                 if not eq:
                     j += 1
             else:
-                hit = _cluster(t, spec) if not t.startswith("--") and len(t) > 2 else None
+                hit = _cluster(t, spec) if (spec.options or spec.values) and len(t) > 2 \
+                    and not t.startswith("--") else None
                 if hit is not None:
                     # `-sLo FILE`, `-rn5`: flags, then a letter taking the rest or the next word
                     pos, opt = hit
