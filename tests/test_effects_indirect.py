@@ -322,6 +322,13 @@ def test_git_works_in_its_directory_and_clean_deletes() -> None:
     assert shown("git status", "delete") == []
 
 
+def test_an_ssh_identity_is_used_not_read() -> None:
+    assert shown("ssh -i ~/.ssh/deploy host.example uptime", "read") == []
+    assert shown("scp -i ~/.ssh/deploy a.txt host.example:", "read") == ["/home/u/p/a.txt"]
+    # the key as an operand is read and sent
+    assert "/home/u/.ssh/deploy" in shown("scp ~/.ssh/deploy host.example:", "read")
+
+
 def test_tar_with_absolute_names_writes_anywhere() -> None:
     assert any(e.unknown for e in effects("tar -xPf a.tar") if e.kind == "write")
     assert not any(e.unknown for e in effects("tar -xf a.tar") if e.kind == "write")
