@@ -5,10 +5,12 @@ and interpreters that read no program. Commands here are only parsed and evaluat
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rampartd.policy.effects import Effect, call_effects
 from rampartd.policy.overlap import UNKNOWN
-from rampartd.policy.shell.embedded import Embedded, decode, embedded_commands
+from rampartd.policy.shell.embedded import OPTIONS, Embedded, decode, embedded_commands
 from rampartd.policy.shell.launchers import xargs_replace
 from rampartd.policy.shell.parse import parse_command
 
@@ -70,6 +72,23 @@ def test_environment_variables_that_programs_run() -> None:
     # a value only known at run time is reported as such, not guessed
     assert embedded_commands("git", ["log"], assigns=[f"PAGER={UNKNOWN}"]) == [
         Embedded(UNKNOWN, True)]
+
+
+_WORDS = st.one_of(st.sampled_from(["-c", "-e", "-o", "-I", "-S", "-P", "+!x", "--exec",
+                                    "rebase", "submodule", "foreach", "bisect", "run",
+                                    "config", "core.pager", "alias.x", "!x", "ext::x% y",
+                                    "--to-command=x", "ProxyCommand=x", "exec=x", "--"]),
+                   st.text(max_size=12))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=st.sampled_from(sorted(OPTIONS)), args=st.lists(_WORDS, max_size=8),
+       assigns=st.lists(st.sampled_from(["PAGER=x", "EDITOR=", "LESSOPEN=||", "A=1"]),
+                        max_size=2))
+def test_the_table_never_raises(program: str, args: list[str], assigns: list[str]) -> None:
+    for found in embedded_commands(program, args, frozenset(range(0, len(args), 3)), assigns):
+        assert isinstance(found.text, str)
+    parse_command(" ".join([*assigns, program, *args]))
 
 
 def test_decoders_run_nothing_they_do_not_recognise() -> None:
