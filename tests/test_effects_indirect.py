@@ -153,6 +153,12 @@ def test_launchers_run_their_command(command: str) -> None:
     assert parsed.components[-1].launchers
 
 
+def test_parallel_runs_its_arguments_when_no_command_comes_first() -> None:
+    assert shown("parallel -j 2 ::: 'rm -rf /tmp/w' 'echo hi'", "delete") == ["/tmp/w/**"]
+    assert shown("parallel rm -rf ::: /tmp/w", "delete") == ["/tmp/w/**"]
+    assert shown("parallel gzip ::: a.log", "delete") == []
+
+
 def test_a_subcommand_that_launches_nothing_is_the_program() -> None:
     assert texts("npm install") == ["npm install"]
     assert texts("uv sync") == ["uv sync"]
