@@ -5,10 +5,12 @@ and interpreters that read no program. Commands here are only parsed and evaluat
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rampartd.policy.effects import Effect, call_effects
 from rampartd.policy.overlap import UNKNOWN
-from rampartd.policy.shell.embedded import Embedded, decode, embedded_commands
+from rampartd.policy.shell.embedded import OPTIONS, Embedded, decode, embedded_commands
 from rampartd.policy.shell.launchers import xargs_replace
 from rampartd.policy.shell.parse import parse_command
 
@@ -72,6 +74,23 @@ def test_environment_variables_that_programs_run() -> None:
         Embedded(UNKNOWN, True)]
 
 
+_WORDS = st.one_of(st.sampled_from(["-c", "-e", "-o", "-I", "-S", "-P", "+!x", "--exec",
+                                    "rebase", "submodule", "foreach", "bisect", "run",
+                                    "config", "core.pager", "alias.x", "!x", "ext::x% y",
+                                    "--to-command=x", "ProxyCommand=x", "exec=x", "--"]),
+                   st.text(max_size=12))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=st.sampled_from(sorted(OPTIONS)), args=st.lists(_WORDS, max_size=8),
+       assigns=st.lists(st.sampled_from(["PAGER=x", "EDITOR=", "LESSOPEN=||", "A=1"]),
+                        max_size=2))
+def test_the_table_never_raises(program: str, args: list[str], assigns: list[str]) -> None:
+    for found in embedded_commands(program, args, frozenset(range(0, len(args), 3)), assigns):
+        assert isinstance(found.text, str)
+    parse_command(" ".join([*assigns, program, *args]))
+
+
 def test_decoders_run_nothing_they_do_not_recognise() -> None:
     assert decode("bang", "set paste") is None
     assert decode("checkpoint", "echo") is None
@@ -132,6 +151,12 @@ def test_launchers_run_their_command(command: str) -> None:
     assert parsed.problem is None
     assert parsed.components[-1].text == "rm -rf x"
     assert parsed.components[-1].launchers
+
+
+def test_parallel_runs_its_arguments_when_no_command_comes_first() -> None:
+    assert shown("parallel -j 2 ::: 'rm -rf /tmp/w' 'echo hi'", "delete") == ["/tmp/w/**"]
+    assert shown("parallel rm -rf ::: /tmp/w", "delete") == ["/tmp/w/**"]
+    assert shown("parallel gzip ::: a.log", "delete") == []
 
 
 def test_a_subcommand_that_launches_nothing_is_the_program() -> None:
@@ -320,6 +345,13 @@ def test_git_works_in_its_directory_and_clean_deletes() -> None:
     assert shown("git clean -fd", "delete") == ["/home/u/p/**"]
     assert shown("git clean -nfd", "delete") == []
     assert shown("git status", "delete") == []
+
+
+def test_an_ssh_identity_is_used_not_read() -> None:
+    assert shown("ssh -i ~/.ssh/deploy host.example uptime", "read") == []
+    assert shown("scp -i ~/.ssh/deploy a.txt host.example:", "read") == ["/home/u/p/a.txt"]
+    # the key as an operand is read and sent
+    assert "/home/u/.ssh/deploy" in shown("scp ~/.ssh/deploy host.example:", "read")
 
 
 def test_tar_with_absolute_names_writes_anywhere() -> None:

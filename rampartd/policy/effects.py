@@ -305,7 +305,8 @@ class ShellEffects:
         for assign in parsed.assigns:
             b.add(Effect("env", assign, UNKNOWN in assign, False, False, assign))
         for comp in parsed.components:
-            self.trees = set()
+            if self.trees:
+                self.trees = set()
             self.component(comp)
             self.prev = comp
 
@@ -336,9 +337,11 @@ class ShellEffects:
             if program in _ROLES_ONLY:
                 self.roles(argv, dynamic, src)  # `cat f`, `rm -rf d`: argument roles only
                 return
+            if program == "git" and not _GIT_ROLE_WORDS.intersection(argv):
+                return  # `git status`: it only runs
             if program not in _HANDLED and _family(program) is None and not self.fetched \
-                    and program != "git":
-                return  # `make`: a program with no argument roles, nothing to unwrap
+                    and not (program in _FILLERS and "download" in argv):
+                return  # `npm test`: a program with no argument roles, nothing to unwrap
         if "xargs" in comp.launchers and not _xargs_replaces(comp):
             # (with -I the input replaces words, marked run-time-only by the parser)
             extra = comp.stdin.split() if comp.stdin is not None else [UNKNOWN]
@@ -402,6 +405,8 @@ class ShellEffects:
     def fills_from_network(self, comp: Component, program: str, argv: list[str]) -> None:
         """`git clone URL [d]`, and unpacking a download (`curl … | tar x`, `unzip got.zip`):
         what lands there came from the network."""
+        if program not in _FILLERS:
+            return
         args = [a for a in argv[1:] if not a.startswith("-")]
         if program in ("pip", "pip3") and args[:1] == ["download"]:
             where = "."
@@ -685,7 +690,8 @@ class ShellEffects:
                     mode == "file" and (j + 1) in dynamic):
                 self.b.code(program, src, unknown=True)
             return
-        script = next((a for a in args if not a.startswith("-")), None)
+        script = next((a for a in args if not a.startswith("-")), None) \
+            if "<( " in src else None
         if script is not None and script.startswith("<( "):
             # `python3 <(curl …)`: the program is another command's output
             self.b.code(_family(program) or program, src, unknown=True)
@@ -822,11 +828,14 @@ _ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name.lower()) is Non
     - _CODE_RUNNERS \
     - FETCHERS - {"wget", "find", "alias", "ln", "tee", "unzip", "7z"} - _SIGNALLERS
 _MAKES = frozenset({"make", "gmake", "bmake"})
+# git words that give it file effects (see roles._git); without them git only runs.
+_GIT_ROLE_WORDS = frozenset({"-C", "clean", "clone"})
+_FILLERS = frozenset({"git", "pip", "pip3", "tar", "bsdtar", "gtar", "unzip", "7z", "bsdunzip"})
 # Package installers: installing a file downloaded on the same line runs its install code.
 _INSTALLERS = frozenset({"pip", "pip3", "pipx", "npm", "pnpm", "yarn", "bun", "gem", "uv",
                          "dpkg", "rpm", "apt", "apt-get", "snap", "flatpak", "installer"})
 # Programs whose arguments mean something here; any other program only runs (an exec effect).
-_HANDLED = frozenset({*_MAKES, *_INSTALLERS, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS,
+_HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS,
                       *FETCHERS, "wget", "cd", "pushd", "export", "declare", "typeset",
                       "setenv", "local", "readonly", "alias"})
 

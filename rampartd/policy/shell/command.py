@@ -214,6 +214,10 @@ class Emitter:
             if program in ("env", "sudo"):
                 assigns += [_assignment(w) for w in rest_words[:end] if L.ASSIGNMENT.match(w.raw)]
             k += 1 + end
+            if program == "parallel":
+                # `parallel CMD ::: A B`: the separators are no arguments of CMD
+                words = [*words[:k], *(w for w in words[k:]
+                                       if w.quoted or w.text not in (":::", "::::", ":::+"))]
             if program == "xargs" and (token := L.xargs_replace(args[:end])) is not None:
                 # `xargs -I {} cmd {}`: every word holding the replace string is input
                 words = [*words[:k], *(Word(w.text, True, w.quoted, w.glob, w.split, w.raw)

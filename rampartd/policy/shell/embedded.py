@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
+from rampartd.policy.shell.launchers import LAUNCHER_VALUE_OPTIONS
+
 # How a value holds a command line:
 #   command     the value is a shell command line (or a program: a one-word command line)
 #   bang        only a value starting with `!` (after an optional `:`) runs `!`'s rest
@@ -45,6 +47,7 @@ OPTIONS: Mapping[str, Mapping[str, str]] = {
     "tcpdump": {"-z": "command"},
     "gdb": {"-ex": "bang", "--eval-command": "bang"},
     **_each(("npx", "pnpx"), {"-c": "command", "--call": "command"}),
+    "parallel": {},  # `parallel ::: CMD…` (see _parallel)
 }
 # Options that take a separate value but run nothing (so the value is not read as an option).
 _GIT_VALUE_OPTIONS = frozenset({"-C", "--git-dir", "--work-tree", "--namespace",
@@ -61,6 +64,10 @@ GIT_SUBCOMMANDS: Mapping[str, Mapping[str, str]] = {
     "config": {"": "git-config-pair"},
     "config set": {"": "git-config-pair"},
 }
+# git words after which a command may follow: the subcommands above, and those taking a URL
+# (an `ext::` URL runs a command).
+GIT_TRIGGERS = frozenset({*(name.split()[0] for name in GIT_SUBCOMMANDS), "clone", "fetch",
+                          "pull", "push", "ls-remote", "remote", "archive"})
 # Variables whose value programs run as a command (pagers, editors, ssh, askpass helpers).
 ENV_COMMANDS: Mapping[str, str] = {
     **dict.fromkeys(("GIT_PAGER", "PAGER", "MANPAGER", "GIT_EDITOR", "EDITOR", "VISUAL",
@@ -159,6 +166,10 @@ def embedded_commands(program: str, args: Sequence[str], dynamic: frozenset[int]
     table = OPTIONS.get(program)
     if table is None:
         return found
+    if program == "parallel":
+        return found + _parallel(args, dynamic)
+    if program == "git" and "-c" not in args and GIT_TRIGGERS.isdisjoint(args):
+        return found  # `git status`: the common case, without the full scan
     j = 0
     while j < len(args):
         t = args[j]
@@ -183,6 +194,18 @@ def embedded_commands(program: str, args: Sequence[str], dynamic: frozenset[int]
             break
         j += 1
     return found
+
+
+def _parallel(args: Sequence[str], dynamic: frozenset[int]) -> list[Embedded]:
+    """`parallel [OPTIONS] ::: CMD…`: with no command before `:::`, each argument is one."""
+    values = LAUNCHER_VALUE_OPTIONS["parallel"]
+    j = 0
+    while j < len(args) and args[j].startswith("-") and args[j] != "-":
+        j += 2 if args[j] in values else 1
+    if args[j:j + 1] != [":::"]:
+        return []
+    return [Embedded(a, k in dynamic) for k, a in enumerate(args[j + 1:], j + 1)
+            if a not in (":::", "::::", ":::+")]
 
 
 def _git_subcommand(args: Sequence[str], offset: int, dynamic: frozenset[int]

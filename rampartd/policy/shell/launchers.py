@@ -128,6 +128,8 @@ def launcher_end(name: str, args: list[str]) -> int | None:
             j += 1
             continue
         break
+    if name == "parallel" and args[j:j + 1] == [":::"]:
+        return None  # `parallel ::: CMD…`: the arguments are the commands (embedded.py)
     j += LAUNCHER_POSITIONALS.get(name, 0)
     while j < len(args) and ASSIGNMENT.match(args[j]):
         j += 1

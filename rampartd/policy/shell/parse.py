@@ -107,7 +107,9 @@ def _plain_component(words: list[str]) -> Component | None:
     if argv[0] in EMBEDDERS and embedded_commands(argv[0], argv[1:]):
         return None  # `git submodule foreach CMD`: the parser unwraps it
     norm = " ".join(argv)
-    return Component(argv, norm, (norm,), path=first if "/" in first else "")
+    if "/" in first:
+        return Component(argv, norm, (norm,), path=first)
+    return Component(argv, norm, (norm,))
 
 
 def _urls(comp: Component) -> tuple[str, ...]:

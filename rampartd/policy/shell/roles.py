@@ -129,8 +129,9 @@ PROGRAMS: dict[str, Roles] = {
                  recursive=frozenset({"-r", "-R", "--recurse-paths"})),
     "unzip": Roles(args=_R, options={"-d": _W}, values=frozenset({"-P", "-x"})),
     **_same("gzip gunzip bzip2 bunzip2 xz unxz zstd lz4 7z 7za", Roles(args=_RW, recursive=_REC)),
-    "scp": Roles(args=_R, last=_W, hosts=True, values=_SSH_VALUES - {"-i"},
-                 options={"-i": _R, "-F": _R}, recursive=frozenset({"-r"})),
+    # `-i KEY` is the identity ssh signs with: the key is used, never read out or sent
+    "scp": Roles(args=_R, last=_W, hosts=True, values=_SSH_VALUES | {"-i"},
+                 options={"-F": _R}, recursive=frozenset({"-r"})),
     "rsync": Roles(args=_R, last=_W, hosts=True,
                    values=frozenset({"-e", "--rsh", "--exclude", "--include", "--filter", "-f",
                                      "-T", "--temp-dir", "--chmod", "--chown", "-M",
@@ -170,8 +171,8 @@ PROGRAMS: dict[str, Roles] = {
     **_same("nc ncat netcat nc.traditional nc.openbsd telnet socat ping ping6 traceroute "
             "tracepath mtr dig nslookup host whois ftp tftp", _NET),
     **_same("ssh sftp mosh autossh", Roles(hosts=True, host_first=True,
-                                            values=_SSH_VALUES - {"-F"},
-                                            options={"-i": _R, "-F": _R})),
+                                            values=(_SSH_VALUES | {"-i"}) - {"-F"},
+                                            options={"-F": _R})),
     "sqlite3": Roles(first=_RW, skip=0, values=frozenset({"-cmd", "-separator"})),
     **_same("python python2 python3 perl ruby node php lua Rscript bun deno tsx ts-node",
             Roles(first=_R, values=frozenset({"-W", "-X", "-m", "-c", "-e", "-E", "-r", "-p",
@@ -400,7 +401,8 @@ def roles(argv: Sequence[str]) -> list[Target]:
                 if not eq:
                     j += 1
             else:
-                hit = _cluster(t, spec) if not t.startswith("--") and len(t) > 2 else None
+                hit = _cluster(t, spec) if (spec.options or spec.values) and len(t) > 2 \
+                    and not t.startswith("--") else None
                 if hit is not None:
                     # `-sLo FILE`, `-rn5`: flags, then a letter taking the rest or the next word
                     pos, opt = hit
