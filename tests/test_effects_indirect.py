@@ -354,6 +354,11 @@ def test_an_ssh_identity_is_used_not_read() -> None:
     assert "/home/u/.ssh/deploy" in shown("scp ~/.ssh/deploy host.example:", "read")
 
 
+def test_unzip_fills_its_directory_tree() -> None:
+    assert shown("unzip -o a.zip -d ~", "write") == ["/home/u/**"]
+    assert shown("unzip a.zip -ddist", "write") == ["/home/u/p/dist/**"]
+
+
 def test_tar_with_absolute_names_writes_anywhere() -> None:
     assert any(e.unknown for e in effects("tar -xPf a.tar") if e.kind == "write")
     assert not any(e.unknown for e in effects("tar -xf a.tar") if e.kind == "write")

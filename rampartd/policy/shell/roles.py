@@ -36,6 +36,7 @@ class Roles:
     hosts: bool = False               # operands that look like hosts are network targets
     host_first: bool = False          # only the first operand is a host (`ssh HOST CMD…`)
     at_files: bool = False            # `@file` / `name=@file` values are reads (curl -d)
+    tree_options: frozenset[str] = _EMPTY  # options whose value is a whole tree (`unzip -d`)
 
 
 class Target(NamedTuple):
@@ -127,7 +128,8 @@ PROGRAMS: dict[str, Roles] = {
     "dd": Roles(keyvals={"if": _R, "of": _W}),
     "zip": Roles(first=_W, args=_R, values=frozenset({"-x", "-i", "-P", "--password"}),
                  recursive=frozenset({"-r", "-R", "--recurse-paths"})),
-    "unzip": Roles(args=_R, options={"-d": _W}, values=frozenset({"-P", "-x"})),
+    "unzip": Roles(args=_R, options={"-d": _W}, values=frozenset({"-P", "-x"}),
+                   tree_options=frozenset({"-d"})),
     **_same("gzip gunzip bzip2 bunzip2 xz unxz zstd lz4 7z 7za", Roles(args=_RW, recursive=_REC)),
     # `-i KEY` is the identity ssh signs with: the key is used, never read out or sent
     "scp": Roles(args=_R, last=_W, hosts=True, values=_SSH_VALUES | {"-i"},
@@ -396,7 +398,8 @@ def roles(argv: Sequence[str]) -> list[Target]:
                     out.append(_value_target(j + 1, args[j], kinds, spec, name))
             elif not t.startswith("--") and len(t) > 2 and f"-{t[1]}" in spec.options:
                 # `-ofile`: an option letter with its value attached
-                out.append(_value_target(idx, t[2:], spec.options[f"-{t[1]}"], spec))
+                out.append(_value_target(idx, t[2:], spec.options[f"-{t[1]}"], spec,
+                                         f"-{t[1]}"))
             elif name in spec.values:
                 if not eq:
                     j += 1
@@ -478,7 +481,7 @@ def _value_target(idx: int, value: str, kinds: tuple[str, ...], spec: Roles,
         if m is not None and m.group(1) != "-":
             return Target(idx, _R, value=m.group(1).split(";", 1)[0])
         return Target(idx, ())
-    return Target(idx, kinds, value=value)
+    return Target(idx, kinds, name in spec.tree_options, value=value)
 
 
 def option_values(argv: Sequence[str]) -> dict[int, str]:
