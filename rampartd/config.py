@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from rampartd.errors import ConfigError
+from rampartd.profiles import DEFAULT_PROFILE, PROFILE_NAMES
 
 
 def _bool(value: Any) -> bool:
@@ -107,6 +108,9 @@ SETTINGS: tuple[Setting, ...] = (
             "enforce answers with the decision; monitor records it but allows the call", "str"),
     Setting("policy_dir", _path, None,
             "policy directory (default: $RAMPARTD_HOME/policies)", "path"),
+    Setting("profile", _choice(*PROFILE_NAMES), DEFAULT_PROFILE,
+            "shipped policy an empty policy directory is seeded with: "
+            + ", ".join(PROFILE_NAMES), "str"),
     Setting("log_level", _choice("debug", "info", "warning", "error"), "info",
             "log verbosity", "str"),
     Setting("policy_poll_interval", _positive(float), 0.25,
@@ -159,6 +163,7 @@ class Settings:
     allow_remote: bool
     mode: str
     policy_dir: Path
+    profile: str
     log_level: str
     policy_poll_interval: float
     db_busy_timeout: float

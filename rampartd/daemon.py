@@ -66,7 +66,7 @@ def prepare_home(settings: Settings) -> None:
     """
     from rampartd.approvals.links import ensure_link_key
     from rampartd.audit.checkpoints import load_or_create_signing_key
-    from rampartd.policy import standard_policy_text
+    from rampartd.profiles import check_policy_dir, profile, profile_text
 
     ensure_home(settings.home)
     if ensure_token(settings.token_path):
@@ -77,8 +77,10 @@ def prepare_home(settings: Settings) -> None:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot prepare the keys in {settings.home}: {exc}") from None
     try:
-        if seed_policies(settings.policy_dir, standard_policy_text()):
-            log.info("installed the standard policy into %s", settings.policy_dir)
+        chosen = profile(settings.profile)
+        if seed_policies(settings.policy_dir, profile_text(chosen.name), chosen.file_name):
+            log.info("installed the %s policy into %s", chosen.name, settings.policy_dir)
+        check_policy_dir(settings.policy_dir, chosen.name)
     except OSError as exc:
         raise ConfigError(f"policy directory {settings.policy_dir} is not usable: "
                           f"{exc.strerror or exc}") from None

@@ -141,10 +141,10 @@ class AdminToken:
         return self._signing[1], self._signing[2]
 
 
-def seed_policies(policy_dir: Path, standard_text: str) -> bool:
-    """Install the standard policy into an empty or missing policy directory; True if seeded."""
+def seed_policies(policy_dir: Path, policy_text: str, file_name: str = "standard.yaml") -> bool:
+    """Install a shipped policy into an empty or missing policy directory; True if seeded."""
     policy_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if any(policy_dir.glob("*.yaml")):
         return False
-    write_private(policy_dir / "standard.yaml", standard_text.encode(), replace=False)
+    write_private(policy_dir / file_name, policy_text.encode(), replace=False)
     return True

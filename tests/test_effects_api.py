@@ -32,6 +32,10 @@ async def test_host_tool_names_are_evaluated_under_their_class(client: Any,
         ("NotebookEdit", {"notebook_path": "~/.ssh/id_ed25519", "new_source": "x"}, 403),
         ("Read", {"file_path": "README.md", "path": "/etc/shadow"}, 403),
         ("WebFetch", {"url": "https://ｗｅｂｈｏｏｋ.site/x"}, 403),
+        ("Bash", {"command": "git -c core.pager='rm -rf ~' log"}, 403),
+        ("Bash", {"command": "ln -s ~/.ssh k && cat k/id_rsa"}, 403),
+        ("Bash", {"command": "npx rimraf ~"}, 403),
+        ("Bash", {"command": "find src -name '*.py' | xargs grep -n TODO"}, 200),
         ("Bash", {"command": "git status && npm test"}, 200),
         ("Grep", {"pattern": "TODO", "path": "src"}, 200),
     ]
@@ -107,7 +111,10 @@ def test_effects_through_the_real_daemon_and_the_cli(tmp_path: Path) -> None:
                 return exc.code, json.loads(exc.read())
 
         status, answer = post("/v1/tool/Bash", body({"command": "cd ~/.ssh && cat id_rsa"}))
-        assert status == 403 and answer["policy"] == "credential-commands"
+        assert status == 403 and answer["policy"] == "credentials-commands"
+        status, answer = post("/v1/preflight/Bash",
+                              body({"command": "echo 'rm -rf ~' > x.sh && bash x.sh"}))
+        assert status == 200 and answer["decision"] == "deny"
         status, answer = post("/v1/tool/shellz", body({"command": "echo ok"}))
         assert status == 200 and answer["decision"] == "allow"
         status, answer = post("/v1/preflight/Grep", body({"pattern": "k", "path": "~/.aws"}))
@@ -124,4 +131,4 @@ def test_effects_through_the_real_daemon_and_the_cli(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60)
     assert cli.returncode == 2, cli.stdout + cli.stderr
     assert "effects (exec):" in cli.stdout and "delete " in cli.stdout
-    assert "credential-commands rule 2" in cli.stdout
+    assert "credentials-commands rule 2" in cli.stdout

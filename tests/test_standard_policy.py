@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rampartd.policy.cases import CaseResult, read_test_file, run_test_file
+from rampartd.policy.cases import CaseResult, load_policy_target, read_test_file, run_test_file
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "policies" / "tests" / "standard-tests.yaml"
@@ -31,3 +31,13 @@ def test_every_case_passes(results: list[CaseResult]) -> None:
                 f"({r.case.expect_policy}), got {r.action} ({r.policy}): {r.message}"
                 for r in results if not r.passed]
     assert failures == []
+
+
+def test_every_class_explains_itself() -> None:
+    policy_set = load_policy_target(REPO / "policies" / "standard.yaml")
+    assert policy_set.warnings == ()
+    for policy in policy_set.policies:
+        assert policy.description, policy.name
+        for rule in policy.rules:
+            if rule.action != "allow":
+                assert rule.message and rule.suggestions, (policy.name, rule.index)

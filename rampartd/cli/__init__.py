@@ -70,10 +70,11 @@ def serve(**flags: Any) -> None:
 
 def _register() -> None:
     # Imported here: the command modules are only needed once `main` exists.
-    from rampartd.cli import agents, approvals, audit, hook, policy, service, setup, token
+    from rampartd.cli import agents, approvals, audit, bench, hook, policy, service, setup, token
 
     for command in (token.token, service.install_service, policy.policy, policy.check,
-                    audit.audit, approvals.approvals, agents.agents, hook.hook, setup.setup):
+                    audit.audit, approvals.approvals, agents.agents, hook.hook, setup.setup,
+                    bench.bench):
         main.add_command(command)
 
 

@@ -149,6 +149,25 @@ def summary(directory: Path | None, as_json: bool) -> None:
             click.echo(f"  {rule['index']}. {rule['description']}")
 
 
+@policy.command()
+@_guard
+def profiles() -> None:
+    """List the shipped policy profiles; mark the configured one and those in the directory."""
+    from rampartd.config import load_settings
+    from rampartd.profiles import PROFILES
+
+    settings = load_settings()
+    width = max(len(p.name) for p in PROFILES)
+    for p in PROFILES:
+        marks = [m for m, on in (("configured", p.name == settings.profile),
+                                 ("in the policy directory",
+                                  (settings.policy_dir / p.file_name).exists())) if on]
+        suffix = f"  [{', '.join(marks)}]" if marks else ""
+        click.echo(f"{p.name.ljust(width)}  {p.summary}{suffix}")
+    click.echo(f"\npolicy directory: {settings.policy_dir}; choose with `serve --profile NAME` "
+               "or the profile setting")
+
+
 def _parse_params(pairs: tuple[str, ...]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for pair in pairs:

@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 from rampartd.policy.compiler import compile_documents, compile_text, load_policy_dir
 from rampartd.policy.policyset import Policy, PolicySet, Rule
 from rampartd.policy.reload import PolicyHolder
@@ -31,4 +29,6 @@ __all__ = [
 
 def standard_policy_text() -> str:
     """The packaged standard policy (policies/standard.yaml) as text."""
-    return resources.files("rampartd.data").joinpath("standard.yaml").read_text(encoding="utf-8")
+    from rampartd.profiles import profile_text
+
+    return profile_text("standard")

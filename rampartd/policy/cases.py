@@ -79,9 +79,11 @@ class CaseFile:
     cases: tuple[PolicyCase, ...]
 
 
-def _case(ctx: FileContext, raw: Any, line: int, index: int) -> PolicyCase:
+def parse_case(ctx: FileContext, raw: Any, line: int, index: int, *,
+               keys: tuple[str, ...] = CASE_KEYS, cwd: str | None = None) -> PolicyCase:
+    """One case of a test file (or of a corpus, whose `keys` add its own); `cwd` is the default."""
     spec = ctx.mapping(raw, line, f"test {index + 1}")
-    ctx.check_keys(spec, CASE_KEYS, "a test")
+    ctx.check_keys(spec, keys, "a test")
     if "expect" not in spec:
         raise ctx.fail(spec.line, "a test needs 'expect'", "allow, deny, ask or watch")
     expect = ctx.action(spec["expect"], spec.line_of("expect"), "expect")
@@ -103,7 +105,7 @@ def _case(ctx: FileContext, raw: Any, line: int, index: int) -> PolicyCase:
     name = opt("name", None) or str(params.get("command") or f"test {index + 1}")
     call = ToolCall(tool=tool, agent=opt("agent", "test") or "test",
                     session=opt("session", "test") or "test", params=params,
-                    cwd=opt("cwd", None))
+                    cwd=opt("cwd", cwd))
     return PolicyCase(name, spec.line, call, expect, opt("expect_policy", None), prior)
 
 
@@ -120,17 +122,17 @@ def read_test_file(path: Path) -> CaseFile:
     if "policy" in top:
         rel = ctx.text(top["policy"], top.line_of("policy"), "policy")
         policy = (path.parent / rel).resolve()
-    cases = tuple(_case(ctx, raw, tests.line_of(i), i) for i, raw in enumerate(tests))
+    cases = tuple(parse_case(ctx, raw, tests.line_of(i), i) for i, raw in enumerate(tests))
     return CaseFile(path, policy, cases)
 
 
-def load_policy_target(target: Path) -> PolicySet:
-    """A policy set from a directory or from one file."""
+def load_policy_target(target: Path, *, home: str | None = None) -> PolicySet:
+    """A policy set from a directory or from one file (`home` for `~`, default the user's)."""
     if target.is_dir():
-        return load_policy_dir(target)
+        return load_policy_dir(target, home=home)
     if not target.is_file():
         raise PolicyError("no such policy file or directory", file=str(target))
-    return compile_documents([read_policy_file(target)], source_dir=target.parent)
+    return compile_documents([read_policy_file(target)], source_dir=target.parent, home=home)
 
 
 def run_cases(policy_set: PolicySet, cases: tuple[PolicyCase, ...]) -> list[CaseResult]:

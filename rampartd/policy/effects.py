@@ -23,13 +23,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from rampartd.policy.inline import analyze, inline_code, reads_stdin_program
-from rampartd.policy.inline.argv import family
+from rampartd.policy.inline.argv import STDIN_FILES, family
 from rampartd.policy.matchers import FETCHERS, normalize_path, posix_basename
 from rampartd.policy.overlap import UNKNOWN
 from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.command import Component, ParsedCommand, has_glob
 from rampartd.policy.shell.parse import parse_command
-from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, roles
+from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, option_values, roles
 from rampartd.policy.urls import parse_url
 
 KINDS = ("read", "write", "delete", "chmod", "exec", "network", "signal", "env", "code")
@@ -60,6 +60,11 @@ _INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "node
                            "tclsh", "awk", "gawk", "mawk", "nawk"})
 _SHELL_RUNNERS = frozenset({*L.SHELLS, "csh", "tcsh", "pwsh"})
 _CODE_RUNNERS = frozenset({*_SHELL_RUNNERS, "source", "."})
+# Fetcher options whose value says where the request goes (all other values are data).
+_URL_OPTIONS = {"--url": "url", "-x": "url", "--proxy": "url", "--preproxy": "url",
+                "--doh-url": "url", "--resolve": "resolve", "--connect-to": "connect"}
+_RESOLVE = re.compile(r"\+?[^:]*:(?P<port>[0-9]*):(?P<addr>.+)\Z")
+_CONNECT_TO = re.compile(r"[^:]*:[0-9]*:(?P<addr>\[[^\]]*\]|[^:]*):(?P<port>[0-9]*)\Z")
 _SIGNALLERS = frozenset({"kill", "pkill", "killall", "fuser", "skill", "killall5"})
 _SIGNAL_VALUES = {
     "kill": frozenset({"-s", "-n"}),
@@ -126,6 +131,7 @@ class Builder:
         self.cwd = cwd
         self.out: list[Effect] = []
         self._seen: set[tuple[str, str, bool]] = set()
+        self.links: dict[str, str] = {}  # symlinks made on the line: link path → target word
 
     def add(self, effect: Effect) -> None:
         """Record one effect (duplicates dropped; past MAX_EFFECTS only unknowns are kept)."""
@@ -151,7 +157,7 @@ class Builder:
                 if cwd is None:
                     return word.rstrip("/"), False, False
                 return f"{cwd.rstrip('/')}/{word.rstrip('/')}", False, False
-        if dynamic and cwd is not None and UNKNOWN not in cwd:
+        if dynamic and cwd is not None and UNKNOWN not in cwd and _PWD.search(word):
             word = _PWD.sub(lambda _: cwd or "", word)  # `$(pwd)`, `$PWD`: where we are
             dynamic = bool(_DYNAMIC.search(word))
         text = _fold_dynamic(word) if dynamic else word
@@ -179,6 +185,12 @@ class Builder:
         for kind in kinds:
             if kind in FILE_KINDS:
                 self.add(Effect(kind, target, unknown, wild, recursive, source))
+        for link, to in list(self.links.items()) if self.links else ():
+            if target == link or target.startswith(link + "/"):
+                # through a symlink made earlier on the line: the link's target is reached
+                del self.links[link]  # (a link to itself cannot loop)
+                self.file(kinds, to + target[len(link):], source, recursive=recursive)
+                self.links[link] = to
 
     def url(self, text: str, source: str, *, default_scheme: str = "",
             dynamic: bool = False) -> None:
@@ -280,6 +292,12 @@ class ShellEffects:
         self.b = b
         self.depth = 0  # inline code running commands that run inline code…
         self.fetched: set[str] = set()  # files a fetcher wrote earlier on the line
+        self.prev: Component | None = None  # the component before (a pipe's producer)
+        self.trees: set[int] = set()  # argv positions that stand for a whole tree (xargs)
+        # Files written earlier on the line → their content when it is known (`echo … > f`,
+        # a heredoc into f), and directories filled from the network (`git clone URL d`).
+        self.written: dict[str, str | None] = {}
+        self.fetched_dirs: set[str] = set()
 
     def run(self, parsed: ParsedCommand) -> None:
         """Add the effects of every component of a parsed command."""
@@ -287,7 +305,10 @@ class ShellEffects:
         for assign in parsed.assigns:
             b.add(Effect("env", assign, UNKNOWN in assign, False, False, assign))
         for comp in parsed.components:
+            if self.trees:
+                self.trees = set()
             self.component(comp)
+            self.prev = comp
 
     def component(self, comp: Component) -> None:
         """Add one simple command's effects."""
@@ -307,14 +328,31 @@ class ShellEffects:
         b.add(Effect("exec", program, comp.dynamic, False, False, src))
         if comp.dynamic:
             return
-        if not dynamic and not comp.launchers and ":" not in src:
+        if comp.path and _URLISH.match(comp.path):
+            # `npx https://x/p.tgz`: a program fetched and run in one go
+            b.url(comp.path, src)
+            b.code(program, f"{src} (runs a program from the network)", unknown=True)
+        if not dynamic and not comp.launchers and ":" not in src and not self.written \
+                and not self.fetched_dirs:
             if program in _ROLES_ONLY:
                 self.roles(argv, dynamic, src)  # `cat f`, `rm -rf d`: argument roles only
                 return
-            if program not in _HANDLED and _family(program) is None and not self.fetched:
-                return  # `git status`: a program with no argument roles, nothing to unwrap
-        if "xargs" in comp.launchers:
+            if program == "git" and not _GIT_ROLE_WORDS.intersection(argv):
+                return  # `git status`: it only runs
+            if program not in _HANDLED and _family(program) is None and not self.fetched \
+                    and not (program in _FILLERS and "download" in argv):
+                return  # `npm test`: a program with no argument roles, nothing to unwrap
+        if "xargs" in comp.launchers and not _xargs_replaces(comp):
+            # (with -I the input replaces words, marked run-time-only by the parser)
             extra = comp.stdin.split() if comp.stdin is not None else [UNKNOWN]
+            if comp.stdin is None and comp.piped and self.prev is not None \
+                    and not _stdin_file(comp) and not _deletes_operands(argv):
+                # read, count, compile what a lister printed: bounded by where it looked;
+                # deleting by a list nobody has seen stays unknown (asks)
+                listed = _listed_under(self.prev)
+                if listed is not None:
+                    extra = listed
+                    self.trees = set(range(len(argv), len(argv) + len(listed)))
             for word in extra:
                 if word == UNKNOWN:
                     dynamic.add(len(argv))
@@ -344,14 +382,146 @@ class ShellEffects:
             if program in FETCHERS or program == "wget":
                 self.downloads(argv, src)
         self.runs_downloaded(program, argv, src)
+        self.fills_from_network(comp, program, argv)
+        if program == "tee":
+            for t in roles(argv):
+                self.wrote(self.b.path(argv[t.at])[0], comp.stdin, append="-a" in argv)
+        if program == "ln" and len(argv) >= 3:
+            self.link(argv)
+        if self.written or self.fetched_dirs:
+            self.runs_written(comp, program, argv, dynamic, src)
+        if program in _MAKES:
+            self.makefile(comp, argv, src)
         if program in _CODE_RUNNERS or _family(program) is not None:
             self.runs_code(comp, program, argv, dynamic, src)
+
+    def wrote(self, target: str, content: str | None, *, append: bool = False) -> None:
+        """Remember a file written on the line (content None: not known before it runs)."""
+        if append and target in self.written:
+            before = self.written[target]
+            content = None if before is None or content is None else before + content
+        self.written[target] = content
+
+    def fills_from_network(self, comp: Component, program: str, argv: list[str]) -> None:
+        """`git clone URL [d]`, and unpacking a download (`curl … | tar x`, `unzip got.zip`):
+        what lands there came from the network."""
+        if program not in _FILLERS:
+            return
+        args = [a for a in argv[1:] if not a.startswith("-")]
+        if program in ("pip", "pip3") and args[:1] == ["download"]:
+            where = "."
+            for k, a in enumerate(argv):
+                if a in ("-d", "--dest") and k + 1 < len(argv):
+                    where = argv[k + 1]
+                elif a.startswith("--dest="):
+                    where = a.split("=", 1)[1]
+            self.fetched_dirs.add(self.b.path(where)[0])
+            return
+        if program == "git" and args[:1] == ["clone"] and len(args) >= 2:
+            name = args[2] if len(args) >= 3 else \
+                args[1].rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
+            if name:
+                self.fetched_dirs.add(self.b.path(name)[0])
+            return
+        if program not in ("tar", "bsdtar", "gtar", "unzip", "7z", "bsdunzip"):
+            return
+        from_net = comp.piped and self.prev is not None and bool(self.prev.argv) and (
+            self.prev.argv[0] in FETCHERS or self.prev.argv[0] == "wget")
+        if not from_net and not any(self.b.path(a)[0] in self.fetched for a in args):
+            return
+        for e in self.b.out:
+            if e.source == comp.text and e.kind == "write" and e.recursive:
+                self.fetched_dirs.add(e.target)
+        if program != "tar" and not any(e.source == comp.text and e.kind == "write"
+                                        for e in self.b.out):
+            self.fetched_dirs.add(self.b.cwd or UNKNOWN)  # unzip into here
+
+    def link(self, argv: list[str]) -> None:
+        """`ln -s TARGET NAME`: paths through NAME reach TARGET (for the rest of the line)."""
+        operands = [a for a in argv[1:] if not a.startswith("-")]
+        if len(operands) != 2 or any(has_glob(a) or "$" in a for a in operands):
+            return
+        name = self.b.path(operands[1])[0]
+        symbolic = any(a == "--symbolic" or (a[:1] == "-" and a[1:2] != "-" and "s" in a)
+                       for a in argv[1:])
+        where = name.rsplit("/", 1)[0] or "/" if symbolic else None  # relative to the link
+        self.b.links[name] = self.b.path(operands[0], cwd=where)[0]
+
+    def runs_written(self, comp: Component, program: str, argv: list[str], dynamic: set[int],
+                     src: str) -> None:
+        """Running a file written or fetched earlier on the line: its known content is
+        checked like a script given here; unknown content is code nobody has seen."""
+        scripts: list[tuple[str, str]] = []  # (path word, language)
+        if comp.path:
+            scripts.append((comp.path, "shell"))
+        language = "shell" if program in _CODE_RUNNERS else _family(program)
+        if language is not None:
+            if program in _SHELL_RUNNERS:
+                mode, j = L.shell_script_index(argv[1:])
+                if mode == "file":
+                    scripts.append((argv[j + 1], language))
+            else:
+                word = next((a for k, a in enumerate(argv[1:], 1)
+                             if not a.startswith("-") and k not in dynamic), None)
+                if word is not None:
+                    scripts.append((word, language))
+        for word, lang in scripts:
+            target = self.b.path(word)[0]
+            if target in self.written:
+                content = self.written[target]
+                if content is None:
+                    self.b.code(lang, f"{src} (runs a file written on the same line)",
+                                unknown=True)
+                elif lang == "shell":
+                    self.script(content, src)
+                else:
+                    self.inline(lang, content, src)
+            elif any(target == d or target.startswith(d.rstrip("/") + "/")
+                     for d in self.fetched_dirs):
+                self.b.code(lang, f"{src} (runs a file it downloaded)", unknown=True)
+
+    def makefile(self, comp: Component, argv: list[str], src: str) -> None:
+        """`make -f -`: the makefile comes from stdin, and its recipes are shell commands."""
+        reads_stdin = False
+        for k, a in enumerate(argv[1:], 1):
+            value = argv[k + 1] if a in ("-f", "--file", "--makefile") and k + 1 < len(argv) \
+                else a.split("=", 1)[1] if a.startswith(("--file=", "--makefile=")) \
+                else a[2:] if a.startswith("-f") and len(a) > 2 else None
+            reads_stdin |= value in STDIN_FILES
+        if not reads_stdin or _stdin_file(comp):
+            return
+        if comp.stdin is None:
+            self.b.code("make", f"{src} (a makefile read from a pipe)", unknown=True)
+            return
+        recipes = [line.lstrip("\t").lstrip("@-+ ") for line in comp.stdin.split("\n")
+                   if line.startswith("\t")]
+        if "$" in comp.stdin.replace("$$", ""):
+            self.b.code("make", f"{src} (a makefile with variables)", unknown=True)
+        for line in recipes:
+            self.script(line.replace("$$", "$"), src)
+
+    def script(self, content: str, src: str) -> None:
+        """A shell script whose text is known: its commands count as run here."""
+        parsed = parse_command(content)
+        if parsed.problem is not None or self.depth >= MAX_INLINE_DEPTH:
+            self.b.code("sh", f"{src} (a script that cannot be checked)", unknown=True)
+            return
+        self.depth += 1
+        self.run(parsed)
+        self.depth -= 1
 
     def downloads(self, argv: list[str], src: str) -> None:
         """Remember what a fetcher wrote (`-o f`, `-O`, the remote name) for `… && sh f`."""
         for e in self.b.out:
             if e.source == src and e.kind == "write":
                 self.fetched.add(e.target)
+        if argv[0] == "aria2c":  # `-o NAME` is inside `-d DIR`
+            values = {a: argv[k + 1] for k, a in enumerate(argv[:-1]) if a in ("-d", "--dir",
+                                                                              "-o", "--out")}
+            where = values.get("-d") or values.get("--dir")
+            name = values.get("-o") or values.get("--out")
+            if where and name:
+                self.fetched.add(self.b.path(f"{where.rstrip('/')}/{name}")[0])
         if any(a in ("-O", "--remote-name", "--remote-name-all") or (
                 a.startswith("-") and not a.startswith("--") and "O" in a[1:])
                for a in argv[1:]) or argv[0] == "wget":
@@ -362,12 +532,14 @@ class ShellEffects:
                         self.fetched.add(self.b.path(name)[0])
 
     def runs_downloaded(self, program: str, argv: list[str], src: str) -> None:
-        """Running a file fetched earlier on the line runs code nobody has seen: `code`."""
+        """Running or installing a file fetched earlier on the line runs code nobody has
+        seen: `code`."""
         if not self.fetched:
             return
         names = {posix_basename(f) for f in self.fetched}
         ran = program in names and program not in _HANDLED
-        if not ran and (program in _CODE_RUNNERS or _family(program) is not None):
+        if not ran and (program in _CODE_RUNNERS or _family(program) is not None
+                        or program in _INSTALLERS):
             ran = any(not a.startswith("-") and self.b.path(a)[0] in self.fetched
                       for a in argv[1:])
         if ran:
@@ -387,6 +559,10 @@ class ShellEffects:
             if ("host" in t.kinds or "network" in t.kinds) and self.remote(
                     word, unknown, src, "network" in t.kinds):
                 continue
+            if t.at in self.trees and word.endswith("/**"):
+                # everything a lister printed below DIR: judged like the tree DIR (`grep -r`)
+                b.file(t.kinds, word[:-3] or "/", src, recursive=True)
+                continue
             b.file(t.kinds, word, src, dynamic=unknown, recursive=t.recursive)
 
     def redirects(self, comp: Component) -> None:
@@ -403,6 +579,9 @@ class ShellEffects:
             dynamic = "$" in target or "`" in target
             kinds = ("read",) if op == "<" else ("read", "write") if op == "<>" else ("write",)
             self.b.file(kinds, target, comp.text, dynamic=dynamic)
+            if "write" in kinds and not dynamic:
+                self.wrote(self.b.path(target)[0], _output(comp) if op.endswith(">") or
+                           op.endswith(">>") else None, append=op.endswith(">>"))
 
     def cd(self, argv: list[str], dynamic: set[int]) -> None:
         """`cd DIR` moves the working directory of what follows on the line."""
@@ -447,13 +626,41 @@ class ShellEffects:
     def urls(self, program: str, argv: list[str], dynamic: set[int], src: str) -> None:
         """URLs among the arguments (any program), and every operand of a fetcher."""
         fetcher = program in FETCHERS or program == "wget"
+        values = option_values(argv) if fetcher else {}
         for k, word in enumerate(argv[1:], 1):
+            option = values.get(k)
+            if option is not None:
+                self.option_url(option, word, k in dynamic, src)
+                continue
             if _URLISH.match(word) or (fetcher and not word.startswith("-")
                                        and k not in dynamic and _hostish(word)):
                 self.b.url(word, src, default_scheme="http" if fetcher else "",
                            dynamic=k in dynamic)
             elif fetcher and k in dynamic and not word.startswith("-"):
                 self.b.url(word, src, default_scheme="http", dynamic=True)
+
+    def option_url(self, option: str, word: str, dynamic: bool, src: str) -> None:
+        """A fetcher option's value: a URL (`--url`, a proxy), where a host is really reached
+        (`--resolve HOST:PORT:ADDR`, `--connect-to H:P:H2:P2`), or data (no network effect)."""
+        kind = _URL_OPTIONS.get(option)
+        if kind is None:
+            return
+        if dynamic:
+            self.b.add(Effect("network", UNKNOWN, True, False, False, src))
+            return
+        if kind == "url":
+            self.b.url(word, src, default_scheme="http")
+            return
+        # --resolve [+]HOST:PORT:ADDR[,ADDR…]; --connect-to HOST:PORT:HOST2:PORT2 (IPv6 in [])
+        m = _RESOLVE.match(word) if kind == "resolve" else _CONNECT_TO.match(word)
+        if m is None:
+            self.b.add(Effect("network", UNKNOWN, True, False, False, src))  # where, unknown
+            return
+        port = m.group("port") or "443"
+        for addr in m.group("addr").split(","):
+            if addr:
+                self.b.url(f"{addr}:{port}", src,
+                           default_scheme="https" if port == "443" else "http")
 
     def find_exec(self, argv: list[str], dynamic: set[int], src: str) -> None:
         """`find ROOT -exec PROG … {} +`: PROG's roles applied to the trees find walks."""
@@ -482,6 +689,12 @@ class ShellEffects:
             if (mode == "stdin" and comp.stdin is None and not _stdin_file(comp)) or (
                     mode == "file" and (j + 1) in dynamic):
                 self.b.code(program, src, unknown=True)
+            return
+        script = next((a for a in args if not a.startswith("-")), None) \
+            if "<( " in src else None
+        if script is not None and script.startswith("<( "):
+            # `python3 <(curl …)`: the program is another command's output
+            self.b.code(_family(program) or program, src, unknown=True)
             return
         inline = inline_code(argv)
         if inline is not None:
@@ -533,7 +746,7 @@ def _family(program: str) -> str | None:
     """The interpreter family of a program name (memoised: names repeat, the test is regexes)."""
     if program in _FAMILIES:
         return _FAMILIES[program]
-    found = family(program)
+    found = family(program.lower())  # `Rscript` is the r family
     if len(_FAMILIES) < 4096:
         _FAMILIES[program] = found
     return found
@@ -546,6 +759,61 @@ def _hostish(word: str) -> bool:
         "." in end.host or ":" in end.host or end.host == "localhost")
 
 
+# Options that make a lister print more than path names (sizes, modes, arbitrary formats).
+_LISTER_FORMATS = frozenset({"-printf", "-fprintf", "-exec", "-execdir", "-ok", "-okdir",
+                             "-ls", "-fls", "-l", "-n", "-g", "-o", "--format", "-x",
+                             "--exec", "-X", "--exec-batch", "-s", "--stage", "-z"})
+
+
+def _output(comp: Component) -> str | None:
+    """What a command writes to stdout when that is known from its text (`echo x`, `printf`,
+    `cat` of a heredoc); None otherwise."""
+    if not comp.argv or comp.unknown:
+        return None
+    if comp.argv[0] in ("echo", "printf"):
+        return L.echo_payload(comp.argv[0], list(comp.argv[1:])) + "\n"
+    if comp.argv == ("cat",) and comp.stdin is not None:
+        return comp.stdin
+    return None
+
+
+def _xargs_replaces(comp: Component) -> bool:
+    """True if the component's xargs puts its input in place of a replace string (`-I {}`)."""
+    return any(form.startswith("xargs ") and L.xargs_replace(form.split()[1:]) is not None
+               for form in comp.forms[1:])
+
+
+def _deletes_operands(argv: list[str]) -> bool:
+    """True if words appended to argv would be deleted or changed (`xargs rm -f`)."""
+    probe = [*argv, "x"]
+    return any(t.at == len(argv) and not set(t.kinds) <= {"read"} for t in roles(probe))
+
+
+def _listed_under(producer: Component) -> list[str] | None:
+    """Globs covering every name a lister prints (`find src …` → `src/**`, `git ls-files`
+    → `./**`), so `… | xargs cmd` acts on those; None when the output is not bounded."""
+    argv = producer.argv
+    if producer.unknown or producer.launchers or any(
+            a in _LISTER_FORMATS or (a.startswith("-") and "=" in a and a.split("=")[0]
+                                     in _LISTER_FORMATS) for a in argv[1:]):
+        return None
+    program = argv[0]
+    if program == "find":
+        roots = [t for t in roles(argv) if t.recursive]
+        return [f"{'.' if t.at == -1 else argv[t.at].rstrip('/') or '/'}/**" for t in roots]
+    if program == "git" and (argv[1:2] in (("ls-files",), ("ls-tree",))
+                             or argv[1:3] == ("diff", "--name-only")):
+        return None if any(a.startswith((":", "/", "~", "..")) for a in argv[2:]) else ["./**"]
+    operands = [a for a in argv[1:] if not a.startswith("-")]
+    if program == "ls":
+        # a directory's entries are printed by name (relative to here), a file as given
+        return ["./*", *operands]
+    if program in ("fd", "fdfind"):
+        dirs = operands[1:]  # fd PATTERN [DIR…]
+        return [f"{a.rstrip('/') or '/'}/**" for a in dirs] if dirs else ["./**"]
+    return None
+
+
 def _stdin_file(comp: Component) -> bool:
     """True if stdin is redirected from a literal file (`sh < script.sh` runs that file)."""
     for redir in comp.redirs:
@@ -556,12 +824,20 @@ def _stdin_file(comp: Component) -> bool:
 
 
 # Programs whose effects are their argument roles and nothing else (no URLs, code, targets).
-_ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name) is None) - _CODE_RUNNERS \
-    - FETCHERS - {"wget", "find", "alias"} - _SIGNALLERS
+_ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name.lower()) is None) \
+    - _CODE_RUNNERS \
+    - FETCHERS - {"wget", "find", "alias", "ln", "tee", "unzip", "7z"} - _SIGNALLERS
+_MAKES = frozenset({"make", "gmake", "bmake"})
+# git words that give it file effects (see roles._git); without them git only runs.
+_GIT_ROLE_WORDS = frozenset({"-C", "clean", "clone"})
+_FILLERS = frozenset({"git", "pip", "pip3", "tar", "bsdtar", "gtar", "unzip", "7z", "bsdunzip"})
+# Package installers: installing a file downloaded on the same line runs its install code.
+_INSTALLERS = frozenset({"pip", "pip3", "pipx", "npm", "pnpm", "yarn", "bun", "gem", "uv",
+                         "dpkg", "rpm", "apt", "apt-get", "snap", "flatpak", "installer"})
 # Programs whose arguments mean something here; any other program only runs (an exec effect).
-_HANDLED = frozenset({*PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS, *FETCHERS, "wget",
-                      "cd", "pushd", "export", "declare", "typeset", "setenv", "local",
-                      "readonly", "alias"})
+_HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS,
+                      *FETCHERS, "wget", "cd", "pushd", "export", "declare", "typeset",
+                      "setenv", "local", "readonly", "alias"})
 
 
 def call_effects(tool_class: str, params: Mapping[str, Any], parsed: ParsedCommand | None, *,

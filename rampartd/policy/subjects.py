@@ -100,6 +100,7 @@ class Subjects:
             parsed = self.parsed if self.tool == "exec" else None
             self.d.effects = call_effects(self.tool, self.call.params, parsed,
                                          cwd=self.call.cwd, home=self.ps.home)
+            self.d.kinds = frozenset(e.kind for e in self.d.effects)
         return self.d.effects
 
     def files(self) -> list[_Ids]:
@@ -189,8 +190,12 @@ class Subjects:
         return hit
 
     def _id_sets(self, kind: str) -> list[frozenset[int]]:
+        if kind in _NEEDS:
+            self.effects()
+            if self.d.kinds.isdisjoint(_NEEDS[kind]):
+                return []  # no effect of the kinds this pattern kind looks at
         if kind == "effect":
-            return [frozenset([KIND_IDS[e.kind] for e in self.effects()])]
+            return [frozenset([KIND_IDS[k] for k in self.d.kinds])]
         if kind == "path":
             return [maybe for _, maybe, _ in self.files()]
         if kind == "url":
@@ -214,12 +219,13 @@ class Subjects:
 class _Derived:
     """What a call's effects are and which patterns they match (memoised per command)."""
 
-    __slots__ = ("budget", "effects", "files", "ids", "nets", "problem", "texts")
+    __slots__ = ("budget", "effects", "files", "ids", "kinds", "nets", "problem", "texts")
 
     def __init__(self) -> None:
         self.budget = [MAX_STEPS]  # automaton steps left for wildcard targets
         self.problem: str | None = None  # set when the budget ran out
         self.effects: tuple[Effect, ...] | None = None
+        self.kinds: frozenset[str] = frozenset()  # the kinds among the effects
         self.files: list[_Ids] | None = None
         self.nets: list[tuple[Effect, frozenset[int], frozenset[int]]] | None = None
         self.texts: dict[str, list[tuple[Effect, frozenset[int]]]] = {}
@@ -227,6 +233,10 @@ class _Derived:
 
 
 _TEXT_KINDS = {"program": "exec", "env": "env", "signal": "signal"}
+# Pattern kinds and the effect kinds they look at (nothing to match without one of those).
+_NEEDS: dict[str, frozenset[str]] = {
+    "path": frozenset(FILE_KINDS), "url": frozenset({"network"}),
+    "domain": frozenset({"network"}), **{k: frozenset({v}) for k, v in _TEXT_KINDS.items()}}
 _NONE: frozenset[int] = frozenset()
 # A file effect with the pattern ids it could match and those it surely matches.
 _Ids = tuple[Effect, frozenset[int], frozenset[int]]

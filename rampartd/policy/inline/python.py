@@ -241,7 +241,9 @@ class PyAnalyzer(PyFolder):
         elif q.startswith(_NATIVE):
             out.flag(F.NATIVE)
         else:
-            return q.split(".")[0] in self.aliases.values()
+            # a module's own function; a method of what a call returned (`pathlib.Path.home()
+            # .read_text()`) is judged by the method
+            return "()" not in q and q.split(".")[0] in self.aliases.values()
         return True
 
     def _exec_family(self, q: str, node: ast.Call) -> None:

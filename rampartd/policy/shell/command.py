@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from rampartd.policy.matchers import FETCHERS, posix_basename, urls_in_words
 from rampartd.policy.shell import launchers as L
+from rampartd.policy.shell.embedded import EMBEDDERS, ENV_COMMANDS, embedded_commands
 
 MAX_COMPONENTS = 512
 # Work one parse may do, in characters and words handled (nested scripts, launchers, forms
@@ -51,6 +52,7 @@ class Component(NamedTuple):
     assigns: tuple[str, ...] = ()
     piped: bool = False
     stdin: str | None = None
+    path: str = ""  # the program as written when it names a file (`./x/run`, `/tmp/s`)
 
     @property
     def program(self) -> str:
@@ -156,12 +158,17 @@ class Emitter:
             if w.split or (not w.quoted and "{" in w.text):
                 return False
         program = posix_basename(first.text) if "/" in first.text else first.text
-        if not program or program in SPECIAL:
+        if not program or program in SPECIAL or (
+                program in L.LAUNCHER_SUBCOMMANDS and L.runs_subcommand(
+                    [program, *[w.text for w in words[1:2]]])):
             return False
         argv = (program, *[w.text for w in words[1:]])
+        if program in EMBEDDERS and embedded_commands(program, argv[1:]):
+            return False  # `rsync -e CMD`: a command in an option, unwrapped by emit
         text = " ".join((*argv, *redirs)) if redirs else " ".join(argv)
         unknown = tuple(i for i, w in enumerate(words) if w.dynamic)
-        self.add(Component(argv, text, (text,), unknown=unknown, redirs=tuple(redirs)), stage)
+        self.add(Component(argv, text, (text,), unknown=unknown, redirs=tuple(redirs),
+                           path=first.text if "/" in first.text else ""), stage)
         stage.comp = len(self.out.components) - 1
         if "://" in text or program in FETCHERS:
             self.out.urls.extend(urls_in_words(program, argv[1:]))
@@ -207,6 +214,14 @@ class Emitter:
             if program in ("env", "sudo"):
                 assigns += [_assignment(w) for w in rest_words[:end] if L.ASSIGNMENT.match(w.raw)]
             k += 1 + end
+            if program == "parallel":
+                # `parallel CMD ::: A B`: the separators are no arguments of CMD
+                words = [*words[:k], *(w for w in words[k:]
+                                       if w.quoted or w.text not in (":::", "::::", ":::+"))]
+            if program == "xargs" and (token := L.xargs_replace(args[:end])) is not None:
+                # `xargs -I {} cmd {}`: every word holding the replace string is input
+                words = [*words[:k], *(Word(w.text, True, w.quoted, w.glob, w.split, w.raw)
+                                       if token in w.text else w for w in words[k:])]
         outer = (*prefix, *launched)
         if self.unwrap(program, rest_words, outer, stage):
             self.out.assigns.extend(assigns)  # `BASH_ENV=x bash -c …` still sets BASH_ENV
@@ -223,10 +238,12 @@ class Emitter:
                 forms.append(" ".join([*outer[start:], text]))
         unknown = tuple(i + 1 for i, w in enumerate(rest_words) if w.dynamic)
         comp = Component(argv, text, tuple(forms), tuple(names), head.dynamic or head.glob,
-                         unknown, tuple(redirs), tuple(assigns))
+                         unknown, tuple(redirs), tuple(assigns),
+                         path=head.text if "/" in head.text and not head.dynamic else "")
         self.add(comp, stage)
         stage.comp = len(self.out.components) - 1
         self.follow(program, rest_words, args, outer, stage)
+        self.embedded(program, rest_words, args, assigns, outer)
         # Only URLs (`scheme://`) and fetchers' bare hosts count; anything else finds none.
         if "://" in text or program in FETCHERS:
             self.out.urls.extend(urls_in_words(program, tuple(args)))
@@ -257,6 +274,21 @@ class Emitter:
         if program == "find":
             for a, b in L.find_exec_commands(args):
                 self.emit(rest_words[a:b], [], Stage(), outer)
+
+    def embedded(self, program: str, rest_words: list[Word], args: list[str],
+                 assigns: list[str], outer: tuple[str, ...]) -> None:
+        """Command lines the program runs from its options or environment (`rsync -e CMD`,
+        `GIT_PAGER=CMD git log`) are parsed as commands of the line."""
+        if program not in EMBEDDERS and not any(a.partition("=")[0] in ENV_COMMANDS
+                                                for a in assigns):
+            return
+        dynamic = frozenset(i for i, w in enumerate(rest_words) if w.dynamic)
+        for found in embedded_commands(program, args, dynamic, assigns):
+            if found.dynamic:
+                self.out.problems.append(f"'{program}' runs a command only known at run time")
+            else:
+                self.out.charge(len(found.text))
+                self.sub(found.text, outer)
 
     def unwrap(self, program: str, rest: list[Word], outer: tuple[str, ...],
                stage: Stage) -> bool:

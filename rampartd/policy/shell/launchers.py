@@ -36,9 +36,55 @@ LAUNCHER_VALUE_OPTIONS: dict[str, frozenset[str]] = {
     "unbuffer": frozenset(),
     "nocorrect": frozenset(),
     "noglob": frozenset(),
+    "flock": frozenset({"-w", "--wait", "--timeout", "-E", "--conflict-exit-code"}),
+    "strace": frozenset({"-o", "-e", "-p", "-s", "-u", "-E", "-P", "-a", "-b", "-I", "-X",
+                         "-O", "-S", "--output", "--trace", "--attach", "--user", "--env"}),
+    "ltrace": frozenset({"-o", "-e", "-p", "-s", "-u", "-n", "-a", "-l", "-F", "-x", "-A",
+                         "-D", "--output", "--library"}),
+    "chronic": frozenset(),
+    "chrt": frozenset({"-T", "-P", "-D", "--sched-runtime", "--sched-period",
+                       "--sched-deadline"}),
+    "taskset": frozenset(),
+    "firejail": frozenset(),
+    "unshare": frozenset({"-S", "--setuid", "-G", "--setgid", "-R", "--root", "-w", "--wd"}),
+    "systemd-run": frozenset({"-u", "--unit", "-p", "--property", "-E", "--setenv", "-M",
+                              "--machine", "-H", "--host", "--description", "--slice",
+                              "--on-calendar", "--on-active", "--on-boot", "--on-startup",
+                              "--on-unit-active", "--on-unit-inactive", "--timer-property",
+                              "--uid", "--gid", "--nice", "--working-directory"}),
+    "parallel": frozenset({"-j", "--jobs", "-S", "--sshlogin", "--joblog", "-a", "--arg-file",
+                           "--delay", "--timeout", "--results", "--tmpdir", "-I", "--colsep",
+                           "-d", "--delimiter", "-n", "--max-args"}),
+    "npx": frozenset({"-p", "--package", "-w", "--workspace"}),
+    "pnpx": frozenset({"-p", "--package"}),
+    "bunx": frozenset({"-p", "--package"}),
 }
 # Launchers that take positional arguments before the command (`timeout 5 cmd`).
-LAUNCHER_POSITIONALS: dict[str, int] = {"timeout": 1, "chroot": 1}
+LAUNCHER_POSITIONALS: dict[str, int] = {"timeout": 1, "chroot": 1, "flock": 1, "chrt": 1,
+                                        "taskset": 1}
+# Options after which a launcher runs a command line of its own, not its arguments
+# (`flock FILE -c CMD`, `npx -c CMD`: the embedded-command table reads those).
+LAUNCHER_OWN_COMMAND: dict[str, frozenset[str]] = {
+    "flock": frozenset({"-c", "--command"}), "npx": frozenset({"-c", "--call"}),
+    "taskset": frozenset({"-p", "--pid"}), "chrt": frozenset({"-p", "--pid"}),
+}
+# Programs whose subcommand runs the rest as a command (`npm exec -- cmd`, `uv run cmd`), with
+# the subcommand's options that take a value.
+_RUNNER_VALUES = frozenset({"-p", "--package", "-c", "--call", "-w", "--workspace", "--with",
+                            "--python", "--project", "--directory", "--env-file", "--group",
+                            "--extra", "-n", "--name", "--prefix"})
+LAUNCHER_SUBCOMMANDS: dict[str, frozenset[str]] = {
+    "npm": frozenset({"exec", "x"}), "pnpm": frozenset({"dlx", "exec"}),
+    "yarn": frozenset({"dlx", "exec"}), "bun": frozenset({"x"}), "uv": frozenset({"run"}),
+    "poetry": frozenset({"run"}), "pipenv": frozenset({"run"}), "pdm": frozenset({"run"}),
+    "conda": frozenset({"run"}), "hatch": frozenset({"run"}),
+}
+
+
+def runs_subcommand(words: list[str]) -> bool:
+    """True for `npm exec …`-style command lines (a launcher by its first two words)."""
+    subs = LAUNCHER_SUBCOMMANDS.get(words[0])
+    return subs is not None and len(words) > 1 and words[1] in subs
 
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "rbash", "fish"})
 # Interpreters' inline-code flags: their code is not shell, but policies look at it as text.
@@ -57,11 +103,17 @@ def launcher_end(name: str, args: list[str]) -> int | None:
     args are the launcher's arguments (without the launcher itself).
     """
     value_opts = LAUNCHER_VALUE_OPTIONS.get(name)
+    j = 0
     if value_opts is None:
-        return None
+        if not args or name not in LAUNCHER_SUBCOMMANDS or args[0] not in \
+                LAUNCHER_SUBCOMMANDS[name]:
+            return None
+        value_opts, j = _RUNNER_VALUES, 1  # `npm exec`: the command follows the subcommand
     if name == "command" and args and args[0] in ("-v", "-V"):
         return None  # `command -v x` only looks x up
-    j = 0
+    own = LAUNCHER_OWN_COMMAND.get(name)
+    if own is not None and any(a in own or a.split("=", 1)[0] in own for a in args):
+        return None
     while j < len(args):
         t = args[j]
         if t == "--":
@@ -76,10 +128,26 @@ def launcher_end(name: str, args: list[str]) -> int | None:
             j += 1
             continue
         break
+    if name == "parallel" and args[j:j + 1] == [":::"]:
+        return None  # `parallel ::: CMD…`: the arguments are the commands (embedded.py)
     j += LAUNCHER_POSITIONALS.get(name, 0)
     while j < len(args) and ASSIGNMENT.match(args[j]):
         j += 1
     return min(j, len(args))
+
+
+def xargs_replace(args: list[str]) -> str | None:
+    """The replace string of `xargs -I STR` / `-i` / `--replace[=STR]` (None if not used)."""
+    for j, t in enumerate(args):
+        if t == "-I" and j + 1 < len(args):
+            return args[j + 1] or None
+        if t.startswith("-I") and len(t) > 2:
+            return t[2:]
+        if t in ("-i", "--replace"):
+            return "{}"
+        if t.startswith(("-i", "--replace=")):
+            return t.split("=", 1)[1] if t.startswith("--") else t[2:]
+    return None
 
 
 def env_split_string(args: list[str]) -> tuple[int, str] | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 from rampartd.policy.matchers import FETCHERS, posix_basename, urls_in_words
+from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.command import (
     MAX_COMPONENTS,
     SPECIAL,
@@ -35,6 +36,7 @@ from rampartd.policy.shell.command import (
     Word,
     has_glob,
 )
+from rampartd.policy.shell.embedded import EMBEDDERS, embedded_commands
 from rampartd.policy.shell.grammar import Parser
 
 __all__ = ["Component", "ParsedCommand", "parse_command"]
@@ -100,7 +102,13 @@ def _plain_component(words: list[str]) -> Component | None:
         if not program or program in SPECIAL:
             return None
         argv = (program, *argv[1:])
+    if argv[0] in L.LAUNCHER_SUBCOMMANDS and L.runs_subcommand(words):
+        return None  # `npm exec -- cmd` launches cmd
+    if argv[0] in EMBEDDERS and embedded_commands(argv[0], argv[1:]):
+        return None  # `git submodule foreach CMD`: the parser unwraps it
     norm = " ".join(argv)
+    if "/" in first:
+        return Component(argv, norm, (norm,), path=first)
     return Component(argv, norm, (norm,))
 
 

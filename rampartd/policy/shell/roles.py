@@ -8,6 +8,7 @@ that value is (`curl -o FILE` writes FILE), and which flags make the operands wh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -35,6 +36,7 @@ class Roles:
     hosts: bool = False               # operands that look like hosts are network targets
     host_first: bool = False          # only the first operand is a host (`ssh HOST CMD…`)
     at_files: bool = False            # `@file` / `name=@file` values are reads (curl -d)
+    tree_options: frozenset[str] = _EMPTY  # options whose value is a whole tree (`unzip -d`)
 
 
 class Target(NamedTuple):
@@ -111,7 +113,8 @@ PROGRAMS: dict[str, Roles] = {
                 options={"-t": _W, "--target-directory": _W}, always_recursive=True),
     "ln": Roles(args=_R, last=_W, values=frozenset({"-S", "--suffix"}),
                 options={"-t": _W, "--target-directory": _W}),
-    **_same("rm unlink srm wipe", Roles(args=_D, recursive=_REC)),
+    **_same("rm unlink srm wipe trash trash-put", Roles(args=_D, recursive=_REC)),
+    **_same("rimraf del-cli", Roles(args=_D, always_recursive=True)),
     "rmdir": Roles(args=_D),
     "shred": Roles(args=("write", "delete"), values=frozenset({"-n", "-s", "--iterations",
                                                                "--size", "--random-source"})),
@@ -125,10 +128,12 @@ PROGRAMS: dict[str, Roles] = {
     "dd": Roles(keyvals={"if": _R, "of": _W}),
     "zip": Roles(first=_W, args=_R, values=frozenset({"-x", "-i", "-P", "--password"}),
                  recursive=frozenset({"-r", "-R", "--recurse-paths"})),
-    "unzip": Roles(args=_R, options={"-d": _W}, values=frozenset({"-P", "-x"})),
+    "unzip": Roles(args=_R, options={"-d": _W}, values=frozenset({"-P", "-x"}),
+                   tree_options=frozenset({"-d"})),
     **_same("gzip gunzip bzip2 bunzip2 xz unxz zstd lz4 7z 7za", Roles(args=_RW, recursive=_REC)),
-    "scp": Roles(args=_R, last=_W, hosts=True, values=_SSH_VALUES - {"-i"},
-                 options={"-i": _R, "-F": _R}, recursive=frozenset({"-r"})),
+    # `-i KEY` is the identity ssh signs with: the key is used, never read out or sent
+    "scp": Roles(args=_R, last=_W, hosts=True, values=_SSH_VALUES | {"-i"},
+                 options={"-F": _R}, recursive=frozenset({"-r"})),
     "rsync": Roles(args=_R, last=_W, hosts=True,
                    values=frozenset({"-e", "--rsh", "--exclude", "--include", "--filter", "-f",
                                      "-T", "--temp-dir", "--chmod", "--chown", "-M",
@@ -139,18 +144,21 @@ PROGRAMS: dict[str, Roles] = {
                    flags={"--remove-source-files": _D},
                    last_flags={"--delete": _D, "--delete-before": _D, "--delete-after": _D,
                                "--delete-during": _D, "--delete-excluded": _D, "--del": _D}),
-    "curl": Roles(values=frozenset({"-H", "--header", "-A", "--user-agent", "-X", "--request",
+    "curl": Roles(values=frozenset({"-A", "--user-agent", "-X", "--request",
                                     "-u", "--user", "-e", "--referer", "-x", "--proxy", "-m",
                                     "--max-time", "-w", "--write-out", "--connect-timeout",
                                     "--retry", "-r", "--range", "-C", "--continue-at",
                                     "--resolve", "--connect-to", "-Y", "-y", "--limit-rate",
-                                    "--url", "--json"}),
+                                    "--url", "--proxy-user", "-U", "--interface",
+                                    "--dns-servers", "--doh-url", "--preproxy", "--noproxy"}),
                   options={"-o": _W, "--output": _W, "-T": _R, "--upload-file": _R, "-K": _R,
                            "--config": _R, "-c": _W, "--cookie-jar": _W, "-D": _W,
                            "--dump-header": _W, "--cacert": _R, "-E": _R, "--cert": _R,
                            "--key": _R, "-d": (), "--data": (), "--data-binary": (),
-                           "--data-raw": (), "--data-urlencode": (), "-F": (), "--form": (),
-                           "-b": (), "--cookie": (), "--netrc-file": _R},
+                           "--data-raw": (), "--data-urlencode": (), "--data-ascii": (),
+                           "--json": (), "-F": (), "--form": (), "--form-string": (),
+                           "-H": (), "--header": (), "--proxy-header": (), "-b": (),
+                           "--cookie": (), "--netrc-file": _R},
                   at_files=True),
     "wget": Roles(values=frozenset({"--header", "-U", "--user-agent", "--user", "--password",
                                     "-e", "--execute", "-t", "--tries", "-T", "--timeout",
@@ -160,11 +168,13 @@ PROGRAMS: dict[str, Roles] = {
                            "--post-file": _R, "--body-file": _R, "-P": _W,
                            "--directory-prefix": _W, "--load-cookies": _R,
                            "--save-cookies": _W}),
+    "aria2c": Roles(options={"-o": _W, "--out": _W, "-d": _W, "--dir": _W, "-i": _R,
+                             "--input-file": _R}),
     **_same("nc ncat netcat nc.traditional nc.openbsd telnet socat ping ping6 traceroute "
             "tracepath mtr dig nslookup host whois ftp tftp", _NET),
     **_same("ssh sftp mosh autossh", Roles(hosts=True, host_first=True,
-                                            values=_SSH_VALUES - {"-F"},
-                                            options={"-i": _R, "-F": _R})),
+                                            values=(_SSH_VALUES | {"-i"}) - {"-F"},
+                                            options={"-F": _R})),
     "sqlite3": Roles(first=_RW, skip=0, values=frozenset({"-cmd", "-separator"})),
     **_same("python python2 python3 perl ruby node php lua Rscript bun deno tsx ts-node",
             Roles(first=_R, values=frozenset({"-W", "-X", "-m", "-c", "-e", "-E", "-r", "-p",
@@ -178,7 +188,7 @@ _TAR_VALUE_LETTERS = frozenset("fCbHKLNTVX")
 
 def _tar(args: Sequence[str]) -> list[Target]:
     """tar: `-c` reads the operands and writes the archive; `-x` the reverse (into -C or .)."""
-    create = extract = remove = False
+    create = extract = remove = absolute = False
     archive: int | None = None
     directory: int | None = None
     files_from: list[int] = []
@@ -196,6 +206,7 @@ def _tar(args: Sequence[str]) -> list[Target]:
             create |= name in ("--create", "--append", "--update")
             extract |= name in ("--extract", "--get")
             remove |= name == "--remove-files"
+            absolute |= name == "--absolute-names"
             if name in ("--file", "--directory", "--files-from", "-T") and not eq:
                 j += 1
                 if name == "--file":
@@ -208,6 +219,7 @@ def _tar(args: Sequence[str]) -> list[Target]:
             letters = t.lstrip("-")
             create |= any(c in letters for c in "cru")
             extract |= "x" in letters
+            absolute |= "P" in letters
             for c in letters:
                 if c in _TAR_VALUE_LETTERS and j + 1 < len(args):
                     j += 1
@@ -230,6 +242,8 @@ def _tar(args: Sequence[str]) -> list[Target]:
     else:
         if archive is not None:
             out.append(Target(archive, _R))
+        if absolute:
+            out.append(Target(0, _W, recursive=True, value="\x00"))  # -P: names as stored
         if directory is not None:
             out.append(Target(directory, _W, recursive=True))
         else:
@@ -260,6 +274,36 @@ def _find(args: Sequence[str]) -> list[Target]:
     return out
 
 
+_GIT_VALUES = frozenset({"-c", "--git-dir", "--work-tree", "--namespace", "--exec-path",
+                         "--config-env"})
+
+
+def _git(args: Sequence[str]) -> list[Target]:
+    """git: `-C DIR` works in (reads) DIR's tree; `clean -f` deletes untracked files below
+    its paths or here; `clone URL DIR` writes DIR."""
+    out: list[Target] = []
+    j = 0
+    while j < len(args) and args[j].startswith("-"):
+        if args[j] == "-C" and j + 1 < len(args):
+            out.append(Target(j + 2, _R, recursive=True))
+            j += 2
+        else:
+            j += 2 if args[j] in _GIT_VALUES else 1
+    if j >= len(args):
+        return out
+    sub, rest = args[j], range(j + 1, len(args))
+    operands = [k for k in rest if not args[k].startswith("-")]
+    short = "".join(args[k][1:] for k in rest if args[k][:1] == "-" and args[k][1:2] != "-")
+    longs = {args[k] for k in rest if args[k].startswith("--")}
+    if sub == "clean" and ("f" in short or "--force" in longs) and not (
+            "n" in short or "--dry-run" in longs):
+        out += [Target(k + 1, _D, recursive=True) for k in operands] or \
+            [Target(-1, _D, recursive=True)]
+    elif sub == "clone" and len(operands) >= 2:
+        out.append(Target(operands[1] + 1, _W, recursive=True))
+    return out
+
+
 def _containers(args: Sequence[str]) -> list[Target]:
     """docker/podman run|create: bind mounts (`-v SRC:DST`, `--mount source=SRC`) expose SRC,
     read and written, to the container."""
@@ -286,8 +330,20 @@ def _containers(args: Sequence[str]) -> list[Target]:
     return out
 
 
-SPECIAL = {"tar": _tar, "bsdtar": _tar, "gtar": _tar, "find": _find, "docker": _containers,
-           "podman": _containers, "nerdctl": _containers}
+# The shells' history files: `history` and `fc -l` print them (past commands hold tokens).
+HISTORY_FILES = ("~/.bash_history", "~/.zsh_history", "~/.zhistory", "~/.sh_history",
+                 "~/.local/share/fish/fish_history")
+
+
+def _history(args: Sequence[str]) -> list[Target]:
+    """history / fc: the history files are read (and written when cleared or saved)."""
+    kinds = ("read", "write") if any(a[:2] in ("-c", "-d", "-w", "-a") for a in args) else _R
+    return [Target(0, kinds, value=name) for name in HISTORY_FILES]
+
+
+SPECIAL = {"history": _history, "fc": _history, "git": _git, "tar": _tar, "bsdtar": _tar,
+           "gtar": _tar, "find": _find, "docker": _containers, "podman": _containers,
+           "nerdctl": _containers}
 
 
 def _has_flag(roles_flags: frozenset[str] | Mapping[str, tuple[str, ...]], t: str) -> str | None:
@@ -336,17 +392,34 @@ def roles(argv: Sequence[str]) -> list[Target]:
             if name in spec.options:
                 kinds = spec.options[name]
                 if eq:
-                    out.append(_value_target(idx, value, kinds, spec))
+                    out.append(_value_target(idx, value, kinds, spec, name))
                 elif j + 1 < len(args):
                     j += 1
-                    out.append(_value_target(j + 1, args[j], kinds, spec))
+                    out.append(_value_target(j + 1, args[j], kinds, spec, name))
             elif not t.startswith("--") and len(t) > 2 and f"-{t[1]}" in spec.options:
                 # `-ofile`: an option letter with its value attached
-                out.append(_value_target(idx, t[2:], spec.options[f"-{t[1]}"], spec))
+                out.append(_value_target(idx, t[2:], spec.options[f"-{t[1]}"], spec,
+                                         f"-{t[1]}"))
             elif name in spec.values:
                 if not eq:
                     j += 1
             else:
+                hit = _cluster(t, spec) if (spec.options or spec.values) and len(t) > 2 \
+                    and not t.startswith("--") else None
+                if hit is not None:
+                    # `-sLo FILE`, `-rn5`: flags, then a letter taking the rest or the next word
+                    pos, opt = hit
+                    attached = t[pos + 1:]
+                    if opt in spec.options:
+                        if attached:
+                            out.append(_value_target(idx, attached, spec.options[opt], spec, opt))
+                        elif j + 1 < len(args):
+                            j += 1
+                            out.append(_value_target(j + 1, args[j], spec.options[opt], spec,
+                                                     opt))
+                    elif not attached:
+                        j += 1
+                    t = t[:pos]
                 if _has_flag(spec.recursive, t):
                     recursive = True
                 flag = _has_flag(spec.flags, t)
@@ -382,12 +455,51 @@ def roles(argv: Sequence[str]) -> list[Target]:
     return out
 
 
-def _value_target(idx: int, value: str, kinds: tuple[str, ...], spec: Roles) -> Target:
+def _cluster(t: str, spec: Roles) -> tuple[int, str] | None:
+    """In a cluster of short flags, the first letter that takes a value: (its index, `-X`)."""
+    for i in range(1, len(t)):
+        c = t[i]
+        if not c.isalnum():
+            return None
+        option = f"-{c}"
+        if option in spec.options or option in spec.values:
+            return (i, option) if i > 1 else None  # (a first letter is handled as `-ofile`)
+    return None
+
+
+_AT_FILE = re.compile(r"(?:[A-Za-z0-9_.-]*=)?[@<](.+)")
+_NAMED_AT_FILE = re.compile(r"[A-Za-z0-9_.-]*@(.+)")  # --data-urlencode name@file
+
+
+def _value_target(idx: int, value: str, kinds: tuple[str, ...], spec: Roles,
+                  name: str = "") -> Target:
     if spec.at_files and not kinds:
-        # curl -d @file, -F name=@file / name=<file: the file is read and sent
-        for mark in ("@", "<"):
-            k = value.find(mark)
-            if k != -1 and (k == 0 or value[k - 1] == "="):
-                return Target(idx, _R, value=value[k + 1:].split(";", 1)[0])
+        # curl -d @file, -H @file, -F name=@file / name=<file, --data-urlencode name@file:
+        # the file is read and sent; any other value is data, never a target
+        m = _AT_FILE.match(value) or (_NAMED_AT_FILE.match(value)
+                                      if name == "--data-urlencode" else None)
+        if m is not None and m.group(1) != "-":
+            return Target(idx, _R, value=m.group(1).split(";", 1)[0])
         return Target(idx, ())
-    return Target(idx, kinds, value=value)
+    return Target(idx, kinds, name in spec.tree_options, value=value)
+
+
+def option_values(argv: Sequence[str]) -> dict[int, str]:
+    """argv index → option name, for the words that are a table option's separate value
+    (`curl -d DATA`, `-o FILE`): they are no operands, whatever they look like."""
+    spec = PROGRAMS.get(argv[0]) if argv else None
+    out: dict[int, str] = {}
+    if spec is None:
+        return out
+    for j in range(1, len(argv) - 1):
+        t = argv[j]
+        if t == "--":
+            break
+        if not t.startswith("-") or "=" in t or j in out:
+            continue
+        if t in spec.values or t in spec.options:
+            out[j + 1] = t
+        elif not t.startswith("--") and len(t) > 2 and (hit := _cluster(t, spec)) is not None \
+                and hit[0] == len(t) - 1:
+            out[j + 1] = hit[1]  # `-sLo FILE`
+    return out
