@@ -103,7 +103,7 @@ def _rule_holds(rule: Rule, subj: Subjects, call: ToolCall, counter: CallCounter
     """NO, POSSIBLY (only through targets known at run time) or SURELY."""
     if rule.default:
         return SURELY
-    restrictive = rule.action != "allow"
+    restrictive = rule.restrictive
     if rule.has_command:
         if subj.parsed is None or (not restrictive and subj.problem is not None):
             return NO

@@ -331,13 +331,9 @@ def target_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:
         level = min(level, _file_level(rule, subj, restrictive))
     if level and (rule.url_matches or rule.domain_matches):
         level = min(level, _net_level(rule, subj, restrictive))
-    for kind, pos in (("program", rule.program_matches), ("env", rule.env_matches),
-                      ("signal", rule.signal_matches)):
-        if level and pos:
+    for kind, pos in rule.text_conditions:
+        if level:
             level = min(level, _text_level(rule, subj, kind, pos, restrictive))
-    if level and rule.effect_kinds and not (
-            rule.path_matches or rule.path_not_matches or rule.url_matches
-            or rule.domain_matches or rule.program_matches or rule.env_matches
-            or rule.signal_matches):
+    if level and rule.kinds_only:
         level = _kind_level(rule, subj, restrictive)
     return level
