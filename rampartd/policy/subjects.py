@@ -195,7 +195,10 @@ class Subjects:
             if self.d.kinds.isdisjoint(_NEEDS[kind]):
                 return []  # no effect of the kinds this pattern kind looks at
         if kind == "effect":
-            return [frozenset([KIND_IDS[k] for k in self.d.kinds])]
+            ids = _KIND_ID_SETS.get(self.d.kinds)
+            if ids is None:  # at most one entry per combination of the few effect kinds
+                ids = _KIND_ID_SETS[self.d.kinds] = frozenset([KIND_IDS[k] for k in self.d.kinds])
+            return [ids]
         if kind == "path":
             return [maybe for _, maybe, _ in self.files()]
         if kind == "url":
@@ -238,6 +241,7 @@ _NEEDS: dict[str, frozenset[str]] = {
     "path": frozenset(FILE_KINDS), "url": frozenset({"network"}),
     "domain": frozenset({"network"}), **{k: frozenset({v}) for k, v in _TEXT_KINDS.items()}}
 _NONE: frozenset[int] = frozenset()
+_KIND_ID_SETS: dict[frozenset[str], frozenset[int]] = {}  # effect kinds → their `effect:` ids
 # A file effect with the pattern ids it could match and those it surely matches.
 _Ids = tuple[Effect, frozenset[int], frozenset[int]]
 # How sure a rule is to hold: not at all, only through targets known at run time, surely.
