@@ -188,8 +188,8 @@ class PatternSet:
         for rset, pids in self.chunks:
             hits = rset.Match(data)
             if hits:
-                found.extend(pids[h] for h in hits)
-        return frozenset(found)
+                found += [pids[h] for h in hits]
+        return frozenset(found) if found else _NO_IDS
 
 
 @dataclass(frozen=True)

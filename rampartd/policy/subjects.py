@@ -82,9 +82,11 @@ class Subjects:
             if parsed is not None and "command" in self.plan.sets:
                 pset = self.plan.sets["command"]
                 for comp in parsed.components:
-                    ids = pset.match(comp.forms[0])
-                    for form in comp.forms[1:]:
-                        ids = ids | pset.match(form)
+                    forms = comp.forms
+                    ids = pset.match(forms[0])
+                    if len(forms) > 1:
+                        for form in forms[1:]:
+                            ids = ids | pset.match(form)
                     units.append((ids, "component"))
                 units += [(pset.match(p), "pipeline") for p in parsed.pipelines]
                 if parsed.problem is not None:
