@@ -103,19 +103,26 @@ def _rule_holds(rule: Rule, subj: Subjects, call: ToolCall, counter: CallCounter
     """NO, POSSIBLY (only through targets known at run time) or SURELY."""
     if rule.default:
         return SURELY
-    restrictive = rule.action != "allow"
+    restrictive = rule.restrictive
     if rule.has_command:
         if subj.parsed is None or (not restrictive and subj.problem is not None):
             return NO
-        units = subj.units()
+        # (plain loops: this runs for every candidate rule with a command condition)
         if restrictive:
             skip_pipes = bool(rule.command_not_matches)
-            if not any(_unit_ok(rule, ids) for ids, kind in units
-                       if not (skip_pipes and kind == "pipeline")):
+            for ids, kind in subj.units():
+                if not (skip_pipes and kind == "pipeline") and _unit_ok(rule, ids):
+                    break
+            else:
                 return NO
         else:
-            comps = [ids for ids, kind in units if kind == "component"]
-            if not comps or not all(_unit_ok(rule, ids) for ids in comps):
+            covered = False
+            for ids, kind in subj.units():
+                if kind == "component":
+                    if not _unit_ok(rule, ids):
+                        return NO
+                    covered = True
+            if not covered:
                 return NO
     level = target_level(rule, subj, restrictive) if rule.has_targets else SURELY
     if not level:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rampartd.policy.matchers import expand_home
 
@@ -40,6 +40,8 @@ class _Nfa:
     final: int
     below: int = -1  # a recursive target's "anything below it" state
     lead: frozenset[int] = frozenset()  # a pattern's leading `**/` ("at any depth") states
+    # each state's epsilon closure, in _closure's order (set by _build: searches reuse it)
+    closure: list[tuple[int, ...]] = field(default_factory=list)
 
     def state(self) -> int:
         self.moves.append([])
@@ -149,20 +151,8 @@ def _build(text: str, *, recursive: bool = False, pattern: bool = False) -> _Nfa
         nfa.eps[below].append(end)
         cur = end
     nfa.final = cur
+    nfa.closure = [tuple(_closure(nfa, s)) for s in range(len(nfa.moves))]
     return nfa
-
-
-def _meet(a: Pred, b: Pred) -> bool:
-    """True if some character satisfies both predicates."""
-    a_neg, a_set = a
-    b_neg, b_set = b
-    if a_neg and b_neg:
-        return True
-    if a_neg:
-        return bool(b_set - a_set)
-    if b_neg:
-        return bool(a_set - b_set)
-    return not a_set.isdisjoint(b_set)
 
 
 def _closure(nfa: _Nfa, s: int) -> list[int]:
@@ -191,25 +181,47 @@ def intersects(a: _Nfa, b: _Nfa, budget: list[int]) -> bool:
     `**/` absorbs, or every tree would reach every at-any-depth pattern (`rm -rf build`
     is no deletion of `**/.ssh/id_*`); `tar c ~/.ssh` is, `tar c ~` reaches `~/.npmrc`.
     """
-    start = [(x, y) for x in _closure(a, 0) for y in _closure(b, 0)]
+    # The search below is the plain product walk; its hot loop is written out (closures
+    # precomputed, predicates met inline, the budget in a local) because wildcard targets run
+    # it against every path pattern. The order of the walk and the steps it counts are those
+    # of the straightforward version, so an exhausted budget stops at the same point.
+    ca, cb = a.closure, b.closure
+    a_moves, b_moves = a.moves, b.moves
+    a_final, b_final, a_below, lead = a.final, b.final, a.below, b.lead
+    start = [(x, y) for x in ca[0] for y in cb[0]]
     seen = set(start)
     todo = list(start)
+    left = budget[0]
     while todo:
         x, y = todo.pop()
-        if x == a.final and y == b.final:
+        if x == a_final and y == b_final:
+            budget[0] = left
             return True
-        for pa, nx in a.moves[x]:
-            for pb, ny in b.moves[y]:
-                budget[0] -= 1
-                if budget[0] <= 0:
+        guard = x != a_below and y in lead
+        for (a_neg, a_set), nx in a_moves[x]:
+            cut = guard and nx == a_below
+            for (b_neg, b_set), ny in b_moves[y]:
+                left -= 1
+                if left <= 0:
+                    budget[0] = left
                     return True  # undecided: say "could", the cautious answer
-                if not _meet(pa, pb) or (nx == a.below and x != a.below and y in b.lead):
+                if cut:
                     continue
-                for cx in _closure(a, nx):
-                    for cy in _closure(b, ny):
+                # _meet, inline: some character satisfies both predicates
+                if a_neg:
+                    if not b_neg and b_set <= a_set:
+                        continue
+                elif b_neg:
+                    if a_set <= b_set:
+                        continue
+                elif a_set.isdisjoint(b_set):
+                    continue
+                for cx in ca[nx]:
+                    for cy in cb[ny]:
                         if (cx, cy) not in seen:
                             seen.add((cx, cy))
                             todo.append((cx, cy))
+    budget[0] = left
     return False
 
 
@@ -237,21 +249,39 @@ def _literal_prefix(text: str) -> str:
     return text if m is None else text[:m.start()]
 
 
-def _could_hold(parts: tuple[str, ...], seg: str) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Segments:
+    """A target's segments as _could_hold asks about them, sorted out once per target."""
+
+    names: frozenset[str]   # every segment, for the literal test
+    any_name: bool          # some segment could be any name (run-time text, or too long)
+    globs: tuple[str, ...]  # the segments with wildcards, other than a bare `*`
+
+
+def _segments(parts: list[str]) -> _Segments:
+    globs: list[str] = []
+    any_name = False
+    for part in parts:
+        if UNKNOWN in part:
+            any_name = True
+        elif part.strip("*") == "":
+            continue
+        elif len(part) > NAME_MAX:
+            any_name = True  # let the automaton (and its budget) decide
+        elif WILD.search(part):
+            globs.append(part)
+    return _Segments(frozenset(parts), any_name, tuple(dict.fromkeys(globs)))
+
+
+def _could_hold(segs: _Segments, seg: str) -> bool:
     """Could some segment of target be `seg` (a literal name)? A bare `*` is taken for the
     names of a directory, not for a name an at-any-depth rule looks for (`rm -rf *` in a
     project is no deletion of `**/rampartd.db`)."""
-    for part in parts:
-        if part == seg or UNKNOWN in part:
-            return True
-        if part.strip("*") == "":
-            continue
-        if len(part) > NAME_MAX:
-            return True  # let the automaton (and its budget) decide
-        if WILD.search(part) and fnmatch.fnmatchcase(seg, part) and (
-                not seg.startswith(".") or part.startswith(".")):
-            return True
-    return False
+    if segs.any_name or seg in segs.names:
+        return True
+    hidden = seg.startswith(".")
+    return any(fnmatch.fnmatchcase(seg, part) and (not hidden or part.startswith("."))
+               for part in segs.globs)
 
 
 class Reach:
@@ -261,7 +291,8 @@ class Reach:
         self.home = home
         self._patterns: dict[str, _Pattern | None] = {}
         self._targets: dict[tuple[str, bool], _Nfa] = {}
-        self._parts: dict[str, tuple[str, ...]] = {}
+        self._parts: dict[str, _Segments] = {}
+        self._prefixes: dict[str, str] = {}
 
     def _pattern(self, source: str) -> _Pattern | None:
         if source not in self._patterns:
@@ -297,7 +328,11 @@ class Reach:
             if recursive:
                 probes |= {p + "/x" for p in probes}
             return any(search(p) for p in probes)
-        prefix = _literal_prefix(target)
+        prefix = self._prefixes.get(target)
+        if prefix is None:
+            if len(self._prefixes) > 4096:
+                self._prefixes.clear()
+            prefix = self._prefixes[target] = _literal_prefix(target)
         if pat.prefix and not (prefix.startswith(pat.prefix) or pat.prefix.startswith(prefix)):
             return False
         if pat.segment:
@@ -306,7 +341,7 @@ class Reach:
                 budget[0] -= target.count("/")
                 if len(self._parts) > 4096:
                     self._parts.clear()
-                parts = self._parts[target] = tuple(dict.fromkeys(target.split("/")))
+                parts = self._parts[target] = _segments(target.split("/"))
             if not _could_hold(parts, pat.segment):
                 return False
         if budget[0] <= 0:

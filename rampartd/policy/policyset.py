@@ -91,18 +91,30 @@ class Rule:
     program_matches: frozenset[int] = frozenset()
     env_matches: frozenset[int] = frozenset()
     signal_matches: frozenset[int] = frozenset()
+    # Derived once here rather than on every call (see __post_init__).
+    has_targets: bool = field(init=False, repr=False, compare=False)
+    has_command: bool = field(init=False, repr=False, compare=False)
+    restrictive: bool = field(init=False, repr=False, compare=False)
+    text_conditions: tuple[tuple[str, frozenset[int]], ...] = field(
+        init=False, repr=False, compare=False)
+    kinds_only: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def has_targets(self) -> bool:
-        """True if the rule looks at the call's effects (paths, hosts, programs…)."""
-        return bool(self.path_matches or self.path_not_matches or self.url_matches
-                    or self.domain_matches or self.program_matches or self.env_matches
-                    or self.signal_matches or self.effect_kinds)
-
-    @property
-    def has_command(self) -> bool:
-        """True if the rule looks at the shell command."""
-        return bool(self.command_matches or self.command_not_matches or self.command_contains)
+    def __post_init__(self) -> None:
+        """Derive what evaluation asks of the rule on every call."""
+        texts = tuple((kind, ids) for kind, ids in (
+            ("program", self.program_matches), ("env", self.env_matches),
+            ("signal", self.signal_matches)) if ids)
+        named = bool(self.path_matches or self.path_not_matches or self.url_matches
+                     or self.domain_matches or texts)
+        # True if the rule looks at the call's effects (paths, hosts, programs…)
+        object.__setattr__(self, "has_targets", named or bool(self.effect_kinds))
+        # True if the rule looks at the shell command
+        object.__setattr__(self, "has_command", bool(
+            self.command_matches or self.command_not_matches or self.command_contains))
+        object.__setattr__(self, "restrictive", self.action != "allow")
+        object.__setattr__(self, "text_conditions", texts)
+        # `effect:` without any target pattern: the kinds alone decide
+        object.__setattr__(self, "kinds_only", bool(self.effect_kinds) and not named)
 
     def index_key(self) -> tuple[str, frozenset[int]] | None:
         """The positive condition the rule is indexed under (None: always a candidate)."""
@@ -176,8 +188,8 @@ class PatternSet:
         for rset, pids in self.chunks:
             hits = rset.Match(data)
             if hits:
-                found.extend(pids[h] for h in hits)
-        return frozenset(found)
+                found += [pids[h] for h in hits]
+        return frozenset(found) if found else _NO_IDS
 
 
 @dataclass(frozen=True)

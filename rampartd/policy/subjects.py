@@ -82,9 +82,11 @@ class Subjects:
             if parsed is not None and "command" in self.plan.sets:
                 pset = self.plan.sets["command"]
                 for comp in parsed.components:
-                    ids = pset.match(comp.forms[0])
-                    for form in comp.forms[1:]:
-                        ids = ids | pset.match(form)
+                    forms = comp.forms
+                    ids = pset.match(forms[0])
+                    if len(forms) > 1:
+                        for form in forms[1:]:
+                            ids = ids | pset.match(form)
                     units.append((ids, "component"))
                 units += [(pset.match(p), "pipeline") for p in parsed.pipelines]
                 if parsed.problem is not None:
@@ -195,7 +197,10 @@ class Subjects:
             if self.d.kinds.isdisjoint(_NEEDS[kind]):
                 return []  # no effect of the kinds this pattern kind looks at
         if kind == "effect":
-            return [frozenset([KIND_IDS[k] for k in self.d.kinds])]
+            ids = _KIND_ID_SETS.get(self.d.kinds)
+            if ids is None:  # at most one entry per combination of the few effect kinds
+                ids = _KIND_ID_SETS[self.d.kinds] = frozenset([KIND_IDS[k] for k in self.d.kinds])
+            return [ids]
         if kind == "path":
             return [maybe for _, maybe, _ in self.files()]
         if kind == "url":
@@ -238,6 +243,7 @@ _NEEDS: dict[str, frozenset[str]] = {
     "path": frozenset(FILE_KINDS), "url": frozenset({"network"}),
     "domain": frozenset({"network"}), **{k: frozenset({v}) for k, v in _TEXT_KINDS.items()}}
 _NONE: frozenset[int] = frozenset()
+_KIND_ID_SETS: dict[frozenset[str], frozenset[int]] = {}  # effect kinds → their `effect:` ids
 # A file effect with the pattern ids it could match and those it surely matches.
 _Ids = tuple[Effect, frozenset[int], frozenset[int]]
 # How sure a rule is to hold: not at all, only through targets known at run time, surely.
@@ -331,13 +337,9 @@ def target_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:
         level = min(level, _file_level(rule, subj, restrictive))
     if level and (rule.url_matches or rule.domain_matches):
         level = min(level, _net_level(rule, subj, restrictive))
-    for kind, pos in (("program", rule.program_matches), ("env", rule.env_matches),
-                      ("signal", rule.signal_matches)):
-        if level and pos:
+    for kind, pos in rule.text_conditions:
+        if level:
             level = min(level, _text_level(rule, subj, kind, pos, restrictive))
-    if level and rule.effect_kinds and not (
-            rule.path_matches or rule.path_not_matches or rule.url_matches
-            or rule.domain_matches or rule.program_matches or rule.env_matches
-            or rule.signal_matches):
+    if level and rule.kinds_only:
         level = _kind_level(rule, subj, restrictive)
     return level
