@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +13,18 @@ import pytest
 from rampartd.config import load_settings
 from rampartd.daemon import prepare_home
 from rampartd.errors import ConfigError, PolicyError
+from rampartd.hooks.install import HOST_CONFIGS
 from rampartd.models import ToolCall
 from rampartd.policy.compiler import compile_documents
 from rampartd.policy.engine import evaluate
-from rampartd.policy.guard import GUARD_POLICY, RULES, Runtime, guard_documents, guard_for
+from rampartd.policy.guard import (
+    GUARD_POLICY,
+    RULES,
+    Runtime,
+    guard_documents,
+    guard_for,
+    guard_for_home,
+)
 from rampartd.policy.reload import PolicyHolder, load_with_builtin
 from rampartd.web.app import create_app
 from tests.conftest import make_settings
@@ -98,6 +108,13 @@ DENIED = {
         "http POST localhost:9090/v1/approvals/bulk-resolve", "curl http://foo.localhost:9090/",
         "curl 'http://[::ffff:7f00:1]:9090/'", "curl http://0177.1:9090/",
         "curl http://127.000.000.001:9090/", "curl http://user:pw@127.1:9090/x",
+        "curl --resolve x:9090:127.0.0.1 http://x:9090/v1/status",
+        "curl --resolve=x:09090:10.0.0.1,127.0.0.1 http://x:9090/",
+        "curl --resolve 'x:9090:[::1]' http://x:9090/", "curl --resolve +x:9090:127.1 http://x/",
+        "curl --connect-to ::127.0.0.1:9090 http://example.com/",
+        "curl --connect-to x:80:localhost:9090 http://x/",
+        "curl --connect-to ::[::1]:9090 http://x/", "curl --connect-to ::localhost: http://x:9090/",
+        "curl http://x:9090/ --connect-to ::127.1:",
     ],
     "signals": [
         "kill -9 -1", "kill -KILL -1", "kill -- -1", f"kill {PID}", f"kill -9 {PID}",
@@ -135,6 +152,10 @@ ALLOWED = [
     "cat ~/.claude/CLAUDE.md", "ls ~/.claude", "ls ~/.config", "python3 -m pytest -q",
     "cat ~/.rampartdx/notes", "cd ~/.rampartd", "ls ~/.rampartd",
     "cat ~/.rampartd/policies/standard.yaml", "cat ~/.rampartd/config.yaml",
+    "curl --resolve example.com:443:127.0.0.1 https://example.com/",
+    "curl --resolve x:8080:127.0.0.1 http://x:8080/", "curl --connect-to ::localhost: http://x:8080/",
+    "curl --connect-to example.com:443:other.example:8443 https://example.com/",
+    "pkill -f webpack", "pkill -f 'vite --port 5173'", "kill %1", "killall node",
 ]
 
 
@@ -178,6 +199,65 @@ def test_relative_paths_follow_the_calls_cwd() -> None:
     assert decide("rm -rf .rampartd", cwd=USER_HOME) == "home"
     assert decide("cat token", cwd=f"{USER_HOME}/src") is None
     assert decide("sed -i s/x// settings.json", cwd=f"{USER_HOME}/.claude") == "hooks"
+
+
+@pytest.mark.parametrize("host", sorted(HOST_CONFIGS))
+def test_every_hosts_hook_configuration_is_guarded(host: str) -> None:
+    # The table `rampartd setup` writes by, user-level and in any project.
+    config = HOST_CONFIGS[host]
+    for name in config.files:
+        user_file = f"{USER_HOME}/{config.user_dir}/{name}"
+        project_file = f"/w/repo/{config.project_dir}/{name}"
+        for path in (user_file, project_file):
+            assert decide(tool="write", path=path) == "hooks", path
+            assert decide(f"rm -f {path}") == "hooks", path
+        assert decide(f"echo x > {config.project_dir}/{name}", cwd="/w/repo") == "hooks"
+        assert decide(f"cat {user_file}") is None  # reading a hook configuration is fine
+
+
+def test_the_installed_hooks_executable_and_home_are_guarded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = tmp_path / "ada"
+    settings = user / ".claude" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    hook = "/opt/agent-tools/bin/rampartd-hook claude-code --home /srv/hook-home || exit 2"
+    settings.write_text(json.dumps({"hooks": {"PreToolUse": [
+        {"matcher": "*", "hooks": [{"type": "command", "command": hook}]}]}}))
+    monkeypatch.setenv("HOME", str(user))
+    rt = Runtime.discover(user / ".rampartd", user / ".rampartd" / "policies", PORT)
+    assert "/opt/agent-tools/bin/rampartd-hook" in rt.installation
+    assert "/srv/hook-home" in rt.home
+    assert decide("cp /tmp/fake /opt/agent-tools/bin/rampartd-hook", rt=rt) == "installation"
+    assert decide("cat /srv/hook-home/token", rt=rt) == "home"
+    assert decide("echo http://127.0.0.1:1 > /srv/hook-home/daemon.json", rt=rt) == "home"
+    assert decide("cat /srv/other/token", rt=rt) is None
+
+
+def test_the_guard_can_be_built_for_a_home_and_port_without_a_daemon(tmp_path: Path) -> None:
+    ours = Path.home()
+    docs = guard_for_home(ours / ".rampartd", 9191, user_home="/home/dev")
+    policy_set = compile_documents(docs, home="/home/dev")
+
+    def verdict(command: str) -> str | None:
+        decision = evaluate(policy_set, ToolCall(tool="exec", agent="a", session="s",
+                                                 params={"command": command}, cwd="/w"))
+        return decision.action if decision.policy == GUARD_POLICY else None
+
+    # The default home moves with the user's home; the port is the one given.
+    assert verdict("cat /home/dev/.rampartd/token") == "deny"
+    assert verdict("cat ~/.rampartd/token") == "deny"
+    assert verdict("echo {} > ~/.claude/settings.json") == "deny"
+    assert verdict("curl localhost:9191/v1/status") == "deny"
+    assert verdict("curl localhost:9090/v1/status") is None
+    # No process to read: the command line is that of `rampartd serve` from here.
+    assert verdict("pkill -f 'rampartd serve'") == "deny"
+    assert verdict("pkill -f webpack") is None
+    # ...and its name may be this installation's interpreter under any of its names.
+    assert verdict(f"killall python{sys.version_info.major}") == "deny"
+    assert verdict("killall node") is None
+    elsewhere = guard_for_home(tmp_path / "rd", 9090, user_home="/home/dev")
+    policy_set = compile_documents(elsewhere, home="/home/dev")
+    assert verdict(f"cat {tmp_path}/rd/token") == "deny"
 
 
 def test_a_target_known_only_at_run_time_is_not_allowed() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from rampartd.hooks.install import HOST_CONFIGS, HookArgs, apply, plan
 from tests.conftest import Daemon, start_daemon
 
 pytestmark = pytest.mark.e2e
@@ -135,16 +136,63 @@ def test_an_agent_cannot_rewrite_the_policy_or_remove_the_hook(daemon: Daemon,
 
 
 def test_an_agent_cannot_kill_the_daemon(daemon: Daemon) -> None:
+    name = Path(f"/proc/{daemon.proc.pid}/comm").read_text().strip()  # python or python3
     for tool, params in [
         exec_call(f"fuser -k {daemon.port}/tcp"), exec_call("pkill -f rampart"),
         exec_call("systemctl --user stop rampartd"), exec_call("kill -9 -1"),
-        exec_call(f"kill -9 {daemon.proc.pid}"), exec_call("killall -9 python3"),
+        exec_call(f"kill -9 {daemon.proc.pid}"), exec_call(f"killall -9 {name}"),
         exec_call("kill $(pgrep -f 'rampartd serve')"),
         exec_call(f"lsof -ti :{daemon.port} | xargs kill"),
         exec_call("loginctl terminate-user $USER"),
         exec_call("rampartd serve --port 0"),
     ]:
         assert_guarded(daemon, tool, params)
+
+
+def test_signals_are_judged_against_the_daemons_own_process(daemon: Daemon) -> None:
+    # The daemon runs as `python -m rampartd serve --port 0`: its name and command line are
+    # read from /proc when it starts.
+    for tool, params in [
+        exec_call("pkill -f 'rampartd serve --port 0'"), exec_call("pkill -STOP -f 'm ramp'"),
+        exec_call(f"kill -9 $(lsof -t -i:{daemon.port})"), exec_call("kill $(pgrep -f rampartd)"),
+        exec_call(f"curl --resolve x:{daemon.port}:127.0.0.1 http://x:{daemon.port}/v1/status"),
+        exec_call(f"curl --connect-to ::127.0.0.1:{daemon.port} http://example.com/"),
+    ]:
+        assert_guarded(daemon, tool, params)
+    for command in ("pkill -f webpack", "pkill -f 'vite --port 5173'", "kill %1",
+                    "killall node", "pkill node", "pkill -f 'serve --port 01'"):
+        status, body = ask_daemon(daemon, "exec", {"command": command}, preflight=True)
+        assert status == 200 and "rampartd-guard" not in body["matched_policies"], body
+    # A pid only known at run time: the guard cannot tell, so a person decides.
+    status, body = ask_daemon(daemon, "exec", {"command": "kill $(lsof -t -i:3000)"},
+                              preflight=True)
+    assert status == 200 and body["decision"] in ("ask", "deny"), body
+    assert "rampartd-guard" in body["matched_policies"], body
+
+
+def test_the_hook_setup_installed_and_every_hosts_files_are_guarded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = tmp_path / "ada"
+    user.mkdir()
+    home = user / ".rampartd"
+    # What `rampartd setup claude-code` writes, with the hook's own --home.
+    with monkeypatch.context() as patch:
+        patch.setenv("HOME", str(user))
+        apply(plan("claude-code", HookArgs(home=str(home))))
+    settings = json.loads((user / ".claude" / "settings.json").read_text())
+    command = settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+    executable = command.split()[0]
+    d = start_daemon(home, env={"HOME": str(user)})
+    try:
+        assert_guarded(d, *exec_call(f"cp /tmp/fake {executable}"))
+        assert_guarded(d, "write", {"file_path": executable, "content": "exit 0\n"})
+        for config in HOST_CONFIGS.values():
+            for name in config.files:
+                assert_guarded(d, "write", {"file_path": str(user / config.user_dir / name),
+                                            "content": "{}"})
+                assert_guarded(d, *exec_call(f"rm -f repo/{config.project_dir}/{name}"))
+    finally:
+        d.stop()
 
 
 def test_ordinary_work_is_untouched_and_the_record_is_whole(daemon: Daemon) -> None:
@@ -154,7 +202,7 @@ def test_ordinary_work_is_untouched_and_the_record_is_whole(daemon: Daemon) -> N
     status, body = ask_daemon(daemon, "exec", {"command": "kill -9 -1"})
     assert status == 403
     record = requests.get(f"{daemon.base_url}/v1/audit/events", timeout=10,
-                          params={"kind": "decision", "limit": 1},
+                          params={"kind": "decision", "limit": "1"},
                           headers={"Authorization": f"Bearer {daemon.token}"}).json()
     assert record["events"][0]["decision"]["policy"] == "rampartd-guard"
     report = requests.get(f"{daemon.base_url}/v1/audit/verify", timeout=30,

@@ -68,30 +68,47 @@ def _print_text(report: Report, corpus: Path, policy: Path, counts: str) -> None
 @click.option("--min-coverage", type=click.FloatRange(0, 100), default=None, metavar="PCT",
               help="exit 1 if attacks or everyday cases score under PCT percent")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.option("--guard/--no-guard", default=True,
+              help="put the built-in guard first, built for the active home and port as the "
+                   "daemon would (default: with it)")
 def bench(policy: Path | None, corpus_path: Path | None, profile_name: str | None,
-          min_coverage: float | None, as_json: bool) -> None:
+          min_coverage: float | None, as_json: bool, guard: bool) -> None:
     """Run a security corpus against POLICY (a file or directory; default: the active one)."""
     from rampartd.config import load_settings
+    from rampartd.policy.guard import describe, guard_for_home, relaxed
 
     if policy is not None and profile_name is not None:
         raise click.UsageError("give a POLICY or --profile, not both")
     corpus_file = corpus_path if corpus_path is not None else _shipped_corpus()
     corpus = read_corpus(corpus_file)
     note = ""
+    settings = load_settings()
     if profile_name is not None:
         target = _data_file(profile(profile_name).file_name)
     elif policy is not None:
         target = policy
     else:
-        settings = load_settings()
         target = settings.policy_dir
         if not target.exists():
             # Nothing seeded yet: measure what the daemon would seed there.
             note = f"; {target} does not exist yet, so the {settings.profile} profile"
             target = _data_file(profile(settings.profile).file_name)
-    policy_set = load_policy_target(target, home=corpus.home)
+    builtin = []
+    guard_info: dict[str, Any] | None = None
+    if guard:
+        # The guard of a daemon on the active home and port, with the corpus's home as the
+        # user's (so ~/.rampartd and the hook files are where the cases look for them).
+        relax = relaxed(settings.guard)
+        builtin = guard_for_home(settings.home, settings.port, policy_dir=settings.policy_dir,
+                                 user_home=corpus.home, relax=relax)
+        guard_info = {**describe(relax), "home": str(settings.home), "port": settings.port}
+    policy_set = load_policy_target(target, home=corpus.home, builtin=builtin)
     report = run_corpus(policy_set, corpus)
     counts = f"{policy_set.policy_count} policies, {policy_set.rule_count} rules{note}"
+    if guard_info is not None:
+        counts += f"; guard first (built for {guard_info['home']}, port {guard_info['port']})"
+    else:
+        counts += "; without the guard"
     ok = min_coverage is None or (report.attacks.percent >= min_coverage
                                   and report.everyday.percent >= min_coverage)
     if as_json:
@@ -101,7 +118,7 @@ def bench(policy: Path | None, corpus_path: Path | None, profile_name: str | Non
             "classes": [_score(s) for s in report.classes()],
             "attacks": _score(report.attacks), "everyday": _score(report.everyday),
             "failures": [_failure(o) for o in report.failures],
-            "min_coverage": min_coverage, "ok": ok}, indent=2))
+            "min_coverage": min_coverage, "ok": ok, "guard": guard_info}, indent=2))
     else:
         _print_text(report, corpus_file, target, counts)
         if min_coverage is not None:

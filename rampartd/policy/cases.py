@@ -22,7 +22,7 @@ Without `policy:` the runner uses the policy set it is given (the active directo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,9 @@ from rampartd.models import ToolCall
 from rampartd.policy.compiler import FileContext, compile_documents, load_policy_dir
 from rampartd.policy.counter import SlidingWindowCounter
 from rampartd.policy.engine import evaluate
-from rampartd.policy.loader import YList, read_policy_file
+from rampartd.policy.loader import RawDoc, YList, read_policy_file
 from rampartd.policy.policyset import PolicySet
+from rampartd.policy.reload import compile_with_builtin, load_with_builtin
 
 FILE_KEYS = ("version", "policy", "tests")
 CASE_KEYS = ("name", "tool", "command", "params", "agent", "session", "cwd", "expect",
@@ -126,12 +127,19 @@ def read_test_file(path: Path) -> CaseFile:
     return CaseFile(path, policy, cases)
 
 
-def load_policy_target(target: Path, *, home: str | None = None) -> PolicySet:
-    """A policy set from a directory or from one file (`home` for `~`, default the user's)."""
+def load_policy_target(target: Path, *, home: str | None = None,
+                       builtin: Sequence[RawDoc] = ()) -> PolicySet:
+    """A policy set from a directory or from one file (`home` for `~`, default the user's),
+    with built-in documents (the guard) ahead of it when given."""
     if target.is_dir():
+        if builtin:
+            return load_with_builtin(target, builtin, home=home)
         return load_policy_dir(target, home=home)
     if not target.is_file():
         raise PolicyError("no such policy file or directory", file=str(target))
+    if builtin:
+        return compile_with_builtin([read_policy_file(target)], builtin,
+                                    source_dir=target.parent, home=home)
     return compile_documents([read_policy_file(target)], source_dir=target.parent, home=home)
 
 

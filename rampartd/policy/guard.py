@@ -12,8 +12,12 @@ is pure: `guard_text` turns a Runtime into one policy document for the ordinary 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import itertools
 import os
+import posixpath
 import re
+import shlex
 import shutil
 import sys
 import sysconfig
@@ -24,6 +28,9 @@ from typing import Any, Protocol
 
 import yaml
 
+from rampartd.errors import ConfigError
+from rampartd.hooks.install import HOST_CONFIGS, hook_executable, installed_commands
+from rampartd.policy import guard_signals
 from rampartd.policy.loader import RawDoc, parse_yaml
 
 
@@ -67,6 +74,8 @@ RULES: dict[str, str] = {
            "point rampartd's commands elsewhere",
 }
 ON, OFF = "on", "off"
+UNSURE_MESSAGE = ("rampartd protects itself: it cannot tell whether this pattern matches its own "
+                  "process (guard rule 'signals'), so a person decides")
 
 
 def parse_relaxations(value: Any) -> str | tuple[str, ...]:
@@ -94,15 +103,27 @@ def relaxed(setting: str | tuple[str, ...]) -> frozenset[str]:
     return frozenset(setting)
 
 
-# Agent hosts' hook configurations and the systemd unit. A name without ~ or / is a
-# project file, matched in any directory.
-HOOK_FILES = ("~/.claude/settings.json", "~/.claude/settings.local.json",
-              ".claude/settings.json", ".claude/settings.local.json", "~/.cursor/hooks.json",
-              ".cursor/hooks.json", "~/.gemini/settings.json", ".gemini/settings.json",
-              "~/.codex/config.toml", "~/.codex/hooks.json", ".codex/config.toml",
-              ".codex/hooks.json", "~/Documents/Cline/Hooks",
-              ".clinerules/hooks", "~/.config/systemd/user/rampartd.service",
-              "~/.config/systemd/user/rampartd.service.d")
+# Files the hosts also read hooks from that `rampartd setup` does not write, and the
+# systemd unit. A name without ~ or / is a project file, matched in any directory.
+OTHER_HOOK_FILES = ("~/.claude/settings.local.json", ".claude/settings.local.json",
+                    "~/.codex/config.toml", ".codex/config.toml",
+                    "~/.config/systemd/user/rampartd.service",
+                    "~/.config/systemd/user/rampartd.service.d")
+
+
+def hook_files() -> tuple[str, ...]:
+    """Every host's hook configuration, user-level (~/…) and project-level, from the table
+    `rampartd setup` writes by (so the two cannot disagree), and OTHER_HOOK_FILES."""
+    files: list[str] = []
+    for host in HOST_CONFIGS.values():
+        for name in host.files:
+            files += [f"~/{host.user_dir}/{name}", f"{host.project_dir}/{name}"]
+        if host.merge is None:  # hooks are the directory's executables (Cline)
+            files += [f"~/{host.user_dir}", host.project_dir]
+    return tuple(dict.fromkeys([*files, *OTHER_HOOK_FILES]))
+
+
+HOOK_FILES = hook_files()
 CONSOLE_SCRIPTS = ("rampartd", "rampartd-hook")
 # Files next to the package that Python runs at start (an agent could plant code there).
 SITE_GLOBS = ("*rampartd*", "*.pth", "sitecustomize.py", "usercustomize.py")
@@ -119,7 +140,8 @@ class Runtime:
     user_home: str
     installation: tuple[str, ...]  # package directory, console scripts (absolute paths)
     site_globs: tuple[str, ...]  # path globs beside the package (site-packages/*.pth …)
-    process_names: tuple[str, ...]  # names pkill/killall would see for the daemon
+    process_names: tuple[str, ...]  # the names pkill and killall compare (its comm)
+    cmdlines: tuple[str, ...] = ()  # its command lines as `pkill -f` searches them
 
     @classmethod
     def discover(cls, home: Path, policy_dir: Path, port: int,
@@ -135,18 +157,67 @@ class Runtime:
             if found:
                 install.update((os.path.abspath(found), str(Path(found).resolve())))
             install.update(str(d / script) for d in bindirs)
+        hook_exes, hook_homes = _installed_hooks()
+        install.update(hook_exes)
         pids: list[int] = []
         if pid is not None:
             pids.append(pid)
             with contextlib.suppress(OSError):  # the process is gone: its pid is enough
                 pids += [os.getpgid(pid), os.getsid(pid)]
-        names = {"rampartd", *CONSOLE_SCRIPTS, Path(sys.executable).name, "python", "python3"}
-        return cls(home=_spellings(home), policy_dir=_spellings(policy_dir), port=port,
+        facts = _process_facts(pid) if pid is not None else None
+        if facts is None:  # not running (yet), or not readable: how `serve` is started
+            exe = os.path.abspath(sys.executable)
+            tail = f"serve --home {_spellings(home)[0]} --port {port}"
+            version = sys.version_info
+            facts = ({"rampartd", Path(exe).name, f"python{version.major}",
+                      f"python{version.major}.{version.minor}"},
+                     [f"{exe} -m rampartd {tail}",
+                      f"{exe} {Path(exe).parent / 'rampartd'} {tail}"])
+        names, cmdlines = facts
+        homes = tuple(dict.fromkeys(h for d in (home, *hook_homes) for h in _spellings(d)))
+        return cls(home=homes, policy_dir=_spellings(policy_dir), port=port,
                    pids=tuple(dict.fromkeys(p for p in pids if p > 1)),
                    user_home=os.path.expanduser("~"), installation=tuple(sorted(install)),
                    site_globs=tuple(f"{_glob_escape(d)}/{g}" for d in _site_dirs(package)
                                     for g in SITE_GLOBS),
-                   process_names=tuple(sorted(names)))
+                   process_names=tuple(sorted({"rampartd", *names})),
+                   cmdlines=tuple(cmdlines))
+
+
+def _installed_hooks() -> tuple[set[str], set[Path]]:
+    """The executables and homes (`--home`: the token and address file it reads) of the hook
+    commands installed in the user's host configurations."""
+    exes: set[str] = set()
+    homes: set[Path] = set()
+    script, *_ = hook_executable()
+    if Path(script).name == "rampartd-hook":
+        exes.add(script)
+    for host in HOST_CONFIGS:
+        try:
+            commands = installed_commands(host)
+        except (ConfigError, OSError, ValueError):  # unreadable: nothing installed to add
+            continue
+        for argv in commands:
+            try:
+                words = shlex.split(argv[2]) if argv[:2] == ["/bin/sh", "-c"] else argv[:1]
+            except ValueError:
+                continue
+            if words and os.path.isabs(words[0]):
+                exes.update((words[0], os.path.realpath(words[0])))
+            homes.update(Path(v) for k, v in itertools.pairwise(words)
+                         if k == "--home")
+    return exes, homes
+
+
+def _process_facts(pid: int) -> tuple[set[str], list[str]] | None:
+    """The process's name (comm) and command line, from /proc (None where unreadable)."""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text(encoding="utf-8", errors="replace")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    line = " ".join(raw.decode("utf-8", "replace").split("\0")).strip()
+    return ({comm.strip()} - {""}), ([line] if line else [])
 
 
 def _site_dirs(package: Path) -> list[str]:
@@ -222,6 +293,13 @@ def port_regexes(port: int) -> list[str]:
         rf"re:(?i)(^|\s){LOOPBACK}\s+(-\S+\s+)*{num}([^0-9]|$)",  # nc localhost 9090
         rf"re:(?i)(^|\s)(-p|--port|-P)\s*{num}([^0-9]|$)",  # nc -p / ncat --port
         rf"re:(?i)(^|\s):{num}(\s|$).*\|",  # lsof -ti :9090 | xargs kill
+        # curl --resolve NAME:PORT:ADDR[,ADDR…]: a name on our port resolved to loopback
+        rf"re:(?i)--resolve(=|\s+)\+?[^\s:]*:{num}:([^\s,]*,)*{LOOPBACK}(,|\s|$)",
+        # curl --connect-to H1:P1:H2:P2: the connection goes to H2 (empty: H1) on P2 (empty:
+        # the URL's port)
+        rf"re:(?i)--connect-to(=|\s+)[^\s:]*:[^\s:]*:({LOOPBACK})?:{num}(\s|$)",
+        rf"re:(?i)--connect-to(=|\s+)[^\s:]*:[^\s:]*:{LOOPBACK}:(\s.*)?:{num}([^0-9]|$)",
+        rf"re:(?i):{num}([^0-9].*)?\s--connect-to(=|\s+)[^\s:]*:[^\s:]*:{LOOPBACK}:(\s|$)",
     ]
 
 
@@ -229,38 +307,20 @@ def _words(names: Iterable[str]) -> str:
     return "(" + "|".join(re.escape(n) for n in names) + ")"
 
 
-def _substrings(names: Iterable[str]) -> list[str]:
-    out: set[str] = set()
-    for name in names:
-        for i in range(len(name)):
-            for j in range(i + 1, len(name) + 1):
-                out.add(name[i:j])
-    return sorted(out, key=lambda s: (-len(s), s))
-
-
 def signal_regexes(rt: Runtime) -> list[str]:
-    """RE2 regexes for commands that could signal the daemon."""
-    # A pkill/killall pattern is a regex searched in the process name: any piece of one of
-    # our names, any regex syntax, or selection by user/session/terminal/full command line.
-    pieces = "|".join(re.escape(s) for s in _substrings(rt.process_names))
-    selectors = (r"(-[a-zA-Z]*[fuUsgtPFr]|--(full|euid|uid|session|pgroup|terminal|parent"
-                 r"|pidfile|regexp|user|older|younger))")
-    out = [
-        r"re:^kill\s+(\S+\s+)*-1(\s|$)",  # kill -9 -1, kill -- -1 (everything we may signal)
-        r"re:^kill\b.*([$`]|\s%)",  # kill $(pgrep …), kill `…`, kill %job
-        r"re:^(xargs\s+(\S+\s+)*)?kill(\s+-\S+)*\s*$",  # kill whose targets come from stdin
-        rf"re:^(pkill|killall|pgrep\s.*(-k|--kill))\s+(\S+\s+)*{selectors}(\s|=|$)",
-        rf"re:(?i)^(pkill|killall|skill|snice)\s+(-\S+\s+)*({pieces})(\s|$)",  # a piece of a name
-        r"re:^(pkill|killall|skill|snice)\s+(-\S+\s+)*\S*[.*+?()\[\]|^$\\{}]",  # regex syntax
-        r"re:^(killall5|kill\s+(-\S+\s+)*0$)",
-        rf"re:^fuser\s+(\S+\s+)*-[a-zA-Z]*k.*(\s|:){rt.port}(/|\s|$)",
-        r"re:^loginctl\s+(\S+\s+)*(terminate|kill)-(user|session|seat)",
-    ]
-    if rt.pids:
-        pids = "|".join(str(p) for p in rt.pids)
-        out.append(rf"re:^(kill|renice|prlimit|gdb|strace|ltrace|reptyr)\b.*(\s|=|^)-?({pids})"
-                   r"(\s|$)")
-    return out
+    """RE2 regexes for commands that could signal the daemon (see guard_signals)."""
+    return guard_signals.signal_regexes(rt.process_names, rt.cmdlines, _killall_names(rt),
+                                        rt.pids, rt.port, _mention(rt.home, rt.user_home))
+
+
+def _killall_names(rt: Runtime) -> set[str]:
+    """What killall may compare with: the name, and the program and script of each command
+    line (killall reads the command line for names longer than the kernel keeps)."""
+    names = set(rt.process_names)
+    for line in rt.cmdlines:
+        words = [w for w in line.split() if not w.startswith("-")][:2]
+        names.update(posixpath.basename(w) for w in words)
+    return names - {""}
 
 
 SERVICE_VERBS = ("stop", "disable", "mask", "kill", "restart", "try-restart", "reload-or-restart",
@@ -387,10 +447,15 @@ def guard_text(rt: Runtime, relax: frozenset[str] = frozenset()) -> str | None:
     if rt.port > 0:
         add(effects, "daemon-port", {"url_matches": [loopback_url_regex(rt.port)]})
     add(effects, "signals", {"signal_matches": signal_target_regexes(rt)})
+    add(effects, "signals", {"signal_matches": guard_signals.name_target_regexes(
+        rt.process_names), "command_not_matches": [guard_signals.JUDGED]})
     if rt.pids:
         add(effects, "signals", {"path_matches": [f"/proc/{p}" for p in rt.pids]
                                  + [f"/proc/{p}/**" for p in rt.pids]})
     add(effects, "cli", {"env_matches": ["RAMPARTD_*"]})
+    if "signals" not in relax:  # last: any deny above decides first
+        effects.append({"action": "ask", "message": UNSURE_MESSAGE,
+                        "when": {"command_matches": guard_signals.unsure_regexes()}})
     rules = text + effects
     if not rules:
         return None
@@ -418,11 +483,7 @@ def loopback_url_regex(port: int) -> str:
 
 def signal_target_regexes(rt: Runtime) -> list[str]:
     """Signal targets (kill/pkill/killall/fuser -k operands) that would reach the daemon."""
-    targets = [r"-1", rf"{rt.port}(/tcp)?", rf"{rt.port}/udp"]
-    targets += [rf"-?{p}" for p in rt.pids]
-    pieces = "|".join(re.escape(s) for s in _substrings(rt.process_names))
-    return [rf"re:^({'|'.join(targets)}|{pieces})$",  # our pid, everything, a piece of a name
-            r"re:[.*+?()\[\]|^$\\{}]"]  # a pkill/killall regex could match anything
+    return guard_signals.target_regexes(rt.process_names, rt.pids, rt.port)
 
 
 def _message(rule_id: str) -> str:
@@ -444,6 +505,27 @@ def guard_for(settings: GuardSettings, *, pid: int | None = None) -> list[RawDoc
     """The guard for a daemon with these settings (settings.port: the port it really has)."""
     runtime = Runtime.discover(settings.home, settings.policy_dir, settings.port, pid=pid)
     return guard_documents(runtime, relaxed(settings.guard))
+
+
+def guard_for_home(home: Path, port: int, *, policy_dir: Path | None = None,
+                   user_home: str | None = None,
+                   relax: frozenset[str] = frozenset()) -> list[RawDoc]:
+    """The guard a daemon on this home and port would have, built without one running (for
+    `rampartd bench`): the process facts are those of `rampartd serve` started from this
+    installation. user_home: the agent's home the hook files are under (default: ours); a
+    home under our own home is moved under it, as `~/.rampartd` is everyone's default."""
+    ours = os.path.expanduser("~")
+    runtime = Runtime.discover(home, policy_dir or home / "policies", port)
+    if user_home is None or user_home == ours:
+        return guard_documents(runtime, relax)
+
+    def moved(paths: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(user_home + p[len(ours):] if p == ours or p.startswith(
+            ours + "/") else p for p in paths))
+
+    runtime = dataclasses.replace(runtime, home=moved(runtime.home),
+                                  policy_dir=moved(runtime.policy_dir), user_home=user_home)
+    return guard_documents(runtime, relax)
 
 
 def describe(relax: frozenset[str]) -> dict[str, Any]:

@@ -64,7 +64,16 @@ def load_with_builtin(path: Path, builtin: Sequence[RawDoc], *, home: str | None
                       tool_names: Mapping[str, str] | None = None) -> PolicySet:
     """The directory's policies with the built-in documents' policies ahead of all of them,
     whatever priority a file claims; a file cannot reuse a built-in policy's name."""
-    policy_set = compile_documents([*builtin, *read_policy_dir(path)], source_dir=path,
+    return compile_with_builtin(list(read_policy_dir(path)), builtin, source_dir=path, home=home,
+                                tool_names=tool_names)
+
+
+def compile_with_builtin(docs: Sequence[RawDoc], builtin: Sequence[RawDoc], *,
+                         source_dir: Path | None = None, home: str | None = None,
+                         tool_names: Mapping[str, str] | None = None) -> PolicySet:
+    """Parsed documents compiled with the built-in documents' policies ahead of all of them
+    (see load_with_builtin)."""
+    policy_set = compile_documents([*builtin, *docs], source_dir=source_dir,
                                    home=home, tool_names=tool_names)
     files = {doc.file for doc in builtin}
     first = tuple(p for p in policy_set.policies if p.file in files)
