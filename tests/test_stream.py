@@ -212,8 +212,8 @@ async def test_real_approvals_and_bulk_resolution(client: TestClient[Any, Any],
                                                   auth: dict[str, str]) -> None:
     resp = await open_stream(client, auth, types="approvals,audit_batch", run_id="run_7")
     ids = []
-    for i in range(3):  # the standard policy asks before a force-push
-        answer = await call(client, auth, command=f"git push --force origin b{i}",
+    for i in range(3):  # the standard policy asks before a force-push to a shared branch
+        answer = await call(client, auth, command=f"git push --force origin release/b{i}",
                             run_id="run_7")
         assert answer["decision"] == "ask"
         ids.append(answer["approval_id"])

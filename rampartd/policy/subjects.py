@@ -10,6 +10,7 @@ asks) and an allow condition never.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -172,9 +173,37 @@ class Subjects:
         hit = self.d.texts.get(kind)
         if hit is None:
             ekind = _TEXT_KINDS[kind]
-            hit = [(e, self._match(kind, e.target)) for e in self.effects() if e.kind == ekind]
+            hit = [(e, self._env_reach(e) if kind == "env" and e.unknown
+                    else self._match(kind, e.target)) for e in self.effects() if e.kind == ekind]
             self.d.texts[kind] = hit
         return hit
+
+    def _env_reach(self, e: Effect) -> frozenset[int]:
+        """Env patterns a variable could match when only its value is known at run time.
+
+        The name is known (`PATH=$HOME/bin:$PATH` sets PATH), so only patterns that could
+        begin with that name and `=` remain; a name itself built at run time keeps them all.
+        """
+        pset = self.plan.sets.get("env")
+        if pset is None:
+            return _NONE
+        name, sep, _ = e.target.partition("=")
+        if not sep or UNKNOWN in name:
+            return self._everything("env")
+        head = name + "="
+        found = []
+        for p in pset.patterns:
+            if p.source.startswith("re:"):
+                named = _RE_NAMES.match(p.source[3:])
+                # a regex anchored on variable names holds only for those; any other could match
+                if named is None or name in (named.group(1) or named.group(2)).split("|"):
+                    found.append(p.pid)
+                continue
+            prefix = _GLOB_HEAD.match(p.source)
+            lit = prefix.group(0) if prefix else ""
+            if lit.startswith(head) or head.startswith(lit):
+                found.append(p.pid)
+        return frozenset(found)
 
     def session(self) -> list[frozenset[int]]:
         if self._session is None:
@@ -208,7 +237,8 @@ class Subjects:
         if kind == "domain":
             return [d for e, _, d in self.nets()] + self._unknown_nets("domain")
         if kind in _TEXT_KINDS:
-            return [self._everything(kind) if e.unknown else ids for e, ids in self.texts(kind)]
+            return [self._everything(kind) if e.unknown and kind != "env" else ids
+                    for e, ids in self.texts(kind)]
         return self.session()
 
     def _everything(self, kind: str) -> frozenset[int]:
@@ -244,6 +274,10 @@ _NEEDS: dict[str, frozenset[str]] = {
     "domain": frozenset({"network"}), **{k: frozenset({v}) for k, v in _TEXT_KINDS.items()}}
 _NONE: frozenset[int] = frozenset()
 _KIND_ID_SETS: dict[frozenset[str], frozenset[int]] = {}  # effect kinds → their `effect:` ids
+_GLOB_HEAD = re.compile(r"[^*?\[]*")  # a glob's literal text before its first wildcard
+# A regex anchored on one variable name or a group of them: `^NAME=`, `^(A|B|C)=`.
+_RE_NAMES = re.compile(
+    r"(?:\^|\\A)(?:([A-Za-z_]\w*)|\((?:\?:)?([A-Za-z_]\w*(?:\|[A-Za-z_]\w*)*)\))=")
 # A file effect with the pattern ids it could match and those it surely matches.
 _Ids = tuple[Effect, frozenset[int], frozenset[int]]
 # How sure a rule is to hold: not at all, only through targets known at run time, surely.
@@ -314,7 +348,8 @@ def _text_level(rule: Rule, subj: Subjects, kind: str, pos: frozenset[int],
     for e, ids in items:
         if restrictive:
             if e.unknown:
-                level = max(level, POSSIBLY)
+                if kind != "env" or not pos.isdisjoint(ids):
+                    level = max(level, POSSIBLY)
             elif not pos.isdisjoint(ids):
                 return SURELY
         elif e.unknown or pos.isdisjoint(ids):
