@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,3 +143,22 @@ def test_check_reports_a_missing_policy_dir(tmp_path: Path) -> None:
     result = CliRunner().invoke(check, ["--policy-dir", str(tmp_path / "none"), "ls"])
     assert result.exit_code == 1 and "no such policy file or directory" in result.output
     assert "Traceback" not in result.output
+
+
+
+def test_output_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    # `rampartd policy summary | head -1`: the reader leaves after one line, long before the
+    # summary (far larger than a pipe's buffer) is written.
+    lines = ['version: "1"', "default_action: allow", "policies:"]
+    for i in range(3000):
+        lines += [f"  - name: p{i}", "    rules:", "      - action: deny",
+                  f'        when: {{command_matches: ["tool{i} *"]}}']
+    (tmp_path / "many.yaml").write_text("\n".join(lines) + "\n")
+    proc = subprocess.Popen([sys.executable, "-m", "rampartd", "policy", "summary", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait() == 128 + signal.SIGPIPE, err
+    assert b"Error" not in err and b"Traceback" not in err

@@ -4,6 +4,8 @@ traceback."""
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +25,11 @@ class SafeGroup(click.Group):
             return super().invoke(ctx)
         except RampartdError as exc:
             raise click.ClickException(exc.message) from None
+        except BrokenPipeError:
+            # The reader went away (`rampartd … | head`): stop quietly, as a Unix tool
+            # killed by SIGPIPE would, instead of printing an error nobody asked for.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(128 + signal.SIGPIPE)
         except OSError as exc:
             raise click.ClickException(f"{exc.strerror or exc}"
                                        f"{': ' + str(exc.filename) if exc.filename else ''}") \

@@ -58,6 +58,8 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except RampartdError as exc:
             raise _fail(exc.message) from None
+        except BrokenPipeError:
+            raise  # the reader left: the command line's group stops quietly
         except OSError as exc:
             raise _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
 
