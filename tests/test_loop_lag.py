@@ -113,3 +113,22 @@ async def _call_full_of_secrets(client: Any, auth: dict[str, str]) -> None:
     assert record["events"][0]["tool"] == "exec"
     assert "x12345y" not in str(record)
     assert probe.worst < max(0.05, call_seconds / 4), (probe.worst, call_seconds)
+
+
+async def test_scanning_a_large_tool_output_does_not_stall_the_loop(
+        client: Any, auth: dict[str, str]) -> None:
+    gc.collect()
+    gc.freeze()  # as in the test above: measure the daemon, not this process's heap
+    try:
+        output = "".join(f"line {i} password=s{i}cret token ghp_{i:036d}\n" for i in range(2500))
+        body = {"agent": "a", "session": "s", "params": {"command": "cat log"},
+                "output": output[:128 * 1024]}
+        started = time.perf_counter()
+        async with probing() as probe:
+            resp = await client.post("/v1/tool-output/exec", json=body, headers=auth)
+            assert resp.status == 200, await resp.text()
+        call_seconds = time.perf_counter() - started
+        assert (await resp.json())["secrets"] is True
+        assert probe.worst < max(0.05, call_seconds / 4), (probe.worst, call_seconds)
+    finally:
+        gc.unfreeze()
