@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rampartd.models import SEVERITY, Action, Decision, ToolCall
 from rampartd.policy.counter import CallCounter
@@ -41,8 +40,7 @@ from rampartd.policy.shell.parse import ParsedCommand
 from rampartd.policy.subjects import NO, POSSIBLY, SURELY, Subjects, command_text, target_level
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     """A policy whose rule held for the call; `possible`: only through a target known at run
     time (a deny then asks)."""
 
@@ -173,23 +171,20 @@ def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter 
 def find_with_subjects(policy_set: PolicySet, call: ToolCall, counter: CallCounter | None,
                        now: float | None) -> tuple[list[Match], Subjects]:
     """find_matches, and what the rules saw of the call (for explaining the decision)."""
-    tool = call_tool_class(policy_set, call)
+    text = command_text(call.params)
+    tool = policy_set.tool_class(call.tool)
+    if tool == "mcp" and text is not None:  # as call_tool_class, without reading it twice
+        tool = "exec"
     plan = policy_set.plan_for(tool, call.tool)
-    subj = Subjects(policy_set, plan, call, tool)
-    candidates = set(plan.always)
-    for kind, index in plan.index.items():
-        for ids in subj.id_sets(kind):
-            for pid in ids:
-                hit = index.get(pid)
-                if hit is not None:
-                    candidates.update(hit)
+    subj = Subjects(policy_set, plan, call, tool, text)
     decided: set[int] = set()
     matches: list[Match] = []
-    for pos in sorted(candidates):
-        ppos, rule = plan.rules[pos]
+    rules, policies = plan.rules, plan.policies
+    for pos in sorted(subj.candidates()):
+        ppos, rule = rules[pos]
         if ppos in decided:
             continue
-        policy = plan.policies[ppos]
+        policy = policies[ppos]
         if not _in_scope(policy, call):
             decided.add(ppos)
             continue
@@ -208,6 +203,7 @@ def _severity(match: Match) -> int:
     return SEVERITY[match.action]
 
 
+_NO_MATCH = {a: f"no policy matched; the default action is {a}" for a in SEVERITY}
 _DEFAULT_MESSAGES = {
     "deny": "denied by policy '{}'",
     "ask": "policy '{}' asks for approval",
@@ -220,10 +216,11 @@ def decide(policy_set: PolicySet, matches: list[Match], parsed: ParsedCommand | 
            start_ns: int | None = None) -> Decision:
     """Combine the matched rules into one Decision (most restrictive wins)."""
     action: Action = policy_set.default_action
-    message = f"no policy matched; the default action is {action}"
     policy: str | None = None
     suggestions: tuple[str, ...] = ()
-    if matches:
+    if not matches:
+        message = _NO_MATCH[action]
+    else:
         # max() keeps the first of equally severe matches; a single match needs no search.
         top = matches[0] if len(matches) == 1 else max(matches, key=_severity)
         action = top.action
@@ -250,5 +247,5 @@ def evaluate(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | No
              now: float | None = None) -> Decision:
     """Decide one tool call; `now` (seconds) is required when a counter is given."""
     start = time.perf_counter_ns()
-    matches, parsed = find_matches(policy_set, call, counter=counter, now=now)
-    return decide(policy_set, matches, parsed, start)
+    matches, subj = find_with_subjects(policy_set, call, counter, now)
+    return decide(policy_set, matches, subj.parsed, start)

@@ -25,7 +25,8 @@ from rampartd.policy.overlap import Reach
 
 SUBJECTS = ("command", "path", "url", "domain", "session", "program", "env", "signal")
 KIND_IDS = {kind: n for n, kind in enumerate(KINDS)}  # `effect:` rules are indexed by kind
-_SET_CHUNK = 256
+_SET_CHUNK = 1024  # patterns per RE2 set
+_SENTINEL = "(?:)"  # matches every text: its absence means the set gave up
 _SET_MAX_TEXT = 8192  # longer texts are matched pattern by pattern (no set memory limits)
 _PLAN_CACHE = 1024
 _COMMAND_CACHE = 4096
@@ -159,37 +160,49 @@ class Policy:
 
 
 class PatternSet:
-    """Many RE2 patterns searched at once; returns the ids of those that match."""
+    """Many RE2 patterns searched at once; returns the ids of those that match.
+
+    Each RE2 set also holds an empty pattern at index 0, which matches every text: a search
+    that does not report it has given up (RE2 sets return nothing when their automaton runs
+    out of memory), and that chunk's patterns are then searched one by one, so a set can
+    never miss a match silently.
+    """
 
     def __init__(self, patterns: list[Pattern]) -> None:
         self.patterns = patterns
-        self.chunks: list[tuple[Any, list[int]]] = []
+        # (RE2 set, pattern id per set index - index 0 is the sentinel -, the chunk's patterns)
+        self.chunks: list[tuple[Any, list[int], list[Pattern]]] = []
         opts = re2_options()
         for start in range(0, len(patterns), _SET_CHUNK):
             chunk = patterns[start:start + _SET_CHUNK]
             rset = re2.Set.SearchSet(opts)
+            rset.Add(_SENTINEL)
             for p in chunk:
                 rset.Add(p.regex)
             rset.Compile()
             raw = getattr(rset, "_set", None)
-            self.chunks.append((raw if raw is not None else rset, [p.pid for p in chunk]))
+            self.chunks.append((raw if raw is not None else rset, [-1] + [p.pid for p in chunk],
+                                chunk))
 
     def match(self, text: str) -> frozenset[int]:
         """Ids of the patterns found in text."""
         data = text.encode("utf-8", "surrogatepass")
         if len(data) > _SET_MAX_TEXT:
             # Sets can give up on huge inputs; single RE2 searches always finish correctly.
-            return frozenset(p.pid for p in self.patterns if p.compiled.search(text) is not None)
-        if len(self.chunks) == 1:  # the usual case: up to _SET_CHUNK patterns
-            rset, pids = self.chunks[0]
+            return _one_by_one(self.patterns, text)
+        found: frozenset[int] = _NO_IDS
+        for rset, pids, chunk in self.chunks:
             hits = rset.Match(data)
-            return frozenset([pids[h] for h in hits]) if hits else _NO_IDS
-        found: list[int] = []
-        for rset, pids in self.chunks:
-            hits = rset.Match(data)
-            if hits:
-                found += [pids[h] for h in hits]
-        return frozenset(found) if found else _NO_IDS
+            if len(hits) == 1 and hits[0] == 0:
+                continue  # the usual case: nothing but the sentinel
+            # without the sentinel the set gave up: search this chunk's patterns singly
+            ids = frozenset([pids[h] for h in hits if h]) if 0 in hits else _one_by_one(chunk, text)
+            found = found | ids if found else ids
+        return found
+
+
+def _one_by_one(patterns: list[Pattern], text: str) -> frozenset[int]:
+    return frozenset([p.pid for p in patterns if p.compiled.search(text) is not None])
 
 
 @dataclass(frozen=True)

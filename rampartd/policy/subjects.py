@@ -41,8 +41,11 @@ class Subjects:
     on demand."""
 
     __slots__ = ("_session", "_text", "_units", "call", "d", "parsed", "plan", "ps", "tool")
+    d: _Derived  # what the call's effects are and matched to (shared through the plan's memo)
 
-    def __init__(self, policy_set: PolicySet, plan: Plan, call: ToolCall, tool: str) -> None:
+    def __init__(self, policy_set: PolicySet, plan: Plan, call: ToolCall, tool: str,
+                 text: str | None) -> None:
+        """`text`: the call's command text (command_text of its params)."""
         self.ps = policy_set
         self.plan = plan
         self.call = call
@@ -51,22 +54,27 @@ class Subjects:
         self._text: str | None = None
         self._units: list[Unit] | None = None
         self._session: list[frozenset[int]] | None = None
-        text = command_text(call.params)
+        if tool == "exec" and text is not None:
+            self._parse(text)
+            # ...and what its effects were and matched to, from the same directory.
+            self.d = plan.derived(text, call.cwd, _Derived)
+            return
         self.d = _Derived()
-        if text is None and tool == "exec":
-            # A shell call whose command cannot be read is not a call we can vouch for.
-            self.parsed = ParsedCommand("", (), problem="the exec call has no command text")
-        elif text is not None and (tool == "exec" or "command" in plan.sets):
-            # Agents repeat commands; the plan remembers what each text parsed and matched to.
-            hit = plan.commands.get(text)
-            if hit is not None:
-                self.parsed, self._units = hit
-            else:
-                self.parsed = parse_command(text)
-                self._text = text
+        if text is None:
             if tool == "exec":
-                # ...and what its effects were and matched to, from the same directory.
-                self.d = plan.derived(text, call.cwd, _Derived)
+                # A shell call whose command cannot be read is not a call we can vouch for.
+                self.parsed = ParsedCommand("", (), problem="the exec call has no command text")
+        elif "command" in plan.sets:
+            self._parse(text)
+
+    def _parse(self, text: str) -> None:
+        # Agents repeat commands; the plan remembers what each text parsed and matched to.
+        hit = self.plan.commands.get(text)
+        if hit is not None:
+            self.parsed, self._units = hit
+        else:
+            self.parsed = parse_command(text)
+            self._text = text
 
     @property
     def problem(self) -> str | None:
@@ -210,6 +218,25 @@ class Subjects:
             self._session = [self._match("session", self.call.session)]
         return self._session
 
+    def candidates(self) -> set[int]:
+        """Positions of the plan's rules that could hold: those always checked and those
+        indexed under a pattern some subject text of the call matched."""
+        plan = self.plan
+        found = set(plan.always)
+        for kind, index in plan.index.items():
+            needs = _NEEDS.get(kind)
+            if needs is not None:
+                if self.d.effects is None:
+                    self.effects()
+                if needs.isdisjoint(self.d.kinds):
+                    continue  # no effect of the kinds this pattern kind looks at
+            for ids in self.id_sets(kind):
+                for pid in ids:
+                    hit = index.get(pid)
+                    if hit is not None:
+                        found.update(hit)
+        return found
+
     def id_sets(self, kind: str) -> list[frozenset[int]]:
         if kind == "command":
             return [u[0] for u in self.units()]
@@ -221,11 +248,8 @@ class Subjects:
         return hit
 
     def _id_sets(self, kind: str) -> list[frozenset[int]]:
-        if kind in _NEEDS:
-            self.effects()
-            if self.d.kinds.isdisjoint(_NEEDS[kind]):
-                return []  # no effect of the kinds this pattern kind looks at
         if kind == "effect":
+            self.effects()
             ids = _KIND_ID_SETS.get(self.d.kinds)
             if ids is None:  # at most one entry per combination of the few effect kinds
                 ids = _KIND_ID_SETS[self.d.kinds] = frozenset([KIND_IDS[k] for k in self.d.kinds])
