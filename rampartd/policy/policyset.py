@@ -25,9 +25,9 @@ from rampartd.policy.overlap import Reach
 
 SUBJECTS = ("command", "path", "url", "domain", "session", "program", "env", "signal")
 KIND_IDS = {kind: n for n, kind in enumerate(KINDS)}  # `effect:` rules are indexed by kind
-_SET_CHUNK = 1024  # patterns per RE2 set
+SET_CHUNK = 1024  # patterns per RE2 set
 _SENTINEL = "(?:)"  # matches every text: its absence means the set gave up
-_SET_MAX_TEXT = 8192  # longer texts are matched pattern by pattern (no set memory limits)
+SET_MAX_TEXT = 8192  # longer texts are matched pattern by pattern (no set memory limits)
 _PLAN_CACHE = 1024
 _COMMAND_CACHE = 4096
 _NO_IDS: frozenset[int] = frozenset()
@@ -173,8 +173,8 @@ class PatternSet:
         # (RE2 set, pattern id per set index - index 0 is the sentinel -, the chunk's patterns)
         self.chunks: list[tuple[Any, list[int], list[Pattern]]] = []
         opts = re2_options()
-        for start in range(0, len(patterns), _SET_CHUNK):
-            chunk = patterns[start:start + _SET_CHUNK]
+        for start in range(0, len(patterns), SET_CHUNK):
+            chunk = patterns[start:start + SET_CHUNK]
             rset = re2.Set.SearchSet(opts)
             rset.Add(_SENTINEL)
             for p in chunk:
@@ -187,7 +187,7 @@ class PatternSet:
     def match(self, text: str) -> frozenset[int]:
         """Ids of the patterns found in text."""
         data = text.encode("utf-8", "surrogatepass")
-        if len(data) > _SET_MAX_TEXT:
+        if len(data) > SET_MAX_TEXT:
             # Sets can give up on huge inputs; single RE2 searches always finish correctly.
             return _one_by_one(self.patterns, text)
         found: frozenset[int] = _NO_IDS
