@@ -9,7 +9,7 @@ from rampartd.models import ToolCall
 from rampartd.policy import compile_text
 from rampartd.policy.engine import evaluate
 from rampartd.policy.matchers import compile_regex
-from rampartd.policy.policyset import SET_CHUNK, SET_MAX_TEXT, Pattern, PatternSet
+from rampartd.policy.policyset import SET_CHUNK, SET_MAX_TEXT, SET_SOURCE, Pattern, PatternSet
 
 
 def patterns(count: int) -> list[Pattern]:
@@ -34,6 +34,15 @@ def test_matches_are_reported_from_every_chunk_and_for_long_texts() -> None:
     assert pset.match("nothing") == frozenset()
     long = "x " * SET_MAX_TEXT + "word7"
     assert pset.match(long) == {7}
+
+
+def test_long_regexes_are_split_so_no_single_compile_is_long() -> None:
+    width = SET_SOURCE // 4 + 1
+    pats = [Pattern(i, "command", "pos", "", f"x{i}" + "a" * width, compile_regex("x"))
+            for i in range(8)]
+    pset = PatternSet(pats)
+    assert [len(chunk) for _, _, chunk in pset.chunks] == [3, 3, 2]
+    assert all(sum(len(p.regex) for p in chunk) <= SET_SOURCE for _, _, chunk in pset.chunks)
 
 
 def test_a_set_that_gives_up_falls_back_to_single_searches() -> None:

@@ -25,7 +25,8 @@ from rampartd.policy.overlap import Reach
 
 SUBJECTS = ("command", "path", "url", "domain", "session", "program", "env", "signal")
 KIND_IDS = {kind: n for n, kind in enumerate(KINDS)}  # `effect:` rules are indexed by kind
-SET_CHUNK = 1024  # patterns per RE2 set
+SET_CHUNK = 1024  # patterns per RE2 set, at most...
+SET_SOURCE = 24_000  # ...and regex characters per set (a set's compile time grows with them)
 _SENTINEL = "(?:)"  # matches every text: its absence means the set gave up
 SET_MAX_TEXT = 8192  # longer texts are matched pattern by pattern (no set memory limits)
 _PLAN_CACHE = 1024
@@ -130,6 +131,13 @@ class Rule:
             return "effect", frozenset(KIND_IDS[k] for k in self.effect_kinds)
         return None
 
+    def needed_param(self) -> str | None:
+        """A top-level argument the rule cannot hold without (its check fails when absent)."""
+        for check in self.params:
+            if "." not in check.name and (check.op != "exists" or check.value is True):
+                return check.name
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -173,8 +181,7 @@ class PatternSet:
         # (RE2 set, pattern id per set index - index 0 is the sentinel -, the chunk's patterns)
         self.chunks: list[tuple[Any, list[int], list[Pattern]]] = []
         opts = re2_options()
-        for start in range(0, len(patterns), SET_CHUNK):
-            chunk = patterns[start:start + SET_CHUNK]
+        for chunk in _chunks(patterns):
             rset = re2.Set.SearchSet(opts)
             rset.Add(_SENTINEL)
             for p in chunk:
@@ -201,6 +208,20 @@ class PatternSet:
         return found
 
 
+def _chunks(patterns: list[Pattern]) -> list[list[Pattern]]:
+    """Patterns split into sets of at most SET_CHUNK patterns and SET_SOURCE regex characters:
+    RE2 compiles a set holding the GIL, so a bigger set would pause every other thread."""
+    chunks: list[list[Pattern]] = [[]]
+    size = 0
+    for p in patterns:
+        if chunks[-1] and (len(chunks[-1]) >= SET_CHUNK or size + len(p.regex) > SET_SOURCE):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(p)
+        size += len(p.regex)
+    return chunks if chunks[0] else []
+
+
 def _one_by_one(patterns: list[Pattern], text: str) -> frozenset[int]:
     return frozenset([p.pid for p in patterns if p.compiled.search(text) is not None])
 
@@ -214,6 +235,8 @@ class Plan:
     sets: dict[str, PatternSet]
     index: dict[str, dict[int, tuple[int, ...]]]
     always: tuple[int, ...]
+    # rules with no indexed pattern but a check on an argument: (argument, rule positions)
+    by_param: tuple[tuple[str, tuple[int, ...]], ...] = ()
     # command text → (parsed command, pattern ids per unit); a bounded memo of pure results.
     commands: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False,
                                                  compare=False)
@@ -248,6 +271,7 @@ class Plan:
         used: dict[str, set[int]] = {k: set() for k in SUBJECTS}
         index: dict[str, dict[int, list[int]]] = {k: {} for k in (*SUBJECTS, "effect")}
         always: list[int] = []
+        by_param: dict[str, list[int]] = {}
         for ppos, policy in enumerate(policies):
             for rule in policy.rules:
                 pos = len(rules)
@@ -263,7 +287,11 @@ class Plan:
                     used[kind] |= ids
                 key = rule.index_key()
                 if key is None:
-                    always.append(pos)
+                    name = rule.needed_param()
+                    if name is None:
+                        always.append(pos)
+                    else:
+                        by_param.setdefault(name, []).append(pos)
                     continue
                 for pid in key[1]:
                     index[key[0]].setdefault(pid, []).append(pos)
@@ -280,7 +308,8 @@ class Plan:
                 trees.append(Pattern(pid, "tree", p.role, p.source, regex, compile_regex(regex)))
         return cls(tuple(policies), tuple(rules), sets,
                    {k: {pid: tuple(v) for pid, v in m.items()} for k, m in index.items() if m},
-                   tuple(always), trees=PatternSet(trees) if trees else None,
+                   tuple(always), tuple((k, tuple(v)) for k, v in by_param.items()),
+                   trees=PatternSet(trees) if trees else None,
                    opaque=tuple(opaque))
 
 

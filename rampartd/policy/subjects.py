@@ -219,10 +219,16 @@ class Subjects:
         return self._session
 
     def candidates(self) -> set[int]:
-        """Positions of the plan's rules that could hold: those always checked and those
-        indexed under a pattern some subject text of the call matched."""
+        """Positions of the plan's rules that could hold: those always checked, those that
+        check an argument the call has, and those indexed under a pattern some subject text
+        of the call matched."""
         plan = self.plan
         found = set(plan.always)
+        if plan.by_param:
+            params = self.call.params
+            for name, positions in plan.by_param:
+                if name in params:
+                    found.update(positions)
         for kind, index in plan.index.items():
             needs = _NEEDS.get(kind)
             if needs is not None:
