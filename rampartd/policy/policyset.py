@@ -32,6 +32,8 @@ SET_MAX_TEXT = 8192  # longer texts are matched pattern by pattern (no set memor
 _PLAN_CACHE = 1024
 _COMMAND_CACHE = 4096
 _NO_IDS: frozenset[int] = frozenset()
+_ONLY_SENTINEL = [0]  # what a set reports when nothing but its sentinel matched
+_SENTINEL_ID = frozenset([-1])  # the sentinel's entry in a chunk's pattern ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,17 +195,22 @@ class PatternSet:
 
     def match(self, text: str) -> frozenset[int]:
         """Ids of the patterns found in text."""
-        data = text.encode("utf-8", "surrogatepass")
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:  # a lone surrogate: still searchable, never an error
+            data = text.encode("utf-8", "surrogatepass")
         if len(data) > SET_MAX_TEXT:
             # Sets can give up on huge inputs; single RE2 searches always finish correctly.
             return _one_by_one(self.patterns, text)
-        found: frozenset[int] = _NO_IDS
+        found = _NO_IDS
         for rset, pids, chunk in self.chunks:
             hits = rset.Match(data)
-            if len(hits) == 1 and hits[0] == 0:
-                continue  # the usual case: nothing but the sentinel
-            # without the sentinel the set gave up: search this chunk's patterns singly
-            ids = frozenset([pids[h] for h in hits if h]) if 0 in hits else _one_by_one(chunk, text)
+            if hits == _ONLY_SENTINEL:
+                continue  # the usual case: nothing matched
+            if 0 in hits:
+                ids = frozenset(map(pids.__getitem__, hits)) - _SENTINEL_ID
+            else:  # the set gave up: search this chunk's patterns singly
+                ids = _one_by_one(chunk, text)
             found = found | ids if found else ids
         return found
 
