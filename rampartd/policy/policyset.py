@@ -342,6 +342,12 @@ class PolicySet:
             self._tool_plans[key] = plan
         return plan
 
+    def parts(self) -> list[object]:
+        """What the set holds, holders after what they hold (patterns, policies, automata,
+        plans), so popping the list from its end frees one small piece at a time."""
+        plans = {id(p): p for p in (*self._plans.values(), *self._tool_plans.values())}
+        return [*self.patterns, *self.policies, *self._reach, *plans.values()]
+
     def warm(self, limit: int = 256) -> None:
         """Build the plans of the built-in tools and of tools named literally in policies."""
         names = ["exec", "read", "write", "edit", "grep", "glob", "fetch", "mcp"]
