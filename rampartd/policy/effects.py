@@ -443,6 +443,10 @@ class ShellEffects:
                     where = a.split("=", 1)[1]
             self.fetched_dirs.add(self.b.path(where)[0])
             return
+        if program == "git" and "clone" in argv:
+            # operands of `git clone`, skipping option values (`--depth 1`, `-b main`)
+            args = [a for k, a in enumerate(argv[1:], 1) if not a.startswith("-")
+                    and argv[k - 1] not in _GIT_CLONE_VALUES]
         if program == "git" and args[:1] == ["clone"] and len(args) >= 2:
             name = args[2] if len(args) >= 3 else \
                 args[1].rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
@@ -565,7 +569,7 @@ class ShellEffects:
                 self.fetched.add(self.b.path(f"{where.rstrip('/')}/{name}")[0])
         if any(a in ("-O", "--remote-name", "--remote-name-all") or (
                 a.startswith("-") and not a.startswith("--") and "O" in a[1:])
-               for a in argv[1:]) or argv[0] == "wget":
+               for a in argv[1:]) or argv[0] in ("wget", "aria2c"):
             for e in self.b.out:
                 if e.source == src and e.kind == "network" and e.target != UNKNOWN:
                     name = e.target.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
@@ -579,14 +583,16 @@ class ShellEffects:
             return
         names = {posix_basename(f) for f in self.fetched}
         ran = program in names and program not in _HANDLED
-        if not ran and (program in _CODE_RUNNERS or _family(program) is not None
-                        or program in _INSTALLERS):
-            ran = any(not a.startswith("-") and self.b.path(a)[0] in self.fetched
-                      for a in argv[1:])
+        if not ran and (program in _CODE_RUNNERS or _family(program) is not None):
+            # the script, the first word that is no option: `python3 x.py got.json` runs x.py
+            script = next((a for a in argv[1:] if not a.startswith("-")), None)
+            ran = script is not None and self.b.path(script)[0] in self.fetched
         if not ran and program in _INSTALLERS:
-            # a package file that `pip download`, `npm pack NAME` or an unpack put there
-            ran = any(a.endswith(_PACKAGE_FILES) and self.in_fetched_dir(self.b.path(a)[0])
-                      for a in argv[1:])
+            # a downloaded file, or a package file `pip download`, `npm pack NAME` or an
+            # unpack put there
+            ran = any(not a.startswith("-") and (self.b.path(a)[0] in self.fetched or (
+                a.endswith(_PACKAGE_FILES) and self.in_fetched_dir(self.b.path(a)[0])))
+                for a in argv[1:])
         if ran:
             self.b.code(program, f"{src} (runs a file it downloaded)", unknown=True,
                         flow="fetched")
@@ -879,6 +885,10 @@ _MAKES = frozenset({"make", "gmake", "bmake"})
 _GIT_ROLE_WORDS = frozenset({"-C", "clean", "clone"})
 _FILLERS = frozenset({"git", "pip", "pip3", "tar", "bsdtar", "gtar", "unzip", "7z", "bsdunzip",
                       "npm", "pnpm", "yarn"})
+_GIT_CLONE_VALUES = frozenset({"--depth", "-b", "--branch", "-o", "--origin", "-c", "--config",
+                               "--reference", "--reference-if-able", "--filter", "-j", "--jobs",
+                               "--separate-git-dir", "--template", "-u", "--upload-pack",
+                               "--shallow-since", "--shallow-exclude", "--server-option"})
 _PACKAGE_FILES = (".whl", ".tar.gz", ".tgz", ".zip", ".egg", ".deb", ".rpm", ".gem", ".pkg",
                   ".snap", ".flatpak", ".apk")
 # Package installers: installing a file downloaded on the same line runs its install code.
