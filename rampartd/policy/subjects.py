@@ -226,6 +226,7 @@ class Subjects:
             if self.d.kinds.isdisjoint(_NEEDS[kind]):
                 return []  # no effect of the kinds this pattern kind looks at
         if kind == "effect":
+            self.effects()  # (the kinds are known once the effects are)
             ids = _KIND_ID_SETS.get(self.d.kinds)
             if ids is None:  # at most one entry per combination of the few effect kinds
                 ids = _KIND_ID_SETS[self.d.kinds] = frozenset([KIND_IDS[k] for k in self.d.kinds])
