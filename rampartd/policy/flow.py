@@ -29,8 +29,8 @@ d`) are followed by the effects model itself (rampartd.policy.effects), which ma
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Protocol, Self, TypeVar
 
 from rampartd.policy.inline import inline_code, reads_stdin_program
 from rampartd.policy.inline.argv import STDIN_FILES, family
@@ -39,8 +39,28 @@ from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.command import Component
 from rampartd.policy.urls import is_loopback
 
-if TYPE_CHECKING:
-    from rampartd.policy.effects import Effect
+
+class FlowEffect(Protocol):
+    """What the flow reads of an effect (rampartd.policy.effects.Effect, which imports this
+    module, has it)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def unknown(self) -> bool: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def flow(self) -> str: ...
+    @property
+    def _replace(self) -> Callable[..., Self]: ...
+
+
+Effect = TypeVar("Effect", bound=FlowEffect)
 
 # Flow markers an effect can carry, by effect kind (`effect: [code:fetched]` in a rule).
 FLOWS = {"code": ("fetched",), "network": ("upload",)}
