@@ -91,6 +91,9 @@ class Rule:
     program_matches: frozenset[int] = frozenset()
     env_matches: frozenset[int] = frozenset()
     signal_matches: frozenset[int] = frozenset()
+    # `effect: [code:fetched]`: kinds named with a flow marker (their kind is in effect_kinds;
+    # a kind also named without one is not listed here)
+    effect_flows: frozenset[str] = frozenset()
     # Derived once here rather than on every call (see __post_init__).
     has_targets: bool = field(init=False, repr=False, compare=False)
     has_command: bool = field(init=False, repr=False, compare=False)
@@ -98,6 +101,7 @@ class Rule:
     text_conditions: tuple[tuple[str, frozenset[int]], ...] = field(
         init=False, repr=False, compare=False)
     kinds_only: bool = field(init=False, repr=False, compare=False)
+    only_flows: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Derive what evaluation asks of the rule on every call."""
@@ -115,6 +119,18 @@ class Rule:
         object.__setattr__(self, "text_conditions", texts)
         # `effect:` without any target pattern: the kinds alone decide
         object.__setattr__(self, "kinds_only", bool(self.effect_kinds) and not named)
+        # kinds the rule names only with a flow marker: their other effects are not selected
+        object.__setattr__(self, "only_flows",
+                           frozenset(f.partition(":")[0] for f in self.effect_flows))
+
+    def selects(self, kind: str, flow: str) -> bool:
+        """True if an effect of this kind and flow marker is one the rule's `effect:` names
+        (every effect when the rule has no `effect:`)."""
+        if not self.effect_kinds:
+            return True
+        if kind not in self.effect_kinds:
+            return False
+        return kind not in self.only_flows or f"{kind}:{flow}" in self.effect_flows
 
     def index_key(self) -> tuple[str, frozenset[int]] | None:
         """The positive condition the rule is indexed under (None: always a candidate)."""
