@@ -10,6 +10,7 @@ import asyncio
 import collections
 import functools
 import time
+import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -17,6 +18,7 @@ from rampartd.approvals.queue import Approvals
 from rampartd.audit.drafts import decision_draft
 from rampartd.audit.store import AuditStore, RecordDraft
 from rampartd.errors import PolicyError
+from rampartd.heap import full_passes_deferred, keep_out_of_full_passes
 from rampartd.models import Decision, Outcome, ToolCall
 from rampartd.policy import PolicyHolder
 from rampartd.policy.counter import SlidingWindowCounter, requirements
@@ -156,20 +158,29 @@ class ToolService:
         return await self.call(call, agent_status=agent_status())
 
     async def poll_policies(self) -> bool:
-        """Reload if the policy directory changed; True if a new set is in force. Reading and
-        compiling run in a worker thread (a big set takes a while) and one reload at a time."""
-        async with self._reloading:
-            return await asyncio.to_thread(self.policies.poll)
+        """Reload if the policy directory changed; True if a new set is in force."""
+        return await self._load_policies(self.policies.poll)
 
     async def reload_policies(self, *, trigger: str) -> None:
         """Reload now; record the new set, or record and re-raise why the edit was refused."""
         try:
-            async with self._reloading:
-                new = await asyncio.to_thread(self.policies.reload)
+            await self._load_policies(self.policies.reload)
         except PolicyError as exc:
             await self.record_reload_failure(exc, trigger=trigger)
             raise
-        await self.record_reload(new.policy_count, new.rule_count, trigger=trigger)
+        await self.record_reload(trigger=trigger)
+
+    async def _load_policies(self, load: Callable[[], _T]) -> _T:
+        """Run a load of the policy directory: reading and compiling take a while for a big
+        set, so in a worker thread, one at a time, with the collector's full passes deferred
+        until the new set is in force and frozen (rampartd.heap explains the stalls)."""
+        async with self._reloading:
+            previous = weakref.ref(self.policies.current)  # not kept alive (and frozen) here
+            with full_passes_deferred():
+                result = await asyncio.to_thread(load)
+                if self.policies.current is not previous():
+                    keep_out_of_full_passes()
+        return result
 
     async def record_reload_failure(self, exc: PolicyError, *, trigger: str) -> None:
         """Record that a policy edit was refused and the last good set stays active."""
@@ -178,10 +189,12 @@ class ToolService:
             detail={"trigger": trigger, "error": exc.message, "file": exc.file,
                     "line": exc.line}))
 
-    async def record_reload(self, policies: int, rules: int, *, trigger: str) -> None:
+    async def record_reload(self, *, trigger: str) -> None:
         """Record that a new policy set is active (and size the call counter for it)."""
+        # No reference to the set is held across the awaits: a set replaced meanwhile would
+        # then be freed here, on the event loop, all at once (see PolicyHolder._replace).
+        detail = {"trigger": trigger, "policies": self.policies.current.policy_count,
+                  "rules": self.policies.current.rule_count,
+                  "policy_dir": str(self.policies.current.source_dir)}
         await self.seed_counter()
-        await self.store.append(RecordDraft(
-            kind="policy.reloaded",
-            detail={"trigger": trigger, "policies": policies, "rules": rules,
-                    "policy_dir": str(self.policies.current.source_dir)}))
+        await self.store.append(RecordDraft(kind="policy.reloaded", detail=detail))

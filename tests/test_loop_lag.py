@@ -12,13 +12,15 @@ import contextlib
 import gc
 import json
 import time
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 from rampartd.daemon import prepare_home
-from rampartd.policy import load_policy_dir
+from rampartd.policy import PolicySet, load_policy_dir
 from rampartd.web.app import create_app
+from rampartd.web.keys import RELOAD_GATE, SERVICE
 from tests.api_policy import write_policy
 from tests.conftest import make_settings
 
@@ -69,13 +71,34 @@ def big_policy(count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def test_reloading_a_big_policy_set_does_not_stall_the_loop(
-        aiohttp_client: Any, tmp_path: Path) -> None:
+async def small_set_app(aiohttp_client: Any, tmp_path: Path) -> tuple[Any, dict[str, str], Path]:
+    """The real app started with a 10-policy set: (client, admin auth, its policy directory)."""
     policy_dir = write_policy(tmp_path / "pol", big_policy(10))
     s = make_settings(tmp_path / "home", policy_dir=str(policy_dir))
     prepare_home(s)
     client = await aiohttp_client(create_app(s))
-    auth = {"Authorization": f"Bearer {s.token_path.read_text().strip()}"}
+    return client, {"Authorization": f"Bearer {s.token_path.read_text().strip()}"}, policy_dir
+
+
+@contextlib.contextmanager
+def full_collections() -> Iterator[list[int]]:
+    """How many objects each full (generation-2) collection started in the block had to scan."""
+    scanned: list[int] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            scanned.append(sum(len(gc.get_objects(generation)) for generation in range(3)))
+
+    gc.callbacks.append(record)
+    try:
+        yield scanned
+    finally:
+        gc.callbacks.remove(record)
+
+
+async def test_reloading_a_big_policy_set_does_not_stall_the_loop(
+        aiohttp_client: Any, tmp_path: Path) -> None:
+    client, auth, policy_dir = await small_set_app(aiohttp_client, tmp_path)
     write_policy(policy_dir, big_policy(1500))
     started = time.perf_counter()
     load_policy_dir(policy_dir).warm()  # what one reload costs on this machine, right now
@@ -87,6 +110,51 @@ async def test_reloading_a_big_policy_set_does_not_stall_the_loop(
     assert status["policy_count"] == 1500
     assert compile_seconds > 0.1, "the policy set is too small to show a stall"
     assert probe.worst < compile_seconds / 2, (probe.worst, compile_seconds)
+
+
+async def test_no_full_collection_scans_a_reload_s_objects(
+        aiohttp_client: Any, tmp_path: Path) -> None:
+    # A full collection holds the GIL while it scans, so one over the few hundred thousand
+    # objects a compile creates stalls the loop (rampartd.heap). Counted, not timed: this
+    # holds on any machine, however loaded.
+    client, auth, policy_dir = await small_set_app(aiohttp_client, tmp_path)
+    write_policy(policy_dir, big_policy(1500))
+    gc.collect()
+    gc.freeze()  # as the daemon does after start-up
+    gc.collect()  # forget the heap's size: full passes are due as soon as objects pile up
+    frozen = gc.get_freeze_count()
+    try:
+        with full_collections() as scanned:
+            resp = await client.post("/v1/policy/reload", headers=auth)
+            assert resp.status == 200, await resp.text()
+        kept = gc.get_freeze_count() - frozen  # the new set, out of every later full pass
+    finally:
+        gc.unfreeze()
+    assert (await resp.json())["policy_count"] == 1500
+    assert max(scanned, default=0) * 10 < kept, (scanned, kept)
+
+
+async def test_replaced_policy_sets_are_freed(aiohttp_client: Any, tmp_path: Path) -> None:
+    # Each reload freezes the new set, and the collector never frees frozen objects: a
+    # replaced set must go by reference counting alone, plans and memos included.
+    client, auth, policy_dir = await small_set_app(aiohttp_client, tmp_path)
+    service = client.app[SERVICE]
+    gc.collect()
+    gc.freeze()
+    try:
+        replaced: list[weakref.ref[PolicySet]] = []
+        for n in (200, 300, 400):
+            body = {"agent": "a", "session": "s", "params": {"command": "tool5 --flag x"}}
+            resp = await client.post("/v1/tool/exec", json=body, headers=auth)
+            assert (await resp.json())["decision"] == "deny"
+            replaced.append(weakref.ref(service.policies.current))
+            write_policy(policy_dir, big_policy(n))
+            client.app[RELOAD_GATE].last = float("-inf")  # the previous reload is long ago
+            resp = await client.post("/v1/policy/reload", headers=auth)
+            assert (await resp.json())["policy_count"] == n
+            assert [ref() is None for ref in replaced] == [True] * len(replaced)
+    finally:
+        gc.unfreeze()
 
 
 async def test_a_call_full_of_secrets_does_not_stall_the_loop(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import weakref
 from pathlib import Path
 
 import pytest
@@ -111,6 +113,22 @@ def test_same_size_edits_in_one_clock_tick_are_seen(policy_dir: Path) -> None:
         (policy_dir / "main.yaml").write_text(POLICY.format(program=program))
         assert holder.poll() is True
         assert decide(holder, f"{program} x") == "deny"
+
+
+def test_a_replaced_set_is_freed_by_reference_counting(policy_dir: Path) -> None:
+    # The daemon freezes each new set, and the collector never frees frozen objects; with the
+    # collector off, the replaced set (its plans and command memos too) must still go.
+    holder = PolicyHolder(policy_dir)
+    assert decide(holder, "rm -rf /tmp/x") == "deny" and decide(holder, "ls ~/x") == "allow"
+    replaced = weakref.ref(holder.current)
+    gc.disable()
+    try:
+        (policy_dir / "main.yaml").write_text(POLICY.format(program="cp"))
+        assert holder.poll() is True
+        assert replaced() is None
+    finally:
+        gc.enable()
+    assert decide(holder, "cp a b") == "deny"
 
 
 def test_touching_without_a_change_does_not_reload(policy_dir: Path) -> None:

@@ -256,7 +256,8 @@ def _print_explanation(why: Explanation, policy_set: PolicySet) -> None:
             rules = ", ".join(f"{m.match.policy.name} rule {m.match.rule.index + 1}"
                               for m in why.triggered(n))
             unknown = " (only known at run time)" if e.unknown else ""
-            click.echo(f"  {e.kind} {e.shown()}{unknown}" + (f"  -> {rules}" if rules else ""))
+            kind = f"{e.kind}:{e.flow}" if e.flow else e.kind
+            click.echo(f"  {kind} {e.shown()}{unknown}" + (f"  -> {rules}" if rules else ""))
     if not why.matches:
         click.echo(f"no rule matched; default action {policy_set.default_action}")
     for note in why.matches:

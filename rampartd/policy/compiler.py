@@ -19,6 +19,7 @@ from rampartd.models import ACTIONS, Action
 from rampartd.policy.counter import MAX_WINDOW_SECONDS
 from rampartd.policy.describe import lint_warnings
 from rampartd.policy.effects import KINDS as EFFECT_KINDS
+from rampartd.policy.flow import FLOWS
 from rampartd.policy.loader import RawDoc, YList, YMap, read_policy_dir
 from rampartd.policy.matchers import (
     PatternError,
@@ -273,16 +274,23 @@ class _Builder:
                 items = ctx.text_list(when[cond], when.line_of(cond), cond)
                 ids[cond] = frozenset(self.pattern(ctx, kind, role, src, at) for src, at in items)
         kinds: frozenset[str] = frozenset()
+        flows: frozenset[str] = frozenset()
         if "effect" in when:
             at = when.line_of("effect")
             named = [k for k, _ in ctx.text_list(when["effect"], at, "effect")]
             for k in named:
-                if k not in EFFECT_KINDS:
-                    close = difflib.get_close_matches(k, EFFECT_KINDS, n=1, cutoff=0.5)
+                base, sep, flow = k.partition(":")
+                if base not in EFFECT_KINDS:
+                    close = difflib.get_close_matches(base, EFFECT_KINDS, n=1, cutoff=0.5)
                     raise ctx.fail(at, f"unknown effect kind {k!r}",
                                    f"did you mean '{close[0]}'?" if close
                                    else f"use one of {', '.join(EFFECT_KINDS)}")
-            kinds = frozenset(named)
+                if sep and flow not in FLOWS.get(base, ()):
+                    known = [f"{b}:{f}" for b, fs in FLOWS.items() for f in fs]
+                    raise ctx.fail(at, f"unknown flow marker {k!r}",
+                                   f"use one of {', '.join(known)}")
+            kinds = frozenset(k.partition(":")[0] for k in named)
+            flows = frozenset(k for k in named if ":" in k and k.partition(":")[0] not in named)
         params = self.params(ctx, when["params"], when.line_of("params")) \
             if "params" in when else ()
         count = self.call_count(ctx, when["call_count"], when.line_of("call_count")) \
@@ -310,7 +318,8 @@ class _Builder:
             session_matches=ids.get("session_matches", empty),
             session_not_matches=ids.get("session_not_matches", empty),
             params=params, call_count=count, default=default, when=_plain(when),
-            effect_kinds=kinds, program_matches=ids.get("program_matches", empty),
+            effect_kinds=kinds, effect_flows=flows,
+            program_matches=ids.get("program_matches", empty),
             env_matches=ids.get("env_matches", empty),
             signal_matches=ids.get("signal_matches", empty))
 

@@ -14,6 +14,10 @@ A target that cannot be known before the command runs (`$X`, `$(…)`, `xargs` i
 UNKNOWN where the unknown part is and has `unknown` set; a target with glob characters has
 `wild` set. Paths are normalised like the file tools' paths: `~`, `~user`, `//`, `.`, `..`,
 relative to the call's cwd, and `cd DIR` earlier in the command line moves what follows.
+
+An effect's `flow` says what the line's data flow shows about it (rampartd.policy.flow):
+"fetched" on a `code` effect for code that came from the network, "upload" on a `network`
+effect that sends file contents or command output.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from rampartd.policy.flow import flow_effects
 from rampartd.policy.inline import analyze, inline_code, reads_stdin_program
 from rampartd.policy.inline.argv import STDIN_FILES, family
+from rampartd.policy.inline.findings import FETCHES_AND_EXECUTES
 from rampartd.policy.matchers import FETCHERS, normalize_path, posix_basename
 from rampartd.policy.overlap import UNKNOWN
 from rampartd.policy.shell import launchers as L
@@ -88,6 +94,7 @@ class Effect(NamedTuple):
     recursive: bool = False  # a whole tree: the target and everything below it
     source: str = ""         # the command part or the argument that produced it
     host: str = ""           # network effects: the canonical host
+    flow: str = ""           # what the line's data flow shows (rampartd.policy.flow.FLOWS)
 
     def shown(self) -> str:
         """The target as a person reads it (`…` where a part is only known at run time)."""
@@ -130,16 +137,24 @@ class Builder:
         self.home = home
         self.cwd = cwd
         self.out: list[Effect] = []
-        self._seen: set[tuple[str, str, bool]] = set()
+        self._seen: set[tuple[str, str, bool, str]] = set()
         self.links: dict[str, str] = {}  # symlinks made on the line: link path → target word
 
     def add(self, effect: Effect) -> None:
         """Record one effect (duplicates dropped; past MAX_EFFECTS only unknowns are kept)."""
-        key = (effect.kind, effect.target, effect.recursive)
+        key = (effect.kind, effect.target, effect.recursive, effect.flow)
         if key in self._seen or len(self.out) >= MAX_EFFECTS:
             return
         self._seen.add(key)
         self.out.append(effect)
+
+    def mark(self, old: Effect | None, marked: Effect) -> None:
+        """Put an effect with its flow marker in place of the same one without (or add it)."""
+        if old is not None and old in self.out:
+            self.out[self.out.index(old)] = marked
+            self._seen.add((marked.kind, marked.target, marked.recursive, marked.flow))
+        else:
+            self.add(marked)
 
     def path(self, word: str, *, dynamic: bool = False, cwd: str | None = None
              ) -> tuple[str, bool, bool]:
@@ -209,9 +224,9 @@ class Builder:
         if end is not None and end.host:
             self.add(Effect("network", end.url, False, False, False, source, end.host))
 
-    def code(self, language: str, source: str, *, unknown: bool = False) -> None:
+    def code(self, language: str, source: str, *, unknown: bool = False, flow: str = "") -> None:
         """A `code` effect: code whose meaning is only known at run time, or a risky one."""
-        self.add(Effect("code", language, unknown, False, False, source))
+        self.add(Effect("code", language, unknown, False, False, source, flow=flow))
 
 
 def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None:
@@ -309,6 +324,8 @@ class ShellEffects:
                 self.trees = set()
             self.component(comp)
             self.prev = comp
+        for old, marked in flow_effects(parsed.components, b.out):
+            b.mark(old, marked)
 
     def component(self, comp: Component) -> None:
         """Add one simple command's effects."""
@@ -331,7 +348,8 @@ class ShellEffects:
         if comp.path and _URLISH.match(comp.path):
             # `npx https://x/p.tgz`: a program fetched and run in one go
             b.url(comp.path, src)
-            b.code(program, f"{src} (runs a program from the network)", unknown=True)
+            b.code(program, f"{src} (runs a program from the network)", unknown=True,
+                   flow="fetched")
         if not dynamic and not comp.launchers and ":" not in src and not self.written \
                 and not self.fetched_dirs:
             if program in _ROLES_ONLY:
@@ -340,7 +358,7 @@ class ShellEffects:
             if program == "git" and not _GIT_ROLE_WORDS.intersection(argv):
                 return  # `git status`: it only runs
             if program not in _HANDLED and _family(program) is None and not self.fetched \
-                    and not (program in _FILLERS and "download" in argv):
+                    and not (program in _FILLERS and ("download" in argv or "pack" in argv)):
                 return  # `npm test`: a program with no argument roles, nothing to unwrap
         if "xargs" in comp.launchers and not _xargs_replaces(comp):
             # (with -I the input replaces words, marked run-time-only by the parser)
@@ -386,6 +404,8 @@ class ShellEffects:
         if program == "tee":
             for t in roles(argv):
                 self.wrote(self.b.path(argv[t.at])[0], comp.stdin, append="-a" in argv)
+                if self.from_fetcher(comp):
+                    self.fetched.add(self.b.path(argv[t.at])[0])
         if program == "ln" and len(argv) >= 3:
             self.link(argv)
         if self.written or self.fetched_dirs:
@@ -408,6 +428,12 @@ class ShellEffects:
         if program not in _FILLERS:
             return
         args = [a for a in argv[1:] if not a.startswith("-")]
+        if program in ("npm", "pnpm", "yarn"):
+            if args[:1] == ["pack"] and len(args) >= 2:  # `npm pack NAME` downloads NAME
+                where = next((argv[k + 1] for k, a in enumerate(argv[:-1])
+                              if a == "--pack-destination"), ".")
+                self.fetched_dirs.add(self.b.path(where)[0])
+            return
         if program in ("pip", "pip3") and args[:1] == ["download"]:
             where = "."
             for k, a in enumerate(argv):
@@ -417,6 +443,10 @@ class ShellEffects:
                     where = a.split("=", 1)[1]
             self.fetched_dirs.add(self.b.path(where)[0])
             return
+        if program == "git" and "clone" in argv:
+            # operands of `git clone`, skipping option values (`--depth 1`, `-b main`)
+            args = [a for k, a in enumerate(argv[1:], 1) if not a.startswith("-")
+                    and argv[k - 1] not in _GIT_CLONE_VALUES]
         if program == "git" and args[:1] == ["clone"] and len(args) >= 2:
             name = args[2] if len(args) >= 3 else \
                 args[1].rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
@@ -425,9 +455,7 @@ class ShellEffects:
             return
         if program not in ("tar", "bsdtar", "gtar", "unzip", "7z", "bsdunzip"):
             return
-        from_net = comp.piped and self.prev is not None and bool(self.prev.argv) and (
-            self.prev.argv[0] in FETCHERS or self.prev.argv[0] == "wget")
-        if not from_net and not any(self.b.path(a)[0] in self.fetched for a in args):
+        if not self.from_fetcher(comp) and not any(self.b.path(a)[0] in self.fetched for a in args):
             return
         for e in self.b.out:
             if e.source == comp.text and e.kind == "write" and e.recursive:
@@ -435,6 +463,16 @@ class ShellEffects:
         if program != "tar" and not any(e.source == comp.text and e.kind == "write"
                                         for e in self.b.out):
             self.fetched_dirs.add(self.b.cwd or UNKNOWN)  # unzip into here
+
+    def from_fetcher(self, comp: Component) -> bool:
+        """True if the component reads a fetcher's output from a pipe (`curl … | tar x`)."""
+        return comp.piped and self.prev is not None and bool(self.prev.argv) and (
+            self.prev.argv[0] in FETCHERS or self.prev.argv[0] == "wget")
+
+    def in_fetched_dir(self, target: str) -> bool:
+        """True if a path is in a directory filled from the network earlier on the line."""
+        return any(target == d or target.startswith(d.rstrip("/") + "/")
+                   for d in self.fetched_dirs)
 
     def link(self, argv: list[str]) -> None:
         """`ln -s TARGET NAME`: paths through NAME reach TARGET (for the rest of the line)."""
@@ -476,12 +514,19 @@ class ShellEffects:
                     self.script(content, src)
                 else:
                     self.inline(lang, content, src)
-            elif any(target == d or target.startswith(d.rstrip("/") + "/")
-                     for d in self.fetched_dirs):
-                self.b.code(lang, f"{src} (runs a file it downloaded)", unknown=True)
+            elif self.in_fetched_dir(target):
+                self.b.code(lang, f"{src} (runs a file it downloaded)", unknown=True,
+                            flow="fetched")
 
     def makefile(self, comp: Component, argv: list[str], src: str) -> None:
-        """`make -f -`: the makefile comes from stdin, and its recipes are shell commands."""
+        """`make -f -`: the makefile comes from stdin, and its recipes are shell commands;
+        `make` in a directory cloned or unpacked on the line runs the recipes it fetched."""
+        where = next((argv[k + 1] for k, a in enumerate(argv[:-1]) if a in ("-C",
+                                                                              "--directory")),
+                     self.b.cwd or UNKNOWN)
+        if self.fetched_dirs and self.in_fetched_dir(self.b.path(where)[0]):
+            self.b.code("make", f"{src} (runs a makefile it downloaded)", unknown=True,
+                        flow="fetched")
         reads_stdin = False
         for k, a in enumerate(argv[1:], 1):
             value = argv[k + 1] if a in ("-f", "--file", "--makefile") and k + 1 < len(argv) \
@@ -524,7 +569,7 @@ class ShellEffects:
                 self.fetched.add(self.b.path(f"{where.rstrip('/')}/{name}")[0])
         if any(a in ("-O", "--remote-name", "--remote-name-all") or (
                 a.startswith("-") and not a.startswith("--") and "O" in a[1:])
-               for a in argv[1:]) or argv[0] == "wget":
+               for a in argv[1:]) or argv[0] in ("wget", "aria2c"):
             for e in self.b.out:
                 if e.source == src and e.kind == "network" and e.target != UNKNOWN:
                     name = e.target.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
@@ -534,16 +579,23 @@ class ShellEffects:
     def runs_downloaded(self, program: str, argv: list[str], src: str) -> None:
         """Running or installing a file fetched earlier on the line runs code nobody has
         seen: `code`."""
-        if not self.fetched:
+        if not self.fetched and not self.fetched_dirs:
             return
         names = {posix_basename(f) for f in self.fetched}
         ran = program in names and program not in _HANDLED
-        if not ran and (program in _CODE_RUNNERS or _family(program) is not None
-                        or program in _INSTALLERS):
-            ran = any(not a.startswith("-") and self.b.path(a)[0] in self.fetched
-                      for a in argv[1:])
+        if not ran and (program in _CODE_RUNNERS or _family(program) is not None):
+            # the script, the first word that is no option: `python3 x.py got.json` runs x.py
+            script = next((a for a in argv[1:] if not a.startswith("-")), None)
+            ran = script is not None and self.b.path(script)[0] in self.fetched
+        if not ran and program in _INSTALLERS:
+            # a downloaded file, or a package file `pip download`, `npm pack NAME` or an
+            # unpack put there
+            ran = any(not a.startswith("-") and (self.b.path(a)[0] in self.fetched or (
+                a.endswith(_PACKAGE_FILES) and self.in_fetched_dir(self.b.path(a)[0])))
+                for a in argv[1:])
         if ran:
-            self.b.code(program, f"{src} (runs a file it downloaded)", unknown=True)
+            self.b.code(program, f"{src} (runs a file it downloaded)", unknown=True,
+                        flow="fetched")
 
     def roles(self, argv: list[str], dynamic: set[int], src: str) -> None:
         """The file and host effects of a command's arguments (the argument-role table)."""
@@ -723,7 +775,8 @@ class ShellEffects:
         for url in found.urls:
             b.url(url, src, dynamic=UNKNOWN in url)
         for reason in found.risky:
-            b.add(Effect("code", language, False, source=f"{src} ({reason})"))
+            b.add(Effect("code", language, False, source=f"{src} ({reason})",
+                         flow="fetched" if reason == FETCHES_AND_EXECUTES else ""))
         if found.unknown_targets:
             b.add(Effect("code", language, True,
                          source=f"{src} (targets only known at run time)"))
@@ -830,7 +883,14 @@ _ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name.lower()) is Non
 _MAKES = frozenset({"make", "gmake", "bmake"})
 # git words that give it file effects (see roles._git); without them git only runs.
 _GIT_ROLE_WORDS = frozenset({"-C", "clean", "clone"})
-_FILLERS = frozenset({"git", "pip", "pip3", "tar", "bsdtar", "gtar", "unzip", "7z", "bsdunzip"})
+_FILLERS = frozenset({"git", "pip", "pip3", "tar", "bsdtar", "gtar", "unzip", "7z", "bsdunzip",
+                      "npm", "pnpm", "yarn"})
+_GIT_CLONE_VALUES = frozenset({"--depth", "-b", "--branch", "-o", "--origin", "-c", "--config",
+                               "--reference", "--reference-if-able", "--filter", "-j", "--jobs",
+                               "--separate-git-dir", "--template", "-u", "--upload-pack",
+                               "--shallow-since", "--shallow-exclude", "--server-option"})
+_PACKAGE_FILES = (".whl", ".tar.gz", ".tgz", ".zip", ".egg", ".deb", ".rpm", ".gem", ".pkg",
+                  ".snap", ".flatpak", ".apk")
 # Package installers: installing a file downloaded on the same line runs its install code.
 _INSTALLERS = frozenset({"pip", "pip3", "pipx", "npm", "pnpm", "yarn", "bun", "gem", "uv",
                          "dpkg", "rpm", "apt", "apt-get", "snap", "flatpak", "installer"})

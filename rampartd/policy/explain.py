@@ -58,7 +58,7 @@ class Explanation:
             "tool_class": self.tool_class,
             "effects": [
                 {"kind": e.kind, "target": e.shown(), "unknown": e.unknown, "source": e.source,
-                 "rules": [rule_id(m) for m in self.triggered(i)]}
+                 "flow": e.flow, "rules": [rule_id(m) for m in self.triggered(i)]}
                 for i, e in enumerate(self.effects)],
             "matches": [
                 {"rule": rule_id(m), "policy": m.match.policy.name,
@@ -102,7 +102,7 @@ def _hits(policy_set: PolicySet, m: Match, subj: Subjects) -> list[Hit]:
                 hits += [Hit(cond, patterns[p].source, text) for p in sorted(pids & ids)]
     if rule.path_matches:
         for e, maybe, _ in subj.files():
-            if rule.effect_kinds and e.kind not in rule.effect_kinds:
+            if not rule.selects(e.kind, e.flow):
                 continue
             hits += [Hit("path_matches", patterns[p].source, f"{e.kind} {e.shown()}",
                          index[id(e)]) for p in sorted(rule.path_matches & maybe)]
@@ -123,8 +123,8 @@ def _hits(policy_set: PolicySet, m: Match, subj: Subjects) -> list[Hit]:
             hits += [Hit(cond, patterns[p].source, e.shown(), index[id(e)])
                      for p in sorted(pids & ids)]
     if rule.effect_kinds and not rule.has_command and not hits:
-        hits += [Hit("effect", e.kind, e.shown(), n) for n, e in enumerate(effects)
-                 if e.kind in rule.effect_kinds]
+        hits += [Hit("effect", f"{e.kind}:{e.flow}" if e.flow else e.kind, e.shown(), n)
+                 for n, e in enumerate(effects) if rule.selects(e.kind, e.flow)]
     if rule.session_matches:
         ids = subj.session()[0]
         hits += [Hit("session_matches", patterns[p].source, subj.call.session)

@@ -95,6 +95,9 @@ class Rule:
     program_matches: frozenset[int] = frozenset()
     env_matches: frozenset[int] = frozenset()
     signal_matches: frozenset[int] = frozenset()
+    # `effect: [code:fetched]`: kinds named with a flow marker (their kind is in effect_kinds;
+    # a kind also named without one is not listed here)
+    effect_flows: frozenset[str] = frozenset()
     # Derived once here rather than on every call (see __post_init__).
     has_targets: bool = field(init=False, repr=False, compare=False)
     has_command: bool = field(init=False, repr=False, compare=False)
@@ -102,6 +105,7 @@ class Rule:
     text_conditions: tuple[tuple[str, frozenset[int]], ...] = field(
         init=False, repr=False, compare=False)
     kinds_only: bool = field(init=False, repr=False, compare=False)
+    only_flows: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Derive what evaluation asks of the rule on every call."""
@@ -119,6 +123,18 @@ class Rule:
         object.__setattr__(self, "text_conditions", texts)
         # `effect:` without any target pattern: the kinds alone decide
         object.__setattr__(self, "kinds_only", bool(self.effect_kinds) and not named)
+        # kinds the rule names only with a flow marker: their other effects are not selected
+        object.__setattr__(self, "only_flows",
+                           frozenset(f.partition(":")[0] for f in self.effect_flows))
+
+    def selects(self, kind: str, flow: str) -> bool:
+        """True if an effect of this kind and flow marker is one the rule's `effect:` names
+        (every effect when the rule has no `effect:`)."""
+        if not self.effect_kinds:
+            return True
+        if kind not in self.effect_kinds:
+            return False
+        return kind not in self.only_flows or f"{kind}:{flow}" in self.effect_flows
 
     def index_key(self) -> tuple[str, frozenset[int]] | None:
         """The positive condition the rule is indexed under (None: always a candidate)."""
@@ -390,6 +406,12 @@ class PolicySet:
         if len(self._tool_plans) < _PLAN_CACHE:
             self._tool_plans[key] = plan
         return plan
+
+    def parts(self) -> list[object]:
+        """What the set holds, holders after what they hold (patterns, policies, automata,
+        plans), so popping the list from its end frees one small piece at a time."""
+        plans = {id(p): p for p in (*self._plans.values(), *self._tool_plans.values())}
+        return [*self.patterns, *self.policies, *self._reach, *plans.values()]
 
     def warm(self, limit: int = 256) -> None:
         """Build the plans of the built-in tools and of tools named literally in policies."""

@@ -255,7 +255,7 @@ class Subjects:
 
     def _id_sets(self, kind: str) -> list[frozenset[int]]:
         if kind == "effect":
-            self.effects()
+            self.effects()  # (the kinds are known once the effects are)
             ids = _KIND_ID_SETS.get(self.d.kinds)
             if ids is None:  # at most one entry per combination of the few effect kinds
                 ids = _KIND_ID_SETS[self.d.kinds] = frozenset([KIND_IDS[k] for k in self.d.kinds])
@@ -328,7 +328,8 @@ _NET_SET = frozenset({"network"})
 
 def _file_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:
     kinds = _kinds(rule, _FILE_SET)
-    items = [it for it in subj.files() if it[0].kind in kinds]
+    items = [it for it in subj.files() if it[0].kind in kinds
+             and (not rule.only_flows or rule.selects(it[0].kind, it[0].flow))]
     pos, neg = rule.path_matches, rule.path_not_matches
     if not items:
         return NO
@@ -351,6 +352,8 @@ def _net_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:
     if not _kinds(rule, _NET_SET):
         return NO
     items = subj.nets()
+    if rule.only_flows:
+        items = [it for it in items if rule.selects(it[0].kind, it[0].flow)]
     if not items:
         return NO
     level = NO if restrictive else SURELY
@@ -372,6 +375,8 @@ def _text_level(rule: Rule, subj: Subjects, kind: str, pos: frozenset[int],
     if not _kinds(rule, frozenset({_TEXT_KINDS[kind]})):
         return NO
     items = subj.texts(kind)
+    if rule.only_flows:
+        items = [it for it in items if rule.selects(it[0].kind, it[0].flow)]
     if not items:
         return NO
     level = NO if restrictive else SURELY
@@ -391,8 +396,8 @@ def _kind_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:
     """`effect:` alone: the call has such an effect (allow: it has only such effects)."""
     effects = subj.effects()
     if restrictive:
-        return SURELY if any(e.kind in rule.effect_kinds for e in effects) else NO
-    return SURELY if effects and all(e.kind in rule.effect_kinds for e in effects) else NO
+        return SURELY if any(rule.selects(e.kind, e.flow) for e in effects) else NO
+    return SURELY if effects and all(rule.selects(e.kind, e.flow) for e in effects) else NO
 
 
 def target_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:

@@ -66,9 +66,7 @@ async def _watch_policies(service: ToolService, interval: float) -> None:
             changed = await service.poll_policies()
             if changed or unrecorded:
                 unrecorded = True
-                current = holder.current
-                await service.record_reload(current.policy_count, current.rule_count,
-                                            trigger="watch")
+                await service.record_reload(trigger="watch")
                 unrecorded = False
             elif holder.last_error is not None and holder.last_error is not previous_error:
                 await service.record_reload_failure(holder.last_error, trigger="watch")
@@ -126,8 +124,7 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         app[AGENT_TOKENS] = registry
         stack.push_async_callback(approvals.close)
         await approvals.start()  # expires what went overdue while the daemon was down
-        current = policies.current
-        await service.record_reload(current.policy_count, current.rule_count, trigger="start")
+        await service.record_reload(trigger="start")
         stack.push_async_callback(_stop, asyncio.create_task(
             _watch_policies(service, settings.policy_poll_interval)))
         yield

@@ -300,6 +300,9 @@ class Emitter:
             if mode != "c":
                 return False
             if j < 0:
+                if "xargs" in outer:  # `… | xargs bash -c`: the input is the script
+                    self.out.problems.append(f"'{program}' runs a script only known at run time")
+                    return False
                 raise ShellSyntaxError(f"'{program} -c' without a command")
             script = rest[j]
         elif program == "eval":
