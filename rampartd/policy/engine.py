@@ -238,9 +238,10 @@ def decide(policy_set: PolicySet, matches: list[Match], parsed: ParsedCommand | 
         action = "ask"
         message = f"{problem}; a person must approve it"
     elapsed = 0 if start_ns is None else (time.perf_counter_ns() - start_ns) // 1000
+    names = tuple([m.policy.name for m in matches]) if len(matches) > 1 else (
+        (matches[0].policy.name,) if matches else ())
     # Positional arguments (in Decision's field order): keywords cost more on every call.
-    return Decision(action, message, policy, tuple([m.policy.name for m in matches]),
-                    suggestions, int(elapsed))
+    return Decision(action, message, policy, names, suggestions, int(elapsed))
 
 
 def evaluate(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | None = None,

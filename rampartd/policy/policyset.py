@@ -26,7 +26,7 @@ from rampartd.policy.overlap import Reach
 SUBJECTS = ("command", "path", "url", "domain", "session", "program", "env", "signal")
 KIND_IDS = {kind: n for n, kind in enumerate(KINDS)}  # `effect:` rules are indexed by kind
 SET_CHUNK = 1024  # patterns per RE2 set, at most...
-SET_SOURCE = 32_768  # ...and regex characters per set: its compile time grows with them (~15 ms here)
+SET_SOURCE = 32_768  # ...and regex characters per set: its compile time grows with them
 _SENTINEL = "(?:)"  # matches every text: its absence means the set gave up
 SET_MAX_TEXT = 8192  # longer texts are matched pattern by pattern (no set memory limits)
 _PLAN_CACHE = 1024

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from operator import itemgetter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -111,7 +112,7 @@ class Subjects:
             parsed = self.parsed if self.tool == "exec" else None
             self.d.effects = call_effects(self.tool, self.call.params, parsed,
                                          cwd=self.call.cwd, home=self.ps.home)
-            self.d.kinds = frozenset(e.kind for e in self.d.effects)
+            self.d.kinds = frozenset(map(_KIND, self.d.effects))
         return self.d.effects
 
     def files(self) -> list[_Ids]:
@@ -229,12 +230,13 @@ class Subjects:
             for name, positions in plan.by_param:
                 if name in params:
                     found.update(positions)
+        d = self.d
         for kind, index in plan.index.items():
             needs = _NEEDS.get(kind)
             if needs is not None:
-                if self.d.effects is None:
+                if d.effects is None:
                     self.effects()
-                if needs.isdisjoint(self.d.kinds):
+                if needs.isdisjoint(d.kinds):
                     continue  # no effect of the kinds this pattern kind looks at
             for ids in self.id_sets(kind):
                 for pid in ids:
@@ -255,7 +257,8 @@ class Subjects:
 
     def _id_sets(self, kind: str) -> list[frozenset[int]]:
         if kind == "effect":
-            self.effects()  # (the kinds are known once the effects are)
+            if self.d.effects is None:
+                self.effects()  # (the kinds are known once the effects are)
             ids = _KIND_ID_SETS.get(self.d.kinds)
             if ids is None:  # at most one entry per combination of the few effect kinds
                 ids = _KIND_ID_SETS[self.d.kinds] = frozenset([KIND_IDS[k] for k in self.d.kinds])
@@ -303,6 +306,7 @@ _NEEDS: dict[str, frozenset[str]] = {
     "path": frozenset(FILE_KINDS), "url": frozenset({"network"}),
     "domain": frozenset({"network"}), **{k: frozenset({v}) for k, v in _TEXT_KINDS.items()}}
 _NONE: frozenset[int] = frozenset()
+_KIND = itemgetter(0)  # an Effect's kind
 _KIND_ID_SETS: dict[frozenset[str], frozenset[int]] = {}  # effect kinds → their `effect:` ids
 _GLOB_HEAD = re.compile(r"[^*?\[]*")  # a glob's literal text before its first wildcard
 # A regex anchored on one variable name or a group of them: `^NAME=`, `^(A|B|C)=`.
