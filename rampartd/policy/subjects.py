@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import shlex
-from operator import itemgetter
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from rampartd.models import ToolCall
