@@ -41,6 +41,8 @@ PATH_KEYS = ("file_path", "path", "notebook_path", "absolute_path", "filepath", 
              "file", "target_file", "target", "dir_path", "directory", "source",
              "destination", "old_path", "new_path", "cwd_path")
 PATH_LIST_KEYS = ("paths", "file_paths", "files", "targets")
+_PATH_LIST_KEYS = frozenset(PATH_LIST_KEYS)
+_PATH_KEY_ORDER = {key: n for n, key in enumerate((*PATH_KEYS, *PATH_LIST_KEYS))}
 CLASS_KINDS: Mapping[str, tuple[str, ...]] = {
     "read": ("read",), "write": ("write",), "edit": ("read", "write"), "grep": ("read",),
     "glob": ("read",),
@@ -128,6 +130,7 @@ class Builder:
 
     def __init__(self, home: str, cwd: str | None) -> None:
         self.home = home
+        self._home = home.rstrip("/")  # what `~/x` expands to is `{_home}/x`
         self.cwd = cwd
         self.out: list[Effect] = []
         self._seen: set[tuple[str, str, bool]] = set()
@@ -147,11 +150,12 @@ class Builder:
         cwd = self.cwd if cwd is None else cwd
         if not dynamic and _SIMPLE_PATH.match(word) and (cwd is None or UNKNOWN not in cwd):
             # the common case: plain names, no glob, `$`, `.` or `..` segment, doubled slash
-            rest = word[2:] if word.startswith("~/") else word
-            parts = rest.split("/")
-            if "." not in parts and ".." not in parts and "" not in parts[1:-1]:
-                if word.startswith("~/"):
-                    return f"{self.home.rstrip('/')}/{rest.rstrip('/')}", False, False
+            tilde = word.startswith("~/")
+            rest = word[2:] if tilde else word
+            segments = f"/{rest}/" if "." in rest else ""  # `/./` or `/../` in it: a dot segment
+            if "//" not in rest and "/./" not in segments and "/../" not in segments:
+                if tilde:
+                    return f"{self._home}/{rest.rstrip('/')}", False, False
                 if word[0] == "/":
                     return word.rstrip("/") or "/", False, False
                 if cwd is None:
@@ -185,7 +189,9 @@ class Builder:
         for kind in kinds:
             if kind in FILE_KINDS:
                 self.add(Effect(kind, target, unknown, wild, recursive, source))
-        for link, to in list(self.links.items()) if self.links else ():
+        if not self.links:
+            return
+        for link, to in list(self.links.items()):
             if target == link or target.startswith(link + "/"):
                 # through a symlink made earlier on the line: the link's target is reached
                 del self.links[link]  # (a link to itself cannot loop)
@@ -226,14 +232,17 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
     kinds = CLASS_KINDS.get(tool_class, ("read", "write"))
     recursive = tool_class == "grep"
     found: list[tuple[str, str]] = []
-    for key in PATH_KEYS:
-        value = params.get(key)
-        if isinstance(value, str) and value:
+    # The path arguments present, in PATH_KEYS order, then the lists (calls have few keys).
+    keys = [k for k in params if k in _PATH_KEY_ORDER]
+    if len(keys) > 1:
+        keys.sort(key=_PATH_KEY_ORDER.__getitem__)
+    for key in keys:
+        value = params[key]
+        if key in _PATH_LIST_KEYS:
+            if isinstance(value, list):
+                found += [(key, v) for v in value if isinstance(v, str) and v]
+        elif isinstance(value, str) and value:
             found.append((key, value))
-    for key in PATH_LIST_KEYS:
-        value = params.get(key)
-        if isinstance(value, list):
-            found += [(key, v) for v in value if isinstance(v, str) and v]
     if tool_class in ("grep", "glob"):
         base = params.get("path") if isinstance(params.get("path"), str) else None
         base = base or "."
