@@ -78,6 +78,8 @@ def _ipv4_part(part: str) -> int | None:
 
 def _ends_in_number(labels: list[str]) -> bool:
     last = labels[-1]
+    if not last or last[0] not in "0123456789":
+        return False  # (both patterns start with a digit)
     return bool(_DIGITS.match(last) or _HEX.match(last))
 
 
@@ -131,20 +133,29 @@ def canonical_host(raw: str) -> str | None:
     if not raw.isascii():
         raw = unicodedata.normalize("NFKC", raw).translate(_FULL_STOPS)
     host = raw.lower()
-    if any(c in _FORBIDDEN for c in host):
+    if not _FORBIDDEN.isdisjoint(host):
         return None
     host = host.rstrip(".")
     if not host:
         return ""
-    labels = [_idna_label(label) for label in host.split(".")]
+    labels = host.split(".")
+    if not host.isascii():
+        labels = [_idna_label(label) for label in labels]
     if _ends_in_number(labels):
         return _ipv4(labels)
     return ".".join(labels)
 
 
+def _trimmed(text: str) -> str:
+    """text without the edge characters and tabs and newlines anywhere (WHATWG's cleanup)."""
+    text = text.strip(_EDGES)
+    # (translate is slow, and most texts have nothing for it to remove)
+    return text.translate(_INNER) if "\t" in text or "\n" in text or "\r" in text else text
+
+
 def _bare_host(host: str) -> str | None:
     """A canonical host from text that may carry brackets, a port or a trailing dot."""
-    text = host.strip(_EDGES).translate(_INNER)
+    text = _trimmed(host)
     if not text.startswith("[") and text.count(":") > 1:
         text = "[" + text + "]"  # a bare IPv6 literal
     elif text.startswith("["):
@@ -191,6 +202,8 @@ def is_loopback(host: str) -> bool:
 # ---- URLs -------------------------------------------------------------------------------------
 
 def _resolve_dots(path: str) -> str:
+    if "/." not in path:
+        return path  # no `.` or `..` segment
     out: list[str] = []
     segments = path.split("/")[1:]
     for i, seg in enumerate(segments):
@@ -307,7 +320,7 @@ def _fold_scheme(s: str) -> str:
 
 
 def _parse(text: str, default_scheme: str, *, whatwg: bool = False) -> Endpoint | None:
-    s = text.strip(_EDGES).translate(_INNER)
+    s = _trimmed(text)
     if not s or len(s) > MAX_URL:
         return None
     if not s.isascii():
