@@ -22,8 +22,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from rampartd.policy.inline import analyze, inline_code, reads_stdin_program
-from rampartd.policy.inline.argv import STDIN_FILES, family
+from rampartd.policy.inline import analyze
+from rampartd.policy.inline.argv import STDIN_FILES, family, program_input
 from rampartd.policy.matchers import FETCHERS, normalize_path, posix_basename
 from rampartd.policy.overlap import UNKNOWN
 from rampartd.policy.shell import launchers as L
@@ -144,6 +144,17 @@ class Builder:
         self._seen.add(key)
         self.out.append(effect)
 
+    def record(self, kind: str, target: str, unknown: bool, wild: bool, recursive: bool,
+               source: str, host: str = "") -> None:
+        """add(Effect(kind, target, …)) for the frequent effects: a duplicate is not built, and
+        a new one is built by tuple.__new__ (the NamedTuple constructor costs twice as much)."""
+        key = (kind, target, recursive)
+        if key in self._seen or len(self.out) >= MAX_EFFECTS:
+            return
+        self._seen.add(key)
+        self.out.append(tuple.__new__(Effect, (kind, target, unknown, wild, recursive, source,
+                                               host)))
+
     def path(self, word: str, *, dynamic: bool = False, cwd: str | None = None
              ) -> tuple[str, bool, bool]:
         """(normalised target, unknown, wild) of a path as the shell would see it."""
@@ -188,7 +199,7 @@ class Builder:
         target, unknown, wild = self.path(word, dynamic=dynamic, cwd=cwd)
         for kind in kinds:
             if kind in FILE_KINDS:
-                self.add(Effect(kind, target, unknown, wild, recursive, source))
+                self.record(kind, target, unknown, wild, recursive, source)
         if not self.links:
             return
         for link, to in list(self.links.items()):
@@ -209,15 +220,15 @@ class Builder:
             if end is None or not end.host:
                 self.add(Effect("network", UNKNOWN, True, False, False, source))
             else:
-                self.add(Effect("network", end.url, False, False, False, source, end.host))
+                self.record("network", end.url, False, False, False, source, end.host)
             return
         end = parse_url(text, default_scheme)
         if end is not None and end.host:
-            self.add(Effect("network", end.url, False, False, False, source, end.host))
+            self.record("network", end.url, False, False, False, source, end.host)
 
     def code(self, language: str, source: str, *, unknown: bool = False) -> None:
         """A `code` effect: code whose meaning is only known at run time, or a risky one."""
-        self.add(Effect("code", language, unknown, False, False, source))
+        self.record("code", language, unknown, False, False, source)
 
 
 def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None:
@@ -333,8 +344,8 @@ class ShellEffects:
             return
         program = argv[0]
         for launcher in comp.launchers:
-            b.add(Effect("exec", launcher, False, False, False, src))
-        b.add(Effect("exec", program, comp.dynamic, False, False, src))
+            b.record("exec", launcher, False, False, False, src)
+        b.record("exec", program, comp.dynamic, False, False, src)
         if comp.dynamic:
             return
         if comp.path and _URLISH.match(comp.path):
@@ -705,14 +716,13 @@ class ShellEffects:
             # `python3 <(curl …)`: the program is another command's output
             self.b.code(_family(program) or program, src, unknown=True)
             return
-        inline = inline_code(argv)
+        inline, language_in = program_input(argv)
         if inline is not None:
             language, code = inline
             if dynamic:
                 self.b.code(language, src, unknown=True)  # code built at run time
             self.inline(language, code, src)
             return
-        language_in = reads_stdin_program(argv)
         if language_in is not None and not _stdin_file(comp):
             if comp.stdin is None:
                 self.b.code(language_in, src, unknown=True)  # a program read from a pipe

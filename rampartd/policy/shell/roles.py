@@ -476,8 +476,8 @@ def roles(argv: Sequence[str]) -> list[Target]:
             kinds = operand_kinds
         if spec.hosts:
             kinds = (*kinds, "host") if kinds else ("network",)
-        if kinds:
-            out.append(Target(idx, kinds, recursive))
+        if kinds:  # (tuple.__new__: the NamedTuple constructor costs twice as much)
+            out.append(tuple.__new__(Target, (idx, kinds, recursive, None)))
     return out
 
 
