@@ -568,22 +568,22 @@ class ShellEffects:
     def roles(self, argv: list[str], dynamic: set[int], src: str) -> None:
         """The file and host effects of a command's arguments (the argument-role table)."""
         b = self.b
-        for t in roles(argv):
-            if t.at == -1:
-                b.file(t.kinds, ".", src, recursive=t.recursive)
+        for at, kinds, recursive, value in roles(argv):
+            if at == -1:
+                b.file(kinds, ".", src, recursive=recursive)
                 continue
-            if t.at >= len(argv):
+            if at >= len(argv):
                 continue
-            word = t.value if t.value is not None else argv[t.at]
-            unknown = t.at in dynamic
-            if ("host" in t.kinds or "network" in t.kinds) and self.remote(
-                    word, unknown, src, "network" in t.kinds):
+            word = value if value is not None else argv[at]
+            unknown = at in dynamic
+            if ("host" in kinds or "network" in kinds) and self.remote(
+                    word, unknown, src, "network" in kinds):
                 continue
-            if t.at in self.trees and word.endswith("/**"):
+            if at in self.trees and word.endswith("/**"):
                 # everything a lister printed below DIR: judged like the tree DIR (`grep -r`)
-                b.file(t.kinds, word[:-3] or "/", src, recursive=True)
+                b.file(kinds, word[:-3] or "/", src, recursive=True)
                 continue
-            b.file(t.kinds, word, src, dynamic=unknown, recursive=t.recursive)
+            b.file(kinds, word, src, dynamic=unknown, recursive=recursive)
 
     def redirects(self, comp: Component) -> None:
         """`> f`, `>> f`, `&> f` write f; `< f` reads it; fd duplications name no file."""

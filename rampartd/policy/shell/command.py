@@ -21,7 +21,9 @@ MAX_STEPS = 4 * 64 * 1024
 TOO_COMPLEX = "the command is too complex to check"
 # First words that need the full treatment in emit (everything else is a plain program).
 SPECIAL = frozenset({*L.LAUNCHER_VALUE_OPTIONS, *L.SHELLS, "eval", "su", "runuser", "script",
-                     "watch", "find", "echo", "printf"})
+                     "watch", "find"})
+# Plain programs whose output a next pipeline stage may run (`echo … | sh`): see Emitter.follow.
+ECHOES = frozenset({"echo", "printf"})
 
 
 def has_glob(text: str) -> bool:
@@ -170,6 +172,8 @@ class Emitter:
         self.add(Component(argv, text, (text,), unknown=unknown, redirs=tuple(redirs),
                            path=first.text if "/" in first.text else ""), stage)
         stage.comp = len(self.out.components) - 1
+        if program in ECHOES:
+            self.follow(program, words[1:], list(argv[1:]), (), stage)
         if "://" in text or program in FETCHERS:
             self.out.urls.extend(urls_in_words(program, argv[1:]))
         return True

@@ -26,6 +26,7 @@ import re
 from rampartd.policy.matchers import FETCHERS, posix_basename, urls_in_words
 from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.command import (
+    ECHOES,
     MAX_COMPONENTS,
     SPECIAL,
     Component,
@@ -91,8 +92,11 @@ def _plain_split(text: str) -> list[_PlainCommand] | None:
     return commands
 
 
-def _plain_component(words: list[str]) -> Component | None:
-    """`git status`: a program that needs no unwrapping; None for anything else."""
+def _plain_component(words: list[str], feeds: bool) -> Component | None:
+    """`git status`: a program that needs no unwrapping; None for anything else.
+
+    feeds: its output goes to the next pipeline stage (`echo … | sh` runs what echo prints).
+    """
     first = words[0]
     if first in _RESERVED or first in SPECIAL or "=" in first or has_glob(first):
         return None
@@ -102,6 +106,8 @@ def _plain_component(words: list[str]) -> Component | None:
         if not program or program in SPECIAL:
             return None
         argv = (program, *argv[1:])
+    if feeds and argv[0] in ECHOES:
+        return None  # `echo … | sh`: the parser feeds the payload to the next stage
     if argv[0] in L.LAUNCHER_SUBCOMMANDS and L.runs_subcommand(words):
         return None  # `npm exec -- cmd` launches cmd
     if argv[0] in EMBEDDERS and embedded_commands(argv[0], argv[1:]):
@@ -123,7 +129,7 @@ def _plain(text: str, commands: list[_PlainCommand]) -> ParsedCommand | None:
     built without the parser; None if a command needs unwrapping. It is what the tokenizer
     path builds for the same text."""
     if len(commands) == 1:  # the most common case, without the pipeline bookkeeping
-        comp = _plain_component(commands[0][0])
+        comp = _plain_component(commands[0][0], False)
         if comp is None:
             return None
         return ParsedCommand(text, (comp,), (), _urls(comp), None)
@@ -133,7 +139,7 @@ def _plain(text: str, commands: list[_PlainCommand]) -> ParsedCommand | None:
     stages: list[str] = []  # texts of the current pipeline's stages
     piped = False
     for words, op in commands:
-        comp = _plain_component(words)
+        comp = _plain_component(words, op == "|")
         if comp is None:
             return None
         if piped:
