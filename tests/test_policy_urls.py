@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rampartd.policy import urls
 from rampartd.policy.urls import (
     Endpoint,
     canonical_host,
@@ -296,3 +297,14 @@ def test_connect_hosts_never_raises(text: str, default: str) -> None:
 def test_host_predicates_never_raise(host: str, domain: str) -> None:
     assert isinstance(domain_matches(host, domain), bool)
     assert isinstance(is_loopback(host), bool)
+
+
+@FUZZ
+@given(st.from_regex(urls._CANONICAL, fullmatch=True), st.sampled_from(["", "http", "ssh"]))
+def test_a_url_already_canonical_is_read_as_the_general_parse_reads_it(
+        url: str, default_scheme: str) -> None:
+    scheme, rest = url.split("://", 1)
+    general = urls._authority(scheme, rest, need_hostname=False)
+    assert general is not None
+    assert parse_url(url, default_scheme) == general
+    assert connect_hosts(url) == (general.host,)

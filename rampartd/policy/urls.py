@@ -43,6 +43,11 @@ _PORTISH = re.compile(r"[0-9]*(?:[/\\?#].*)?\Z", re.DOTALL)
 _DIGITS = re.compile(r"[0-9]+\Z")
 _HEX = re.compile(r"0[xX][0-9a-fA-F]*\Z")
 _HOSTNAME = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]+)\Z")
+# A URL already as _parse writes it (the most common kind): http(s), a lower-case host name,
+# no userinfo, port, query or fragment, a path with no dot segment, `%`, `\` or blank. Its
+# endpoint is read off the text; the general parse gives the same.
+_CANONICAL = re.compile(r"(https?)://((?:[a-z0-9-]+\.)+[a-z]{2,63})"
+                        r"((?:/[A-Za-z0-9_~+,=@:-][A-Za-z0-9._~+,=@:-]*)*/?)\Z")
 _PATH_QUOTE = str.maketrans({"?": "%3F", "#": "%23", " ": "%20"})
 
 
@@ -323,6 +328,11 @@ def _parse(text: str, default_scheme: str, *, whatwg: bool = False) -> Endpoint 
     s = _trimmed(text)
     if not s or len(s) > MAX_URL:
         return None
+    canonical = _CANONICAL.match(s)
+    if canonical is not None:
+        scheme, host, path = canonical.groups()
+        path = path or "/"
+        return Endpoint(scheme, host, DEFAULT_PORTS[scheme], path, f"{scheme}://{host}{path}")
     if not s.isascii():
         s = _fold_scheme(s)
     m = _SCHEME.match(s)
