@@ -35,9 +35,10 @@ from rampartd.policy.shell.command import (
     ShellSyntaxError,
     Stage,
     Word,
+    assignment,
     has_glob,
 )
-from rampartd.policy.shell.embedded import EMBEDDERS, embedded_commands
+from rampartd.policy.shell.embedded import EMBEDDERS, ENV_COMMANDS, embedded_commands
 from rampartd.policy.shell.grammar import Parser
 
 __all__ = ["Component", "ParsedCommand", "parse_command"]
@@ -97,6 +98,14 @@ def _plain_component(words: list[str], feeds: bool) -> Component | None:
 
     feeds: its output goes to the next pipeline stage (`echo … | sh` runs what echo prints).
     """
+    k = 0
+    while k < len(words) - 1 and L.ASSIGNMENT.match(words[k]):
+        k += 1  # `NODE_ENV=production npm run build`: assignments for the program
+    assigns = tuple(assignment(Word(w)) for w in words[:k]) if k else ()
+    if k:
+        if any(a.partition("=")[0] in ENV_COMMANDS for a in assigns):
+            return None  # `GIT_PAGER=CMD git log`: the parser unwraps CMD
+        words = words[k:]
     first = words[0]
     if first in _RESERVED or first in SPECIAL or "=" in first or has_glob(first):
         return None
@@ -114,8 +123,8 @@ def _plain_component(words: list[str], feeds: bool) -> Component | None:
         return None  # `git submodule foreach CMD`: the parser unwraps it
     norm = " ".join(argv)
     if "/" in first:
-        return Component(argv, norm, (norm,), path=first)
-    return Component(argv, norm, (norm,))
+        return Component(argv, norm, (norm,), assigns=assigns, path=first)
+    return Component(argv, norm, (norm,), assigns=assigns)
 
 
 def _urls(comp: Component) -> tuple[str, ...]:
