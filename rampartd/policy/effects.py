@@ -97,6 +97,10 @@ class Effect(NamedTuple):
         return f"{text}/**" if self.recursive else text
 
 
+# The defaults of the fields after `host` (none today), for effects built by Builder.record.
+_EFFECT_TAIL = Effect("", "")[7:]
+
+
 def _fold_dynamic(word: str) -> str:
     """A word's text with every run-time-only part (`${X}`, `$(…)`) replaced by UNKNOWN."""
     folded = _DYNAMIC.sub(UNKNOWN, word)
@@ -152,8 +156,8 @@ class Builder:
         if key in self._seen or len(self.out) >= MAX_EFFECTS:
             return
         self._seen.add(key)
-        self.out.append(tuple.__new__(Effect, (kind, target, unknown, wild, recursive, source,
-                                               host)))
+        fields = (kind, target, unknown, wild, recursive, source, host, *_EFFECT_TAIL)
+        self.out.append(tuple.__new__(Effect, fields))
 
     def path(self, word: str, *, dynamic: bool = False, cwd: str | None = None
              ) -> tuple[str, bool, bool]:

@@ -65,6 +65,9 @@ _QUOTED = re.compile(r"""'([^']*)'|"([^"]*)\"""")
 _RESERVED = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for",
                        "select", "case", "esac", "function", "coproc", "in", "!", "{", "}",
                        "[[", "]]", "time"})
+# The defaults of the fields a plain program's Component and ParsedCommand leave unset.
+_COMPONENT_TAIL = Component((), "", ())[3:]
+_PARSED_TAIL = ParsedCommand("", ())[5:]
 
 
 # A simple command's words, its redirections and the operator that ends it.
@@ -98,11 +101,12 @@ def _plain_component(words: list[str], feeds: bool) -> Component | None:
 
     feeds: its output goes to the next pipeline stage (`echo … | sh` runs what echo prints).
     """
-    k = 0
-    while k < len(words) - 1 and L.ASSIGNMENT.match(words[k]):
-        k += 1  # `NODE_ENV=production npm run build`: assignments for the program
-    assigns = tuple(assignment(Word(w)) for w in words[:k]) if k else ()
-    if k:
+    assigns: tuple[str, ...] = ()
+    if "=" in words[0]:
+        k = 0
+        while k < len(words) - 1 and L.ASSIGNMENT.match(words[k]):
+            k += 1  # `NODE_ENV=production npm run build`: assignments for the program
+        assigns = tuple(assignment(Word(w)) for w in words[:k])
         if any(a.partition("=")[0] in ENV_COMMANDS for a in assigns):
             return None  # `GIT_PAGER=CMD git log`: the parser unwraps CMD
         words = words[k:]
@@ -122,9 +126,11 @@ def _plain_component(words: list[str], feeds: bool) -> Component | None:
     if argv[0] in EMBEDDERS and embedded_commands(argv[0], argv[1:]):
         return None  # `git submodule foreach CMD`: the parser unwraps it
     norm = " ".join(argv)
-    if "/" in first:
-        return Component(argv, norm, (norm,), assigns=assigns, path=first)
-    return Component(argv, norm, (norm,), assigns=assigns)
+    if assigns or "/" in first:
+        return Component(argv, norm, (norm,), assigns=assigns,
+                         path=first if "/" in first else "")
+    # the common case, built by tuple.__new__ (the NamedTuple constructor costs twice as much)
+    return tuple.__new__(Component, (argv, norm, (norm,), *_COMPONENT_TAIL))
 
 
 def _urls(comp: Component) -> tuple[str, ...]:
@@ -141,7 +147,7 @@ def _plain(text: str, commands: list[_PlainCommand]) -> ParsedCommand | None:
         comp = _plain_component(commands[0][0], False)
         if comp is None:
             return None
-        return ParsedCommand(text, (comp,), (), _urls(comp), None)
+        return tuple.__new__(ParsedCommand, (text, (comp,), (), _urls(comp), None, *_PARSED_TAIL))
     components: list[Component] = []
     pipelines: list[str] = []
     urls: list[str] = []

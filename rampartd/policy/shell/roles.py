@@ -69,6 +69,10 @@ class Target(NamedTuple):
     value: str | None = None  # the text when it is part of an argument (`of=FILE`)
 
 
+# The defaults of the fields after `recursive`, for the operand targets roles() builds.
+_TARGET_TAIL = Target(0, ())[3:]
+
+
 _R = ("read",)
 _W = ("write",)
 _RW = ("read", "write")
@@ -477,7 +481,7 @@ def roles(argv: Sequence[str]) -> list[Target]:
         if spec.hosts:
             kinds = (*kinds, "host") if kinds else ("network",)
         if kinds:  # (tuple.__new__: the NamedTuple constructor costs twice as much)
-            out.append(tuple.__new__(Target, (idx, kinds, recursive, None)))
+            out.append(tuple.__new__(Target, (idx, kinds, recursive, *_TARGET_TAIL)))
     return out
 
 
