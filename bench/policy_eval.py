@@ -1,6 +1,6 @@
 """Policy evaluation speed: µs per call (p50, p99) for the standard policy and for 1,000 policies.
 
-    python -m bench.policy_eval [--rounds N]
+    python -m bench.policy_eval [--rounds N] [--stages]
 
 The corpus is every case of policies/tests/standard-tests.yaml (shell commands - everyday and
 attacks - plus reads, writes, edits and fetches) and calls to synthetic custom tools. Each
@@ -10,6 +10,10 @@ precompiled regex search per call, the least any policy check could cost.
 "cold" clears the per-plan memos of parsed commands and of their effects before every call,
 so each command is parsed, its effects derived and matched from scratch; "warm" lets repeated
 commands hit the memos, as an agent that runs `git status` a hundred times does.
+
+--stages also times two stages of a cold evaluation alone, for the standard policy: parsing
+the shell calls' commands, and deriving every call's effects from its parsed command or its
+arguments (what a call reads, writes, runs, contacts…).
 """
 
 from __future__ import annotations
@@ -19,14 +23,20 @@ import random
 import re
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 from rampartd.models import ToolCall
 from rampartd.policy import PolicySet, compile_text
 from rampartd.policy.cases import read_test_file
-from rampartd.policy.engine import evaluate
+from rampartd.policy.effects import call_effects
+from rampartd.policy.engine import call_tool_class, evaluate
+from rampartd.policy.shell.parse import ParsedCommand, parse_command
+from rampartd.policy.subjects import command_text
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -75,7 +85,7 @@ def corpus() -> list[ToolCall]:
     return calls
 
 
-def measure(fn: Callable[[ToolCall], object], calls: list[ToolCall], rounds: int,
+def measure(fn: Callable[[T], object], calls: list[T], rounds: int,
             before: Callable[[], None] | None = None) -> list[float]:
     samples: list[float] = []
     clock = time.perf_counter_ns
@@ -96,9 +106,37 @@ def summary(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
+# One call's effect derivation, as the engine asks for it: tool class, params, parsed, cwd.
+_EffectsInput = tuple[str, Mapping[str, Any], ParsedCommand | None, str | None]
+
+
+def stages(ps: PolicySet, calls: list[ToolCall], rounds: int
+           ) -> list[tuple[str, tuple[float, float]]]:
+    """Rows for the parse of every shell call's command and the effects of every call, each
+    timed alone (neither has a memo: every run does the whole work)."""
+    texts: list[str] = []
+    inputs: list[_EffectsInput] = []
+    for call in calls:
+        tool = call_tool_class(ps, call)
+        text = command_text(call.params) if tool == "exec" else None
+        parsed = None
+        if tool == "exec":
+            texts += [text] if text is not None else []
+            parsed = parse_command(text) if text is not None else ParsedCommand("", ())
+        inputs.append((tool, call.params, parsed, call.cwd))
+    home = ps.home
+    parse = summary(measure(parse_command, texts, rounds))
+    effects = summary(measure(lambda a: call_effects(a[0], a[1], a[2], cwd=a[3], home=home),
+                              inputs, rounds))
+    return [(f"  parse ({len(texts)} shell commands)", parse),
+            (f"  effects ({len(inputs)} calls)", effects)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--stages", action="store_true",
+                        help="also time parsing and effect derivation alone (standard policy)")
     args = parser.parse_args()
     random.seed(7)
 
@@ -134,12 +172,14 @@ def main() -> None:
     rows = [("baseline: dict lookup + one regex", base)]
     results: dict[str, tuple[float, float]] = {}
     for label, ps in (("standard policy", standard), ("1,000 policies + standard", big)):
-        cold = summary(measure(lambda c, ps=ps: evaluate(ps, c), calls, args.rounds, clear(ps)))
-        warm = summary(measure(lambda c, ps=ps: evaluate(ps, c), calls, args.rounds))
+        cold = summary(measure(partial(evaluate, ps), calls, args.rounds, clear(ps)))
+        warm = summary(measure(partial(evaluate, ps), calls, args.rounds))
         results[label] = cold
         rows.append((f"{label}, cold", cold))
         rows.append((f"{label}, warm", warm))
         results[label + " warm"] = warm
+        if args.stages and ps is standard:
+            rows += stages(standard, calls, args.rounds)
 
     print(f"policy evaluation: {len(calls)} calls x {args.rounds} rounds; "
           f"standard = {standard.policy_count} policies / {standard.rule_count} rules; "

@@ -12,9 +12,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bench.policy_eval import STANDARD as STANDARD_TEXT
+from bench.policy_eval import corpus, stages
 from rampartd.cli import main
+from rampartd.policy import compile_text
 from rampartd.policy.cases import load_policy_target
 from rampartd.policy.corpus import EVERYDAY, read_corpus, run_corpus
+from rampartd.policy.engine import call_tool_class
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "policies" / "bench" / "corpus.yaml"
@@ -189,3 +193,14 @@ def test_without_a_policy_directory_the_configured_profile_is_benched(
         in result.output
     assert "yolo.yaml" in result.output.splitlines()[1]
     assert not (tmp_path / "fresh").exists()
+
+
+def test_policy_eval_stages_time_each_shell_parse_and_each_call_s_effects() -> None:
+    ps = compile_text(STANDARD_TEXT, file="standard.yaml", home="/home/u")
+    calls = corpus()
+    shell = [c for c in calls if call_tool_class(ps, c) == "exec"]
+    rows = stages(ps, calls, 1)
+    assert [label for label, _ in rows] == [f"  parse ({len(shell)} shell commands)",
+                                           f"  effects ({len(calls)} calls)"]
+    assert 0 < len(shell) < len(calls)
+    assert all(0 < p50 <= p99 for _, (p50, p99) in rows)

@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 
 from rampartd.models import ToolCall
 from rampartd.policy.compiler import compile_text
-from rampartd.policy.effects import Effect, call_effects
+from rampartd.policy.effects import Builder, Effect, call_effects
 from rampartd.policy.engine import evaluate
 from rampartd.policy.overlap import UNKNOWN, Reach
 from rampartd.policy.shell.parse import parse_command
+from rampartd.policy.shell.roles import Target, roles
 
 HOME = "/home/u"
 CWD = "/home/u/p"
@@ -420,3 +421,14 @@ def test_a_regex_not_anchored_on_a_name_could_match_any_run_time_variable() -> N
         assert (d.action, d.policy) == ("ask", "loader")
     known = evaluate(ps, ToolCall("exec", "a", "s", {"command": "FOO=bar ls"}, cwd=CWD))
     assert known.action == "allow"
+
+
+def test_effects_and_targets_built_without_their_constructors_have_every_field() -> None:
+    # Builder.record and roles() build these tuples directly, field by field, for speed.
+    b = Builder("/home/u", None)
+    b.record("network", "https://h/", True, False, True, "curl h", "h")
+    b.record("network", "https://h/", False, False, True, "again", "h")  # a duplicate
+    assert b.out == [Effect("network", "https://h/", True, False, True, "curl h", "h")]
+    assert len(b.out[0]) == len(Effect._fields)
+    assert roles(("rm", "-r", "d")) == [Target(2, ("delete",), True)]
+    assert all(len(t) == len(Target._fields) for t in roles(("cp", "a", "b")))

@@ -296,3 +296,24 @@ def test_connect_hosts_never_raises(text: str, default: str) -> None:
 def test_host_predicates_never_raise(host: str, domain: str) -> None:
     assert isinstance(domain_matches(host, domain), bool)
     assert isinstance(is_loopback(host), bool)
+
+
+# URLs already in the form parse_url writes them (read off the text, without the full parse).
+CANONICAL_URLS = st.from_regex(r"(https?)://((?:[a-z0-9-]+\.)+[a-z]{2,63})"
+                               r"((?:/[A-Za-z0-9_~+,=@:-][A-Za-z0-9._~+,=@:-]*)*/?)",
+                               fullmatch=True)
+
+
+@FUZZ
+@given(CANONICAL_URLS, st.sampled_from(["", "http", "ssh"]))
+def test_a_canonical_url_is_read_as_its_other_spellings_are(url: str, default_scheme: str) \
+        -> None:
+    scheme, rest = url.split("://", 1)
+    host, slash, path = rest.partition("/")
+    shouted = f"{scheme.upper()}://{host.upper()}{slash}{path}"  # not canonical: fully parsed
+    endpoint = parse_url(url, default_scheme)
+    assert endpoint is not None
+    assert endpoint == parse_url(shouted, default_scheme)
+    assert (endpoint.scheme, endpoint.host, endpoint.path) == (scheme, host, slash + path or "/")
+    assert endpoint.url == (url if slash else url + "/")
+    assert connect_hosts(url) == connect_hosts(shouted) == (host,)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rampartd.policy.shell.parse import parse_command
+from rampartd.policy.shell.parse import Component, ParsedCommand, parse_command
 
 
 def texts(command: str) -> list[str]:
@@ -126,3 +126,13 @@ def test_partial_components_survive_a_problem() -> None:
 def test_a_broken_loop_header_fails_closed_instead_of_hanging(text: str) -> None:
     parsed = parse_command(text)
     assert parsed.problem is not None and parsed.components == ()
+
+
+def test_a_plain_program_s_result_has_every_field() -> None:
+    # The plain path builds these tuples directly, field by field, for speed.
+    parsed = parse_command("ls -la src")
+    comp = Component(("ls", "-la", "src"), "ls -la src", ("ls -la src",))
+    assert parsed == ParsedCommand("ls -la src", (comp,), (), (), None)
+    assert len(parsed) == len(ParsedCommand._fields)
+    assert len(parsed.components[0]) == len(Component._fields)
+    assert parse_command("A=1 ls").components[0].assigns == ("A=1",)

@@ -27,8 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from rampartd.policy.flow import flow_effects
-from rampartd.policy.inline import analyze, inline_code, reads_stdin_program
-from rampartd.policy.inline.argv import STDIN_FILES, family
+from rampartd.policy.inline import analyze
+from rampartd.policy.inline.argv import STDIN_FILES, family, program_input
 from rampartd.policy.inline.findings import FETCHES_AND_EXECUTES
 from rampartd.policy.matchers import FETCHERS, normalize_path, posix_basename
 from rampartd.policy.overlap import UNKNOWN
@@ -47,6 +47,8 @@ PATH_KEYS = ("file_path", "path", "notebook_path", "absolute_path", "filepath", 
              "file", "target_file", "target", "dir_path", "directory", "source",
              "destination", "old_path", "new_path", "cwd_path")
 PATH_LIST_KEYS = ("paths", "file_paths", "files", "targets")
+_PATH_LIST_KEYS = frozenset(PATH_LIST_KEYS)
+_PATH_KEY_ORDER = {key: n for n, key in enumerate((*PATH_KEYS, *PATH_LIST_KEYS))}
 CLASS_KINDS: Mapping[str, tuple[str, ...]] = {
     "read": ("read",), "write": ("write",), "edit": ("read", "write"), "grep": ("read",),
     "glob": ("read",),
@@ -102,6 +104,10 @@ class Effect(NamedTuple):
         return f"{text}/**" if self.recursive else text
 
 
+# The defaults of the fields after `host` (none today), for effects built by Builder.record.
+_EFFECT_TAIL = Effect("", "")[7:]
+
+
 def _fold_dynamic(word: str) -> str:
     """A word's text with every run-time-only part (`${X}`, `$(…)`) replaced by UNKNOWN."""
     folded = _DYNAMIC.sub(UNKNOWN, word)
@@ -135,6 +141,7 @@ class Builder:
 
     def __init__(self, home: str, cwd: str | None) -> None:
         self.home = home
+        self._home = home.rstrip("/")  # what `~/x` expands to is `{_home}/x`
         self.cwd = cwd
         self.out: list[Effect] = []
         self._seen: set[tuple[str, str, bool, str]] = set()
@@ -156,17 +163,29 @@ class Builder:
         else:
             self.add(marked)
 
+    def record(self, kind: str, target: str, unknown: bool, wild: bool, recursive: bool,
+               source: str, host: str = "") -> None:
+        """add(Effect(kind, target, …)) for the frequent effects: a duplicate is not built, and
+        a new one is built by tuple.__new__ (the NamedTuple constructor costs twice as much)."""
+        key = (kind, target, recursive, "")  # as add's key: no flow marker
+        if key in self._seen or len(self.out) >= MAX_EFFECTS:
+            return
+        self._seen.add(key)
+        fields = (kind, target, unknown, wild, recursive, source, host, *_EFFECT_TAIL)
+        self.out.append(tuple.__new__(Effect, fields))
+
     def path(self, word: str, *, dynamic: bool = False, cwd: str | None = None
              ) -> tuple[str, bool, bool]:
         """(normalised target, unknown, wild) of a path as the shell would see it."""
         cwd = self.cwd if cwd is None else cwd
         if not dynamic and _SIMPLE_PATH.match(word) and (cwd is None or UNKNOWN not in cwd):
             # the common case: plain names, no glob, `$`, `.` or `..` segment, doubled slash
-            rest = word[2:] if word.startswith("~/") else word
-            parts = rest.split("/")
-            if "." not in parts and ".." not in parts and "" not in parts[1:-1]:
-                if word.startswith("~/"):
-                    return f"{self.home.rstrip('/')}/{rest.rstrip('/')}", False, False
+            tilde = word.startswith("~/")
+            rest = word[2:] if tilde else word
+            segments = f"/{rest}/" if "." in rest else ""  # `/./` or `/../` in it: a dot segment
+            if "//" not in rest and "/./" not in segments and "/../" not in segments:
+                if tilde:
+                    return f"{self._home}/{rest.rstrip('/')}", False, False
                 if word[0] == "/":
                     return word.rstrip("/") or "/", False, False
                 if cwd is None:
@@ -199,8 +218,10 @@ class Builder:
         target, unknown, wild = self.path(word, dynamic=dynamic, cwd=cwd)
         for kind in kinds:
             if kind in FILE_KINDS:
-                self.add(Effect(kind, target, unknown, wild, recursive, source))
-        for link, to in list(self.links.items()) if self.links else ():
+                self.record(kind, target, unknown, wild, recursive, source)
+        if not self.links:
+            return
+        for link, to in list(self.links.items()):
             if target == link or target.startswith(link + "/"):
                 # through a symlink made earlier on the line: the link's target is reached
                 del self.links[link]  # (a link to itself cannot loop)
@@ -218,11 +239,11 @@ class Builder:
             if end is None or not end.host:
                 self.add(Effect("network", UNKNOWN, True, False, False, source))
             else:
-                self.add(Effect("network", end.url, False, False, False, source, end.host))
+                self.record("network", end.url, False, False, False, source, end.host)
             return
         end = parse_url(text, default_scheme)
         if end is not None and end.host:
-            self.add(Effect("network", end.url, False, False, False, source, end.host))
+            self.record("network", end.url, False, False, False, source, end.host)
 
     def code(self, language: str, source: str, *, unknown: bool = False, flow: str = "") -> None:
         """A `code` effect: code whose meaning is only known at run time, or a risky one."""
@@ -241,14 +262,17 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
     kinds = CLASS_KINDS.get(tool_class, ("read", "write"))
     recursive = tool_class == "grep"
     found: list[tuple[str, str]] = []
-    for key in PATH_KEYS:
-        value = params.get(key)
-        if isinstance(value, str) and value:
+    # The path arguments present, in PATH_KEYS order, then the lists (calls have few keys).
+    keys = [k for k in params if k in _PATH_KEY_ORDER]
+    if len(keys) > 1:
+        keys.sort(key=_PATH_KEY_ORDER.__getitem__)
+    for key in keys:
+        value = params[key]
+        if key in _PATH_LIST_KEYS:
+            if isinstance(value, list):
+                found += [(key, v) for v in value if isinstance(v, str) and v]
+        elif isinstance(value, str) and value:
             found.append((key, value))
-    for key in PATH_LIST_KEYS:
-        value = params.get(key)
-        if isinstance(value, list):
-            found += [(key, v) for v in value if isinstance(v, str) and v]
     if tool_class in ("grep", "glob"):
         base = params.get("path") if isinstance(params.get("path"), str) else None
         base = base or "."
@@ -341,8 +365,8 @@ class ShellEffects:
             return
         program = argv[0]
         for launcher in comp.launchers:
-            b.add(Effect("exec", launcher, False, False, False, src))
-        b.add(Effect("exec", program, comp.dynamic, False, False, src))
+            b.record("exec", launcher, False, False, False, src)
+        b.record("exec", program, comp.dynamic, False, False, src)
         if comp.dynamic:
             return
         if comp.path and _URLISH.match(comp.path):
@@ -600,22 +624,22 @@ class ShellEffects:
     def roles(self, argv: list[str], dynamic: set[int], src: str) -> None:
         """The file and host effects of a command's arguments (the argument-role table)."""
         b = self.b
-        for t in roles(argv):
-            if t.at == -1:
-                b.file(t.kinds, ".", src, recursive=t.recursive)
+        for at, kinds, recursive, value in roles(argv):
+            if at == -1:
+                b.file(kinds, ".", src, recursive=recursive)
                 continue
-            if t.at >= len(argv):
+            if at >= len(argv):
                 continue
-            word = t.value if t.value is not None else argv[t.at]
-            unknown = t.at in dynamic
-            if ("host" in t.kinds or "network" in t.kinds) and self.remote(
-                    word, unknown, src, "network" in t.kinds):
+            word = value if value is not None else argv[at]
+            unknown = at in dynamic
+            if ("host" in kinds or "network" in kinds) and self.remote(
+                    word, unknown, src, "network" in kinds):
                 continue
-            if t.at in self.trees and word.endswith("/**"):
+            if at in self.trees and word.endswith("/**"):
                 # everything a lister printed below DIR: judged like the tree DIR (`grep -r`)
-                b.file(t.kinds, word[:-3] or "/", src, recursive=True)
+                b.file(kinds, word[:-3] or "/", src, recursive=True)
                 continue
-            b.file(t.kinds, word, src, dynamic=unknown, recursive=t.recursive)
+            b.file(kinds, word, src, dynamic=unknown, recursive=recursive)
 
     def redirects(self, comp: Component) -> None:
         """`> f`, `>> f`, `&> f` write f; `< f` reads it; fd duplications name no file."""
@@ -748,14 +772,13 @@ class ShellEffects:
             # `python3 <(curl …)`: the program is another command's output
             self.b.code(_family(program) or program, src, unknown=True)
             return
-        inline = inline_code(argv)
+        inline, language_in = program_input(argv)
         if inline is not None:
             language, code = inline
             if dynamic:
                 self.b.code(language, src, unknown=True)  # code built at run time
             self.inline(language, code, src)
             return
-        language_in = reads_stdin_program(argv)
         if language_in is not None and not _stdin_file(comp):
             if comp.stdin is None:
                 self.b.code(language_in, src, unknown=True)  # a program read from a pipe

@@ -43,6 +43,11 @@ _PORTISH = re.compile(r"[0-9]*(?:[/\\?#].*)?\Z", re.DOTALL)
 _DIGITS = re.compile(r"[0-9]+\Z")
 _HEX = re.compile(r"0[xX][0-9a-fA-F]*\Z")
 _HOSTNAME = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]+)\Z")
+# A URL already as _parse writes it (the most common kind): http(s), a lower-case host name,
+# no userinfo, port, query or fragment, a path with no dot segment, `%`, `\` or blank. Its
+# endpoint is read off the text; the general parse gives the same.
+_CANONICAL = re.compile(r"(https?)://((?:[a-z0-9-]+\.)+[a-z]{2,63})"
+                        r"((?:/[A-Za-z0-9_~+,=@:-][A-Za-z0-9._~+,=@:-]*)*/?)\Z")
 _PATH_QUOTE = str.maketrans({"?": "%3F", "#": "%23", " ": "%20"})
 
 
@@ -78,6 +83,8 @@ def _ipv4_part(part: str) -> int | None:
 
 def _ends_in_number(labels: list[str]) -> bool:
     last = labels[-1]
+    if not last or last[0] not in "0123456789":
+        return False  # (both patterns start with a digit)
     return bool(_DIGITS.match(last) or _HEX.match(last))
 
 
@@ -131,20 +138,29 @@ def canonical_host(raw: str) -> str | None:
     if not raw.isascii():
         raw = unicodedata.normalize("NFKC", raw).translate(_FULL_STOPS)
     host = raw.lower()
-    if any(c in _FORBIDDEN for c in host):
+    if not _FORBIDDEN.isdisjoint(host):
         return None
     host = host.rstrip(".")
     if not host:
         return ""
-    labels = [_idna_label(label) for label in host.split(".")]
+    labels = host.split(".")
+    if not host.isascii():
+        labels = [_idna_label(label) for label in labels]
     if _ends_in_number(labels):
         return _ipv4(labels)
     return ".".join(labels)
 
 
+def _trimmed(text: str) -> str:
+    """text without the edge characters and tabs and newlines anywhere (WHATWG's cleanup)."""
+    text = text.strip(_EDGES)
+    # (translate is slow, and most texts have nothing for it to remove)
+    return text.translate(_INNER) if "\t" in text or "\n" in text or "\r" in text else text
+
+
 def _bare_host(host: str) -> str | None:
     """A canonical host from text that may carry brackets, a port or a trailing dot."""
-    text = host.strip(_EDGES).translate(_INNER)
+    text = _trimmed(host)
     if not text.startswith("[") and text.count(":") > 1:
         text = "[" + text + "]"  # a bare IPv6 literal
     elif text.startswith("["):
@@ -191,6 +207,8 @@ def is_loopback(host: str) -> bool:
 # ---- URLs -------------------------------------------------------------------------------------
 
 def _resolve_dots(path: str) -> str:
+    if "/." not in path:
+        return path  # no `.` or `..` segment
     out: list[str] = []
     segments = path.split("/")[1:]
     for i, seg in enumerate(segments):
@@ -307,9 +325,14 @@ def _fold_scheme(s: str) -> str:
 
 
 def _parse(text: str, default_scheme: str, *, whatwg: bool = False) -> Endpoint | None:
-    s = text.strip(_EDGES).translate(_INNER)
+    s = _trimmed(text)
     if not s or len(s) > MAX_URL:
         return None
+    canonical = _CANONICAL.match(s)
+    if canonical is not None:
+        scheme, host, path = canonical.groups()
+        path = path or "/"
+        return Endpoint(scheme, host, DEFAULT_PORTS[scheme], path, f"{scheme}://{host}{path}")
     if not s.isascii():
         s = _fold_scheme(s)
     m = _SCHEME.match(s)

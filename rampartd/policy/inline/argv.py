@@ -318,16 +318,7 @@ def _scan(lang: str, prog: str, args: list[str]) -> _Scan:
 
 def inline_code(argv: Sequence[str]) -> tuple[str, str] | None:
     """(language, code) when argv runs inline interpreter code (`python3 -c CODE`), else None."""
-    if not argv:
-        return None
-    prog, args = _argv(argv)
-    lang = family(prog)
-    if lang is None or lang == "shell" or (prog == "r" and args[:1] == ["CMD"]):
-        return None
-    s = _scan(lang, prog, args)
-    if not s.code or s.module:
-        return None
-    return lang, "\n".join(s.code)
+    return program_input(argv)[0]
 
 
 def _shell_reads_stdin(prog: str, args: list[str]) -> bool:
@@ -367,19 +358,29 @@ def _shell_reads_stdin(prog: str, args: list[str]) -> bool:
 
 def reads_stdin_program(argv: Sequence[str]) -> str | None:
     """The language when argv would run a program read from stdin (`python3 -`, `sh -s`)."""
+    return program_input(argv)[1]
+
+
+def program_input(argv: Sequence[str]) -> tuple[tuple[str, str] | None, str | None]:
+    """(inline_code(argv), reads_stdin_program(argv)), reading the arguments once."""
     if not argv:
-        return None
+        return None, None
     prog, args = _argv(argv)
     lang = family(prog)
     if lang is None:
-        return None
+        return None, None
     if lang == "shell":
-        return lang if _shell_reads_stdin(prog, args) else None
+        return None, lang if _shell_reads_stdin(prog, args) else None
     if prog == "r" and args[:1] == ["CMD"]:
-        return None
+        return None, None
     s = _scan(lang, prog, args)
     if s.code or s.module:
-        return None
+        return None if s.module else (lang, "\n".join(s.code)), None
+    return None, _stdin_language(lang, prog, args, s)
+
+
+def _stdin_language(lang: str, prog: str, args: list[str], s: _Scan) -> str | None:
+    """reads_stdin_program for an interpreter whose arguments carry no inline code."""
     if lang == "awk":
         return lang if s.program_file in STDIN_FILES else None
     if s.program_file is not None:

@@ -21,7 +21,9 @@ MAX_STEPS = 4 * 64 * 1024
 TOO_COMPLEX = "the command is too complex to check"
 # First words that need the full treatment in emit (everything else is a plain program).
 SPECIAL = frozenset({*L.LAUNCHER_VALUE_OPTIONS, *L.SHELLS, "eval", "su", "runuser", "script",
-                     "watch", "find", "echo", "printf"})
+                     "watch", "find"})
+# Plain programs whose output a next pipeline stage may run (`echo … | sh`): see Emitter.follow.
+ECHOES = frozenset({"echo", "printf"})
 
 
 def has_glob(text: str) -> bool:
@@ -115,7 +117,7 @@ class Out:
 UNKNOWN = "\x00"  # stands for a value only known at run time (commands never hold NUL)
 
 
-def _assignment(w: Word) -> str:
+def assignment(w: Word) -> str:
     """`NAME=value` of an assignment word; a value only known at run time is UNKNOWN."""
     name, _, value = w.text.partition("=")
     return f"{name.rstrip('+')}={UNKNOWN if w.dynamic else value}"
@@ -170,6 +172,8 @@ class Emitter:
         self.add(Component(argv, text, (text,), unknown=unknown, redirs=tuple(redirs),
                            path=first.text if "/" in first.text else ""), stage)
         stage.comp = len(self.out.components) - 1
+        if program in ECHOES:
+            self.follow(program, words[1:], list(argv[1:]), (), stage)
         if "://" in text or program in FETCHERS:
             self.out.urls.extend(urls_in_words(program, argv[1:]))
         return True
@@ -186,7 +190,7 @@ class Emitter:
         if k == len(words):
             self.assign(words, redirs, stage)
             return
-        assigns = [_assignment(w) for w in words[:k]]
+        assigns = [assignment(w) for w in words[:k]]
         launched: list[str] = []  # launcher words (with their options), assignments dropped
         starts: list[int] = []
         names: list[str] = []
@@ -212,7 +216,7 @@ class Emitter:
             starts.append(len(prefix) + len(launched))
             launched += [program, *args[:end]]
             if program in ("env", "sudo"):
-                assigns += [_assignment(w) for w in rest_words[:end] if L.ASSIGNMENT.match(w.raw)]
+                assigns += [assignment(w) for w in rest_words[:end] if L.ASSIGNMENT.match(w.raw)]
             k += 1 + end
             if program == "parallel":
                 # `parallel CMD ::: A B`: the separators are no arguments of CMD
@@ -254,7 +258,7 @@ class Emitter:
             name, _, value = w.text.partition("=")
             known = None if w.dynamic or name.endswith("+") else value
             self.vars[name.rstrip("+")] = known
-            self.out.assigns.append(_assignment(w))
+            self.out.assigns.append(assignment(w))
             if name == "IFS":
                 # Word splitting then follows rules this parser does not model.
                 self.out.problems.append("the command changes IFS (how words are split)")

@@ -26,6 +26,7 @@ import re
 from rampartd.policy.matchers import FETCHERS, posix_basename, urls_in_words
 from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.command import (
+    ECHOES,
     MAX_COMPONENTS,
     SPECIAL,
     Component,
@@ -34,9 +35,10 @@ from rampartd.policy.shell.command import (
     ShellSyntaxError,
     Stage,
     Word,
+    assignment,
     has_glob,
 )
-from rampartd.policy.shell.embedded import EMBEDDERS, embedded_commands
+from rampartd.policy.shell.embedded import EMBEDDERS, ENV_COMMANDS, embedded_commands
 from rampartd.policy.shell.grammar import Parser
 
 __all__ = ["Component", "ParsedCommand", "parse_command"]
@@ -63,6 +65,9 @@ _QUOTED = re.compile(r"""'([^']*)'|"([^"]*)\"""")
 _RESERVED = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for",
                        "select", "case", "esac", "function", "coproc", "in", "!", "{", "}",
                        "[[", "]]", "time"})
+# The defaults of the fields a plain program's Component and ParsedCommand leave unset.
+_COMPONENT_TAIL = Component((), "", ())[3:]
+_PARSED_TAIL = ParsedCommand("", ())[5:]
 
 
 # A simple command's words, its redirections and the operator that ends it.
@@ -91,8 +96,20 @@ def _plain_split(text: str) -> list[_PlainCommand] | None:
     return commands
 
 
-def _plain_component(words: list[str]) -> Component | None:
-    """`git status`: a program that needs no unwrapping; None for anything else."""
+def _plain_component(words: list[str], feeds: bool) -> Component | None:
+    """`git status`: a program that needs no unwrapping; None for anything else.
+
+    feeds: its output goes to the next pipeline stage (`echo … | sh` runs what echo prints).
+    """
+    assigns: tuple[str, ...] = ()
+    if "=" in words[0]:
+        k = 0
+        while k < len(words) - 1 and L.ASSIGNMENT.match(words[k]):
+            k += 1  # `NODE_ENV=production npm run build`: assignments for the program
+        assigns = tuple(assignment(Word(w)) for w in words[:k])
+        if any(a.partition("=")[0] in ENV_COMMANDS for a in assigns):
+            return None  # `GIT_PAGER=CMD git log`: the parser unwraps CMD
+        words = words[k:]
     first = words[0]
     if first in _RESERVED or first in SPECIAL or "=" in first or has_glob(first):
         return None
@@ -102,14 +119,18 @@ def _plain_component(words: list[str]) -> Component | None:
         if not program or program in SPECIAL:
             return None
         argv = (program, *argv[1:])
+    if feeds and argv[0] in ECHOES:
+        return None  # `echo … | sh`: the parser feeds the payload to the next stage
     if argv[0] in L.LAUNCHER_SUBCOMMANDS and L.runs_subcommand(words):
         return None  # `npm exec -- cmd` launches cmd
     if argv[0] in EMBEDDERS and embedded_commands(argv[0], argv[1:]):
         return None  # `git submodule foreach CMD`: the parser unwraps it
     norm = " ".join(argv)
-    if "/" in first:
-        return Component(argv, norm, (norm,), path=first)
-    return Component(argv, norm, (norm,))
+    if assigns or "/" in first:
+        return Component(argv, norm, (norm,), assigns=assigns,
+                         path=first if "/" in first else "")
+    # the common case, built by tuple.__new__ (the NamedTuple constructor costs twice as much)
+    return tuple.__new__(Component, (argv, norm, (norm,), *_COMPONENT_TAIL))
 
 
 def _urls(comp: Component) -> tuple[str, ...]:
@@ -123,17 +144,17 @@ def _plain(text: str, commands: list[_PlainCommand]) -> ParsedCommand | None:
     built without the parser; None if a command needs unwrapping. It is what the tokenizer
     path builds for the same text."""
     if len(commands) == 1:  # the most common case, without the pipeline bookkeeping
-        comp = _plain_component(commands[0][0])
+        comp = _plain_component(commands[0][0], False)
         if comp is None:
             return None
-        return ParsedCommand(text, (comp,), (), _urls(comp), None)
+        return tuple.__new__(ParsedCommand, (text, (comp,), (), _urls(comp), None, *_PARSED_TAIL))
     components: list[Component] = []
     pipelines: list[str] = []
     urls: list[str] = []
     stages: list[str] = []  # texts of the current pipeline's stages
     piped = False
     for words, op in commands:
-        comp = _plain_component(words)
+        comp = _plain_component(words, op == "|")
         if comp is None:
             return None
         if piped:

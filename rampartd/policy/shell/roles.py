@@ -9,7 +9,7 @@ that value is (`curl -o FILE` writes FILE), and which flags make the operands wh
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -37,6 +37,27 @@ class Roles:
     host_first: bool = False          # only the first operand is a host (`ssh HOST CMD…`)
     at_files: bool = False            # `@file` / `name=@file` values are reads (curl -d)
     tree_options: frozenset[str] = _EMPTY  # options whose value is a whole tree (`unzip -d`)
+    # The letters X of the one-letter `-X` names above, so a flag cluster (`-rf`) is read
+    # letter by letter with set lookups (derived once, when the table is built).
+    option_letters: frozenset[str] = field(init=False, repr=False, compare=False)
+    value_letters: frozenset[str] = field(init=False, repr=False, compare=False)
+    recursive_letters: frozenset[str] = field(init=False, repr=False, compare=False)
+    flag_letters: frozenset[str] = field(init=False, repr=False, compare=False)
+    last_flag_letters: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        options = _letters(self.options)
+        derived = {"option_letters": options, "value_letters": options | _letters(self.values),
+                   "recursive_letters": _letters(self.recursive),
+                   "flag_letters": _letters(self.flags),
+                   "last_flag_letters": _letters(self.last_flags)}
+        for name, letters in derived.items():
+            object.__setattr__(self, name, letters)  # (the dataclass is frozen)
+
+
+def _letters(names: Iterable[str]) -> frozenset[str]:
+    """X for every one-letter option name `-X` among names."""
+    return frozenset(name[1] for name in names if len(name) == 2 and name[0] == "-")
 
 
 class Target(NamedTuple):
@@ -46,6 +67,10 @@ class Target(NamedTuple):
     kinds: tuple[str, ...]
     recursive: bool = False
     value: str | None = None  # the text when it is part of an argument (`of=FILE`)
+
+
+# The defaults of the fields after `recursive`, for the operand targets roles() builds.
+_TARGET_TAIL = Target(0, ())[3:]
 
 
 _R = ("read",)
@@ -346,16 +371,18 @@ SPECIAL = {"history": _history, "fc": _history, "git": _git, "tar": _tar, "bsdta
            "nerdctl": _containers}
 
 
-def _has_flag(roles_flags: frozenset[str] | Mapping[str, tuple[str, ...]], t: str) -> str | None:
+def _has_flag(roles_flags: frozenset[str] | Mapping[str, tuple[str, ...]],
+              letters: frozenset[str], t: str) -> str | None:
+    """The name in roles_flags that option word t gives (letters: their one-letter names)."""
     if t in roles_flags:
         return t
     if t.startswith("--"):
         name = t.split("=", 1)[0]
         return name if name in roles_flags else None
-    if t.startswith("-") and len(t) > 2:
+    if letters and t.startswith("-") and len(t) > 2:
         for c in t[1:]:
-            if f"-{c}" in roles_flags:
-                return f"-{c}"
+            if c in letters:
+                return "-" + c
     return None
 
 
@@ -386,8 +413,9 @@ def roles(argv: Sequence[str]) -> list[Target]:
             break
         if t.startswith("-") and len(t) > 1:
             name, eq, value = t.partition("=")
-            if name in spec.skip_unless or (not t.startswith("--") and len(t) > 2
-                                            and f"-{t[1]}" in spec.skip_unless):
+            cluster = len(t) > 2 and t[1] != "-"  # `-xyz`, not `--name`
+            if spec.skip_unless and (name in spec.skip_unless or (
+                    cluster and "-" + t[1] in spec.skip_unless)):
                 skip = 0
             if name in spec.options:
                 kinds = spec.options[name]
@@ -396,16 +424,15 @@ def roles(argv: Sequence[str]) -> list[Target]:
                 elif j + 1 < len(args):
                     j += 1
                     out.append(_value_target(j + 1, args[j], kinds, spec, name))
-            elif not t.startswith("--") and len(t) > 2 and f"-{t[1]}" in spec.options:
+            elif cluster and t[1] in spec.option_letters:
                 # `-ofile`: an option letter with its value attached
-                out.append(_value_target(idx, t[2:], spec.options[f"-{t[1]}"], spec,
-                                         f"-{t[1]}"))
+                out.append(_value_target(idx, t[2:], spec.options["-" + t[1]], spec,
+                                         "-" + t[1]))
             elif name in spec.values:
                 if not eq:
                     j += 1
             else:
-                hit = _cluster(t, spec) if (spec.options or spec.values) and len(t) > 2 \
-                    and not t.startswith("--") else None
+                hit = _cluster(t, spec) if cluster and spec.value_letters else None
                 if hit is not None:
                     # `-sLo FILE`, `-rn5`: flags, then a letter taking the rest or the next word
                     pos, opt = hit
@@ -420,14 +447,16 @@ def roles(argv: Sequence[str]) -> list[Target]:
                     elif not attached:
                         j += 1
                     t = t[:pos]
-                if _has_flag(spec.recursive, t):
+                if spec.recursive and _has_flag(spec.recursive, spec.recursive_letters, t):
                     recursive = True
-                flag = _has_flag(spec.flags, t)
-                if flag is not None:
-                    extra += spec.flags[flag]
-                flag = _has_flag(spec.last_flags, t)
-                if flag is not None:
-                    extra_last += spec.last_flags[flag]
+                if spec.flags:
+                    flag = _has_flag(spec.flags, spec.flag_letters, t)
+                    if flag is not None:
+                        extra += spec.flags[flag]
+                if spec.last_flags:
+                    flag = _has_flag(spec.last_flags, spec.last_flag_letters, t)
+                    if flag is not None:
+                        extra_last += spec.last_flags[flag]
             j += 1
             continue
         if spec.keyvals and "=" in t:
@@ -441,17 +470,18 @@ def roles(argv: Sequence[str]) -> list[Target]:
     operands = operands[skip:]
     if spec.host_first:
         return [*out, Target(operands[0], ("network",))] if operands else out
+    operand_kinds = (*spec.args, *extra) if extra else spec.args
     for n, idx in enumerate(operands):
         if spec.last and n == len(operands) - 1 and len(operands) > 1:
             kinds = (*spec.last, *extra_last)
         elif spec.first and n == 0:
             kinds = spec.first
         else:
-            kinds = (*spec.args, *extra)
+            kinds = operand_kinds
         if spec.hosts:
             kinds = (*kinds, "host") if kinds else ("network",)
-        if kinds:
-            out.append(Target(idx, kinds, recursive))
+        if kinds:  # (tuple.__new__: the NamedTuple constructor costs twice as much)
+            out.append(tuple.__new__(Target, (idx, kinds, recursive, *_TARGET_TAIL)))
     return out
 
 
@@ -461,9 +491,8 @@ def _cluster(t: str, spec: Roles) -> tuple[int, str] | None:
         c = t[i]
         if not c.isalnum():
             return None
-        option = f"-{c}"
-        if option in spec.options or option in spec.values:
-            return (i, option) if i > 1 else None  # (a first letter is handled as `-ofile`)
+        if c in spec.value_letters:
+            return (i, "-" + c) if i > 1 else None  # (a first letter is handled as `-ofile`)
     return None
 
 
