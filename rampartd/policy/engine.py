@@ -101,6 +101,8 @@ def _rule_holds(rule: Rule, subj: Subjects, call: ToolCall, counter: CallCounter
     """NO, POSSIBLY (only through targets known at run time) or SURELY."""
     if rule.default:
         return SURELY
+    if rule.effect_kinds and rule.effect_kinds.isdisjoint(subj.kinds()):
+        return NO  # its `effect:` selects none of the call's effects: no condition can hold
     restrictive = rule.restrictive
     if rule.has_command:
         if subj.parsed is None or (not restrictive and subj.problem is not None):

@@ -115,6 +115,12 @@ class Subjects:
             self.d.kinds = frozenset(map(_KIND, self.d.effects))
         return self.d.effects
 
+    def kinds(self) -> frozenset[str]:
+        """The kinds among the call's effects."""
+        if self.d.effects is None:
+            self.effects()
+        return self.d.kinds
+
     def files(self) -> list[_Ids]:
         """(effect, ids it could match, ids it surely matches) for every file effect."""
         if self.d.files is None:
