@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from rampartd.models import ToolCall
 from rampartd.policy.compiler import compile_text
-from rampartd.policy.effects import Builder, Effect, call_effects
+from rampartd.policy.effects import KINDS, MAX_EFFECTS, Builder, Effect, call_effects
 from rampartd.policy.engine import evaluate
 from rampartd.policy.overlap import UNKNOWN, Reach
 from rampartd.policy.shell.parse import parse_command
@@ -432,3 +432,20 @@ def test_effects_and_targets_built_without_their_constructors_have_every_field()
     assert len(b.out[0]) == len(Effect._fields)
     assert roles(("rm", "-r", "d")) == [Target(2, ("delete",), True)]
     assert all(len(t) == len(Target._fields) for t in roles(("cp", "a", "b")))
+
+
+def test_a_call_with_more_effects_than_are_listed_is_never_allowed() -> None:
+    ps = compile_text('version: "1"\ndefault_action: allow\npolicies:\n'
+                      '  - name: keys\n    match: {tool: exec}\n    rules:\n'
+                      '      - action: deny\n        when: {path_matches: ["~/.ssh/**"]}\n'
+                      '  - name: reads\n    match: {tool: exec}\n    rules:\n'
+                      '      - action: allow\n        when: {effect: [read, exec]}\n',
+                      file="t.yaml", home=HOME)
+    names = " ".join(f"f{i}" for i in range(MAX_EFFECTS + 10))
+    listed = effects(f"cat {names}")
+    assert len(listed) == MAX_EFFECTS + len(KINDS)
+    assert {e.kind for e in listed if e.target == UNKNOWN and e.unknown} == set(KINDS)
+    hidden = ToolCall("exec", "a", "s", {"command": f"cat {names} ~/.ssh/id_rsa"})
+    assert evaluate(ps, hidden).action == "ask"
+    few = ToolCall("exec", "a", "s", {"command": "cat f1 f2"})
+    assert evaluate(ps, few).action == "allow"

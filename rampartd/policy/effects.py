@@ -41,6 +41,7 @@ from rampartd.policy.urls import parse_url
 KINDS = ("read", "write", "delete", "chmod", "exec", "network", "signal", "env", "code")
 MAX_INLINE_DEPTH = 3
 MAX_EFFECTS = 2048
+_UNLISTED = "(more effects than rampartd lists)"
 
 # Tool arguments that name files, by tool class: every one of them yields an effect.
 PATH_KEYS = ("file_path", "path", "notebook_path", "absolute_path", "filepath", "filename",
@@ -148,12 +149,22 @@ class Builder:
         self.links: dict[str, str] = {}  # symlinks made on the line: link path → target word
 
     def add(self, effect: Effect) -> None:
-        """Record one effect (duplicates dropped; past MAX_EFFECTS only unknowns are kept)."""
+        """Record one effect (duplicates dropped; past MAX_EFFECTS see _overflow)."""
         key = (effect.kind, effect.target, effect.recursive, effect.flow)
-        if key in self._seen or len(self.out) >= MAX_EFFECTS:
+        if key in self._seen:
+            return
+        if len(self.out) >= MAX_EFFECTS:
+            self._overflow()
             return
         self._seen.add(key)
         self.out.append(effect)
+
+    def _overflow(self) -> None:
+        """Past MAX_EFFECTS, what else the call does is not listed: one effect of every kind
+        with a target only known at run time stands for it, so a deny or ask can still hold
+        (as ask) and no allow covers the call."""
+        if len(self.out) == MAX_EFFECTS:
+            self.out += [Effect(kind, UNKNOWN, True, source=_UNLISTED) for kind in KINDS]
 
     def mark(self, old: Effect | None, marked: Effect) -> None:
         """Put an effect with its flow marker in place of the same one without (or add it)."""
@@ -168,7 +179,10 @@ class Builder:
         """add(Effect(kind, target, …)) for the frequent effects: a duplicate is not built, and
         a new one is built by tuple.__new__ (the NamedTuple constructor costs twice as much)."""
         key = (kind, target, recursive, "")  # as add's key: no flow marker
-        if key in self._seen or len(self.out) >= MAX_EFFECTS:
+        if key in self._seen:
+            return
+        if len(self.out) >= MAX_EFFECTS:
+            self._overflow()
             return
         self._seen.add(key)
         fields = (kind, target, unknown, wild, recursive, source, host, *_EFFECT_TAIL)
