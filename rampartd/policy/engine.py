@@ -157,10 +157,12 @@ def _in_scope(policy: Policy, call: ToolCall) -> bool:
 def call_tool_class(policy_set: PolicySet, call: ToolCall) -> str:
     """The class a call is evaluated under: its host tool name mapped (an mcp call carrying a
     `command` is a shell call)."""
+    return _tool_class(policy_set, call, command_text(call.params))
+
+
+def _tool_class(policy_set: PolicySet, call: ToolCall, text: str | None) -> str:
     tool = policy_set.tool_class(call.tool)
-    if tool == "mcp" and command_text(call.params) is not None:
-        return "exec"
-    return tool
+    return "exec" if tool == "mcp" and text is not None else tool
 
 
 def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | None = None,
@@ -174,9 +176,7 @@ def find_with_subjects(policy_set: PolicySet, call: ToolCall, counter: CallCount
                        now: float | None) -> tuple[list[Match], Subjects]:
     """find_matches, and what the rules saw of the call (for explaining the decision)."""
     text = command_text(call.params)
-    tool = policy_set.tool_class(call.tool)
-    if tool == "mcp" and text is not None:  # as call_tool_class, without reading it twice
-        tool = "exec"
+    tool = _tool_class(policy_set, call, text)
     plan = policy_set.plan_for(tool, call.tool)
     subj = Subjects(policy_set, plan, call, tool, text)
     decided: set[int] = set()

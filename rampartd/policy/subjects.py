@@ -236,14 +236,10 @@ class Subjects:
             for name, positions in plan.by_param:
                 if name in params:
                     found.update(positions)
-        d = self.d
         for kind, index in plan.index.items():
             needs = _NEEDS.get(kind)
-            if needs is not None:
-                if d.effects is None:
-                    self.effects()
-                if needs.isdisjoint(d.kinds):
-                    continue  # no effect of the kinds this pattern kind looks at
+            if needs is not None and needs.isdisjoint(self.kinds()):
+                continue  # no effect of the kinds this pattern kind looks at
             for ids in self.id_sets(kind):
                 for pid in ids:
                     hit = index.get(pid)
@@ -263,11 +259,10 @@ class Subjects:
 
     def _id_sets(self, kind: str) -> list[frozenset[int]]:
         if kind == "effect":
-            if self.d.effects is None:
-                self.effects()  # (the kinds are known once the effects are)
-            ids = _KIND_ID_SETS.get(self.d.kinds)
+            kinds = self.kinds()
+            ids = _KIND_ID_SETS.get(kinds)
             if ids is None:  # at most one entry per combination of the few effect kinds
-                ids = _KIND_ID_SETS[self.d.kinds] = frozenset([KIND_IDS[k] for k in self.d.kinds])
+                ids = _KIND_ID_SETS[kinds] = frozenset([KIND_IDS[k] for k in kinds])
             return [ids]
         if kind == "path":
             return [maybe for _, maybe, _ in self.files()]
