@@ -36,6 +36,7 @@ from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.command import Component, ParsedCommand, has_glob
 from rampartd.policy.shell.parse import parse_command
 from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, option_values, roles
+from rampartd.policy.shell.socat import socat_addresses
 from rampartd.policy.urls import is_loopback, parse_url
 
 KINDS = ("read", "write", "delete", "chmod", "exec", "network", "signal", "env", "code")
@@ -417,6 +418,12 @@ class ShellEffects:
                 b.add(Effect("signal", _fold_dynamic(word) if k in dynamic else word,
                              k in dynamic, source=src))
         self.roles(argv, dynamic, src)
+        if program == "socat":
+            for at, kinds, text in socat_addresses(argv, dynamic):
+                if kinds == ("network",):
+                    b.url(text, src, dynamic=at in dynamic)
+                else:
+                    b.file(kinds, text, src, dynamic=at in dynamic)
         if program == "find":
             self.find_exec(argv, dynamic, src)
         if ":" in src or program in FETCHERS or program == "wget":
