@@ -36,7 +36,8 @@ from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.command import Component, ParsedCommand, has_glob
 from rampartd.policy.shell.parse import parse_command
 from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, option_values, roles
-from rampartd.policy.urls import parse_url
+from rampartd.policy.shell.socat import socat_addresses
+from rampartd.policy.urls import is_loopback, parse_url
 
 KINDS = ("read", "write", "delete", "chmod", "exec", "network", "signal", "env", "code")
 MAX_INLINE_DEPTH = 3
@@ -431,12 +432,20 @@ class ShellEffects:
                 b.add(Effect("signal", _fold_dynamic(word) if k in dynamic else word,
                              k in dynamic, source=src))
         self.roles(argv, dynamic, src)
+        if program == "socat":
+            for at, kinds, text in socat_addresses(argv, dynamic):
+                if kinds == ("network",):
+                    b.url(text, src, dynamic=at in dynamic)
+                else:
+                    b.file(kinds, text, src, dynamic=at in dynamic)
         if program == "find":
             self.find_exec(argv, dynamic, src)
         if ":" in src or program in FETCHERS or program == "wget":
             self.urls(program, argv, dynamic, src)
             if program in FETCHERS or program == "wget":
                 self.downloads(argv, src)
+        if program in ("scp", "rsync"):
+            self.copies_in(argv, src)
         self.runs_downloaded(program, argv, src)
         self.fills_from_network(comp, program, argv)
         if program == "tee":
@@ -613,6 +622,25 @@ class ShellEffects:
                     name = e.target.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
                     if name and "." in name:
                         self.fetched.add(self.b.path(name)[0])
+
+    def copies_in(self, argv: list[str], src: str) -> None:
+        """`scp HOST:f dest`, `rsync -a HOST:d/ dest`: what lands in dest came from another
+        machine, so running it later on the line runs fetched code."""
+        mine = [e for e in self.b.out if e.source == src]
+        if not any(e.kind == "network" and (e.unknown or not is_loopback(e.host))
+                   for e in mine):
+            return
+        # the names the remote files keep in a destination directory (`scp HOST:i.sh .`)
+        names = [posix_basename(w[m.end():]) for w in argv[1:]
+                 if (m := _REMOTE.match(w)) and w[m.end():].strip("/")]
+        for e in mine:
+            if e.kind != "write":
+                continue
+            self.fetched.add(e.target)
+            self.fetched.update(self.b.path(f"{e.target.rstrip('/')}/{name}")[0]
+                                for name in names)
+            if e.recursive:
+                self.fetched_dirs.add(e.target)
 
     def runs_downloaded(self, program: str, argv: list[str], src: str) -> None:
         """Running or installing a file fetched earlier on the line runs code nobody has

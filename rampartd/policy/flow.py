@@ -7,11 +7,12 @@ process substitution (`b <(a)`, `a > >(b)`, `tee >(b)`), a command substitution 
 any number of parts in between (`curl … | tee x | base64 -d | sh`).
 
 - **Fetched code**: content from a part that fetches from a host other than this machine (a
-  fetcher, a socket, a DNS lookup, inline code that fetches) reaching a part that runs what
-  arrives - a shell or interpreter reading its program from stdin or from a process
-  substitution, `source /dev/stdin`, `eval`/`sh -c` of a command substitution, `make -f -`,
-  `awk` calling `system`, inline code that `exec`s its stdin, a shell or interpreter started
-  by `xargs` - marks that part's `code` effect (or a new one) with flow "fetched".
+  fetcher, a socket, a DNS lookup, a command run over ssh, inline code that fetches)
+  reaching a part that runs what arrives - a shell or interpreter reading its program from
+  stdin or from a process substitution, `source /dev/stdin`, `eval`/`sh -c` of a command
+  substitution, `make -f -`, `awk` calling `system`, inline code that `exec`s its stdin, a
+  shell or interpreter started by `xargs` - marks that part's `code` effect (or a new one)
+  with flow "fetched".
 - **Upload**: a part that sends a named file (`curl -T f`, `-d @f`, `-F k=@f`, `wget
   --post-file f`, `http … @f`, `nc host port < f`), or sends its stdin (`curl -d @-`/`-T -`,
   `http`/`xh`, `nc`/`ncat`/`socat`/`telnet`/`openssl`) fed with local data, or carries local
@@ -22,8 +23,8 @@ any number of parts in between (`curl … | tee x | base64 -d | sh`).
   filter fed on stdin (`base64`, `gzip`, `tee`) carries what it is given.
 
 Files written on the line and then run (`curl -o f … && sh f`, `git clone URL d && make -C
-d`) are followed by the effects model itself (rampartd.policy.effects), which marks that code
-"fetched" too.
+d`, `scp HOST:f . && sh f`) are followed by the effects model itself
+(rampartd.policy.effects), which marks that code "fetched" too.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from rampartd.policy.inline.argv import STDIN_FILES, family
 from rampartd.policy.matchers import FETCHERS
 from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.command import Component
+from rampartd.policy.shell.roles import PROGRAMS, option_values
 from rampartd.policy.urls import is_loopback
 
 
@@ -76,6 +78,8 @@ _RECEIVERS = frozenset({*FETCHERS, "wget", "lwp-request", "GET", "fetch", "lynx"
 _SOCKETS = frozenset({"nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "socat", "telnet",
                       "openssl", "cryptcat", "pwncat"})
 _HTTPIE = frozenset({"http", "https", "xh", "httpie"})
+# Programs whose output is what a command printed on another machine (`ssh HOST CMD`).
+_REMOTE_SHELLS = frozenset({"ssh", "autossh"})
 _SENDERS = frozenset({"curl", "wget", *_HTTPIE, *_SOCKETS})
 # Programs whose own output tells nothing about this machine.
 _HARMLESS = frozenset({"echo", "printf", "date", "seq", "true", "false", "yes", "uuidgen",
@@ -240,7 +244,8 @@ def _own(part: _Part, mine: list[Effect]) -> int:
     program = comp.program
     bits = 0
     if any(_remote(e) for e in mine) and (
-            program in _RECEIVERS or family(program.lower()) not in (None, "shell")):
+            program in _RECEIVERS or family(program.lower()) not in (None, "shell")
+            or (program in _REMOTE_SHELLS and _runs_remote(comp.argv))):
         bits |= NET
     if any(e.kind == "read" and e.target not in _DEVICES for e in mine):
         return bits | DATA
@@ -251,6 +256,29 @@ def _own(part: _Part, mine: list[Effect]) -> int:
     if fed or bits & NET or (program in _HARMLESS and not comp.unknown):
         return bits
     return bits | DATA
+
+
+def _runs_remote(argv: Sequence[str]) -> bool:
+    """True if an ssh line runs a command on the host: a word after the host, and no `-N`
+    (a tunnel: `ssh -N -L 8080:db:80 host` prints nothing of the other machine)."""
+    values = option_values(argv)
+    letters = PROGRAMS[argv[0]].value_letters
+    host = False
+    for k, a in enumerate(argv[1:], 1):
+        if k in values:
+            continue
+        if a.startswith("-") and len(a) > 1:
+            # flags up to the first letter that takes a value (`-fNL PORT:H:P`, not `-oN…`)
+            for c in a[1:]:
+                if c == "N":
+                    return False
+                if c in letters or not c.isalpha():
+                    break
+            continue
+        if host:
+            return True
+        host = True
+    return False
 
 
 def _runs(comp: Component, channel: str, at: int) -> bool:

@@ -195,8 +195,9 @@ PROGRAMS: dict[str, Roles] = {
                            "--save-cookies": _W}),
     "aria2c": Roles(options={"-o": _W, "--out": _W, "-d": _W, "--dir": _W, "-i": _R,
                              "--input-file": _R}),
-    **_same("nc ncat netcat nc.traditional nc.openbsd telnet socat ping ping6 traceroute "
+    **_same("nc ncat netcat nc.traditional nc.openbsd telnet ping ping6 traceroute "
             "tracepath mtr dig nslookup host whois ftp tftp", _NET),
+    "socat": Roles(),  # its addresses have a syntax of their own (rampartd.policy.shell.socat)
     **_same("ssh sftp mosh autossh", Roles(hosts=True, host_first=True,
                                             values=(_SSH_VALUES | {"-i"}) - {"-F"},
                                             options={"-F": _R})),
