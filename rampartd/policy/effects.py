@@ -110,6 +110,11 @@ class Effect(NamedTuple):
 _EFFECT_TAIL = Effect("", "")[7:]
 
 
+def _key(effect: Effect) -> tuple[str, str, bool, str]:
+    """What makes two effects the same one."""
+    return effect.kind, effect.target, effect.recursive, effect.flow
+
+
 def _fold_dynamic(word: str) -> str:
     """A word's text with every run-time-only part (`${X}`, `$(…)`) replaced by UNKNOWN."""
     folded = _DYNAMIC.sub(UNKNOWN, word)
@@ -151,7 +156,7 @@ class Builder:
 
     def add(self, effect: Effect) -> None:
         """Record one effect (duplicates dropped; past MAX_EFFECTS see _overflow)."""
-        key = (effect.kind, effect.target, effect.recursive, effect.flow)
+        key = _key(effect)
         if key in self._seen:
             return
         if len(self.out) >= MAX_EFFECTS:
@@ -171,23 +176,16 @@ class Builder:
         """Put an effect with its flow marker in place of the same one without (or add it)."""
         if old is not None and old in self.out:
             self.out[self.out.index(old)] = marked
-            self._seen.add((marked.kind, marked.target, marked.recursive, marked.flow))
+            self._seen.add(_key(marked))
         else:
             self.add(marked)
 
     def record(self, kind: str, target: str, unknown: bool, wild: bool, recursive: bool,
                source: str, host: str = "") -> None:
-        """add(Effect(kind, target, …)) for the frequent effects: a duplicate is not built, and
-        a new one is built by tuple.__new__ (the NamedTuple constructor costs twice as much)."""
-        key = (kind, target, recursive, "")  # as add's key: no flow marker
-        if key in self._seen:
-            return
-        if len(self.out) >= MAX_EFFECTS:
-            self._overflow()
-            return
-        self._seen.add(key)
+        """add(Effect(kind, target, …)) for the frequent effects, built by tuple.__new__ (the
+        NamedTuple constructor costs twice as much)."""
         fields = (kind, target, unknown, wild, recursive, source, host, *_EFFECT_TAIL)
-        self.out.append(tuple.__new__(Effect, fields))
+        self.add(tuple.__new__(Effect, fields))
 
     def path(self, word: str, *, dynamic: bool = False, cwd: str | None = None
              ) -> tuple[str, bool, bool]:
