@@ -50,24 +50,33 @@ def compile_regex(regex: str) -> Any:
         raise PatternError(f"invalid regex {regex!r}: {exc}") from None
 
 
-def _class(glob: str, i: int) -> tuple[str, int]:
-    """Translate the `[...]` starting at glob[i]; returns (regex, index after it)."""
+def bracket(text: str, i: int) -> tuple[bool, str, int] | None:
+    """The glob class `[...]` starting at text[i]: (negated, its characters as written, the
+    index after it), or None when it is not closed. A `]` first in the class is literal."""
     j = i + 1
-    negate = j < len(glob) and glob[j] in "!^"
+    negate = j < len(text) and text[j] in "!^"
     if negate:
         j += 1
     start = j
-    if j < len(glob) and glob[j] == "]":
+    if j < len(text) and text[j] == "]":
         j += 1
-    while j < len(glob) and glob[j] != "]":
+    while j < len(text) and text[j] != "]":
         j += 1
-    if j >= len(glob):
+    if j >= len(text):
+        return None
+    return negate, text[start:j], j + 1
+
+
+def _class(glob: str, i: int) -> tuple[str, int]:
+    """Translate the `[...]` starting at glob[i]; returns (regex, index after it)."""
+    found = bracket(glob, i)
+    if found is None:
         raise PatternError(f"unclosed '[' in {glob!r}")
-    body = glob[start:j]
+    negate, body, end = found
     if not body:
         raise PatternError(f"empty '[]' in {glob!r}")
     escaped = "".join("\\" + c if c in "\\[]^" else c for c in body)
-    return ("[^" if negate else "[") + escaped + "]", j + 1
+    return ("[^" if negate else "[") + escaped + "]", end
 
 
 def literal_regex(text: str) -> str:

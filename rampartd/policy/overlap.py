@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rampartd.policy.matchers import expand_home
+from rampartd.policy.matchers import bracket, expand_home
 
 UNKNOWN = "\x00"
 WILD = re.compile(r"[*?\x00]|\[[^/]*\]")
@@ -50,18 +50,10 @@ class _Nfa:
 
 
 def _class(text: str, i: int) -> tuple[Pred, int] | None:
-    j = i + 1
-    neg = j < len(text) and text[j] in "!^"
-    if neg:
-        j += 1
-    start = j
-    if j < len(text) and text[j] == "]":
-        j += 1
-    while j < len(text) and text[j] != "]":
-        j += 1
-    if j >= len(text):
+    found = bracket(text, i)
+    if found is None:
         return None
-    body = text[start:j]
+    neg, body, end = found
     chars: set[str] = set()
     k = 0
     while k < len(body):
@@ -73,7 +65,7 @@ def _class(text: str, i: int) -> tuple[Pred, int] | None:
             k += 1
     if neg:
         chars.add("/")
-    return (neg, frozenset(chars - ({"/"} if not neg else set()))), j + 1
+    return (neg, frozenset(chars - ({"/"} if not neg else set()))), end
 
 
 def _build(text: str, *, recursive: bool = False, pattern: bool = False) -> _Nfa:
