@@ -7,9 +7,9 @@ attacks - plus reads, writes, edits and fetches) and calls to synthetic custom t
 figure is printed next to a baseline measured in the same run: one dict lookup plus one
 precompiled regex search per call, the least any policy check could cost.
 
-"cold" clears the per-plan memos of parsed commands and of their effects before every call,
-so each command is parsed, its effects derived and matched from scratch; "warm" lets repeated
-commands hit the memos, as an agent that runs `git status` a hundred times does.
+"cold" clears the memos of decisions, of parsed commands and of their effects before every
+call, so each command is parsed, its effects derived and matched from scratch; "warm" lets
+repeated calls hit the memos, as an agent that runs `git status` a hundred times does.
 
 --stages also times two stages of a cold evaluation alone, for the standard policy: parsing
 the shell calls' commands, and deriving every call's effects from its parsed command or its
@@ -159,9 +159,10 @@ def main() -> None:
         plans = [ps.plan_for(t) for t in {c.tool for c in calls}]
 
         def run() -> None:
+            ps.decisions.clear()
             for plan in plans:
                 plan.commands.clear()
-                getattr(plan, "effects", {}).clear()  # what commands' effects matched to
+                plan.effects.clear()  # what commands' effects matched to
         return run
 
     for ps in (standard, big):  # build every plan and warm the interpreter once

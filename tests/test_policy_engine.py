@@ -368,3 +368,61 @@ def test_dotted_param_names_cannot_be_shadowed(params: dict[str, Any], action: s
         when: {params: {options.dry_run: {eq: false}}}
 """)
     assert run(ps, "deploy", **params).action == action
+
+
+MEMO = """\
+  - name: force
+    match: {tool: deploy}
+    rules:
+      - action: deny
+        message: forced
+        when: {params: {force: {eq: true}}}
+  - name: ops-only
+    match: {tool: exec, agent: "ops-*"}
+    rules:
+      - action: deny
+        message: not for ops
+        when: {command_matches: ["make *"]}
+  - name: here
+    match: {tool: exec}
+    rules:
+      - action: ask
+        message: secret file
+        when: {path_matches: ["/srv/secret/**"]}
+"""
+
+
+def test_repeated_calls_are_answered_from_the_decision_memo() -> None:
+    ps = policy_set(MEMO)
+    first = run(ps, command="make all", agent="ops-1")
+    assert first.action == "deny" and len(ps.decisions) == 1
+    again = run(ps, command="make all", agent="ops-1")
+    assert again[:5] == first[:5] and len(ps.decisions) == 1
+    # Everything the engine reads is part of the key: agent, session, cwd, argument types.
+    assert run(ps, command="make all", agent="dev").action == "allow"
+    assert run(ps, command="cat x", cwd="/srv/secret").action == "ask"
+    assert run(ps, command="cat x", cwd="/srv/other").action == "allow"
+    assert run(ps, "deploy", force=True).action == "deny"
+    assert run(ps, "deploy", force=1).action == "allow"  # 1 is no boolean true
+    assert run(ps, "deploy", force=True).action == "deny"
+    assert len(ps.decisions) == 6
+
+
+def test_nested_long_and_counted_calls_are_decided_afresh() -> None:
+    ps = policy_set(MEMO)
+    assert run(ps, "deploy", force=True, targets=["a", "b"]).action == "deny"
+    assert run(ps, command="make " + "x" * 5000, agent="ops-1").action == "deny"
+    assert ps.decisions == {}
+    counted = policy_set("""\
+  - name: rate
+    match: {tool: search}
+    rules:
+      - action: deny
+        when: {call_count: {max: 1, window: 60s}}
+""")
+    counter = SlidingWindowCounter()
+    call = ToolCall(tool="search", agent="bot", session="s", params={"q": "x"})
+    assert evaluate(counted, call, counter=counter, now=1.0).action == "allow"
+    counter.record("bot", "search", 1.0)
+    assert evaluate(counted, call, counter=counter, now=2.0).action == "deny"
+    assert counted.decisions == {}

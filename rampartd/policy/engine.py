@@ -248,7 +248,41 @@ def decide(policy_set: PolicySet, matches: list[Match], parsed: ParsedCommand | 
 
 def evaluate(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | None = None,
              now: float | None = None) -> Decision:
-    """Decide one tool call; `now` (seconds) is required when a counter is given."""
+    """Decide one tool call; `now` (seconds) is required when a counter is given.
+
+    A decision is a function of the set and the call's content alone, unless a rule counts
+    calls: agents repeat calls (`git status` a hundred times), so decisions of small calls
+    are memoised per set, and a repeat costs one key and one lookup.
+    """
     start = time.perf_counter_ns()
+    key = _memo_key(call)
+    if key is not None:
+        hit = policy_set.decisions.get(key)
+        if hit is not None:
+            return Decision(*hit[:5], (time.perf_counter_ns() - start) // 1000)
     matches, subj = find_with_subjects(policy_set, call, counter, now)
-    return decide(policy_set, matches, subj.parsed, start)
+    decision = decide(policy_set, matches, subj.parsed, start)
+    if key is not None and not subj.plan.counted:
+        policy_set.remember(key, decision)
+    return decision
+
+
+# Argument values a memo key holds as they are (with their type: True == 1 == 1.0 as keys).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_MEMO_CHARS = 4096  # a call with more text than this is not memoised (the memo stays small)
+
+
+def _memo_key(call: ToolCall) -> tuple[Any, ...] | None:
+    """What decides a call, as a hashable key; None for calls with nested or long arguments."""
+    items = []
+    chars = 0
+    for name, value in call.params.items():
+        kind = type(value)
+        if kind not in _SCALARS:
+            return None
+        if kind is str:
+            chars += len(value)
+            if chars > _MEMO_CHARS:
+                return None
+        items.append((name, kind, value))
+    return call.tool, call.agent, call.session, call.cwd, tuple(items)

@@ -115,6 +115,8 @@ def flow_effects(components: Sequence[Component], effects: Sequence[Effect]
     nothing (the common case costs one length and one set test)."""
     if len(components) < 2 and not (components and components[0].program in _SENDERS):
         return []
+    if not any(_remote(e) for e in effects):
+        return []  # both markers need a contact with another machine somewhere on the line
     parts = [_Part(c) for c in components]
     for j, part in enumerate(parts):
         _link_substitutions(parts, j)

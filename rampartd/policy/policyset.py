@@ -270,6 +270,7 @@ class Plan:
 
     effects: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False,
                                                       compare=False)
+    counted: bool = False  # some rule has a call_count (its decisions depend on history)
 
     def derived(self, text: str, cwd: str | None, new: Callable[[], Any]) -> Any:
         """The memo of what a command's effects matched to, from one working directory."""
@@ -333,7 +334,8 @@ class Plan:
                    {k: {pid: tuple(v) for pid, v in m.items()} for k, m in index.items() if m},
                    tuple(always), tuple((k, tuple(v)) for k, v in by_param.items()),
                    trees=PatternSet(trees) if trees else None,
-                   opaque=tuple(opaque))
+                   opaque=tuple(opaque),
+                   counted=any(rule.call_count is not None for _, rule in rules))
 
 
 @dataclass(frozen=True)
@@ -352,6 +354,14 @@ class PolicySet:
     _tool_plans: dict[str, Plan] = field(default_factory=dict, repr=False, compare=False)
     _reach: list[Reach] = field(default_factory=list, repr=False, compare=False)
     _classes: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # what calls were decided (see rampartd.policy.engine.evaluate): a bounded memo
+    decisions: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def remember(self, key: Any, decision: Any) -> None:
+        """Memoise the decision for a call that only its content decides."""
+        if len(self.decisions) >= _COMMAND_CACHE:
+            self.decisions.clear()
+        self.decisions[key] = decision
 
     @property
     def enabled(self) -> tuple[Policy, ...]:
