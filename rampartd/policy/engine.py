@@ -257,9 +257,10 @@ def evaluate(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | No
     start = time.perf_counter_ns()
     key = _memo_key(call)
     if key is not None:
-        hit = policy_set.decisions.get(key)
+        hit: Decision | None = policy_set.decisions.get(key)
         if hit is not None:
-            return Decision(*hit[:5], (time.perf_counter_ns() - start) // 1000)
+            return Decision(hit.action, hit.message, hit.policy, hit.matched_policies,
+                            hit.suggestions, (time.perf_counter_ns() - start) // 1000)
     matches, subj = find_with_subjects(policy_set, call, counter, now)
     decision = decide(policy_set, matches, subj.parsed, start)
     if key is not None and not subj.plan.counted:
