@@ -333,6 +333,38 @@ def test_reach_never_raises(text: str, recursive: bool) -> None:
         assert reach.could_match(text, recursive, pattern, lambda _: True, [5000]) in (True, False)
 
 
+# Patterns of every shape Reach.plausible sorts out: literal prefixes, trees, `**/NAME`,
+# `**/.X*`, wildcard-led, `re:`.
+PLAUSIBLE = ("/", "~", "/home/*", "/etc/shadow", "/etc/cron*/**", "~/.ssh/id_*", "/proc/**/environ",
+             "**/.env", "**/.env.*", "**/.*_history", "**/*.pem", "**/AppData/**", "**/rampartd.db",
+             "~/.config/gcloud/**", "re:\\.kube/config$", "/home/*/.npmrc")
+SEGMENTS = st.lists(st.sampled_from([
+    "home", "u", "proj", ".ssh", "id_rsa", ".env", ".env.local", "x_history", "*", "**", "*.py",
+    "*rc", ".*", ".e*", "?", "[.]env", "id_*", "etc", "shadow", "cron.d", "proc", "1", "environ",
+    "AppData", "rampartd.db", ".config", "gcloud", "key.pem", UNKNOWN, "a" + UNKNOWN, ".."]),
+    min_size=1, max_size=6)
+
+
+@FUZZ
+@given(st.sampled_from(["/", "/home/u/", "", UNKNOWN + "/"]), SEGMENTS, st.booleans())
+def test_plausible_patterns_are_all_that_could_match(start: str, parts: list[str],
+                                                     recursive: bool) -> None:
+    target = (start + "/".join(parts)).replace("//", "/")
+    reach = Reach(HOME)
+    left = set(reach.plausible(target, PLAUSIBLE, [10**6]))
+    for k, pattern in enumerate(PLAUSIBLE):
+        if reach.could_match(target, recursive, pattern, lambda _: True, [10**6]):
+            assert k in left, (target, pattern)
+
+
+def test_plausible_leaves_out_what_literal_parts_rule_out() -> None:
+    reach = Reach(HOME)
+    left = {PLAUSIBLE[k] for k in reach.plausible("/home/u/proj/*.py", PLAUSIBLE, [10**6])}
+    assert left == {"/", "~", "/home/*", "/home/*/.npmrc", "**/*.pem", "re:\\.kube/config$"}
+    left = {PLAUSIBLE[k] for k in reach.plausible("/home/u/proj/*rc", PLAUSIBLE, [10**6])}
+    assert "**/.env.*" in left  # `*rc`'s star may match nothing: the name may begin with a dot
+
+
 @FUZZ
 @given(st.dictionaries(st.sampled_from(["path", "file_path", "paths", "pattern", "glob", "url",
                                         "notebook_path", "input"]),

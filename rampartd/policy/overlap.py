@@ -13,9 +13,11 @@ run time). A recursive target also names everything below it.
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
+import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rampartd.policy.matchers import bracket, expand_home
@@ -234,6 +236,9 @@ class _Pattern:
     nfa: _Nfa
     prefix: str   # literal text up to the first wildcard ("" for `**/…` patterns)
     segment: str  # for `**/NAME/…`: NAME when it is literal, else ""
+    lead: str     # for `**/X…` when that name is not literal: X, its literal first character
+    depth: int    # how many `/` every path it matches has (-1: any number); with `tree`, at least
+    tree: bool    # `dir/**`: dir and everything below it
 
 
 def _literal_prefix(text: str) -> str:
@@ -265,6 +270,45 @@ def _segments(parts: list[str]) -> _Segments:
     return _Segments(frozenset(parts), any_name, tuple(dict.fromkeys(globs)))
 
 
+@dataclass(slots=True)
+class _Literals:
+    """A list of path patterns sorted out by the literal parts could_match prunes with, so a
+    target meets only the patterns those parts leave (see Reach.plausible)."""
+
+    rest: list[int]                  # `re:` patterns, and those with no literal part: all tried
+    by_prefix: dict[str, list[int]]  # literal prefix → positions
+    prefixes: list[str]              # the prefixes, sorted
+    lengths: list[int]               # their distinct lengths, ascending
+    by_segment: dict[str, list[int]]  # `**/NAME/…` → positions
+    by_lead: dict[str, list[int]]    # `**/X…` with wildcards after a literal X → positions
+    hidden: tuple[str, ...]          # by_segment's names that begin with a dot
+    plain: tuple[str, ...]           # and the others
+
+
+def _depth(text: str) -> int:
+    """How many `/` every path a glob or target names has (they only come from its literal
+    `/`s), or -1 when that is not fixed (`**`, text known at run time) or not read here
+    (classes, escapes)."""
+    if "**" in text or UNKNOWN in text or "[" in text or "\\" in text:
+        return -1
+    return text.count("/")
+
+
+def _head(name: str) -> str:
+    """What a target's name can begin with, as _build reads it: its literal first character;
+    `*` for a wildcard, which can begin with anything but a dot; UNKNOWN for anything: text
+    only known at run time, a name too long to judge, or a leading `*` that may match nothing
+    before more text (`*rc`, `**`), which _build lets the wildcard's loop begin with a dot."""
+    if UNKNOWN in name or len(name) > NAME_MAX or (name[0] == "*" and name[1:2] not in "."):
+        return UNKNOWN
+    return "*" if name[0] in "*?[" else name[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def _glob_regex(part: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(part))
+
+
 def _could_hold(segs: _Segments, seg: str) -> bool:
     """Could some segment of target be `seg` (a literal name)? A bare `*` is taken for the
     names of a directory, not for a name an at-any-depth rule looks for (`rm -rf *` in a
@@ -285,6 +329,7 @@ class Reach:
         self._targets: dict[tuple[str, bool], _Nfa] = {}
         self._parts: dict[str, _Segments] = {}
         self._prefixes: dict[str, str] = {}
+        self._lists: dict[tuple[str, ...], _Literals] = {}
 
     def _pattern(self, source: str) -> _Pattern | None:
         if source not in self._patterns:
@@ -295,12 +340,85 @@ class Reach:
                 # `dir/**` also matches `dir` itself
                 nfa = (_build(glob[:-3], recursive=True, pattern=True) if glob.endswith("/**")
                        else _build(glob, pattern=True))
-                segment = ""
+                segment = lead = ""
                 if glob.startswith("**/"):
                     first = glob[3:].split("/", 1)[0]
                     segment = first if not WILD.search(first) and "\\" not in first else ""
-                self._patterns[source] = _Pattern(nfa, _literal_prefix(glob), segment)
+                    if not segment and first and first[0] not in "*?[\\\x00":
+                        lead = first[0]
+                tree = glob.endswith("/**")
+                self._patterns[source] = _Pattern(nfa, _literal_prefix(glob), segment, lead,
+                                                  _depth(glob[:-3] if tree else glob), tree)
         return self._patterns[source]
+
+    def _literals(self, sources: tuple[str, ...]) -> _Literals:
+        found = self._lists.get(sources)
+        if found is None:
+            rest: list[int] = []
+            by_prefix: dict[str, list[int]] = {}
+            by_segment: dict[str, list[int]] = {}
+            by_lead: dict[str, list[int]] = {}
+            for k, source in enumerate(sources):
+                pat = self._pattern(source)
+                if pat is None or not (pat.prefix or pat.segment):
+                    lead = pat.lead if pat is not None else ""
+                    if lead:
+                        by_lead.setdefault(lead, []).append(k)
+                    else:
+                        rest.append(k)
+                elif pat.prefix:
+                    by_prefix.setdefault(pat.prefix, []).append(k)
+                else:
+                    by_segment.setdefault(pat.segment, []).append(k)
+            if len(self._lists) > 64:
+                self._lists.clear()
+            found = self._lists[sources] = _Literals(
+                rest, by_prefix, sorted(by_prefix), sorted({len(p) for p in by_prefix}),
+                by_segment, by_lead, tuple(n for n in by_segment if n.startswith(".")),
+                tuple(n for n in by_segment if not n.startswith(".")))
+        return found
+
+    def plausible(self, target: str, sources: tuple[str, ...], budget: list[int]) -> list[int]:
+        """Positions of the patterns (sources) that could_match does not rule out by their
+        literal parts alone, in order: the others cannot match target. What could_match would
+        spend on those checks is spent here once for the whole list."""
+        budget[0] -= len(target) + len(sources)
+        lit = self._literals(sources)
+        out = list(lit.rest)
+        prefix = _literal_prefix(target)
+        for n in lit.lengths:  # patterns whose literal prefix the target's begins with…
+            if n > len(prefix):
+                break
+            out += lit.by_prefix.get(prefix[:n], ())
+        keys = lit.prefixes  # …and those whose prefix begins with the target's
+        for k in range(bisect.bisect_left(keys, prefix), len(keys)):
+            if not keys[k].startswith(prefix):
+                break
+            if len(keys[k]) > len(prefix):
+                out += lit.by_prefix[keys[k]]
+        if lit.by_lead:
+            # A `**/X…` pattern's first name is one of the target's own names (never one below
+            # a recursive target: see intersects), so some name must be able to begin with X.
+            heads = {_head(part) for part in target.split("/") if part}
+            anything = UNKNOWN in heads
+            wild = anything or "*" in heads
+            for lead, positions in lit.by_lead.items():
+                if anything or lead in heads or (wild and lead != "."):
+                    out += positions
+        if lit.by_segment:
+            segs = _segments(target.split("/"))
+            if segs.any_name:
+                names: Iterable[str] = lit.by_segment
+            else:
+                names = segs.names.intersection(lit.by_segment)
+                for part in segs.globs:  # as _could_hold: a dot name only for a dot glob
+                    regex = _glob_regex(part)
+                    names |= {n for n in (lit.hidden if part.startswith(".") else lit.plain)
+                              if regex.match(n)}
+            for name in names:
+                out += lit.by_segment[name]
+        out.sort()
+        return out
 
     def could_match(self, target: str, recursive: bool, source: str,
                     search: Callable[[str], bool], budget: list[int]) -> bool:
@@ -335,6 +453,15 @@ class Reach:
                     self._parts.clear()
                 parts = self._parts[target] = _segments(target.split("/"))
             if not _could_hold(parts, pat.segment):
+                return False
+        depth = _depth(target) if pat.depth >= 0 else -1
+        if depth >= 0:
+            # each side's paths have a fixed number of `/`, or (a tree) at least that many
+            if pat.tree:
+                apart = not recursive and depth < pat.depth
+            else:
+                apart = pat.depth < depth if recursive else depth != pat.depth
+            if apart:
                 return False
         if budget[0] <= 0:
             return True

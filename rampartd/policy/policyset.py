@@ -196,6 +196,7 @@ class PatternSet:
 
     def __init__(self, patterns: list[Pattern]) -> None:
         self.patterns = patterns
+        self.sources = tuple(p.source for p in patterns)
         # (RE2 set, pattern id per set index - index 0 is the sentinel -, the chunk's patterns)
         self.chunks: list[tuple[Any, list[int], list[Pattern]]] = []
         opts = re2_options()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -140,7 +140,7 @@ class Subjects:
                 if e.target == UNKNOWN:
                     maybe = frozenset(p.pid for p in pset.patterns)
                 elif e.unknown or e.wild:
-                    maybe = maybe | self._reach(e, pset.patterns)
+                    maybe = maybe | self._reach(e, pset.patterns, pset.sources)
                 elif e.recursive:
                     trees = self.plan.trees
                     if trees is not None:
@@ -151,11 +151,16 @@ class Subjects:
             self.d.files = out
         return self.d.files
 
-    def _reach(self, e: Effect, patterns: Iterable[Pattern]) -> frozenset[int]:
+    def _reach(self, e: Effect, patterns: Sequence[Pattern],
+               sources: tuple[str, ...] | None = None) -> frozenset[int]:
+        """Ids of the patterns a wildcard target could match; with `sources` (the patterns'),
+        only those their literal parts leave are searched."""
         reach = self.ps.reach()
         budget = self.d.budget
         found: list[int] = []
-        for p in patterns:
+        tried = patterns if sources is None else [
+            patterns[k] for k in reach.plausible(e.target, sources, budget)]
+        for p in tried:
             if budget[0] <= 0:  # out of steps: every pattern could match
                 self.d.problem = TOO_COMPLEX
                 return frozenset(p.pid for p in patterns)
