@@ -241,14 +241,19 @@ def test_param_operators(constraint: str, params: dict[str, Any], holds: bool | 
     assert (run(ps, "t", **params).action == "deny") == (holds is not False)
 
 
-def test_call_count_sliding_window() -> None:
-    ps = policy_set("""\
+def rate_limited(most: int) -> PolicySet:
+    """Searches denied past `most` calls a minute."""
+    return policy_set(f"""\
   - name: rate
-    match: {tool: search}
+    match: {{tool: search}}
     rules:
       - action: deny
-        when: {call_count: {max: 3, window: 60s}}
+        when: {{call_count: {{max: {most}, window: 60s}}}}
 """)
+
+
+def test_call_count_sliding_window() -> None:
+    ps = rate_limited(3)
     counter = SlidingWindowCounter()
     call = ToolCall(tool="search", agent="bot", session="s", params={})
     actions = []
@@ -413,13 +418,7 @@ def test_nested_long_and_counted_calls_are_decided_afresh() -> None:
     assert run(ps, "deploy", force=True, targets=["a", "b"]).action == "deny"
     assert run(ps, command="make " + "x" * 5000, agent="ops-1").action == "deny"
     assert ps.decisions == {}
-    counted = policy_set("""\
-  - name: rate
-    match: {tool: search}
-    rules:
-      - action: deny
-        when: {call_count: {max: 1, window: 60s}}
-""")
+    counted = rate_limited(1)
     counter = SlidingWindowCounter()
     call = ToolCall(tool="search", agent="bot", session="s", params={"q": "x"})
     assert evaluate(counted, call, counter=counter, now=1.0).action == "allow"

@@ -257,7 +257,7 @@ def evaluate(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | No
     start = time.perf_counter_ns()
     key = _memo_key(call)
     if key is not None:
-        hit: Decision | None = policy_set.decisions.get(key)
+        hit = policy_set.decisions.get(key)
         if hit is not None:
             return Decision(hit.action, hit.message, hit.policy, hit.matched_policies,
                             hit.suggestions, (time.perf_counter_ns() - start) // 1000)

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import re2
 
-from rampartd.models import Action
+from rampartd.models import Action, Decision
 from rampartd.policy.effects import KINDS
 from rampartd.policy.matchers import compile_regex, path_tree_regex, re2_options
 from rampartd.policy.overlap import Reach
@@ -246,6 +246,18 @@ def _chunks(patterns: list[Pattern]) -> list[list[Pattern]]:
     return chunks if chunks[0] else []
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _store(memo: dict[_K, _V], key: _K, value: _V) -> _V:
+    """Put value in a bounded memo of pure results (emptied when full) and return it."""
+    if len(memo) >= _COMMAND_CACHE:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 def _one_by_one(patterns: list[Pattern], text: str) -> frozenset[int]:
     return frozenset([p.pid for p in patterns if p.compiled.search(text) is not None])
 
@@ -278,16 +290,12 @@ class Plan:
         key = (text, cwd)
         hit = self.effects.get(key)
         if hit is None:
-            if len(self.effects) >= _COMMAND_CACHE:
-                self.effects.clear()
-            hit = self.effects[key] = new()
+            hit = _store(self.effects, key, new())
         return hit
 
     def remember(self, text: str, parsed: Any, units: Any) -> None:
         """Memoise what a command text parsed and matched to."""
-        if len(self.commands) >= _COMMAND_CACHE:
-            self.commands.clear()
-        self.commands[text] = (parsed, units)
+        _store(self.commands, text, (parsed, units))
 
     @classmethod
     def build(cls, policies: tuple[Policy, ...], patterns: tuple[Pattern, ...]) -> Plan:
@@ -356,13 +364,12 @@ class PolicySet:
     _reach: list[Reach] = field(default_factory=list, repr=False, compare=False)
     _classes: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     # what calls were decided (see rampartd.policy.engine.evaluate): a bounded memo
-    decisions: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    decisions: dict[tuple[Any, ...], Decision] = field(default_factory=dict, repr=False,
+                                                       compare=False)
 
-    def remember(self, key: Any, decision: Any) -> None:
+    def remember(self, key: tuple[Any, ...], decision: Decision) -> None:
         """Memoise the decision for a call that only its content decides."""
-        if len(self.decisions) >= _COMMAND_CACHE:
-            self.decisions.clear()
-        self.decisions[key] = decision
+        _store(self.decisions, key, decision)
 
     @property
     def enabled(self) -> tuple[Policy, ...]:

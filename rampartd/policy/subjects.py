@@ -14,7 +14,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from rampartd.models import ToolCall
 from rampartd.policy.effects import Effect, call_effects
@@ -92,11 +92,9 @@ class Subjects:
             if parsed is not None and "command" in self.plan.sets:
                 pset = self.plan.sets["command"]
                 for comp in parsed.components:
-                    forms = comp.forms
-                    ids = pset.match(forms[0])
-                    if len(forms) > 1:
-                        for form in forms[1:]:
-                            ids = ids | pset.match(form)
+                    ids = pset.match(comp.forms[0])
+                    for form in comp.forms[1:]:
+                        ids = ids | pset.match(form)
                     units.append((ids, "component"))
                 units += [(pset.match(p), "pipeline") for p in parsed.pipelines]
                 if parsed.problem is not None:
@@ -336,10 +334,19 @@ _FILE_SET = frozenset(FILE_KINDS)
 _NET_SET = frozenset({"network"})
 
 
+_Item = TypeVar("_Item", bound=tuple[Any, ...])  # (effect, what it matched…)
+
+
+def _flowing(rule: Rule, items: list[_Item]) -> list[_Item]:
+    """The items whose effect the rule's `effect:` selects by its flow marker too."""
+    if not rule.only_flows:
+        return items
+    return [it for it in items if rule.selects(it[0].kind, it[0].flow)]
+
+
 def _file_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:
     kinds = _kinds(rule, _FILE_SET)
-    items = [it for it in subj.files() if it[0].kind in kinds
-             and (not rule.only_flows or rule.selects(it[0].kind, it[0].flow))]
+    items = _flowing(rule, [it for it in subj.files() if it[0].kind in kinds])
     pos, neg = rule.path_matches, rule.path_not_matches
     if not items:
         return NO
@@ -361,9 +368,7 @@ def _file_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:
 def _net_level(rule: Rule, subj: Subjects, restrictive: bool) -> int:
     if not _kinds(rule, _NET_SET):
         return NO
-    items = subj.nets()
-    if rule.only_flows:
-        items = [it for it in items if rule.selects(it[0].kind, it[0].flow)]
+    items = _flowing(rule, subj.nets())
     if not items:
         return NO
     level = NO if restrictive else SURELY
@@ -384,9 +389,7 @@ def _text_level(rule: Rule, subj: Subjects, kind: str, pos: frozenset[int],
                 restrictive: bool) -> int:
     if not _kinds(rule, frozenset({_TEXT_KINDS[kind]})):
         return NO
-    items = subj.texts(kind)
-    if rule.only_flows:
-        items = [it for it in items if rule.selects(it[0].kind, it[0].flow)]
+    items = _flowing(rule, subj.texts(kind))
     if not items:
         return NO
     level = NO if restrictive else SURELY
