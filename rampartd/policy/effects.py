@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from rampartd.policy.flow import flow_effects
+from rampartd.policy.flow import flow_effects, leaves_machine
 from rampartd.policy.inline import analyze
 from rampartd.policy.inline.argv import STDIN_FILES, family, program_input
 from rampartd.policy.inline.findings import FETCHES_AND_EXECUTES
@@ -37,7 +37,7 @@ from rampartd.policy.shell.command import Component, ParsedCommand, has_glob
 from rampartd.policy.shell.parse import parse_command
 from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, option_values, roles
 from rampartd.policy.shell.socat import socat_addresses
-from rampartd.policy.urls import is_loopback, parse_url
+from rampartd.policy.urls import parse_url
 
 KINDS = ("read", "write", "delete", "chmod", "exec", "network", "signal", "env", "code")
 MAX_INLINE_DEPTH = 3
@@ -625,8 +625,7 @@ class ShellEffects:
         """`scp HOST:f dest`, `rsync -a HOST:d/ dest`: what lands in dest came from another
         machine, so running it later on the line runs fetched code."""
         mine = [e for e in self.b.out if e.source == src]
-        if not any(e.kind == "network" and (e.unknown or not is_loopback(e.host))
-                   for e in mine):
+        if not any(leaves_machine(e) for e in mine):
             return
         # the names the remote files keep in a destination directory (`scp HOST:i.sh .`)
         names = [posix_basename(w[m.end():]) for w in argv[1:]

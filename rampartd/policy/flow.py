@@ -115,7 +115,7 @@ def flow_effects(components: Sequence[Component], effects: Sequence[Effect]
     nothing (the common case costs one length and one set test)."""
     if len(components) < 2 and not (components and components[0].program in _SENDERS):
         return []
-    if not any(_remote(e) for e in effects):
+    if not any(leaves_machine(e) for e in effects):
         return []  # both markers need a contact with another machine somewhere on the line
     parts = [_Part(c) for c in components]
     for j, part in enumerate(parts):
@@ -145,8 +145,9 @@ def flow_effects(components: Sequence[Component], effects: Sequence[Effect]
                 out += [(None, e._replace(kind="code", target=_language(comp), unknown=True,
                                           flow="fetched"))
                         for e in mine if e.kind == "exec" and e.target == comp.program][:1]
-        if any(_remote(e) for e in mine) and _uploads(comp, mine, arriving):
-            out += [(e, e._replace(flow="upload")) for e in mine if _remote(e) and not e.flow]
+        if any(leaves_machine(e) for e in mine) and _uploads(comp, mine, arriving):
+            out += [(e, e._replace(flow="upload")) for e in mine
+                    if leaves_machine(e) and not e.flow]
     return out
 
 
@@ -160,7 +161,7 @@ def _language(comp: Component) -> str:
     return program if lang in (None, "shell") else lang
 
 
-def _remote(e: Effect) -> bool:
+def leaves_machine(e: FlowEffect) -> bool:
     """True for a network effect that may leave this machine (not loopback)."""
     return e.kind == "network" and (e.unknown or not is_loopback(e.host))
 
@@ -245,7 +246,7 @@ def _own(part: _Part, mine: list[Effect]) -> int:
     comp = part.comp
     program = comp.program
     bits = 0
-    if any(_remote(e) for e in mine) and (
+    if any(leaves_machine(e) for e in mine) and (
             program in _RECEIVERS or family(program.lower()) not in (None, "shell")
             or (program in _REMOTE_SHELLS and _runs_remote(comp.argv))):
         bits |= NET
