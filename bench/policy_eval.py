@@ -7,9 +7,10 @@ attacks - plus reads, writes, edits and fetches) and calls to synthetic custom t
 figure is printed next to a baseline measured in the same run: one dict lookup plus one
 precompiled regex search per call, the least any policy check could cost.
 
-"cold" clears the memos of decisions, of parsed commands and of their effects before every
-call, so each command is parsed, its effects derived and matched from scratch; "warm" lets
-repeated calls hit the memos, as an agent that runs `git status` a hundred times does.
+"cold" clears the memos of decisions, of parsed commands, of their effects and of wildcard
+targets before every call, so each command is parsed, its effects derived and matched from
+scratch (only what is built from the policies is kept); "warm" lets repeated calls hit the
+memos, as an agent that runs `git status` a hundred times does.
 
 --stages also times two stages of a cold evaluation alone, for the standard policy: parsing
 the shell calls' commands, and deriving every call's effects from its parsed command or its
@@ -118,9 +119,9 @@ def stages(ps: PolicySet, calls: list[ToolCall], rounds: int
     inputs: list[_EffectsInput] = []
     for call in calls:
         tool = call_tool_class(ps, call)
-        text = command_text(call.params) if tool == "exec" else None
         parsed = None
         if tool == "exec":
+            text = command_text(call.params)
             texts += [text] if text is not None else []
             parsed = parse_command(text) if text is not None else ParsedCommand("", ())
         inputs.append((tool, call.params, parsed, call.cwd))
@@ -160,6 +161,7 @@ def main() -> None:
 
         def run() -> None:
             ps.decisions.clear()
+            ps.reach().forget_targets()
             for plan in plans:
                 plan.commands.clear()
                 plan.effects.clear()  # what commands' effects matched to

@@ -316,7 +316,7 @@ def _could_hold(segs: _Segments, seg: str) -> bool:
     if segs.any_name or seg in segs.names:
         return True
     hidden = seg.startswith(".")
-    return any(fnmatch.fnmatchcase(seg, part) and (not hidden or part.startswith("."))
+    return any(_glob_regex(part).match(seg) and (not hidden or part.startswith("."))
                for part in segs.globs)
 
 
@@ -350,6 +350,32 @@ class Reach:
                 self._patterns[source] = _Pattern(nfa, _literal_prefix(glob), segment, lead,
                                                   _depth(glob[:-3] if tree else glob), tree)
         return self._patterns[source]
+
+    def forget_targets(self) -> None:
+        """Drop what is remembered about targets (their automata, prefixes and segments); what
+        is built from the patterns stays."""
+        self._targets.clear()
+        self._parts.clear()
+        self._prefixes.clear()
+
+    def _prefix(self, target: str) -> str:
+        """A target's literal text up to its first wildcard (remembered per target)."""
+        prefix = self._prefixes.get(target)
+        if prefix is None:
+            if len(self._prefixes) > 4096:
+                self._prefixes.clear()
+            prefix = self._prefixes[target] = _literal_prefix(target)
+        return prefix
+
+    def _segments(self, target: str, budget: list[int]) -> _Segments:
+        """A target's segments sorted out (remembered per target)."""
+        parts = self._parts.get(target)
+        if parts is None:
+            budget[0] -= target.count("/")
+            if len(self._parts) > 4096:
+                self._parts.clear()
+            parts = self._parts[target] = _segments(target.split("/"))
+        return parts
 
     def _literals(self, sources: tuple[str, ...]) -> _Literals:
         found = self._lists.get(sources)
@@ -385,7 +411,7 @@ class Reach:
         budget[0] -= len(target) + len(sources)
         lit = self._literals(sources)
         out = list(lit.rest)
-        prefix = _literal_prefix(target)
+        prefix = self._prefix(target)
         for n in lit.lengths:  # patterns whose literal prefix the target's begins with…
             if n > len(prefix):
                 break
@@ -406,7 +432,7 @@ class Reach:
                 if anything or lead in heads or (wild and lead != "."):
                     out += positions
         if lit.by_segment:
-            segs = _segments(target.split("/"))
+            segs = self._segments(target, budget)
             if segs.any_name:
                 names: Iterable[str] = lit.by_segment
             else:
@@ -438,22 +464,11 @@ class Reach:
             if recursive:
                 probes |= {p + "/x" for p in probes}
             return any(search(p) for p in probes)
-        prefix = self._prefixes.get(target)
-        if prefix is None:
-            if len(self._prefixes) > 4096:
-                self._prefixes.clear()
-            prefix = self._prefixes[target] = _literal_prefix(target)
+        prefix = self._prefix(target)
         if pat.prefix and not (prefix.startswith(pat.prefix) or pat.prefix.startswith(prefix)):
             return False
-        if pat.segment:
-            parts = self._parts.get(target)
-            if parts is None:
-                budget[0] -= target.count("/")
-                if len(self._parts) > 4096:
-                    self._parts.clear()
-                parts = self._parts[target] = _segments(target.split("/"))
-            if not _could_hold(parts, pat.segment):
-                return False
+        if pat.segment and not _could_hold(self._segments(target, budget), pat.segment):
+            return False
         depth = _depth(target) if pat.depth >= 0 else -1
         if depth >= 0:
             # each side's paths have a fixed number of `/`, or (a tree) at least that many
