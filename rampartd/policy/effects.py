@@ -76,6 +76,30 @@ _URL_OPTIONS = {"--url": "url", "-x": "url", "--proxy": "url", "--preproxy": "ur
 _RESOLVE = re.compile(r"\+?[^:]*:(?P<port>[0-9]*):(?P<addr>.+)\Z")
 _CONNECT_TO = re.compile(r"[^:]*:[0-9]*:(?P<addr>\[[^\]]*\]|[^:]*):(?P<port>[0-9]*)\Z")
 _SIGNALLERS = frozenset({"kill", "pkill", "killall", "fuser", "skill", "killall5"})
+# Programs that attach to a running process to trace, debug, dump, enter or re-tune it: the
+# process is theirs to stop, read and change, so the pids they take are signal targets, as
+# kill's are. program → (options whose value is a pid, which operands are pids: "all" of
+# them, gdb's "second" (`gdb PROG PID`) or "" none, whether one-letter options cluster).
+_ATTACHERS: dict[str, tuple[frozenset[str], str, bool]] = {
+    "gdb": (frozenset({"-p", "-pid", "--pid"}), "second", False),
+    "strace": (frozenset({"-p"}), "", True),
+    "ltrace": (frozenset({"-p"}), "", True),
+    "lldb": (frozenset({"-p", "--attach-pid"}), "", False),
+    "gcore": (frozenset(), "all", False),
+    "py-spy": (frozenset({"-p", "--pid"}), "", False),
+    "perf": (frozenset({"-p", "--pid"}), "", False),
+    "eu-stack": (frozenset({"-p", "--pid"}), "", False),
+    "pstack": (frozenset(), "all", False),
+    "reptyr": (frozenset(), "all", False),
+    "pyrasite": (frozenset(), "all", False),
+    "pyrasite-shell": (frozenset(), "all", False),
+    "nsenter": (frozenset({"-t", "--target"}), "", True),
+    "criu": (frozenset({"-t", "--tree"}), "", False),
+    "prlimit": (frozenset({"-p", "--pid"}), "", False),
+    "renice": (frozenset({"-p", "--pid"}), "", False),
+    "gdbserver": (frozenset({"--attach"}), "", False),
+}
+_GDB_ATTACH = re.compile(r"\s*attach\s+(\S+)")  # `gdb -ex 'attach PID'`
 _SIGNAL_VALUES = {
     "kill": frozenset({"-s", "-n"}),
     "pkill": frozenset({"-u", "-U", "-g", "-G", "-s", "-t", "-P", "-F", "--signal", "--session",
@@ -312,6 +336,46 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
         b.url(url, "params.url")
 
 
+def _attached_pids(program: str, argv: Sequence[str], dynamic: set[int]
+                   ) -> list[tuple[int, str]]:
+    """(argv index, pid text) of the processes an attaching program (_ATTACHERS) takes:
+    `-p PID`, `-pPID`, `--pid=PID`, a cluster ending in the letter (`strace -fp PID`), pid
+    operands (numbers, or words only known at run time), gdb's `-ex 'attach PID'`. A
+    gdbserver `--attach COMM PID` names it last."""
+    options, operands, cluster = _ATTACHERS[program]
+    letters = {o[1] for o in options if len(o) == 2} if cluster else set()
+    out: list[tuple[int, str]] = []
+    plain: list[int] = []
+    k = 1
+    while k < len(argv):
+        t = argv[k]
+        name, eq, value = t.partition("=")
+        if name in options:
+            if eq:
+                out.append((k, value))
+            elif k + 1 < len(argv):
+                k += 1
+                out.append((k, argv[-1] if program == "gdbserver" else argv[k]))
+        elif program == "gdb" and t.lstrip("-") in ("ex", "eval-command") and k + 1 < len(argv):
+            k += 1
+            m = _GDB_ATTACH.match(argv[k])
+            if m is not None:
+                out.append((k, m.group(1)))
+        elif len(t) > 2 and t[0] == "-" and t[1] != "-" and letters:
+            at = next((i for i, c in enumerate(t[1:], 1) if c in letters), 0)
+            if at and at == len(t) - 1 and k + 1 < len(argv):
+                k += 1
+                out.append((k, argv[k]))
+            elif at:
+                out.append((k, t[at + 1:]))
+        elif not t.startswith("-"):
+            plain.append(k)
+        k += 1
+    if operands == "second":
+        plain = plain[1:2]  # `gdb PROG PID` (or PROG CORE, a file: not a number)
+    return out + [(k, argv[k]) for k in plain if operands and (argv[k].isdigit() or k in dynamic)]
+
+
 def _signal_targets(program: str, args: Sequence[str]) -> list[int] | None:
     """argv indexes of the processes a signalling command targets (None: it signals none)."""
     values = _SIGNAL_VALUES.get(program, frozenset())
@@ -428,6 +492,10 @@ class ShellEffects:
             for k in idx or ():
                 word = argv[k]
                 b.add(Effect("signal", _fold_dynamic(word) if k in dynamic else word,
+                             k in dynamic, source=src))
+        if program in _ATTACHERS:
+            for k, pid in _attached_pids(program, argv, dynamic):
+                b.add(Effect("signal", _fold_dynamic(pid) if k in dynamic else pid,
                              k in dynamic, source=src))
         self.roles(argv, dynamic, src)
         if program == "socat":
@@ -941,7 +1009,8 @@ def _stdin_file(comp: Component) -> bool:
 # Programs whose effects are their argument roles and nothing else (no URLs, code, targets).
 _ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name.lower()) is None) \
     - _CODE_RUNNERS \
-    - FETCHERS - {"wget", "find", "alias", "ln", "tee", "unzip", "7z"} - _SIGNALLERS
+    - FETCHERS - {"wget", "find", "alias", "ln", "tee", "unzip", "7z"} - _SIGNALLERS \
+    - set(_ATTACHERS)
 _MAKES = frozenset({"make", "gmake", "bmake"})
 # git words that give it file effects (see roles._git); without them git only runs.
 _GIT_ROLE_WORDS = frozenset({"-C", "clean", "clone"})
@@ -957,9 +1026,9 @@ _PACKAGE_FILES = (".whl", ".tar.gz", ".tgz", ".zip", ".egg", ".deb", ".rpm", ".g
 _INSTALLERS = frozenset({"pip", "pip3", "pipx", "npm", "pnpm", "yarn", "bun", "gem", "uv",
                          "dpkg", "rpm", "apt", "apt-get", "snap", "flatpak", "installer"})
 # Programs whose arguments mean something here; any other program only runs (an exec effect).
-_HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_CODE_RUNNERS,
-                      *FETCHERS, "wget", "cd", "pushd", "export", "declare", "typeset",
-                      "setenv", "local", "readonly", "alias"})
+_HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_ATTACHERS,
+                      *_CODE_RUNNERS, *FETCHERS, "wget", "cd", "pushd", "export", "declare",
+                      "typeset", "setenv", "local", "readonly", "alias"})
 
 
 def call_effects(tool_class: str, params: Mapping[str, Any], parsed: ParsedCommand | None, *,

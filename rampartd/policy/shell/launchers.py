@@ -97,6 +97,18 @@ _ECHO_FLAGS = re.compile(r"-[neE]+")
 _BRACES = re.compile(r"\{([^{}]*,[^{}]*)\}")
 
 
+def _cluster_takes_next(word: str, value_opts: frozenset[str]) -> bool:
+    """True for a cluster of one-letter options whose first value-taking letter comes last, so
+    its value is the next word (`env -iu NAME cmd`, `strace -fo FILE cmd`, `sudo -iu root
+    cmd`); an earlier one takes the rest of the word as its value (`-u0`)."""
+    if len(word) < 3 or word[1] == "-":
+        return False
+    for k in range(1, len(word)):
+        if "-" + word[k] in value_opts:
+            return k == len(word) - 1
+    return False
+
+
 def launcher_end(name: str, args: list[str]) -> int | None:
     """Index in args where the launched command starts (len(args) if none; None: not a launcher).
 
@@ -120,7 +132,7 @@ def launcher_end(name: str, args: list[str]) -> int | None:
             j += 1
             break
         if t.startswith("-") and len(t) > 1:
-            j += 2 if t in value_opts else 1
+            j += 2 if t in value_opts or _cluster_takes_next(t, value_opts) else 1
             continue
         if ASSIGNMENT.match(t):
             # env and sudo take VAR=value; for the others it would be the program's name,
