@@ -111,6 +111,24 @@ def test_programs_env_signals_network_and_code() -> None:
     assert kinds("py-spy dump --pid=$(pgrep -f app)", "signal") == ["…"]
     assert kinds("gdb ./app core", "signal") == []
     assert kinds("strace -f python3 app.py", "signal") == []
+
+
+def test_sed_scripts_read_write_and_run() -> None:
+    assert kinds("sed -n 'w /home/u/.bashrc' x.txt", "write") == ["/home/u/.bashrc"]
+    assert kinds("sed '1r ~/.ssh/id_rsa' README.md", "read") == [
+        "/home/u/p/README.md", "/home/u/.ssh/id_rsa"]
+    assert kinds("sed -n '1e rm -rf ~' README.md", "delete") == ["/home/u/**"]
+    assert kinds("sed 's/.*/date/e' f", "code") == ["sh"]
+    assert kinds("sed -i 's/a/b/' f", "code") == []
+    assert kinds('sed "s/x/$V/w $OUT" f', "write") == ["…"]
+
+
+def test_ssh_to_this_machine_runs_its_command_here() -> None:
+    assert kinds("ssh localhost 'rm -rf ~'", "delete") == ["/home/u/**"]
+    assert kinds("ssh -p 2222 dev@127.0.0.1 cat ~/.ssh/id_rsa", "read") == ["/home/u/.ssh/id_rsa"]
+    assert kinds("ssh -o BatchMode=yes ssh://[::1]:22 rm -rf /", "delete") == ["//**"]
+    assert kinds("ssh build.example 'rm -rf ~'", "delete") == []  # another machine's files
+    assert kinds("ssh localhost", "delete") == []
     hosts = [e.host for e in effects("curl https://ｐａｓｔｅｂｉｎ.com/x; wget pastebin%2ecom; "
                                      "ssh me@evil.example ls; nc 10.0.0.1 4444; "
                                      "scp f box.example:/tmp")
