@@ -146,6 +146,13 @@ def test_ssh_to_this_machine_runs_its_command_here() -> None:
 
 # ---- file tools -----------------------------------------------------------------------------
 
+def test_path_arguments_are_known_however_a_host_spells_their_name() -> None:
+    for key in ("filePath", "FilePath", "file-path", "notebookPath", "absolutePath",
+                "targetFile", "TARGET_FILE"):
+        assert tool("read", **{key: "~/.aws/credentials"}) == [("read", "/home/u/.aws/credentials")]
+    assert tool("read", filePaths=["/a", "/b"]) == [("read", "/a"), ("read", "/b")]
+
+
 def test_every_path_argument_of_a_file_tool_is_an_effect() -> None:
     assert tool("read", file_path="a.txt", path="~/.ssh/id_rsa") == [
         ("read", "/home/u/p/a.txt"), ("read", "/home/u/.ssh/id_rsa")]

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from rampartd.models import ToolCall
+from rampartd.policy import PolicySet
 from rampartd.policy.cases import CaseResult, load_policy_target, read_test_file, run_test_file
+from rampartd.policy.engine import evaluate
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "policies" / "tests" / "standard-tests.yaml"
@@ -16,6 +19,11 @@ CASES = REPO / "policies" / "tests" / "standard-tests.yaml"
 @pytest.fixture(scope="module")
 def results() -> list[CaseResult]:
     return run_test_file(CASES)
+
+
+@pytest.fixture(scope="module")
+def standard() -> PolicySet:
+    return load_policy_target(REPO / "policies" / "standard.yaml")
 
 
 def test_the_case_file_is_big_and_balanced() -> None:
@@ -41,3 +49,24 @@ def test_every_class_explains_itself() -> None:
         for rule in policy.rules:
             if rule.action != "allow":
                 assert rule.message and rule.suggestions, (policy.name, rule.index)
+
+
+@pytest.mark.parametrize(("tool", "params", "blocked"), [
+    ("fetch", {"url": "http://169.254.169.254/latest/meta-data/"}, True),
+    ("fetch", {"url": "http://[::ffff:169.254.169.254]/latest/"}, True),  # v4-mapped IPv6
+    ("fetch", {"url": "http://[::ffff:a9fe:a9fe]/latest/"}, True),
+    ("read", {"filePath": "~/.aws/credentials"}, True),  # a host's camelCase argument name
+    ("read", {"targetFile": "~/.ssh/id_ed25519"}, True),
+    ("exec", {"command": "sed -n 'w ~/.bashrc' payload.txt"}, True),
+    ("exec", {"command": "sed -n '1e rm -rf ~' README.md"}, True),
+    ("exec", {"command": "env -iu FOO rm -rf ~"}, True),
+    ("exec", {"command": "strace -fo /tmp/log rm -rf ~"}, True),
+    ("exec", {"command": "ssh localhost 'rm -rf ~'"}, True),
+    ("exec", {"command": "sed -i 's/1.0/1.1/' setup.cfg"}, False),
+    ("exec", {"command": "ssh build.example 'make deploy'"}, False),
+    ("fetch", {"url": "http://[::ffff:93.184.216.34]/"}, False),
+])
+def test_other_spellings_of_the_same_call(standard: PolicySet, tool: str,
+                                          params: dict[str, str], blocked: bool) -> None:
+    call = ToolCall(tool, "agent", "s", params, cwd=standard.home + "/project")
+    assert (evaluate(standard, call).action not in ("allow", "watch")) is blocked

@@ -50,8 +50,17 @@ PATH_KEYS = ("file_path", "path", "notebook_path", "absolute_path", "filepath", 
              "file", "target_file", "target", "dir_path", "directory", "source",
              "destination", "old_path", "new_path", "cwd_path")
 PATH_LIST_KEYS = ("paths", "file_paths", "files", "targets")
-_PATH_LIST_KEYS = frozenset(PATH_LIST_KEYS)
-_PATH_KEY_ORDER = {key: n for n, key in enumerate((*PATH_KEYS, *PATH_LIST_KEYS))}
+
+
+def _key_form(key: str) -> str:
+    """An argument name as hosts vary it: `file_path`, `filePath`, `FilePath`, `file-path`."""
+    return key.lower().replace("_", "").replace("-", "")
+
+
+_PATH_LIST_KEYS = frozenset(map(_key_form, PATH_LIST_KEYS))
+# each form's first position (`file_path` and `filepath` share one form)
+_PATH_KEY_ORDER = {form: n for n, form in reversed(list(enumerate(
+    map(_key_form, (*PATH_KEYS, *PATH_LIST_KEYS)))))}
 CLASS_KINDS: Mapping[str, tuple[str, ...]] = {
     "read": ("read",), "write": ("write",), "edit": ("read", "write"), "grep": ("read",),
     "glob": ("read",),
@@ -301,12 +310,12 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
     recursive = tool_class == "grep"
     found: list[tuple[str, str]] = []
     # The path arguments present, in PATH_KEYS order, then the lists (calls have few keys).
-    keys = [k for k in params if k in _PATH_KEY_ORDER]
+    keys = [k for k in params if _key_form(k) in _PATH_KEY_ORDER]
     if len(keys) > 1:
-        keys.sort(key=_PATH_KEY_ORDER.__getitem__)
+        keys.sort(key=lambda k: _PATH_KEY_ORDER[_key_form(k)])
     for key in keys:
         value = params[key]
-        if key in _PATH_LIST_KEYS:
+        if _key_form(key) in _PATH_LIST_KEYS:
             if isinstance(value, list):
                 found += [(key, v) for v in value if isinstance(v, str) and v]
         elif isinstance(value, str) and value:

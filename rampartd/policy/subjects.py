@@ -179,7 +179,9 @@ class Subjects:
                     continue
                 domain = _NONE
                 if "domain" in self.plan.sets and e.host:
-                    labels = e.host.split(".")
+                    # a v4-mapped IPv6 host (`[::ffff:169.254.169.254]`) is its IPv4 address
+                    host = e.host.removeprefix("::ffff:") if "." in e.host else e.host
+                    labels = host.split(".")
                     for k in range(len(labels)):
                         domain = domain | self._match("domain", ".".join(labels[k:]))
                 out.append((e, self._match("url", e.target), domain))
