@@ -123,6 +123,13 @@ def test_sed_scripts_read_write_and_run() -> None:
     assert kinds('sed "s/x/$V/w $OUT" f', "write") == ["…"]
 
 
+def test_a_trap_action_counts_as_run() -> None:
+    assert kinds("trap 'rm -rf ~' EXIT", "delete") == ["/home/u/**"]
+    assert kinds("trap -- 'cat ~/.ssh/id_rsa' INT TERM", "read") == ["/home/u/.ssh/id_rsa"]
+    assert kinds('trap "$CLEANUP" EXIT', "code") == ["sh"]
+    assert kinds("trap - EXIT", "code") == kinds("trap -p", "code") == []
+
+
 def test_ssh_to_this_machine_runs_its_command_here() -> None:
     assert kinds("ssh localhost 'rm -rf ~'", "delete") == ["/home/u/**"]
     assert kinds("ssh -p 2222 dev@127.0.0.1 cat ~/.ssh/id_rsa", "read") == ["/home/u/.ssh/id_rsa"]

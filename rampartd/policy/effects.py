@@ -507,6 +507,8 @@ class ShellEffects:
                                  k in dynamic, source=src))
         if program == "alias":
             self.aliases(argv, src)
+        if program == "trap":
+            self.trap(argv, dynamic, src)
         if program in _SIGNALLERS:
             idx = _signal_targets(program, argv[1:])
             for k in idx or ():
@@ -827,6 +829,16 @@ class ShellEffects:
         if is_loopback(dest):
             self.script(" ".join(argv[k + 1:]), src)
 
+    def trap(self, argv: list[str], dynamic: set[int], src: str) -> None:
+        """`trap 'rm -rf ~' EXIT`: the action runs later in the same shell, so it counts as run."""
+        k = 2 if argv[1:2] == ["--"] else 1
+        if len(argv) < k + 2 or argv[k] in ("-", "-p", "-l", "-P"):
+            return  # listing traps, or resetting them
+        if k in dynamic:
+            self.b.code("sh", f"{src} (a trap action only known at run time)", unknown=True)
+        else:
+            self.script(argv[k], src)
+
     def aliases(self, argv: list[str], src: str) -> None:
         """`alias x='rm -rf ~'`: what the alias would run counts as run."""
         for word in argv[1:]:
@@ -1077,7 +1089,7 @@ _INSTALLERS = frozenset({"pip", "pip3", "pipx", "npm", "pnpm", "yarn", "bun", "g
 # Programs whose arguments mean something here; any other program only runs (an exec effect).
 _HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_ATTACHERS,
                       *_CODE_RUNNERS, *FETCHERS, "wget", "cd", "pushd", "export", "declare",
-                      "typeset", "setenv", "local", "readonly", "alias"})
+                      "typeset", "setenv", "local", "readonly", "alias", "trap"})
 
 
 def call_effects(tool_class: str, params: Mapping[str, Any], parsed: ParsedCommand | None, *,
