@@ -59,6 +59,13 @@ def texts(command: str) -> list[str]:
     ("vim", ["-c", ":!make", "f"], ["make"]),
     ("vim", ["+42", "f"], []),
     ("vim", ["+!make", "f"], ["make"]),
+    ("script", ["-q", "-c", "make test", "/dev/null"], ["make test"]),
+    ("script", ["-q", "out.log"], []),
+    ("nix-shell", ["--run", "make test"], ["make test"]),
+    ("runuser", ["app", "-c", "make test"], ["make test"]),
+    ("sg", ["docker", "-c", "docker ps"], ["docker ps"]),
+    ("entr", ["-s", "make test"], ["make test"]),
+    ("nodemon", ["--exec", "npm run build"], ["npm run build"]),
 ])
 def test_options_that_run_commands(program: str, args: list[str], expected: list[str]) -> None:
     assert [e.text for e in embedded_commands(program, args)] == expected
@@ -145,6 +152,17 @@ def test_plain_commands_of_those_programs_stay_plain() -> None:
     "systemd-run --user -p Nice=5 rm -rf x", "npx rm -rf x", "bunx rm -rf x",
     "npm exec -- rm -rf x", "npm x -- rm -rf x", "pnpm dlx rm -rf x", "yarn dlx rm -rf x",
     "uv run rm -rf x", "poetry run rm -rf x", "stdbuf -oL rm -rf x", "setsid rm -rf x",
+    "sshpass -p pw rm -rf x", "sshpass -f pw.txt rm -rf x", "caffeinate -i rm -rf x",
+    "xvfb-run -a -s '-screen 0 1x1x8' rm -rf x", "runuser -u root -- rm -rf x",
+    "setpriv --reuid 0 rm -rf x", "faketime 2020-01-01 rm -rf x", "fakeroot rm -rf x",
+    "proot -r / rm -rf x", "torify rm -rf x", "chpst -u root rm -rf x", "eatmydata rm -rf x",
+    "tini -- rm -rf x", "dumb-init rm -rf x", "gosu root rm -rf x", "su-exec root rm -rf x",
+    "valgrind --quiet rm -rf x", "numactl -N 0 rm -rf x", "cgexec -g cpu:x rm -rf x",
+    "prlimit --nofile=10 rm -rf x", "trickle -d 10 rm -rf x", "lockf /tmp/l rm -rf x",
+    "gtimeout 5 rm -rf x", "cross-env A=1 rm -rf x", "env-cmd -f e.json rm -rf x",
+    "dotenv -e e.txt -- rm -rf x", "bundle exec rm -rf x", "mise exec -- rm -rf x",
+    "op run -- rm -rf x", "doppler run -- rm -rf x", "dotenvx run -- rm -rf x",
+    "infisical run -- rm -rf x", "devbox run rm -rf x", "pixi run rm -rf x",
 ])
 def test_launchers_run_their_command(command: str) -> None:
     parsed = parse_command(command)
@@ -167,6 +185,26 @@ def test_a_subcommand_that_launches_nothing_is_the_program() -> None:
 
 def test_rimraf_deletes_trees() -> None:
     assert shown("npx rimraf dist", "delete") == ["/home/u/p/dist/**"]
+
+
+def test_archivers_that_remove_what_they_pack_delete_it() -> None:
+    assert shown("zip -rm out.zip docs", "delete") == ["/home/u/p/docs/**"]
+    assert shown("zip --move out.zip a.txt", "delete") == ["/home/u/p/a.txt"]
+    assert shown("zip -r out.zip docs", "delete") == []
+    assert "/home/u/p/docs" in shown("7z a -sdel out.7z docs", "delete")
+    assert shown("7z a out.7z docs", "delete") == []
+
+
+def test_docker_cp_reads_or_fills_its_local_side() -> None:
+    assert shown("docker cp ~/.aws/credentials c1:/tmp/", "read") == ["/home/u/.aws/credentials/**"]
+    assert shown("docker cp c1:/app/dist ./dist", "write") == ["/home/u/p/dist/**"]
+    assert shown("podman container cp -a ./src c1:/app", "read") == ["/home/u/p/src/**"]
+    assert shown("docker cp - c1:/x", "read") == []
+
+
+def test_every_dns_client_reaches_its_host() -> None:
+    for program in ("drill", "kdig", "delv"):
+        assert any("x.example.net" in t for t in shown(f"{program} a.x.example.net", "network"))
 
 
 # ---- xargs -------------------------------------------------------------------------------------

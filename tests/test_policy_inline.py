@@ -116,6 +116,7 @@ STDIN: list[tuple[list[str], str | None]] = [
     (["node", "--version"], None), (["python3", "-V"], None), (["bash", "--help"], None),
     (["bash", "-h"], "shell"),  # -h is hashall for a shell, not help
     (["cat"], None), ([], None),
+    (["php", "-S", "localhost:8000"], None), (["php", "-S", "0.0.0.0:80", "-t", "public"], None),
 ]
 
 

@@ -209,6 +209,8 @@ def _php(args: list[str]) -> _Scan:
                 s.code.append(value)
             elif flag in ("-f", "-F"):
                 s.program_file = value
+            elif flag == "-S":
+                s.module = True  # `php -S ADDR`: the built-in web server, no program on stdin
         i += 1
     return s
 

@@ -47,6 +47,12 @@ OPTIONS: Mapping[str, Mapping[str, str]] = {
     "tcpdump": {"-z": "command"},
     "gdb": {"-ex": "bang", "--eval-command": "bang"},
     **_each(("npx", "pnpx"), {"-c": "command", "--call": "command"}),
+    "script": {"-c": "command", "--command": "command"},
+    "nix-shell": {"--run": "command", "--command": "command"},
+    "runuser": {"-c": "command", "--command": "command"},
+    "sg": {"-c": "command"},
+    "entr": {"-s": "command"},
+    "nodemon": {"-x": "command", "--exec": "command"},
     "parallel": {},  # `parallel ::: CMD…` (see _parallel)
 }
 # Options that take a separate value but run nothing (so the value is not read as an option).

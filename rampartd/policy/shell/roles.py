@@ -151,11 +151,14 @@ PROGRAMS: dict[str, Roles] = {
     "setfacl": Roles(args=("chmod",), values=frozenset({"-m", "-x", "-M", "-X", "--modify",
                                                         "--remove"}), recursive=_REC),
     "dd": Roles(keyvals={"if": _R, "of": _W}),
+    # `zip -m` and `7z -sdel` delete the files they have packed
     "zip": Roles(first=_W, args=_R, values=frozenset({"-x", "-i", "-P", "--password"}),
-                 recursive=frozenset({"-r", "-R", "--recurse-paths"})),
+                 recursive=frozenset({"-r", "-R", "--recurse-paths"}),
+                 flags={"-m": _D, "--move": _D}),
     "unzip": Roles(args=_R, options={"-d": _W}, values=frozenset({"-P", "-x"}),
                    tree_options=frozenset({"-d"})),
-    **_same("gzip gunzip bzip2 bunzip2 xz unxz zstd lz4 7z 7za", Roles(args=_RW, recursive=_REC)),
+    **_same("gzip gunzip bzip2 bunzip2 xz unxz zstd lz4", Roles(args=_RW, recursive=_REC)),
+    **_same("7z 7za", Roles(args=_RW, recursive=_REC, flags={"-sdel": _D})),
     # `-i KEY` is the identity ssh signs with: the key is used, never read out or sent
     "scp": Roles(args=_R, last=_W, hosts=True, values=_SSH_VALUES | {"-i"},
                  options={"-F": _R}, recursive=frozenset({"-r"})),
@@ -196,7 +199,7 @@ PROGRAMS: dict[str, Roles] = {
     "aria2c": Roles(options={"-o": _W, "--out": _W, "-d": _W, "--dir": _W, "-i": _R,
                              "--input-file": _R}),
     **_same("nc ncat netcat nc.traditional nc.openbsd telnet ping ping6 traceroute "
-            "tracepath mtr dig nslookup host whois ftp tftp", _NET),
+            "tracepath mtr dig nslookup host whois ftp tftp drill kdig delv", _NET),
     "socat": Roles(),  # its addresses have a syntax of their own (rampartd.policy.shell.socat)
     **_same("ssh sftp mosh autossh", Roles(hosts=True, host_first=True,
                                             values=(_SSH_VALUES | {"-i"}) - {"-F"},
@@ -333,6 +336,8 @@ def _git(args: Sequence[str]) -> list[Target]:
 def _containers(args: Sequence[str]) -> list[Target]:
     """docker/podman run|create: bind mounts (`-v SRC:DST`, `--mount source=SRC`) expose SRC,
     read and written, to the container."""
+    if args[:1] == ["cp"] or args[:2] == ["container", "cp"]:
+        return _container_copy(args[1 if args[0] == "cp" else 2:], 1 if args[0] == "cp" else 2)
     if not args or args[0] not in ("run", "create", "container"):
         return []
     out: list[Target] = []
@@ -354,6 +359,23 @@ def _containers(args: Sequence[str]) -> list[Target]:
         if source and source.startswith(("/", "~", ".", "$")):
             out.append(Target(at, ("read", "write"), recursive=True, value=source))
     return out
+
+
+def _container_copy(args: Sequence[str], offset: int) -> list[Target]:
+    """docker cp SRC DST: a local side (no `CONTAINER:` prefix) is read (SRC) or filled (DST),
+    as a whole tree; `-` is stdin or stdout."""
+    operands = [j for j, t in enumerate(args) if not t.startswith("-") or t == "-"]
+    if len(operands) != 2:
+        return []
+    out: list[Target] = []
+    for j, kinds in zip(operands, (_R, _W), strict=True):
+        t = args[j]
+        if t != "-" and not _CONTAINER_PATH.match(t):
+            out.append(Target(offset + j + 1, kinds, recursive=True))
+    return out
+
+
+_CONTAINER_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*:")
 
 
 # The shells' history files: `history` and `fc -l` print them (past commands hold tokens).
