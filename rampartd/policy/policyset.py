@@ -279,7 +279,7 @@ class Plan:
     # the path patterns as "trees that could hold what they name" (for `rm -rf T`), and the
     # `re:` path patterns, which have no such form
     trees: PatternSet | None = None
-    opaque: tuple[Pattern, ...] = ()
+    opaque: PatternSet | None = None
 
     effects: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False,
                                                       compare=False)
@@ -343,7 +343,7 @@ class Plan:
                    {k: {pid: tuple(v) for pid, v in m.items()} for k, m in index.items() if m},
                    tuple(always), tuple((k, tuple(v)) for k, v in by_param.items()),
                    trees=PatternSet(trees) if trees else None,
-                   opaque=tuple(opaque),
+                   opaque=PatternSet(opaque) if opaque else None,
                    counted=any(rule.call_count is not None for _, rule in rules))
 
 

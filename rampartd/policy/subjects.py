@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from operator import itemgetter
 from typing import Any, TypeVar
 
 from rampartd.models import ToolCall
 from rampartd.policy.effects import Effect, call_effects
 from rampartd.policy.overlap import MAX_STEPS, UNKNOWN
-from rampartd.policy.policyset import KIND_IDS, Pattern, Plan, PolicySet, Rule
+from rampartd.policy.policyset import KIND_IDS, PatternSet, Plan, PolicySet, Rule
 from rampartd.policy.shell.command import TOO_COMPLEX
 from rampartd.policy.shell.parse import ParsedCommand, parse_command
 from rampartd.policy.shell.roles import FILE_KINDS
@@ -138,27 +138,27 @@ class Subjects:
                 if e.target == UNKNOWN:
                     maybe = frozenset(p.pid for p in pset.patterns)
                 elif e.unknown or e.wild:
-                    maybe = maybe | self._reach(e, pset.patterns, pset.sources)
+                    maybe = maybe | self._reach(e, pset)
                 elif e.recursive:
-                    trees = self.plan.trees
+                    trees, opaque = self.plan.trees, self.plan.opaque
                     if trees is not None:
                         maybe = maybe | trees.match(e.target)
-                    if self.plan.opaque:
-                        maybe = maybe | self._reach(e, self.plan.opaque)
+                    if opaque is not None:
+                        # `re:` patterns have no tree form: the tree itself and a path
+                        # below it stand for what it holds (as Reach.could_match probes)
+                        maybe = maybe | opaque.match(e.target) | opaque.match(e.target + "/x")
                 out.append((e, maybe, sure))
             self.d.files = out
         return self.d.files
 
-    def _reach(self, e: Effect, patterns: Sequence[Pattern],
-               sources: tuple[str, ...] | None = None) -> frozenset[int]:
-        """Ids of the patterns a wildcard target could match; with `sources` (the patterns'),
-        only those their literal parts leave are searched."""
+    def _reach(self, e: Effect, pset: PatternSet) -> frozenset[int]:
+        """Ids of the set's patterns a wildcard target could match (only those their literal
+        parts leave are searched)."""
         reach = self.ps.reach()
         budget = self.d.budget
         found: list[int] = []
-        tried = patterns if sources is None else [
-            patterns[k] for k in reach.plausible(e.target, sources, budget)]
-        for p in tried:
+        patterns = pset.patterns
+        for p in [patterns[k] for k in reach.plausible(e.target, pset.sources, budget)]:
             if budget[0] <= 0:  # out of steps: every pattern could match
                 self.d.problem = TOO_COMPLEX
                 return frozenset(p.pid for p in patterns)
