@@ -136,6 +136,8 @@ def test_ssh_to_this_machine_runs_its_command_here() -> None:
     assert kinds("ssh -o BatchMode=yes ssh://[::1]:22 rm -rf /", "delete") == ["//**"]
     assert kinds("ssh build.example 'rm -rf ~'", "delete") == []  # another machine's files
     assert kinds("ssh localhost", "delete") == []
+    # a login shell starts in the home directory
+    assert kinds("ssh localhost cat .ssh/id_rsa", "read") == ["/home/u/.ssh/id_rsa"]
     hosts = [e.host for e in effects("curl https://ｐａｓｔｅｂｉｎ.com/x; wget pastebin%2ecom; "
                                      "ssh me@evil.example ls; nc 10.0.0.1 4444; "
                                      "scp f box.example:/tmp")

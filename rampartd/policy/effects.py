@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from rampartd.policy.flow import REMOTE_SHELLS, flow_effects, leaves_machine
+from rampartd.policy.flow import flow_effects, leaves_machine
 from rampartd.policy.inline import analyze
 from rampartd.policy.inline.argv import STDIN_FILES, family, program_input
 from rampartd.policy.inline.findings import FETCHES_AND_EXECUTES
@@ -38,7 +38,7 @@ from rampartd.policy.shell.parse import parse_command
 from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, option_values, roles
 from rampartd.policy.shell.sed import scan_sed, sed_scripts
 from rampartd.policy.shell.socat import socat_addresses
-from rampartd.policy.urls import is_loopback, parse_url
+from rampartd.policy.urls import parse_url
 
 KINDS = ("read", "write", "delete", "chmod", "exec", "network", "signal", "env", "code")
 MAX_INLINE_DEPTH = 3
@@ -346,16 +346,6 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
         b.url(url, "params.url")
 
 
-def _ssh_destination(argv: Sequence[str]) -> int | None:
-    """argv index of an ssh line's destination (`[user@]host`, `ssh://…`), the first word that
-    is neither an option nor an option's value; None if there is none."""
-    values = option_values(argv)
-    for k, a in enumerate(argv[1:], 1):
-        if k not in values and not (a.startswith("-") and len(a) > 1):
-            return k
-    return None
-
-
 def _attached_pids(program: str, argv: Sequence[str], dynamic: set[int]
                    ) -> list[tuple[int, str]]:
     """(argv index, pid text) of the processes an attaching program (_ATTACHERS) takes:
@@ -530,8 +520,6 @@ class ShellEffects:
             self.find_exec(argv, dynamic, src)
         if program in _SEDS:
             self.sed(argv, dynamic, src)
-        if program in REMOTE_SHELLS:
-            self.local_ssh(argv, src)
         if ":" in src or program in FETCHERS or program == "wget":
             self.urls(program, argv, dynamic, src)
             if program in FETCHERS or program == "wget":
@@ -820,15 +808,6 @@ class ShellEffects:
             if found.runs_text:
                 self.b.code("sh", f"{src} (sed runs the edited text as a command)", unknown=True)
 
-    def local_ssh(self, argv: list[str], src: str) -> None:
-        """`ssh localhost CMD`: the remote command runs on this machine, so it counts as run."""
-        k = _ssh_destination(argv)
-        if k is None or k + 1 >= len(argv):
-            return
-        dest = argv[k].removeprefix("ssh://").split("/", 1)[0].rpartition("@")[2]
-        if is_loopback(dest):
-            self.script(" ".join(argv[k + 1:]), src)
-
     def trap(self, argv: list[str], dynamic: set[int], src: str) -> None:
         """`trap 'rm -rf ~' EXIT`: the action runs later in the same shell, so it counts as run."""
         k = 2 if argv[1:2] == ["--"] else 1
@@ -1071,7 +1050,7 @@ _SEDS = frozenset({"sed", "gsed"})
 _ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name.lower()) is None) \
     - _CODE_RUNNERS \
     - FETCHERS - {"wget", "find", "alias", "ln", "tee", "unzip", "7z"} - _SIGNALLERS \
-    - set(_ATTACHERS) - _SEDS - REMOTE_SHELLS
+    - set(_ATTACHERS) - _SEDS
 _MAKES = frozenset({"make", "gmake", "bmake"})
 # git words that give it file effects (see roles._git); without them git only runs.
 _GIT_ROLE_WORDS = frozenset({"-C", "clean", "clone"})

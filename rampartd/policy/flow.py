@@ -79,7 +79,7 @@ _SOCKETS = frozenset({"nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "s
                       "openssl", "cryptcat", "pwncat"})
 _HTTPIE = frozenset({"http", "https", "xh", "httpie"})
 # Programs whose output is what a command printed on another machine (`ssh HOST CMD`).
-REMOTE_SHELLS = frozenset({"ssh", "autossh"})
+_REMOTE_SHELLS = frozenset({"ssh", "autossh"})
 _SENDERS = frozenset({"curl", "wget", *_HTTPIE, *_SOCKETS})
 # Programs whose own output tells nothing about this machine.
 _HARMLESS = frozenset({"echo", "printf", "date", "seq", "true", "false", "yes", "uuidgen",
@@ -248,7 +248,7 @@ def _own(part: _Part, mine: list[Effect]) -> int:
     bits = 0
     if any(leaves_machine(e) for e in mine) and (
             program in _RECEIVERS or family(program.lower()) not in (None, "shell")
-            or (program in REMOTE_SHELLS and _runs_remote(comp.argv))):
+            or (program in _REMOTE_SHELLS and _runs_remote(comp.argv))):
         bits |= NET
     if any(e.kind == "read" and e.target not in _DEVICES for e in mine):
         return bits | DATA

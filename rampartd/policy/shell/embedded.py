@@ -14,6 +14,8 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from rampartd.policy.shell.launchers import LAUNCHER_VALUE_OPTIONS
+from rampartd.policy.shell.roles import option_values
+from rampartd.policy.urls import is_loopback
 
 # How a value holds a command line:
 #   command     the value is a shell command line (or a program: a one-word command line)
@@ -172,6 +174,8 @@ def embedded_commands(program: str, args: Sequence[str], dynamic: frozenset[int]
     table = OPTIONS.get(program)
     if table is None:
         return found
+    if program in ("ssh", "autossh"):
+        found += _ssh_here(program, args, dynamic)
     if program == "parallel":
         return found + _parallel(args, dynamic)
     if program == "git" and "-c" not in args and GIT_TRIGGERS.isdisjoint(args):
@@ -200,6 +204,22 @@ def embedded_commands(program: str, args: Sequence[str], dynamic: frozenset[int]
             break
         j += 1
     return found
+
+
+def _ssh_here(program: str, args: Sequence[str], dynamic: frozenset[int]) -> list[Embedded]:
+    """`ssh localhost CMD` (any loopback spelling): the remote command runs on this machine,
+    in the home directory a login shell starts in."""
+    values = option_values([program, *args])
+    for k, a in enumerate(args):
+        if k + 1 in values or (a.startswith("-") and len(a) > 1):
+            continue
+        host = a.removeprefix("ssh://").split("/", 1)[0].rpartition("@")[2]
+        if k in dynamic or not is_loopback(host) or k + 1 >= len(args):
+            return []
+        rest = range(k + 1, len(args))
+        return [Embedded("cd ~ && " + " ".join(args[j] for j in rest),
+                         any(j in dynamic for j in rest))]
+    return []
 
 
 def _parallel(args: Sequence[str], dynamic: frozenset[int]) -> list[Embedded]:
