@@ -25,6 +25,8 @@ TOOL_CLASSES: Mapping[str, str] = {
     "write": "write", "write_file": "write", "write_to_file": "write", "edit": "edit",
     "multiedit": "edit", "notebookedit": "edit", "replace": "edit", "replace_in_file": "edit",
     "edit_file": "edit", "apply_patch": "edit", "strreplace": "edit", "str_replace": "edit",
+    # Anthropic's text editor tool: `command` view reads `path`, the others write it
+    "str_replace_based_edit_tool": "edit", "str_replace_editor": "edit",
     "delete_file": "write", "delete": "write",
     # content searches (a regex over the files under a path)
     "grep": "grep", "search_file_content": "grep", "grep_search": "grep",
@@ -41,6 +43,24 @@ TOOL_CLASSES: Mapping[str, str] = {
     "update_plan": "todo",
 }
 _FOLDED = {name.lower(): cls for name, cls in TOOL_CLASSES.items()}
+# The written text of a file tool under the names other hosts give it, read as rampartd's
+# (`params: {content: …}` also holds for the text editor tool's `file_text`).
+CONTENT_ALIASES: Mapping[str, Mapping[str, str]] = {
+    "write": {"file_text": "content"},
+    "edit": {"file_text": "content", "new_str": "new_string"},
+}
+
+
+def class_params(tool_class: str, params: Mapping[str, object]) -> Mapping[str, object]:
+    """params, with a file tool's written text also under rampartd's name for it."""
+    aliases = CONTENT_ALIASES.get(tool_class)
+    if not aliases or not any(name in params for name in aliases):
+        return params
+    out = dict(params)
+    for name, ours in aliases.items():
+        if name in params and ours not in params:
+            out[ours] = params[name]
+    return out
 
 
 def tool_class(name: str) -> str:

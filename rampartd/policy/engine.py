@@ -134,7 +134,7 @@ def _rule_holds(rule: Rule, subj: Subjects, call: ToolCall, counter: CallCounter
         if rule.session_not_matches and not rule.session_not_matches.isdisjoint(ids):
             return NO
     for check in rule.params:
-        result = _check_param(check, call.params)
+        result = _check_param(check, subj.params)
         if not (restrictive if result is None else result):
             return NO
     if rule.call_count is not None:
@@ -156,12 +156,14 @@ def _in_scope(policy: Policy, call: ToolCall) -> bool:
 
 def call_tool_class(policy_set: PolicySet, call: ToolCall) -> str:
     """The class a call is evaluated under: its host tool name mapped (an mcp call carrying a
-    `command` is a shell call)."""
+    `command` is a shell call, an editor's `view` command a read)."""
     return _tool_class(policy_set, call, command_text(call.params))
 
 
 def _tool_class(policy_set: PolicySet, call: ToolCall, text: str | None) -> str:
     tool = policy_set.tool_class(call.tool)
+    if tool == "edit" and call.params.get("command") == "view":
+        return "read"  # a text editor tool (str_replace_based_edit_tool) only looking
     return "exec" if tool == "mcp" and text is not None else tool
 
 

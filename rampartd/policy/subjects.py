@@ -23,6 +23,7 @@ from rampartd.policy.policyset import KIND_IDS, PatternSet, Plan, PolicySet, Rul
 from rampartd.policy.shell.command import TOO_COMPLEX
 from rampartd.policy.shell.parse import ParsedCommand, parse_command
 from rampartd.policy.shell.roles import FILE_KINDS
+from rampartd.toolnames import class_params
 
 # A command unit: (pattern ids found in its texts, kind: component | pipeline | raw).
 Unit = tuple[frozenset[int], str]
@@ -41,7 +42,8 @@ class Subjects:
     """The call's texts and effects, normalised and matched against the plan's pattern sets,
     on demand."""
 
-    __slots__ = ("_session", "_text", "_units", "call", "d", "parsed", "plan", "ps", "tool")
+    __slots__ = ("_session", "_text", "_units", "call", "d", "params", "parsed", "plan", "ps",
+                 "tool")
     d: _Derived  # what the call's effects are and matched to (shared through the plan's memo)
 
     def __init__(self, policy_set: PolicySet, plan: Plan, call: ToolCall, tool: str,
@@ -51,6 +53,7 @@ class Subjects:
         self.plan = plan
         self.call = call
         self.tool = tool
+        self.params = class_params(tool, call.params)  # what `params:` conditions read
         self.parsed: ParsedCommand | None = None
         self._text: str | None = None
         self._units: list[Unit] | None = None
@@ -237,7 +240,7 @@ class Subjects:
         plan = self.plan
         found = set(plan.always)
         if plan.by_param:
-            params = self.call.params
+            params = self.params
             for name, positions in plan.by_param:
                 if name in params:
                     found.update(positions)
