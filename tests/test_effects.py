@@ -123,6 +123,15 @@ def test_sed_scripts_read_write_and_run() -> None:
     assert kinds('sed "s/x/$V/w $OUT" f', "write") == ["…"]
 
 
+def test_a_file_server_reads_the_tree_it_publishes() -> None:
+    assert "/home/u/**" in kinds("cd ~ && python3 -m http.server 8000", "read")
+    assert "/home/u/.ssh/**" in kinds("python3 -m http.server -d ~/.ssh 8000", "read")
+    assert kinds("php -S localhost:8000 -t public", "read")[-1] == "/home/u/p/public/**"
+    assert "/home/u/**" in kinds("npx http-server -p 8080 ~", "read")
+    assert kinds("cd / && busybox httpd -p 8080", "read") == ["//**"]
+    assert kinds("python3 -m pytest", "read") == []
+
+
 def test_a_trap_action_counts_as_run() -> None:
     assert kinds("trap 'rm -rf ~' EXIT", "delete") == ["/home/u/**"]
     assert kinds("trap -- 'cat ~/.ssh/id_rsa' INT TERM", "read") == ["/home/u/.ssh/id_rsa"]

@@ -346,6 +346,51 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
         b.url(url, "params.url")
 
 
+# File servers publish a directory tree to whoever connects: they read all of it. program →
+# the options whose value is that directory; their operands are taken for directories too
+# (a port or a listen address read as one is a harmless extra tree; a home never missed).
+_FILE_SERVERS: dict[str, frozenset[str]] = {
+    "http-server": frozenset(), "serve": frozenset(), "live-server": frozenset(),
+    "miniserve": frozenset(), "darkhttpd": frozenset(), "updog": frozenset({"-d", "--directory"}),
+    "webfsd": frozenset({"-r"}), "httpd": frozenset({"-h"}), "static-web-server":
+    frozenset({"-d", "--root"}), "simple-http-server": frozenset(),
+}
+# Their options that take a port or an address (that value is no directory).
+_SERVER_VALUES = frozenset({"-p", "--port", "-a", "--address", "-b", "--bind", "-l", "--listen",
+                            "-i", "--interfaces"})
+# Interpreters' built-in file servers: (program family, the words that start one, options).
+_BUILT_IN_SERVERS: tuple[tuple[str, tuple[str, ...], frozenset[str]], ...] = (
+    ("python", ("-m", "http.server"), frozenset({"-d", "--directory"})),
+    ("python", ("-m", "SimpleHTTPServer"), frozenset()),
+    ("php", ("-S",), frozenset({"-t"})),
+    ("ruby", ("-run", "-e", "httpd"), frozenset()),
+    ("ruby", ("-run", "-ehttpd"), frozenset()),
+)
+
+
+def _served_dirs(program: str, argv: Sequence[str]) -> list[int] | None:
+    """argv indexes of the directories a file server publishes ([]: the working directory),
+    or None when the command serves no files."""
+    options = _FILE_SERVERS.get(program)
+    args_at = 1
+    if options is None:
+        family = _family(program)
+        for language, words, opts in _BUILT_IN_SERVERS:
+            n = len(words)
+            if family == language and tuple(argv[1:1 + n]) == words:
+                options, args_at = opts, 1 + n
+                break
+        if options is None:
+            return None
+    named = [k + 1 for k in range(args_at, len(argv) - 1) if argv[k] in options]
+    if named:
+        return named
+    if program in ("python", "php") or _family(program) in ("python", "php"):
+        return []  # their operands are a port or a router script, not directories
+    return [k for k in range(args_at, len(argv)) if not argv[k].startswith("-")
+            and argv[k - 1] not in _SERVER_VALUES]
+
+
 def _attached_pids(program: str, argv: Sequence[str], dynamic: set[int]
                    ) -> list[tuple[int, str]]:
     """(argv index, pid text) of the processes an attaching program (_ATTACHERS) takes:
@@ -520,6 +565,11 @@ class ShellEffects:
             self.find_exec(argv, dynamic, src)
         if program in _SEDS:
             self.sed(argv, dynamic, src)
+        served = _served_dirs(program, argv)
+        if served is not None:
+            for k in served or [-1]:  # -1: none named, the working directory is served
+                word = "." if k == -1 else argv[k]
+                b.file(("read",), word, src, dynamic=k in dynamic, recursive=True)
         if ":" in src or program in FETCHERS or program == "wget":
             self.urls(program, argv, dynamic, src)
             if program in FETCHERS or program == "wget":
@@ -1050,7 +1100,7 @@ _SEDS = frozenset({"sed", "gsed"})
 _ROLES_ONLY = frozenset(name for name in PROGRAMS if family(name.lower()) is None) \
     - _CODE_RUNNERS \
     - FETCHERS - {"wget", "find", "alias", "ln", "tee", "unzip", "7z"} - _SIGNALLERS \
-    - set(_ATTACHERS) - _SEDS
+    - set(_ATTACHERS) - _SEDS - set(_FILE_SERVERS)
 _MAKES = frozenset({"make", "gmake", "bmake"})
 # git words that give it file effects (see roles._git); without them git only runs.
 _GIT_ROLE_WORDS = frozenset({"-C", "clean", "clone"})
@@ -1066,7 +1116,7 @@ _PACKAGE_FILES = (".whl", ".tar.gz", ".tgz", ".zip", ".egg", ".deb", ".rpm", ".g
 _INSTALLERS = frozenset({"pip", "pip3", "pipx", "npm", "pnpm", "yarn", "bun", "gem", "uv",
                          "dpkg", "rpm", "apt", "apt-get", "snap", "flatpak", "installer"})
 # Programs whose arguments mean something here; any other program only runs (an exec effect).
-_HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_ATTACHERS,
+_HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_ATTACHERS, *_FILE_SERVERS,
                       *_CODE_RUNNERS, *FETCHERS, "wget", "cd", "pushd", "export", "declare",
                       "typeset", "setenv", "local", "readonly", "alias", "trap"})
 
