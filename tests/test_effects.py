@@ -123,6 +123,16 @@ def test_sed_scripts_read_write_and_run() -> None:
     assert kinds('sed "s/x/$V/w $OUT" f', "write") == ["…"]
 
 
+def test_deleting_the_working_directory_is_marked() -> None:
+    def marked(command: str) -> list[str]:
+        return [e.shown() for e in effects(command) if e.flow == "workdir"]
+    for command in ("rm -rf .", "rm -rf ../p", "cd .. && rm -rf p", 'rm -rf "$(pwd)"',
+                    "rmdir ../p", "rm -rf ~"):
+        assert marked(command), command
+    for command in ("rm -rf ./build", "cd .. && rm -rf p/build", "rm -rf /tmp/x", "rm -rf $X"):
+        assert marked(command) == [], command
+
+
 def test_a_file_server_reads_the_tree_it_publishes() -> None:
     assert "/home/u/**" in kinds("cd ~ && python3 -m http.server 8000", "read")
     assert "/home/u/.ssh/**" in kinds("python3 -m http.server -d ~/.ssh 8000", "read")

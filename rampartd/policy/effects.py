@@ -45,6 +45,10 @@ MAX_INLINE_DEPTH = 3
 MAX_EFFECTS = 2048
 _UNLISTED = "(more effects than rampartd lists)"
 
+# Programs that delete the paths they are given (find and git clean delete what they find
+# below theirs: `find . -name '*.pyc' -delete` leaves `.` in place).
+_REMOVERS = frozenset({"rm", "rmdir", "unlink", "shred", "srm", "trash", "trash-put", "rimraf",
+                       "del-cli"})
 # Tool arguments that name files, by tool class: every one of them yields an effect.
 PATH_KEYS = ("file_path", "path", "notebook_path", "absolute_path", "filepath", "filename",
              "file", "target_file", "target", "dir_path", "directory", "source",
@@ -184,6 +188,7 @@ class Builder:
         self.home = home
         self._home = home.rstrip("/")  # what `~/x` expands to is `{_home}/x`
         self.cwd = cwd
+        self.workdir = cwd  # where the call starts (`cd` moves cwd, not this)
         self.out: list[Effect] = []
         self._seen: set[tuple[str, str, bool, str]] = set()
         self.links: dict[str, str] = {}  # symlinks made on the line: link path → target word
@@ -213,6 +218,18 @@ class Builder:
             self._seen.add(_key(marked))
         else:
             self.add(marked)
+
+    def mark_workdir(self) -> None:
+        """Mark `delete:workdir` the deletions of the directory the call starts in or of one
+        above it (`rm -rf ../project`, `cd .. && rm -rf project`, `rm -rf "$(pwd)"`)."""
+        cwd = self.workdir
+        if not cwd or UNKNOWN in cwd:
+            return
+        for e in list(self.out):
+            if e.kind == "delete" and not (e.unknown or e.wild or e.flow) and (
+                    cwd == e.target or cwd.startswith(e.target.rstrip("/") + "/")) \
+                    and e.source.partition(" ")[0] in _REMOVERS:
+                self.mark(e, e._replace(flow="workdir"))
 
     def record(self, kind: str, target: str, unknown: bool, wild: bool, recursive: bool,
                source: str, host: str = "") -> None:
@@ -1127,6 +1144,7 @@ def call_effects(tool_class: str, params: Mapping[str, Any], parsed: ParsedComma
     b = Builder(home, cwd)
     if parsed is not None:
         ShellEffects(b).run(parsed)
+        b.mark_workdir()
     else:
         tool_effects(b, tool_class, params)
     return tuple(b.out)

@@ -65,7 +65,7 @@ class FlowEffect(Protocol):
 Effect = TypeVar("Effect", bound=FlowEffect)
 
 # Flow markers an effect can carry, by effect kind (`effect: [code:fetched]` in a rule).
-FLOWS = {"code": ("fetched",), "network": ("upload",)}
+FLOWS = {"code": ("fetched",), "network": ("upload",), "delete": ("workdir",)}
 
 NET, DATA = 1, 2  # what a part's output carries: fetched content, local data
 _OPENERS = ("$( ", "<( ", ">( ")
