@@ -123,6 +123,20 @@ def test_sed_scripts_read_write_and_run() -> None:
     assert kinds('sed "s/x/$V/w $OUT" f', "write") == ["…"]
 
 
+_WORDS = st.sampled_from(["-p", "-fp", "--pid=7", "-d", "--directory", "-t", "-e", "-ex",
+                          "attach 7", "7", "~", "..", ".", "$(pgrep x)", "-iu", "x", "-s",
+                          "localhost", "127.0.0.1", "1e rm -rf ~", "w ~/.bashrc", "s/a/b/e",
+                          "--", "-", "'"])
+
+
+@given(st.sampled_from(["gdb", "strace", "gcore", "nsenter", "sed", "ssh", "trap", "env",
+                        "python3 -m http.server", "php -S", "npx serve", "entr", "rm", "rmdir"]),
+       st.lists(_WORDS, max_size=6))
+def test_the_program_tables_take_any_arguments(program: str, words: list[str]) -> None:
+    command = " ".join([program, *words])
+    assert isinstance(effects(command), list)  # never raises
+
+
 def test_deleting_the_working_directory_is_marked() -> None:
     def marked(command: str) -> list[str]:
         return [e.shown() for e in effects(command) if e.flow == "workdir"]
