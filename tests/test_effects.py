@@ -150,6 +150,7 @@ def test_deleting_the_working_directory_is_marked() -> None:
 def test_a_file_server_reads_the_tree_it_publishes() -> None:
     assert "/home/u/**" in kinds("cd ~ && python3 -m http.server 8000", "read")
     assert "/home/u/.ssh/**" in kinds("python3 -m http.server -d ~/.ssh 8000", "read")
+    assert kinds("python3 -m http.server --directory=~ 8000", "read")[-1] == "/home/u/**"
     assert kinds("php -S localhost:8000 -t public", "read")[-1] == "/home/u/p/public/**"
     assert "/home/u/**" in kinds("npx http-server -p 8080 ~", "read")
     assert kinds("cd / && busybox httpd -p 8080", "read") == ["//**"]

@@ -385,13 +385,13 @@ _BUILT_IN_SERVERS: tuple[tuple[str, tuple[str, ...], frozenset[str]], ...] = (
 )
 
 
-def _served_dirs(program: str, argv: Sequence[str]) -> list[int] | None:
-    """argv indexes of the directories a file server publishes ([]: the working directory),
+def _served_dirs(program: str, argv: Sequence[str]) -> list[tuple[int, str]] | None:
+    """(argv index, directory) of what a file server publishes ([]: the working directory),
     or None when the command serves no files."""
     options = _FILE_SERVERS.get(program)
     args_at = 1
+    family = _family(program)
     if options is None:
-        family = _family(program)
         for language, words, opts in _BUILT_IN_SERVERS:
             n = len(words)
             if family == language and tuple(argv[1:1 + n]) == words:
@@ -399,12 +399,18 @@ def _served_dirs(program: str, argv: Sequence[str]) -> list[int] | None:
                 break
         if options is None:
             return None
-    named = [k + 1 for k in range(args_at, len(argv) - 1) if argv[k] in options]
-    if named:
-        return named
-    if program in ("python", "php") or _family(program) in ("python", "php"):
-        return []  # their operands are a port or a router script, not directories
-    return [k for k in range(args_at, len(argv)) if not argv[k].startswith("-")
+    named: list[tuple[int, str]] = []
+    for k in range(args_at, len(argv)):
+        name, eq, value = argv[k].partition("=")
+        if name not in options:
+            continue
+        if eq:
+            named.append((k, value))
+        elif k + 1 < len(argv):
+            named.append((k + 1, argv[k + 1]))
+    if named or family in ("python", "php"):
+        return named  # (their operands are a port or a router script, not directories)
+    return [(k, argv[k]) for k in range(args_at, len(argv)) if not argv[k].startswith("-")
             and argv[k - 1] not in _SERVER_VALUES]
 
 
@@ -584,8 +590,7 @@ class ShellEffects:
             self.sed(argv, dynamic, src)
         served = _served_dirs(program, argv)
         if served is not None:
-            for k in served or [-1]:  # -1: none named, the working directory is served
-                word = "." if k == -1 else argv[k]
+            for k, word in served or [(-1, ".")]:  # none named: the working directory
                 b.file(("read",), word, src, dynamic=k in dynamic, recursive=True)
         if ":" in src or program in FETCHERS or program == "wget":
             self.urls(program, argv, dynamic, src)
