@@ -137,6 +137,16 @@ def test_the_program_tables_take_any_arguments(program: str, words: list[str]) -
     assert isinstance(effects(command), list)  # never raises
 
 
+def test_a_package_runner_fetches_a_repository_it_is_named() -> None:
+    for command, host in (("npx owner/tool", "github.com"), ("pnpm dlx gitlab:g/t", "gitlab.com"),
+                          ("bunx github:o/t#v1", "github.com")):
+        found = effects(command)
+        assert [e.host for e in found if e.kind == "network"] == [host], command
+        assert [e.flow for e in found if e.kind == "code"] == ["fetched"], command
+    for command in ("npx @scope/pkg", "npx cowsay hi", "npx ./bin/x.js"):
+        assert [e for e in effects(command) if e.kind == "code"] == [], command
+
+
 def test_deleting_the_working_directory_is_marked() -> None:
     def marked(command: str) -> list[str]:
         return [e.shown() for e in effects(command) if e.flow == "workdir"]

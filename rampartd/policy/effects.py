@@ -78,6 +78,13 @@ _SIMPLE_PATH = re.compile(r"(?:~/)?[A-Za-z0-9_+,@%=:./-]+\Z")
 _KNOWN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]+[^/\\?#]+(?=[/\\?#])")
 _PWD = re.compile(r"\$\( pwd \)|\$\{PWD\}")
 _URLISH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]")
+# Package runners (npx, pnpm dlx, bunx…) read `owner/repo` and `github:owner/repo` as a
+# repository to fetch (a scoped `@scope/pkg` or a `./path` is not one).
+_PACKAGE_RUNNERS = frozenset({"npx", "pnpx", "bunx", "pnpm", "yarn", "npm"})
+_GIT_SHORTHAND = re.compile(
+    r"(?:(github|gitlab|bitbucket|gist):)?([A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+)(?:#\S*)?\Z")
+_SHORTHAND_HOSTS = {"github": "github.com", "gitlab": "gitlab.com", "bitbucket": "bitbucket.org",
+                    "gist": "gist.github.com"}
 _REMOTE = re.compile(r"(?:[^/@:\s]+@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):")
 _INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "node", "php", "lua",
                            "Rscript", "R", "bun", "deno", "osascript", "pwsh", "powershell",
@@ -528,6 +535,12 @@ class ShellEffects:
             # `npx https://x/p.tgz`: a program fetched and run in one go
             b.url(comp.path, src)
             b.code(program, f"{src} (runs a program from the network)", unknown=True,
+                   flow="fetched")
+        elif comp.path and _PACKAGE_RUNNERS.intersection(comp.launchers) and (
+                m := _GIT_SHORTHAND.match(comp.path)) is not None:
+            # `npx owner/repo`, `npx github:owner/repo`: a repository fetched and run
+            b.url(f"https://{_SHORTHAND_HOSTS[m.group(1) or 'github']}/{m.group(2)}", src)
+            b.code(program, f"{src} (runs a program from a git repository)", unknown=True,
                    flow="fetched")
         if not dynamic and not comp.launchers and ":" not in src and not self.written \
                 and not self.fetched_dirs:
