@@ -51,6 +51,12 @@ CONTENT_ALIASES: Mapping[str, Mapping[str, str]] = {
 }
 
 
+def call_class(tool_class: str, params: Mapping[str, object]) -> str:
+    """The class of one call to a tool of tool_class: a text editor tool's `view` command
+    (str_replace_based_edit_tool) only reads."""
+    return "read" if tool_class == "edit" and params.get("command") == "view" else tool_class
+
+
 def class_params(tool_class: str, params: Mapping[str, object]) -> Mapping[str, object]:
     """params, with a file tool's written text also under rampartd's name for it."""
     aliases = CONTENT_ALIASES.get(tool_class)

@@ -334,12 +334,10 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
     recursive = tool_class == "grep"
     found: list[tuple[str, str]] = []
     # The path arguments present, in PATH_KEYS order, then the lists (calls have few keys).
-    keys = [k for k in params if _key_form(k) in _PATH_KEY_ORDER]
-    if len(keys) > 1:
-        keys.sort(key=lambda k: _PATH_KEY_ORDER[_key_form(k)])
-    for key in keys:
+    forms = {k: form for k in params if (form := _key_form(k)) in _PATH_KEY_ORDER}
+    for key in sorted(forms, key=lambda k: _PATH_KEY_ORDER[forms[k]]):
         value = params[key]
-        if _key_form(key) in _PATH_LIST_KEYS:
+        if forms[key] in _PATH_LIST_KEYS:
             if isinstance(value, list):
                 found += [(key, v) for v in value if isinstance(v, str) and v]
         elif isinstance(value, str) and value:
@@ -397,8 +395,11 @@ def _served_dirs(program: str, argv: Sequence[str]) -> list[tuple[int, str]] | N
     or None when the command serves no files."""
     options = _FILE_SERVERS.get(program)
     args_at = 1
-    family = _family(program)
+    family = ""
     if options is None:
+        family = _family(program) or ""
+        if not family:
+            return None  # (most programs: neither a file server nor an interpreter)
         for language, words, opts in _BUILT_IN_SERVERS:
             n = len(words)
             if family == language and tuple(argv[1:1 + n]) == words:
@@ -428,7 +429,6 @@ def _attached_pids(program: str, argv: Sequence[str], dynamic: set[int]
     operands (numbers, or words only known at run time), gdb's `-ex 'attach PID'`. A
     gdbserver `--attach COMM PID` names it last."""
     options, operands, cluster = _ATTACHERS[program]
-    letters = {o[1] for o in options if len(o) == 2} if cluster else set()
     out: list[tuple[int, str]] = []
     plain: list[int] = []
     k = 1
@@ -446,13 +446,12 @@ def _attached_pids(program: str, argv: Sequence[str], dynamic: set[int]
             m = _GDB_ATTACH.match(argv[k])
             if m is not None:
                 out.append((k, m.group(1)))
-        elif len(t) > 2 and t[0] == "-" and t[1] != "-" and letters:
-            at = next((i for i, c in enumerate(t[1:], 1) if c in letters), 0)
-            if at and at == len(t) - 1 and k + 1 < len(argv):
+        elif cluster and (at := L.cluster_value(t, options)):
+            if at < len(t) - 1:
+                out.append((k, t[at + 1:]))
+            elif k + 1 < len(argv):
                 k += 1
                 out.append((k, argv[k]))
-            elif at:
-                out.append((k, t[at + 1:]))
         elif not t.startswith("-"):
             plain.append(k)
         k += 1
@@ -581,15 +580,12 @@ class ShellEffects:
         if program == "trap":
             self.trap(argv, dynamic, src)
         if program in _SIGNALLERS:
-            idx = _signal_targets(program, argv[1:])
-            for k in idx or ():
-                word = argv[k]
-                b.add(Effect("signal", _fold_dynamic(word) if k in dynamic else word,
-                             k in dynamic, source=src))
-        if program in _ATTACHERS:
-            for k, pid in _attached_pids(program, argv, dynamic):
-                b.add(Effect("signal", _fold_dynamic(pid) if k in dynamic else pid,
-                             k in dynamic, source=src))
+            targets = [(k, argv[k]) for k in _signal_targets(program, argv[1:]) or ()]
+        else:
+            targets = _attached_pids(program, argv, dynamic) if program in _ATTACHERS else []
+        for k, target in targets:
+            b.add(Effect("signal", _fold_dynamic(target) if k in dynamic else target,
+                         k in dynamic, source=src))
         self.roles(argv, dynamic, src)
         if program == "socat":
             for at, kinds, text in socat_addresses(argv, dynamic):

@@ -38,6 +38,7 @@ from rampartd.policy.matchers import AMBIGUOUS, as_number, lookup_param, values_
 from rampartd.policy.policyset import ParamCheck, Policy, PolicySet, Rule
 from rampartd.policy.shell.parse import ParsedCommand
 from rampartd.policy.subjects import NO, POSSIBLY, SURELY, Subjects, command_text, target_level
+from rampartd.toolnames import call_class
 
 
 class Match(NamedTuple):
@@ -156,14 +157,12 @@ def _in_scope(policy: Policy, call: ToolCall) -> bool:
 
 def call_tool_class(policy_set: PolicySet, call: ToolCall) -> str:
     """The class a call is evaluated under: its host tool name mapped (an mcp call carrying a
-    `command` is a shell call, an editor's `view` command a read)."""
+    `command` is a shell call, an editor's `view` command a read: toolnames.call_class)."""
     return _tool_class(policy_set, call, command_text(call.params))
 
 
 def _tool_class(policy_set: PolicySet, call: ToolCall, text: str | None) -> str:
-    tool = policy_set.tool_class(call.tool)
-    if tool == "edit" and call.params.get("command") == "view":
-        return "read"  # a text editor tool (str_replace_based_edit_tool) only looking
+    tool = call_class(policy_set.tool_class(call.tool), call.params)
     return "exec" if tool == "mcp" and text is not None else tool
 
 

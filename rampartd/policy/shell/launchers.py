@@ -8,6 +8,7 @@ parser can keep its own word objects alongside.
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 
 # Launcher → options that take a separate value. Everything else starting with `-` is a flag.
 LAUNCHER_VALUE_OPTIONS: dict[str, frozenset[str]] = {
@@ -148,16 +149,13 @@ _ECHO_FLAGS = re.compile(r"-[neE]+")
 _BRACES = re.compile(r"\{([^{}]*,[^{}]*)\}")
 
 
-def _cluster_takes_next(word: str, value_opts: frozenset[str]) -> bool:
-    """True for a cluster of one-letter options whose first value-taking letter comes last, so
-    its value is the next word (`env -iu NAME cmd`, `strace -fo FILE cmd`, `sudo -iu root
-    cmd`); an earlier one takes the rest of the word as its value (`-u0`)."""
-    if len(word) < 3 or word[1] == "-":
-        return False
-    for k in range(1, len(word)):
-        if "-" + word[k] in value_opts:
-            return k == len(word) - 1
-    return False
+def cluster_value(word: str, options: Container[str]) -> int:
+    """In a cluster of one-letter options (`-iu`, `-fp`, `-nes/a/b/`), the index of the first
+    letter whose `-X` is in options: as getopt reads it, that letter takes the rest of the
+    word as its value or, when it ends the cluster, the next word. 0: no such cluster."""
+    if len(word) < 3 or word[0] != "-" or word[1] == "-":
+        return 0
+    return next((k for k in range(1, len(word)) if "-" + word[k] in options), 0)
 
 
 def launcher_end(name: str, args: list[str]) -> int | None:
@@ -183,7 +181,8 @@ def launcher_end(name: str, args: list[str]) -> int | None:
             j += 1
             break
         if t.startswith("-") and len(t) > 1:
-            j += 2 if t in value_opts or _cluster_takes_next(t, value_opts) else 1
+            # (`env -iu NAME cmd`: the cluster's value letter takes the next word)
+            j += 2 if t in value_opts or cluster_value(t, value_opts) == len(t) - 1 else 1
             continue
         if ASSIGNMENT.match(t):
             # env and sudo take VAR=value; for the others it would be the program's name,

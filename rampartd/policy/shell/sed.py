@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rampartd.policy.shell.launchers import cluster_value
+
 # Commands whose argument is the rest of the line: text to add, a label, a file, a command.
 _TO_LINE_END = frozenset("aic:rRwWe")
 _FILE_READS = frozenset("rR")
@@ -124,6 +126,7 @@ def scan_sed(script: str) -> SedScript:
 # sed options that take a value (the next word, or attached), and those that give a script.
 _VALUE_OPTIONS = frozenset({"-e", "--expression", "-f", "--file", "-l", "--line-length"})
 _SCRIPT_OPTIONS = frozenset({"-e", "--expression"})
+_CLUSTER_VALUES = frozenset({"-e", "-f", "-l", "-i"})  # -i: an optional suffix, attached
 
 
 def sed_scripts(args: list[str]) -> list[str] | None:
@@ -147,18 +150,15 @@ def sed_scripts(args: list[str]) -> list[str] | None:
             if name in _SCRIPT_OPTIONS:
                 scripts.append(value)
             from_file = from_file or name in ("-f", "--file")
-        elif t.startswith("-") and not t.startswith("--") and len(t) > 1:
-            # The first of e/f/l takes the rest of the word or the next one as its value
-            # (`-ne SCRIPT`, `-nes/a/b/`); an earlier `-i` takes the rest as its suffix (`-ie`).
-            at = next((j for j, c in enumerate(t[1:], 1) if c in "efli"), 0)
-            if at and t[at] != "i":
-                rest = t[at + 1:]
-                if not rest:
-                    k += 1
-                    rest = args[k] if k < len(args) else ""
-                if t[at] == "e":
-                    scripts.append(rest)
-                from_file = from_file or t[at] == "f"
+        elif (at := cluster_value(t, _CLUSTER_VALUES)) and t[at] != "i":
+            # `-ne SCRIPT`, `-nes/a/b/`; an earlier `-i` takes the rest as its suffix (`-ie`)
+            rest = t[at + 1:]
+            if not rest:
+                k += 1
+                rest = args[k] if k < len(args) else ""
+            if t[at] == "e":
+                scripts.append(rest)
+            from_file = from_file or t[at] == "f"
         elif not t.startswith("-") or t == "-":
             operands.append(t)
         k += 1
