@@ -337,7 +337,8 @@ def _containers(args: Sequence[str]) -> list[Target]:
     """docker/podman run|create: bind mounts (`-v SRC:DST`, `--mount source=SRC`) expose SRC,
     read and written, to the container."""
     if args[:1] == ["cp"] or args[:2] == ["container", "cp"]:
-        return _container_copy(args[1 if args[0] == "cp" else 2:], 1 if args[0] == "cp" else 2)
+        skip = 1 if args[0] == "cp" else 2
+        return _container_copy(args[skip:], skip)
     if not args or args[0] not in ("run", "create", "container"):
         return []
     out: list[Target] = []
