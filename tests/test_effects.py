@@ -120,6 +120,7 @@ def test_sed_scripts_read_write_and_run() -> None:
     assert kinds("sed -n '1e rm -rf ~' README.md", "delete") == ["/home/u/**"]
     assert kinds("sed 's/.*/date/e' f", "code") == ["sh"]
     assert kinds("sed -i 's/a/b/' f", "code") == []
+    assert kinds("gsed -n 'W ~/.profile' x", "write") == ["/home/u/.profile"]
     assert kinds('sed "s/x/$V/w $OUT" f', "write") == ["…"]
 
 
@@ -151,9 +152,10 @@ def test_deleting_the_working_directory_is_marked() -> None:
     def marked(command: str) -> list[str]:
         return [e.shown() for e in effects(command) if e.flow == "workdir"]
     for command in ("rm -rf .", "rm -rf ../p", "cd .. && rm -rf p", 'rm -rf "$(pwd)"',
-                    "rmdir ../p", "rm -rf ~"):
+                    "rmdir ../p", "rm -rf ~", "rm -rf ../[p]*", "rm -rf /home/*/p"):
         assert marked(command), command
-    for command in ("rm -rf ./build", "cd .. && rm -rf p/build", "rm -rf /tmp/x", "rm -rf $X"):
+    for command in ("rm -rf ./build", "cd .. && rm -rf p/build", "rm -rf /tmp/x", "rm -rf $X",
+                    "rm -rf ../q*", "rm -f *.log"):
         assert marked(command) == [], command
 
 

@@ -22,6 +22,7 @@ effect that sends file contents or command output.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -160,6 +161,17 @@ def _key(effect: Effect) -> tuple[str, str, bool, str]:
     return effect.kind, effect.target, effect.recursive, effect.flow
 
 
+def _holds_dir(e: Effect, cwd: str) -> bool:
+    """Could a delete's target be cwd or one of its ancestors? A glob (`rm -rf ../proj*`) is
+    tried on each of them, segment by segment."""
+    if not e.wild:
+        return cwd == e.target or cwd.startswith(e.target.rstrip("/") + "/")
+    parts = cwd.strip("/").split("/")
+    globs = e.target.strip("/").split("/")
+    return len(globs) <= len(parts) and all(
+        fnmatch.fnmatchcase(name, glob) for name, glob in zip(parts, globs, strict=False))
+
+
 def _fold_dynamic(word: str) -> str:
     """A word's text with every run-time-only part (`${X}`, `$(…)`) replaced by UNKNOWN."""
     folded = _DYNAMIC.sub(UNKNOWN, word)
@@ -233,9 +245,8 @@ class Builder:
         if not cwd or UNKNOWN in cwd:
             return
         for e in list(self.out):
-            if e.kind == "delete" and not (e.unknown or e.wild or e.flow) and (
-                    cwd == e.target or cwd.startswith(e.target.rstrip("/") + "/")) \
-                    and e.source.partition(" ")[0] in _REMOVERS:
+            if e.kind == "delete" and not (e.unknown or e.flow) \
+                    and e.source.partition(" ")[0] in _REMOVERS and _holds_dir(e, cwd):
                 self.mark(e, e._replace(flow="workdir"))
 
     def record(self, kind: str, target: str, unknown: bool, wild: bool, recursive: bool,
@@ -1148,6 +1159,7 @@ _INSTALLERS = frozenset({"pip", "pip3", "pipx", "npm", "pnpm", "yarn", "bun", "g
                          "dpkg", "rpm", "apt", "apt-get", "snap", "flatpak", "installer"})
 # Programs whose arguments mean something here; any other program only runs (an exec effect).
 _HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_ATTACHERS, *_FILE_SERVERS,
+                      *_SEDS,
                       *_CODE_RUNNERS, *FETCHERS, "wget", "cd", "pushd", "export", "declare",
                       "typeset", "setenv", "local", "readonly", "alias", "trap"})
 
