@@ -116,6 +116,11 @@ DENIED = {
         "curl --connect-to x:80:localhost:9090 http://x/",
         "curl --connect-to ::[::1]:9090 http://x/", "curl --connect-to ::localhost: http://x:9090/",
         "curl http://x:9090/ --connect-to ::127.1:",
+        # listening on it, to answer hooks in the daemon's place
+        "nc -l 9090", "nc -lk 127.0.0.1 9090", "ncat -l --port=9090", "python3 -m http.server 9090",
+        "python3 -m http.server --bind 127.0.0.1 9090", "node server.js --port=9090",
+        "PORT=9090 npm start", "env SERVER_PORT=9090 ./serve", "java -Dserver.port=9090 -jar a.jar",
+        "grafana-server --http-port=9090", "ASPNETCORE_URLS=http://+:9090 dotnet run",
     ],
     "signals": [
         "kill -9 -1", "kill -KILL -1", "kill -- -1", f"kill {PID}", f"kill -9 {PID}",
@@ -166,7 +171,8 @@ ALLOWED = [
     "curl --connect-to example.com:443:other.example:8443 https://example.com/",
     "pkill -f webpack", "pkill -f 'vite --port 5173'", "kill %1", "killall node",
     "gdb -p 1234", "strace -fp 1234", "gdb ./app core", "strace -f -e trace=open python3 app.py",
-    "py-spy top --pid 1234",
+    "py-spy top --pid 1234", "nc -l 8080", "python3 -m http.server 8000", "PORT=3000 npm start",
+    "PORT=19090 npm start", "node server.js --port=19090", "seq 9090", "head -n 9090 big.log",
 ]
 
 

@@ -63,8 +63,8 @@ RULES: dict[str, str] = {
     "hooks": "no write to the agent hosts' hook configurations or the systemd unit",
     "installation": "no write to the installed rampartd package or its commands, and no "
                     "pip install/uninstall of rampartd",
-    "daemon-port": "no connection to the daemon's own port on any loopback spelling "
-                   "(agents talk to rampartd only through their hook)",
+    "daemon-port": "no connection to the daemon's own port on any loopback spelling, and no "
+                   "listener on it (agents talk to rampartd only through their hook)",
     "signals": "no kill/pkill/killall/fuser -k/loginctl that could reach the daemon, and no "
                "access to its /proc entry (memory, environment, descriptors)",
     "service": "no systemctl stop/disable/mask/kill/restart of the rampartd unit or of the "
@@ -284,6 +284,13 @@ LOOPBACK = (r"(([a-z0-9-]+\.)*localhost\.?|ip6-localhost|ip6-loopback|127(\.[0-9
             r"|21[0-4][0-9]{7}|0+|0+(\.0+){1,3}|\[[0:]*:(0*1)?\]|\[::ffff:[0-9a-f.:]+\])")
 
 
+# Variables servers and dev tools read their listening port from (named, so a variable whose
+# value is only known at run time, PATH=./bin:$PATH, is not taken for one).
+_PORT_VARIABLES = ("PORT|HTTP_PORT|HTTPS_PORT|SERVER_PORT|APP_PORT|API_PORT|WEB_PORT|LISTEN_PORT"
+                   "|DEV_PORT|FLASK_RUN_PORT|UVICORN_PORT|VITE_PORT|NUXT_PORT|NITRO_PORT"
+                   "|JUPYTER_PORT|ASPNETCORE_HTTP_PORTS|ASPNETCORE_URLS")
+
+
 def port_regexes(port: int) -> list[str]:
     """RE2 regexes for a command or URL that reaches port on a loopback address."""
     num = f"0*{port}"
@@ -291,7 +298,13 @@ def port_regexes(port: int) -> list[str]:
         rf"re:(?i)(^|[^0-9a-z.-]){LOOPBACK}:{num}([^0-9]|$)",  # host:port, URLs
         rf"re:(?i)/dev/(tcp|udp)/{LOOPBACK}/{num}([^0-9]|$)",  # bash's /dev/tcp
         rf"re:(?i)(^|\s){LOOPBACK}\s+(-\S+\s+)*{num}([^0-9]|$)",  # nc localhost 9090
-        rf"re:(?i)(^|\s)(-p|--port|-P)\s*{num}([^0-9]|$)",  # nc -p / ncat --port
+        rf"re:(?i)(^|\s)(-p|--port|-P)(=|\s*){num}([^0-9]|$)",  # nc -p / ncat --port
+        # a listener on it (answering in the daemon's place): a port setting, nc's port word,
+        # a file server's port
+        rf"re:(?i)(^|\s)--?[a-z0-9_.-]*port=[\"']?{num}([^0-9]|$)",  # --http-port=, -Dserver.port=
+        rf"re:^(nc|ncat|netcat|nc\.openbsd|nc\.traditional)\s+(\S+\s+)*{num}(\s|$)",
+        rf"re:^python[0-9.]*\s+(\S+\s+)*-m\s*(http\.server|SimpleHTTPServer)\s+(\S+\s+)*{num}"
+        r"(\s|$)",
         rf"re:(?i)(^|\s):{num}(\s|$).*\|",  # lsof -ti :9090 | xargs kill
         # curl --resolve NAME:PORT:ADDR[,ADDR…]: a name on our port resolved to loopback
         rf"re:(?i)--resolve(=|\s+)\+?[^\s:]*:{num}:([^\s,]*,)*{LOOPBACK}(,|\s|$)",
@@ -446,6 +459,9 @@ def guard_text(rt: Runtime, relax: frozenset[str] = frozenset()) -> str | None:
                                   "path_matches": under(rt.installation) + list(rt.site_globs)})
     if rt.port > 0:
         add(effects, "daemon-port", {"url_matches": [loopback_url_regex(rt.port)]})
+        # PORT=9090 npm start: a server told by its environment to listen there
+        listen = rf"re:^({_PORT_VARIABLES})=(.*[^0-9])?0*{rt.port}/?$"
+        add(effects, "daemon-port", {"env_matches": [listen]})
     add(effects, "signals", {"signal_matches": signal_target_regexes(rt)})
     add(effects, "signals", {"signal_matches": guard_signals.name_target_regexes(
         rt.process_names), "command_not_matches": [guard_signals.JUDGED]})
