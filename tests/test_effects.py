@@ -103,7 +103,18 @@ def test_programs_env_signals_network_and_code() -> None:
     assert kinds("kill -l", "signal") == []
     assert kinds("fuser -k 9090/tcp", "signal") == ["9090/tcp"]
     assert kinds("fuser 9090/tcp", "signal") == []
-    assert kinds("kill $(pgrep rampartd)", "signal") == ["…"]
+    # a pid lookup's output is what it selects: a port (as fuser), a name (as killall/pkill)
+    assert kinds("kill $(pgrep rampartd)", "signal") == ["rampartd"]
+    assert kinds("kill $(lsof -t -i:3000)", "signal") == ["3000/tcp"]
+    assert kinds("kill -9 `lsof -ti tcp:3000` $(pidof node vite)", "signal") == [
+        "3000/tcp", "node", "vite"]
+    assert kinds("lsof -ti:3000 -sTCP:LISTEN | xargs kill", "signal") == ["3000/tcp"]
+    assert kinds("fuser 3000/tcp | xargs kill", "signal") == ["3000/tcp"]
+    # ...unless it cannot be told: other options, a range, regex syntax, more than a lookup
+    for command in ("kill $(pgrep -f 'node app')", "kill $(pgrep '[r]ampartd')",
+                    "kill $(lsof -t -i:9000-9100)", "kill $(lsof -t -i:3000 | head -1)",
+                    "kill $(lsof -t +D /srv)", "kill $(pgrep -u dev)", "kill $(cat app.pid)"):
+        assert kinds(command, "signal") == ["…"], command
     # attaching to a process (to trace, debug, dump or enter it) is signalling it
     assert kinds("strace -fp 77 -o /tmp/t", "signal") == ["77"]
     assert kinds("gdb -batch -ex 'attach 77' ./app 78", "signal") == ["77", "78"]
@@ -326,7 +337,8 @@ def decide(ps, command: str | None = None, tool_name: str = "exec", **params: ob
     ("rm -rf $X", "ask", "creds"),                    # could be a key as well as ~
     ("pkill rampartd", "deny", "signals"),
     ("kill -9 -1", "deny", "signals"),
-    ("kill $(pidof rampartd)", "ask", "signals"),
+    ("kill $(pidof rampartd)", "deny", "signals"),   # what pidof selects: killall's name
+    ("kill $(cat /run/app.pid)", "ask", "signals"),
     ("kill 4242", "allow", None),
     ("LD_PRELOAD=/tmp/evil.so git status", "ask", "preload"),
     ("nc -l 8080", "watch", "netcat"),

@@ -128,7 +128,8 @@ DENIED = {
         "pkill -f rampart", "pkill -f rampartd", "pkill rampartd", "pkill ramp", "pkill -u ada",
         "killall python3",
         "killall -r 'ramp.*'", "pkill 'p.*'", "fuser -k 9090/tcp", "fuser -k -n tcp 9090",
-        "loginctl terminate-user ada", "loginctl kill-session 3",
+        "loginctl terminate-user ada", "loginctl kill-session 3", "kill $(lsof -t -i:9090)",
+        "kill $(lsof -ti tcp:09090)", "kill -9 $(pidof python3)",
         "sudo -u ada /usr/bin/kill -9 -1", f"cat /proc/{PID}/environ",
         f"dd if=/proc/{PID}/mem of=/tmp/m", f"gdb -p {PID}", f"strace -p {PID}",
         # every debugger, tracer and dumper that attaches to it, in each spelling of the pid

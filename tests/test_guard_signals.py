@@ -39,6 +39,8 @@ EVERYDAY = [
     "pkill -f 'node.*server'", "pkill -f 'python app.py'", "killall -9 firefox",
     "pkill -x rampart-proxy", "killall -r '^chrom.*'", "kill 12345", "pgrep -a rampartd",
     "pgrep -f rampartd", "killall ramp", "pkill -9 -f uvicorn",
+    # a pid lookup is judged as what it selects: a port other than the daemon's, a name
+    "kill $(lsof -t -i:3000)", "lsof -ti :3000 | xargs kill", "kill -9 $(pidof node)",
 ]
 # The daemon runs as `rampartd` (the console script): its name is rampartd, and python3 is
 # only in its command line.
@@ -57,7 +59,8 @@ REACHES = [
     "kill 0", "kill -9 -1", "fuser -k 9090/tcp",
 ]
 UNKNOWN = [
-    "kill $(lsof -t -i:3000)", "lsof -ti :3000 | xargs kill", "X=$(pgrep -f rampartd); kill $X",
+    "kill $(lsof -t -i:3000 | head -1)", "kill $(pgrep -f 'node app')", "kill $(cat app.pid)",
+    "X=$(pgrep -f rampartd); kill $X",
     "pkill '[r]ampartd'", "pkill -f 'ramp(artd)?'", "killall -r 'r[a]mpartd'",
 ]
 

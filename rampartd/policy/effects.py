@@ -36,6 +36,7 @@ from rampartd.policy.overlap import UNKNOWN
 from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.command import Component, ParsedCommand, has_glob
 from rampartd.policy.shell.parse import parse_command
+from rampartd.policy.shell.pids import selectors
 from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, option_values, roles
 from rampartd.policy.shell.sed import scan_sed, sed_scripts
 from rampartd.policy.shell.socat import socat_addresses
@@ -170,6 +171,14 @@ def _holds_dir(e: Effect, cwd: str) -> bool:
     globs = e.target.strip("/").split("/")
     return len(globs) <= len(parts) and all(
         fnmatch.fnmatchcase(name, glob) for name, glob in zip(parts, globs, strict=False))
+
+
+def _produced(word: str) -> list[str] | None:
+    """The selectors a word that is only a pid lookup's output stands for (shell.pids)."""
+    inner = word[3:-2]
+    if not (word.startswith("$( ") and word.endswith(" )")) or any(c in inner for c in "$|;&<>`()"):
+        return None
+    return selectors(inner.split())
 
 
 def _fold_dynamic(word: str) -> str:
@@ -573,6 +582,9 @@ class ShellEffects:
                 if listed is not None:
                     extra = listed
                     self.trees = set(range(len(argv), len(argv) + len(listed)))
+            if program in _SIGNALLERS and comp.stdin is None and comp.piped \
+                    and self.prev is not None and not self.prev.launchers:
+                extra = selectors(self.prev.argv) or extra  # lsof -ti:3000 | xargs kill
             for word in extra:
                 if word == UNKNOWN:
                     dynamic.add(len(argv))
@@ -595,6 +607,11 @@ class ShellEffects:
         else:
             targets = _attached_pids(program, argv, dynamic) if program in _ATTACHERS else []
         for k, target in targets:
+            produced = _produced(target) if k in dynamic else None
+            if produced is not None:  # kill $(lsof -t -i:3000): what that lookup selects
+                for selector in produced:
+                    b.add(Effect("signal", selector, source=src))
+                continue
             b.add(Effect("signal", _fold_dynamic(target) if k in dynamic else target,
                          k in dynamic, source=src))
         self.roles(argv, dynamic, src)

@@ -15,7 +15,8 @@ tool would judge it:
 - Selection by user, session, terminal, group, parent, pid file or `-v` (inverse) may take
   the daemon whatever the pattern: denied.
 - kill: job specs (`%1`) never reach the daemon and plain pids are checked against its own;
-  a pid only known at run time (`$(lsof -t -i:3000)`, `xargs kill`) is an unknown target
+  a plain lookup's pids are what it selects (rampartd.policy.shell.pids: `$(lsof -t
+  -i:3000)` is port 3000); any other pid only known at run time is an unknown target
   (the effect rule asks), unless the command that produces it names the daemon
   (`pgrep rampartd`, `pidof`, `lsof`/`fuser`/`ss` on its port, its unit or home).
 """
@@ -102,7 +103,8 @@ def signal_regexes(names: Iterable[str], cmdlines: Iterable[str],
     exact = _names_re(killall_names)
     tail = r"(?:\s+" + _OPT + r")*"
     out = [
-        r"re:^kill\s+(\S+\s+)*-1(\s|$)",  # kill -9 -1, kill -- -1 (everything we may signal)
+        # kill -9 -1, kill -- -1 (everything we may signal; not a -1 inside a substitution)
+        r"re:^kill\s+([^\s$()`]+\s+)*-1(\s|$)",
         r"re:^(killall5|kill\s+(-\S+\s+)*0$)",  # every process, or the caller's whole group
         rf"re:^(pkill|skill|snice)\s+(\S+\s+)*{_PKILL_SELECTORS}(\s|=|$)",
         rf"re:^killall\s+(\S+\s+)*{_KILLALL_SELECTORS}(\s|=|$)",
