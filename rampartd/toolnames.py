@@ -1,11 +1,10 @@
 """Host tool names → rampartd tool classes: one table for the daemon and every hook.
 
 Agent hosts name the same tools differently (`Bash`, `run_shell_command`, `exec_command`…).
-Policies speak of rampartd's classes (`exec`, `read`, `write`, `edit`, `grep`, `glob`,
-`fetch`, `mcp`; `task` for subagents, `todo` for the agent's plan), so a call is evaluated
-under its class whichever host sent it. A name not in the table is evaluated under its own
-name. Pure data and one function: hooks import it
-without loading the engine.
+Policies speak of rampartd's classes (`exec`, `read`, `write`, `edit`, `delete`, `grep`,
+`glob`, `fetch`, `mcp`; `task` for subagents, `todo` for the agent's plan), so a call is
+evaluated under its class whichever host sent it. A name not in the table is evaluated under
+its own name. Pure data and a few functions: hooks import it without loading the engine.
 """
 
 from __future__ import annotations
@@ -20,14 +19,17 @@ TOOL_CLASSES: Mapping[str, str] = {
     "execute_command": "exec",
     # file reads
     "read": "read", "read_file": "read", "read_many_files": "read", "view": "read",
-    "notebookread": "read",
+    "notebookread": "read", "read_text_file": "read", "read_multiple_files": "read",
+    "read_media_file": "read",
     # file writes and edits
     "write": "write", "write_file": "write", "write_to_file": "write", "edit": "edit",
     "multiedit": "edit", "notebookedit": "edit", "replace": "edit", "replace_in_file": "edit",
     "edit_file": "edit", "apply_patch": "edit", "strreplace": "edit", "str_replace": "edit",
     # Anthropic's text editor tool: `command` view reads `path`, the others write it
     "str_replace_based_edit_tool": "edit", "str_replace_editor": "edit",
-    "delete_file": "write", "delete": "write",
+    # file deletions (a `delete` effect on every path argument)
+    "delete_file": "delete", "delete": "delete", "remove_file": "delete",
+    "delete_directory": "delete",
     # content searches (a regex over the files under a path)
     "grep": "grep", "search_file_content": "grep", "grep_search": "grep",
     "search_files": "grep", "codebase_search": "grep", "list_code_definition_names": "grep",
@@ -43,6 +45,8 @@ TOOL_CLASSES: Mapping[str, str] = {
     "update_plan": "todo",
 }
 _FOLDED = {name.lower(): cls for name, cls in TOOL_CLASSES.items()}
+# The classes an MCP server's tool takes from its own name (their arguments are read the same)
+_MCP_CLASSES = frozenset({"exec", "read", "write", "edit", "delete", "grep", "glob", "fetch"})
 # The written text of a file tool under the names other hosts give it, read as rampartd's
 # (`params: {content: …}` also holds for the text editor tool's `file_text`).
 CONTENT_ALIASES: Mapping[str, Mapping[str, str]] = {
@@ -75,5 +79,9 @@ def tool_class(name: str) -> str:
     if cls is not None:
         return cls
     if name.startswith("mcp__"):
-        return "mcp"
+        # a server's tool named like a file, shell or fetch tool is one (mcp__fs__write_file);
+        # policies naming `mcp` still cover it (PolicySet.plan_for)
+        inner = name.rsplit("__", 1)[-1]
+        cls = TOOL_CLASSES.get(inner) or _FOLDED.get(inner.lower())
+        return cls if cls in _MCP_CLASSES else "mcp"
     return name

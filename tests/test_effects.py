@@ -236,6 +236,27 @@ def test_every_path_argument_of_a_file_tool_is_an_effect() -> None:
                                          ("write", "/home/u/p/src/a.py")]
 
 
+def test_a_delete_tool_deletes_all_below_each_path() -> None:
+    assert tool("delete", path="build", target_file="~/.ssh") == [
+        ("delete", "/home/u/p/build/**"), ("delete", "/home/u/.ssh/**")]
+    # the working directory or a folder above it is marked, as `rm -rf ../p` is
+    flows = [e.flow for e in call_effects("delete", {"path": "/home/u"}, None, cwd=CWD,
+                                          home=HOME)]
+    assert flows == ["workdir"]
+    assert [e.flow for e in call_effects("delete", {"path": "dist"}, None, cwd=CWD,
+                                         home=HOME)] == [""]
+
+
+def test_a_search_tool_glob_from_the_home_reaches_its_hidden_folders() -> None:
+    # `**` from the home or above may be ~/.aws or ~/.ssh (the tools descend into them)...
+    assert tool("grep", pattern="k", path="~", glob="**/credentials") == [
+        ("read", "/home/u/…/credentials")]
+    assert tool("glob", pattern="/**/id_rsa") == [("read", "/…/id_rsa")]
+    # ...in a project it stays a wildcard that skips dot-folders
+    assert tool("grep", pattern="x", glob="**/package.json") == [
+        ("read", "/home/u/p/**/package.json")]
+
+
 # ---- could a glob reach a pattern -----------------------------------------------------------
 
 @pytest.mark.parametrize(("target", "recursive", "pattern", "expected"), [

@@ -425,3 +425,20 @@ def test_nested_long_and_counted_calls_are_decided_afresh() -> None:
     counter.record("bot", "search", 1.0)
     assert evaluate(counted, call, counter=counter, now=2.0).action == "deny"
     assert counted.decisions == {}
+
+
+def test_an_mcp_servers_file_tool_is_a_file_tool_and_still_an_mcp_call() -> None:
+    ps = policy_set("""\
+  - name: writes
+    match: {tool: write}
+    rules:
+      - {action: deny, when: {path_matches: ["~/.bashrc"]}}
+  - name: mcp-watch
+    match: {tool: mcp}
+    rules:
+      - {action: watch, when: {default: true}}
+""")
+    d = run(ps, "mcp__filesystem__write_file", path="~/.bashrc", content="x")
+    assert (d.action, d.matched_policies) == ("deny", ("writes", "mcp-watch"))
+    assert run(ps, "mcp__filesystem__write_file", path="notes.md", content="x").action == "watch"
+    assert run(ps, "mcp__github__create_issue", title="x").action == "watch"

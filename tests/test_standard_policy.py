@@ -78,6 +78,22 @@ def test_every_class_explains_itself() -> None:
      True),
     ("str_replace_based_edit_tool", {"command": "create", "path": "project/src/app.py",
                                      "file_text": "print('hi')\n"}, False),
+    # an MCP server's file and shell tools are the file and shell tools
+    ("mcp__filesystem__write_file", {"path": "~/.bashrc", "content": "x"}, True),
+    ("mcp__filesystem__read_text_file", {"path": "~/.aws/credentials"}, True),
+    ("mcp__filesystem__write_file", {"path": "project/notes.md", "content": "x"}, False),
+    ("mcp__shell__execute_command", {"command": "rm -rf ~"}, True),
+    ("mcp__shell__run", {"cmd": "rm -rf ~"}, True),  # `cmd` as some servers name it
+    ("exec_command", {"cmd": "cat ~/.ssh/id_rsa"}, True),
+    ("exec_command", {"cmd": "git status"}, False),
+    # delete tools delete: a home's folders, the project itself (asks)
+    ("delete_file", {"target_file": "~/.ssh"}, True),
+    ("mcp__filesystem__delete", {"path": "~"}, True),
+    ("delete_file", {"target_file": "."}, True),
+    ("delete_file", {"target_file": "src/old.py"}, False),
+    # a search tool's glob over the home reaches its hidden folders
+    ("Grep", {"pattern": "aws_secret", "path": "~", "glob": "**/credentials"}, True),
+    ("Grep", {"pattern": "TODO", "path": "project", "glob": "**/*.py"}, False),
 ])
 def test_other_spellings_of_the_same_call(standard: PolicySet, tool: str,
                                           params: dict[str, str], blocked: bool) -> None:

@@ -69,7 +69,7 @@ _PATH_KEY_ORDER = {form: n for n, form in reversed(list(enumerate(
     map(_key_form, (*PATH_KEYS, *PATH_LIST_KEYS)))))}
 CLASS_KINDS: Mapping[str, tuple[str, ...]] = {
     "read": ("read",), "write": ("write",), "edit": ("read", "write"), "grep": ("read",),
-    "glob": ("read",),
+    "glob": ("read",), "delete": ("delete",),
 }
 _PATCH_PATH = re.compile(r"^(?:\*\*\* (?:Add|Update|Delete) File: |\*\*\* Move to: |\+\+\+ b/"
                          r"|--- a/)(.+?)\s*$", re.MULTILINE)
@@ -247,15 +247,16 @@ class Builder:
         else:
             self.add(marked)
 
-    def mark_workdir(self) -> None:
+    def mark_workdir(self, *, by_tool: bool = False) -> None:
         """Mark `delete:workdir` the deletions of the directory the call starts in or of one
-        above it (`rm -rf ../project`, `cd .. && rm -rf project`, `rm -rf "$(pwd)"`)."""
+        above it (`rm -rf ../project`, `cd .. && rm -rf project`, `rm -rf "$(pwd)"`, a delete
+        tool given either: by_tool)."""
         cwd = self.workdir
         if not cwd or UNKNOWN in cwd:
             return
         for e in list(self.out):
-            if e.kind == "delete" and not (e.unknown or e.flow) \
-                    and e.source.partition(" ")[0] in _REMOVERS and _holds_dir(e, cwd):
+            if e.kind == "delete" and not (e.unknown or e.flow) and _holds_dir(e, cwd) \
+                    and (by_tool or e.source.partition(" ")[0] in _REMOVERS):
                 self.mark(e, e._replace(flow="workdir"))
 
     def record(self, kind: str, target: str, unknown: bool, wild: bool, recursive: bool,
@@ -351,8 +352,12 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
                     b.url(item, f"params.{key}", default_scheme="https")
         return
     kinds = CLASS_KINDS.get(tool_class, ("read", "write"))
-    recursive = tool_class == "grep"
+    recursive = tool_class == "grep"  # a search reads all below its path
     found: list[tuple[str, str]] = []
+    # Tool globs with `**`: the search tools descend into hidden directories too, so from the
+    # home or above (`~/**/credentials`) `**` may be any directories, ~/.aws and ~/.ssh too,
+    # as a search of the home without a glob reads them (in a project it stays a wildcard).
+    any_depth: set[str] = set()
     # The path arguments present, in PATH_KEYS order, then the lists (calls have few keys).
     forms = {k: form for k in params if (form := _key_form(k)) in _PATH_KEY_ORDER}
     for key in sorted(forms, key=lambda k: _PATH_KEY_ORDER[forms[k]]):
@@ -376,13 +381,26 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
                     f"{base.rstrip('/')}/{value if '/' in value else '**/' + value}"
                 found.append((key, joined))
                 recursive = False
+                if "**" in joined.split("/"):
+                    any_depth.add(key)
     if tool_class == "edit":
         for key, value in params.items():
             if isinstance(value, str) and ("*** " in value or "+++ " in value):
                 found += [(key, m.group(1)) for m in _PATCH_PATH.finditer(value)
                           if m.group(1) != "/dev/null"]
     for key, value in found:
-        b.file(kinds, value, f"params.{key}", recursive=recursive and key == "path")
+        if key in any_depth:
+            target, unknown, _ = b.path(value)
+            top = target.split("/**", 1)[0]
+            home = b.home.rstrip("/")
+            if top == "" or home == top or home.startswith(top + "/"):
+                for kind in kinds:
+                    b.record(kind, target.replace("**", UNKNOWN), unknown, True, False,
+                             f"params.{key}")
+                continue
+        # a deletion removes all below each path (a delete tool may take a directory)
+        b.file(kinds, value, f"params.{key}",
+               recursive=(recursive and key == "path") or tool_class == "delete")
     url = params.get("url")
     if isinstance(url, str) and url:
         b.url(url, "params.url")
@@ -1190,4 +1208,6 @@ def call_effects(tool_class: str, params: Mapping[str, Any], parsed: ParsedComma
         b.mark_workdir()
     else:
         tool_effects(b, tool_class, params)
+        if tool_class == "delete":
+            b.mark_workdir(by_tool=True)  # delete_file of the project or a folder above it
     return tuple(b.out)

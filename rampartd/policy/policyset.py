@@ -408,13 +408,15 @@ class PolicySet:
 
     def plan_for(self, tool: str, raw: str | None = None) -> Plan:
         """The evaluation plan for one tool class (and the host's own name for it, if other:
-        a policy naming either is in scope)."""
+        a policy naming either is in scope, and one naming `mcp` for an MCP server's tool)."""
         key = tool if raw is None or raw == tool else f"{tool}\x00{raw}"
         plan = self._tool_plans.get(key)
         if plan is not None:
             return plan
-        scoped = tuple(p for p in self.enabled
-                       if p.covers_tool(tool) or (key != tool and raw and p.covers_tool(raw)))
+        names = [tool] if key == tool or not raw else [tool, raw]
+        if raw and raw.startswith("mcp__"):
+            names.append("mcp")
+        scoped = tuple(p for p in self.enabled if any(map(p.covers_tool, names)))
         orders = tuple(p.order for p in scoped)
         plan = self._plans.get(orders)
         if plan is None:
