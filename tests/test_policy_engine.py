@@ -172,6 +172,10 @@ PATHS = """\
     ("/home/u/secrets/deeper/token", None, "allow"),
     ("app/.env", "/srv", "deny"),
     ("/srv/app/.envrc", None, "allow"),
+    # case is ignored, as macOS and Windows file systems do
+    ("~/.SSH/ID_RSA", None, "deny"),
+    ("/HOME/U/Secrets/token", None, "deny"),
+    ("~/.ssh/ID_RSA.PUB", None, "allow"),
 ])
 def test_path_globs_and_normalisation(path: str, cwd: str | None, action: str) -> None:
     assert run(policy_set(PATHS), "read", cwd=cwd, path=path).action == action
@@ -442,3 +446,10 @@ def test_an_mcp_servers_file_tool_is_a_file_tool_and_still_an_mcp_call() -> None
     assert (d.action, d.matched_policies) == ("deny", ("writes", "mcp-watch"))
     assert run(ps, "mcp__filesystem__write_file", path="notes.md", content="x").action == "watch"
     assert run(ps, "mcp__github__create_issue", title="x").action == "watch"
+
+
+def test_a_wildcard_target_reaches_a_rule_whatever_the_case() -> None:
+    ps = policy_set(PATHS)
+    assert run(ps, "read", path="~/.SS?/Id_*").action == "deny"
+    assert run(ps, "read", path="~/.[Ss][Ss][Hh]/ID_RSA").action == "deny"
+    assert run(ps, "read", path="~/.S*/config").action == "allow"

@@ -161,7 +161,8 @@ def path_glob_regex(glob: str, home: str) -> str:
         # `dir/**` also matches `dir` itself.
         regex = regex[: -len("/.*")] if regex.endswith("/.*") else regex
         regex += "(?:/.*)?"
-    return r"(?s)\A" + regex + r"\z"
+    # Case is ignored: macOS and Windows file systems do (~/.SSH/ID_RSA is the key there).
+    return r"(?si)\A" + regex + r"\z"
 
 
 def path_tree_regex(glob: str, home: str) -> str | None:
@@ -203,7 +204,7 @@ def path_tree_regex(glob: str, home: str) -> str | None:
         alts.append(out)
     if not alts:
         return None
-    return r"(?s)\A(?:" + "|".join(alts) + r")\z"
+    return r"(?si)\A(?:" + "|".join(alts) + r")\z"
 
 
 def pattern_regex(pattern: str, kind: str, home: str) -> str:

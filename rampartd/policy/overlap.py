@@ -336,7 +336,7 @@ class Reach:
             if source.startswith("re:"):
                 self._patterns[source] = None
             else:
-                glob = pattern_glob(source, self.home)
+                glob = pattern_glob(source, self.home).lower()  # (targets are lowered too)
                 # `dir/**` also matches `dir` itself
                 nfa = (_build(glob[:-3], recursive=True, pattern=True) if glob.endswith("/**")
                        else _build(glob, pattern=True))
@@ -409,6 +409,7 @@ class Reach:
         literal parts alone, in order: the others cannot match target. What could_match would
         spend on those checks is spent here once for the whole list."""
         budget[0] -= len(target) + len(sources)
+        target = target.lower()  # path globs ignore case (matchers.path_glob_regex)
         lit = self._literals(sources)
         out = list(lit.rest)
         prefix = self._prefix(target)
@@ -464,6 +465,7 @@ class Reach:
             if recursive:
                 probes |= {p + "/x" for p in probes}
             return any(search(p) for p in probes)
+        target = target.lower()
         prefix = self._prefix(target)
         if pat.prefix and not (prefix.startswith(pat.prefix) or pat.prefix.startswith(prefix)):
             return False
