@@ -579,6 +579,9 @@ class ShellEffects:
             b.url(f"https://{_SHORTHAND_HOSTS[m.group(1) or 'github']}/{m.group(2)}", src)
             b.code(program, f"{src} (runs a program from a git repository)", unknown=True,
                    flow="fetched")
+        elif comp.path:
+            # `~/Downloads/setup.sh`, `cd /dev/shm && ./x`: the file run, where it lies
+            b.record("exec", b.path(comp.path)[0], False, False, False, src)
         if not dynamic and not comp.launchers and ":" not in src and not self.written \
                 and not self.fetched_dirs:
             if program in _ROLES_ONLY:
