@@ -96,6 +96,8 @@ def test_programs_env_signals_network_and_code() -> None:
     assert kinds("sudo -u root nohup rm x", "exec") == ["sudo", "nohup", "rm"]
     assert kinds("LD_PRELOAD=/tmp/x.so ls", "env") == ["LD_PRELOAD=/tmp/x.so"]
     assert kinds("export PROMPT_COMMAND=$(id)", "env") == ["PROMPT_COMMAND=…"]
+    assert kinds("export PATH=/tmp:$PATH", "env") == ["PATH=/tmp:${PATH}"]
+    assert kinds("PATH=./bin:$X make", "env") == ["PATH=./bin:…"]
     assert kinds("env BASH_ENV=/tmp/e bash x.sh", "env") == ["BASH_ENV=/tmp/e"]
     assert kinds("pkill -f rampartd", "signal") == ["rampartd"]
     assert kinds("kill -9 -1", "signal") == ["-1"]
@@ -556,6 +558,13 @@ policies:
     ("LD_PRELOAD=/tmp/x.so ./app", "deny", "loader"),
     ("GIT_SSH_COMMAND=/tmp/x git fetch", "deny", "loader"),
     ("PYTHONPATH=src python3 x.py", "allow", None),
+    # a glob's literal start must fit what is known of the value too
+    ("PYTHONPATH=src:$EXTRA python3 x.py", "allow", None),
+    ("PYTHONPATH=/tmp/m:$EXTRA python3 x.py", "ask", "loader"),
+    # the variable's own old value is no run-time choice: the rest is known
+    ("PYTHONPATH=/tmp/m:$PYTHONPATH python3 x.py", "deny", "loader"),
+    ("PYTHONPATH=$PYTHONPATH:src python3 x.py", "allow", None),
+    ("export LD_PRELOAD=$LD_PRELOAD:./x.so", "deny", "loader"),
 ])
 def test_run_time_env_values_match_only_patterns_that_can_name_the_variable(
         command: str, action: str, policy: str | None) -> None:
@@ -568,7 +577,7 @@ def test_run_time_env_values_match_only_patterns_that_can_name_the_variable(
 def test_a_regex_not_anchored_on_a_name_could_match_any_run_time_variable() -> None:
     unanchored = ENV_POLICY.replace("re:^(GIT_SSH_COMMAND|GIT_SSH)=/tmp/", "re:(?i)proxy=socks")
     ps = compile_text(unanchored, home=HOME)
-    for command in ("FOO=$BAR ls", 'export PATH="$HOME/bin:$PATH"'):
+    for command in ("FOO=$BAR ls", 'export PATH="$X/bin:$PATH"'):
         d = evaluate(ps, ToolCall("exec", "a", "s", {"command": command}, cwd=CWD))
         assert (d.action, d.policy) == ("ask", "loader")
     known = evaluate(ps, ToolCall("exec", "a", "s", {"command": "FOO=bar ls"}, cwd=CWD))

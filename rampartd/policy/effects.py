@@ -34,7 +34,14 @@ from rampartd.policy.inline.findings import FETCHES_AND_EXECUTES
 from rampartd.policy.matchers import FETCHERS, normalize_path, posix_basename
 from rampartd.policy.overlap import UNKNOWN
 from rampartd.policy.shell import launchers as L
-from rampartd.policy.shell.command import Component, ParsedCommand, has_glob
+from rampartd.policy.shell.command import (
+    DYNAMIC,
+    Component,
+    ParsedCommand,
+    assigned,
+    fold_dynamic,
+    has_glob,
+)
 from rampartd.policy.shell.parse import parse_command
 from rampartd.policy.shell.pids import selectors
 from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, option_values, roles
@@ -73,8 +80,6 @@ CLASS_KINDS: Mapping[str, tuple[str, ...]] = {
 }
 _PATCH_PATH = re.compile(r"^(?:\*\*\* (?:Add|Update|Delete) File: |\*\*\* Move to: |\+\+\+ b/"
                          r"|--- a/)(.+?)\s*$", re.MULTILINE)
-_DYNAMIC = re.compile(r"\$\(\(.*?\)\)|\$\( .*? \)|\$\{[^}]*\}|\$[0-9@*#?$!-]|[<>]\( .*? \)",
-                      re.DOTALL)
 # A path word that may need no normalising: no `~user`, glob, `$`, quote or blank.
 _SIMPLE_PATH = re.compile(r"(?:~/)?[A-Za-z0-9_+,@%=:./-]+\Z")
 _KNOWN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]+[^/\\?#]+(?=[/\\?#])")
@@ -181,12 +186,6 @@ def _produced(word: str) -> list[str] | None:
     return selectors(inner.split())
 
 
-def _fold_dynamic(word: str) -> str:
-    """A word's text with every run-time-only part (`${X}`, `$(…)`) replaced by UNKNOWN."""
-    folded = _DYNAMIC.sub(UNKNOWN, word)
-    return folded if UNKNOWN in folded else UNKNOWN
-
-
 def _tilde(word: str, home: str, cwd: str | None) -> str:
     """`~user/x` → that user's home (a sibling of ours, /root for root); `~+` → cwd."""
     if not word.startswith("~") or word.startswith(("~/",)) or word == "~":
@@ -285,8 +284,8 @@ class Builder:
                 return f"{cwd.rstrip('/')}/{word.rstrip('/')}", False, False
         if dynamic and cwd is not None and UNKNOWN not in cwd and _PWD.search(word):
             word = _PWD.sub(lambda _: cwd or "", word)  # `$(pwd)`, `$PWD`: where we are
-            dynamic = bool(_DYNAMIC.search(word))
-        text = _fold_dynamic(word) if dynamic else word
+            dynamic = bool(DYNAMIC.search(word))
+        text = fold_dynamic(word) if dynamic else word
         text = _tilde(text, self.home, cwd)
         unknown = UNKNOWN in text or (cwd is not None and UNKNOWN in cwd)
         if UNKNOWN in text and ".." in text.split("/"):
@@ -325,7 +324,7 @@ class Builder:
         """A network effect for a URL or host text (unknown when it is built at run time)."""
         if dynamic:
             # The host is known only when literal text names it before the first unknown part.
-            head = _fold_dynamic(text).split(UNKNOWN, 1)[0]
+            head = fold_dynamic(text).split(UNKNOWN, 1)[0]
             m = _KNOWN_HOST.match(head)
             end = parse_url(m.group(0), default_scheme) if m else None
             if end is None or not end.host:
@@ -336,6 +335,12 @@ class Builder:
         end = parse_url(text, default_scheme)
         if end is not None and end.host:
             self.record("network", end.url, False, False, False, source, end.host)
+
+    def env(self, assign: str, source: str) -> None:
+        """An `env` effect for `NAME=value` (command.assigned: `${PWD}` is where we are)."""
+        if "${PWD}" in assign:
+            assign = assign.replace("${PWD}", self.cwd if self.cwd else UNKNOWN)
+        self.add(Effect("env", assign, UNKNOWN in assign, False, False, source))
 
     def code(self, language: str, source: str, *, unknown: bool = False, flow: str = "") -> None:
         """A `code` effect: code whose meaning is only known at run time, or a risky one."""
@@ -541,7 +546,7 @@ class ShellEffects:
         """Add the effects of every component of a parsed command."""
         b = self.b
         for assign in parsed.assigns:
-            b.add(Effect("env", assign, UNKNOWN in assign, False, False, assign))
+            b.env(assign, assign)
         for comp in parsed.components:
             if self.trees:
                 self.trees = set()
@@ -557,7 +562,7 @@ class ShellEffects:
         argv = list(comp.argv)
         dynamic = set(comp.unknown) if comp.unknown else set()
         for assign in comp.assigns:
-            b.add(Effect("env", assign, UNKNOWN in assign, False, False, src))
+            b.env(assign, src)
         if comp.redirs:
             self.redirects(comp)
         if not argv:
@@ -617,8 +622,8 @@ class ShellEffects:
             for k, word in enumerate(argv[1:], 1):
                 if "=" in word and not word.startswith("-"):
                     name, _, value = word.partition("=")
-                    b.add(Effect("env", f"{name}={UNKNOWN if k in dynamic else value}",
-                                 k in dynamic, source=src))
+                    text = assigned(name, value) if k in dynamic else word
+                    b.env(text, src)
         if program == "alias":
             self.aliases(argv, src)
         if program == "trap":
@@ -633,7 +638,7 @@ class ShellEffects:
                 for selector in produced:
                     b.add(Effect("signal", selector, source=src))
                 continue
-            b.add(Effect("signal", _fold_dynamic(target) if k in dynamic else target,
+            b.add(Effect("signal", fold_dynamic(target) if k in dynamic else target,
                          k in dynamic, source=src))
         self.roles(argv, dynamic, src)
         if program == "socat":
@@ -926,7 +931,7 @@ class ShellEffects:
     def sed(self, argv: list[str], dynamic: set[int], src: str) -> None:
         """A sed script's own files (`r`, `w`, `s///w`) and commands (`e CMD`; `e` alone and
         `s///e` run the edited text, which is only known at run time)."""
-        words = [_fold_dynamic(a) if k in dynamic else a for k, a in enumerate(argv)]
+        words = [fold_dynamic(a) if k in dynamic else a for k, a in enumerate(argv)]
         for script in sed_scripts(words[1:]) or ():
             found = scan_sed(script)
             for name in found.reads:

@@ -206,10 +206,12 @@ class Subjects:
         return hit
 
     def _env_reach(self, e: Effect) -> frozenset[int]:
-        """Env patterns a variable could match when only its value is known at run time.
+        """Env patterns a variable could match when its value is only known at run time.
 
         The name is known (`PATH=$HOME/bin:$PATH` sets PATH), so only patterns that could
-        begin with that name and `=` remain; a name itself built at run time keeps them all.
+        begin with that name and `=` remain, and of globs only those whose literal start fits
+        the value's known start too (`PATH=/tmp*` is no match for `PATH=./bin:$PATH`); a name
+        itself built at run time keeps them all.
         """
         pset = self.plan.sets.get("env")
         if pset is None:
@@ -217,7 +219,7 @@ class Subjects:
         name, sep, _ = e.target.partition("=")
         if not sep or UNKNOWN in name:
             return self._everything("env")
-        head = name + "="
+        head = e.target.split(UNKNOWN, 1)[0]  # NAME= and what is known of the value
         found = []
         for p in pset.patterns:
             if p.source.startswith("re:"):

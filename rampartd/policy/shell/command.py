@@ -6,6 +6,7 @@ rampartd.policy.shell. Component and ParsedCommand are the public results.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -117,10 +118,37 @@ class Out:
 UNKNOWN = "\x00"  # stands for a value only known at run time (commands never hold NUL)
 
 
+# The parts of a normalised word only known at run time: `$((…))`, `$( … )`, `${X}`, `$1`,
+# `<( … )`.
+DYNAMIC = re.compile(r"\$\(\(.*?\)\)|\$\( .*? \)|\$\{[^}]*\}|\$[0-9@*#?$!-]|[<>]\( .*? \)",
+                     re.DOTALL)
+
+
+def fold_dynamic(word: str) -> str:
+    """A word's text with every run-time-only part replaced by UNKNOWN (all of it when no
+    such part is found: the word was marked run-time-only for another reason)."""
+    folded = DYNAMIC.sub(UNKNOWN, word)
+    return folded if UNKNOWN in folded else UNKNOWN
+
+
+def assigned(name: str, value: str) -> str:
+    """`NAME=value` of an assignment whose value is partly known at run time only: those
+    parts UNKNOWN, except the variable's own old value (`PATH=./bin:${PATH}` prepends
+    ./bin to what PATH held: nothing the command chose, so the value stays known) and
+    `${PWD}` (the working directory, which the effects model knows)."""
+    kept = (f"${{{name}}}", "${PWD}")
+    if not DYNAMIC.search(value):
+        return f"{name}={UNKNOWN}"
+    return f"{name}=" + DYNAMIC.sub(lambda m: m.group(0) if m.group(0) in kept else UNKNOWN,
+                                    value)
+
+
 def assignment(w: Word) -> str:
-    """`NAME=value` of an assignment word; a value only known at run time is UNKNOWN."""
+    """`NAME=value` of an assignment word (`assigned` when part of it is only known at run
+    time)."""
     name, _, value = w.text.partition("=")
-    return f"{name.rstrip('+')}={UNKNOWN if w.dynamic else value}"
+    name = name.rstrip("+")
+    return assigned(name, value) if w.dynamic else f"{name}={value}"
 
 
 def _expand(words: list[Word]) -> list[Word]:
