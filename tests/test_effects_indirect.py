@@ -66,6 +66,15 @@ def texts(command: str) -> list[str]:
     ("sg", ["docker", "-c", "docker ps"], ["docker ps"]),
     ("entr", ["-s", "make test"], ["make test"]),
     ("nodemon", ["--exec", "npm run build"], ["npm run build"]),
+    # tmux: a session's, window's or pane's command, run-shell, keys typed into a shell
+    ("tmux", ["new", "-d", "-s", "dev", "-c", "~/p", "make run"], ["make run"]),
+    ("tmux", ["new-window", "-n", "logs", "tail", "-f", "x.log"], ["tail -f x.log"]),
+    ("tmux", ["run-shell", "-b", "make test"], ["make test"]),
+    ("tmux", ["send-keys", "-t", "dev", "make test", "Enter"], ["make test"]),
+    ("tmux", ["if-shell", "test -f x", "display ok"], ["test -f x"]),
+    ("tmux", ["-c", "make test"], ["make test"]),
+    ("tmux", ["new", "-s", "dev"], []),
+    ("tmux", ["attach", "-t", "dev"], []),
 ])
 def test_options_that_run_commands(program: str, args: list[str], expected: list[str]) -> None:
     assert [e.text for e in embedded_commands(program, args)] == expected
@@ -163,12 +172,18 @@ def test_plain_commands_of_those_programs_stay_plain() -> None:
     "dotenv -e e.txt -- rm -rf x", "bundle exec rm -rf x", "mise exec -- rm -rf x",
     "op run -- rm -rf x", "doppler run -- rm -rf x", "dotenvx run -- rm -rf x",
     "infisical run -- rm -rf x", "devbox run rm -rf x", "pixi run rm -rf x",
+    "screen -dm rm -rf x", "screen -dmS job rm -rf x", "screen -S job -d -m rm -rf x",
 ])
 def test_launchers_run_their_command(command: str) -> None:
     parsed = parse_command(command)
     assert parsed.problem is None
     assert parsed.components[-1].text == "rm -rf x"
     assert parsed.components[-1].launchers
+
+
+def test_a_makefile_from_stdin_runs_its_recipes_on_rule_lines_too() -> None:
+    assert shown("make -f /dev/stdin <<< 'all: ; rm -rf /tmp/w'", "delete") == ["/tmp/w/**"]
+    assert shown("make -f - <<< 'X := a;rm -rf /tmp/w'", "delete") == []  # an assignment
 
 
 def test_parallel_runs_its_arguments_when_no_command_comes_first() -> None:

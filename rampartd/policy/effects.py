@@ -800,8 +800,13 @@ class ShellEffects:
         if comp.stdin is None:
             self.b.code("make", f"{src} (a makefile read from a pipe)", unknown=True)
             return
-        recipes = [line.lstrip("\t").lstrip("@-+ ") for line in comp.stdin.split("\n")
-                   if line.startswith("\t")]
+        recipes = []
+        for line in comp.stdin.split("\n"):
+            rule = line.partition(":")[2]
+            if line.startswith("\t"):
+                recipes.append(line.lstrip("\t").lstrip("@-+ "))
+            elif ";" in rule and not rule.startswith("="):
+                recipes.append(rule.partition(";")[2].lstrip("@-+ "))  # `all: ; CMD`
         if "$" in comp.stdin.replace("$$", ""):
             self.b.code("make", f"{src} (a makefile with variables)", unknown=True)
         for line in recipes:

@@ -8,12 +8,13 @@ can treat them as commands the line runs. Extending it means adding a row, not a
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
-from rampartd.policy.shell.launchers import LAUNCHER_VALUE_OPTIONS
+from rampartd.policy.shell.launchers import LAUNCHER_VALUE_OPTIONS, cluster_value
 from rampartd.policy.shell.roles import option_values
 from rampartd.policy.urls import is_loopback
 
@@ -56,7 +57,29 @@ OPTIONS: Mapping[str, Mapping[str, str]] = {
     "entr": {"-s": "command"},
     "nodemon": {"-x": "command", "--exec": "command"},
     "parallel": {},  # `parallel ::: CMD…` (see _parallel)
+    "tmux": {},  # `tmux new -d CMD`, `tmux run-shell CMD`, `tmux send-keys CMD Enter` (_tmux)
 }
+def _letters(letters: str) -> frozenset[str]:
+    """`-a`, `-b`… for the letters given (tmux's one-letter options)."""
+    return frozenset("-" + c for c in letters)
+
+
+# tmux commands that run a shell command (their last words), with their options that take a
+# value; send-keys types its words into a shell, if-shell runs its first word.
+_TMUX_COMMANDS: Mapping[str, frozenset[str]] = {
+    **dict.fromkeys(("new-session", "new"), _letters("ceFfnstxy")),
+    **dict.fromkeys(("new-window", "neww"), _letters("ceFnt")),
+    **dict.fromkeys(("split-window", "splitw"), _letters("ceFlpt")),
+    **dict.fromkeys(("respawn-pane", "respawnp", "respawn-window", "respawnw"), _letters("cet")),
+    **dict.fromkeys(("run-shell", "run"), _letters("dt")),
+    **dict.fromkeys(("display-popup", "popup"), _letters("bcdehsStTwxy")),
+    **dict.fromkeys(("send-keys", "send"), _letters("Nt")),
+    **dict.fromkeys(("if-shell", "if"), _letters("t")),
+}
+_TMUX_GLOBAL_VALUES = frozenset({"-L", "-S", "-f", "-T"})
+# send-keys words that name a key rather than type text
+_TMUX_KEY = re.compile(r"(Enter|Escape|Space|Tab|BSpace|[CMS]-\S+|KP\S*|F[0-9]+|Up|Down|Left"
+                       r"|Right|Home|End)\Z")
 # Options that take a separate value but run nothing (so the value is not read as an option).
 _GIT_VALUE_OPTIONS = frozenset({"-C", "--git-dir", "--work-tree", "--namespace",
                                 "--exec-path", "--config-env"})
@@ -178,6 +201,8 @@ def embedded_commands(program: str, args: Sequence[str], dynamic: frozenset[int]
         found += _ssh_here(program, args, dynamic)
     if program == "parallel":
         return found + _parallel(args, dynamic)
+    if program == "tmux":
+        return found + _tmux(args, dynamic)
     if program == "git" and "-c" not in args and GIT_TRIGGERS.isdisjoint(args):
         return found  # `git status`: the common case, without the full scan
     j = 0
@@ -232,6 +257,32 @@ def _parallel(args: Sequence[str], dynamic: frozenset[int]) -> list[Embedded]:
         return []
     return [Embedded(a, k in dynamic) for k, a in enumerate(args[j + 1:], j + 1)
             if a not in (":::", "::::", ":::+")]
+
+
+def _tmux(args: Sequence[str], dynamic: frozenset[int]) -> list[Embedded]:
+    """The shell commands a tmux command line runs: `-c CMD`, then each command's own."""
+    found: list[Embedded] = []
+    j = 0
+    while j < len(args) and args[j].startswith("-"):
+        if args[j] == "-c" and j + 1 < len(args):
+            found.append(Embedded(args[j + 1], j + 1 in dynamic))
+        j += 2 if args[j] in _TMUX_GLOBAL_VALUES or args[j] == "-c" else 1
+    values = _TMUX_COMMANDS.get(args[j]) if j < len(args) else None
+    if values is None:
+        return found
+    name, j = args[j], j + 1
+    while j < len(args) and args[j].startswith("-") and args[j] != "-":
+        word = args[j]
+        takes = word in values or cluster_value(word, values) == len(word) - 1
+        j += 2 if takes else 1
+    words = [k for k in range(j, len(args))
+             if not (name in ("send-keys", "send") and _TMUX_KEY.match(args[k]))]
+    if name in ("if-shell", "if"):
+        words = words[:1]
+    if words:
+        found.append(Embedded(" ".join(args[k] for k in words),
+                              any(k in dynamic for k in words)))
+    return found
 
 
 def _git_subcommand(args: Sequence[str], offset: int, dynamic: frozenset[int]

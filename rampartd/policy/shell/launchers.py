@@ -44,6 +44,7 @@ LAUNCHER_VALUE_OPTIONS: dict[str, frozenset[str]] = {
                          "-D", "--output", "--library"}),
     "chronic": frozenset(),
     "entr": frozenset(),  # `ls | entr CMD`: runs CMD whenever a listed file changes
+    "screen": frozenset({"-S", "-c", "-e", "-h", "-p", "-T", "-t", "-s", "-X", "-Logfile"}),
     "chrt": frozenset({"-T", "-P", "-D", "--sched-runtime", "--sched-period",
                        "--sched-deadline"}),
     "taskset": frozenset(),
