@@ -140,11 +140,13 @@ def test_sed_scripts_read_write_and_run() -> None:
 _WORDS = st.sampled_from(["-p", "-fp", "--pid=7", "-d", "--directory", "-t", "-e", "-ex",
                           "attach 7", "7", "~", "..", ".", "$(pgrep x)", "-iu", "x", "-s",
                           "localhost", "127.0.0.1", "1e rm -rf ~", "w ~/.bashrc", "s/a/b/e",
-                          "--", "-", "'"])
+                          "--", "-", "'", "$(lsof -t -i:3000)", "$(pidof node)", "-ti:9090",
+                          "new", "send-keys", "run-shell", "Enter", "-c"])
 
 
 @given(st.sampled_from(["gdb", "strace", "gcore", "nsenter", "sed", "ssh", "trap", "env",
-                        "python3 -m http.server", "php -S", "npx serve", "entr", "rm", "rmdir"]),
+                        "python3 -m http.server", "php -S", "npx serve", "entr", "rm", "rmdir",
+                        "kill", "lsof | xargs kill", "tmux", "screen"]),
        st.lists(_WORDS, max_size=6))
 def test_the_program_tables_take_any_arguments(program: str, words: list[str]) -> None:
     command = " ".join([program, *words])
