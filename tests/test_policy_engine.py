@@ -446,6 +446,11 @@ def test_an_mcp_servers_file_tool_is_a_file_tool_and_still_an_mcp_call() -> None
     assert (d.action, d.matched_policies) == ("deny", ("writes", "mcp-watch"))
     assert run(ps, "mcp__filesystem__write_file", path="notes.md", content="x").action == "watch"
     assert run(ps, "mcp__github__create_issue", title="x").action == "watch"
+    # the same call as the hooks send it: {server, tool, arguments}
+    nested = evaluate(ps, ToolCall("mcp", "bot", "s1", {
+        "server": "filesystem", "tool": "write_file",
+        "arguments": {"path": "~/.bashrc", "content": "x"}}))
+    assert (nested.action, nested.matched_policies) == ("deny", ("writes", "mcp-watch"))
 
 
 def test_a_wildcard_target_reaches_a_rule_whatever_the_case() -> None:

@@ -28,6 +28,7 @@ Semantics:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -158,7 +159,23 @@ def _in_scope(policy: Policy, call: ToolCall) -> bool:
 def call_tool_class(policy_set: PolicySet, call: ToolCall) -> str:
     """The class a call is evaluated under: its host tool name mapped (an mcp call carrying a
     `command` is a shell call, an editor's `view` command a read: toolnames.call_class)."""
+    call = through_mcp(policy_set, call)
     return _tool_class(policy_set, call, command_text(call.params))
+
+
+def through_mcp(policy_set: PolicySet, call: ToolCall) -> ToolCall:
+    """An MCP call as the hooks send it (`{server, tool, arguments}`) seen through its
+    arguments: they are what path, command and URL conditions read (beside the call's own
+    keys), and a server tool named like a file, shell or fetch tool takes that class
+    (`mcp__SERVER__TOOL`, which policies naming `mcp` still cover)."""
+    params = call.params
+    arguments, name = params.get("arguments"), params.get("tool")
+    if not isinstance(arguments, Mapping) or not isinstance(name, str) \
+            or policy_set.tool_class(call.tool) != "mcp":
+        return call
+    server = params.get("server")
+    raw = f"mcp__{server if isinstance(server, str) else ''}__{name}"
+    return dataclasses.replace(call, tool=raw, params={**arguments, **params})
 
 
 def _tool_class(policy_set: PolicySet, call: ToolCall, text: str | None) -> str:
@@ -176,6 +193,7 @@ def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter 
 def find_with_subjects(policy_set: PolicySet, call: ToolCall, counter: CallCounter | None,
                        now: float | None) -> tuple[list[Match], Subjects]:
     """find_matches, and what the rules saw of the call (for explaining the decision)."""
+    call = through_mcp(policy_set, call)
     text = command_text(call.params)
     tool = _tool_class(policy_set, call, text)
     plan = policy_set.plan_for(tool, call.tool)
