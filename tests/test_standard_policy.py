@@ -109,6 +109,10 @@ def test_other_spellings_of_the_same_call(standard: PolicySet, tool: str,
     ("mcp__fetch__fetch", {"url": "http://169.254.169.254/latest/meta-data/"}, True),
     ("mcp__filesystem__write_file", {"path": "docs/notes.md", "content": "# notes"}, False),
     ("mcp__github__create_issue", {"title": "bug", "body": "steps"}, False),
+    # Cline reads an MCP resource by URI
+    ("access_mcp_resource", {"server_name": "fs", "uri": "file:///home/u/.aws/credentials"}, True),
+    ("access_mcp_resource", {"server_name": "fs", "uri": "file:///home/u/project/README.md"},
+     False),
 ])
 def test_mcp_calls_as_the_hooks_send_them_are_judged_by_their_arguments(
         standard: PolicySet, name: str, arguments: dict[str, str], blocked: bool) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -175,7 +176,10 @@ def through_mcp(policy_set: PolicySet, call: ToolCall) -> ToolCall:
         return call
     server = params.get("server")
     raw = f"mcp__{server if isinstance(server, str) else ''}__{name}"
-    return dataclasses.replace(call, tool=raw, params={**arguments, **params})
+    inner = {**arguments, **params}
+    if name.startswith("file://") and "path" not in inner:
+        inner["path"] = urllib.parse.unquote(name[len("file://"):])  # a resource read by URI
+    return dataclasses.replace(call, tool=raw, params=inner)
 
 
 def _tool_class(policy_set: PolicySet, call: ToolCall, text: str | None) -> str:
