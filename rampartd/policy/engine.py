@@ -170,11 +170,12 @@ def through_mcp(policy_set: PolicySet, call: ToolCall) -> ToolCall:
     keys), and a server tool named like a file, shell or fetch tool takes that class
     (`mcp__SERVER__TOOL`, which policies naming `mcp` still cover)."""
     params = call.params
-    arguments, name = params.get("arguments"), params.get("tool")
+    arguments = params.get("arguments", {})
+    name = params.get("tool") or params.get("tool_name") or params.get("uri")  # (Cline's keys)
     if not isinstance(arguments, Mapping) or not isinstance(name, str) \
             or policy_set.tool_class(call.tool) != "mcp":
         return call
-    server = params.get("server")
+    server = params.get("server") or params.get("server_name")
     raw = f"mcp__{server if isinstance(server, str) else ''}__{name}"
     inner = {**arguments, **params}
     if name.startswith("file://") and "path" not in inner:
