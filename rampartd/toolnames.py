@@ -16,7 +16,7 @@ TOOL_CLASSES: Mapping[str, str] = {
     # shells
     "exec": "exec", "bash": "exec", "shell": "exec", "run_shell_command": "exec",
     "run_terminal_cmd": "exec", "exec_command": "exec", "local_shell": "exec",
-    "execute_command": "exec",
+    "execute_command": "exec", "write_stdin": "exec",  # (text typed into a running shell)
     # file reads
     "read": "read", "read_file": "read", "read_many_files": "read", "view": "read",
     "notebookread": "read", "read_text_file": "read", "read_multiple_files": "read",

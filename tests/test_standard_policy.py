@@ -87,6 +87,11 @@ def test_every_class_explains_itself() -> None:
     ("mcp__shell__run", {"cmd": "rm -rf ~"}, True),  # `cmd` as some servers name it
     ("exec_command", {"cmd": "cat ~/.ssh/id_rsa"}, True),
     ("exec_command", {"cmd": "git status"}, False),
+    # text typed into a shell that exec_command left running
+    ("write_stdin", {"session_id": 3, "chars": "rm -rf ~\n"}, True),
+    ("write_stdin", {"session_id": 3, "chars": "cat ~/.ssh/id_rsa\n"}, True),
+    ("write_stdin", {"session_id": 3, "chars": ""}, False),  # a poll for more output
+    ("write_stdin", {"session_id": 3, "chars": "npm test\n"}, False),
     # delete tools delete: a home's folders, the project itself (asks)
     ("delete_file", {"target_file": "~/.ssh"}, True),
     ("mcp__filesystem__delete", {"path": "~"}, True),
