@@ -180,10 +180,10 @@ def _holds_dir(e: Effect, cwd: str) -> bool:
 
 def _produced(word: str) -> list[str] | None:
     """The selectors a word that is only a pid lookup's output stands for (shell.pids)."""
-    inner = word[3:-2]
-    if not (word.startswith("$( ") and word.endswith(" )")) or any(c in inner for c in "$|;&<>`()"):
+    if not (word.startswith("$( ") and word.endswith(" )")):
         return None
-    return selectors(inner.split())
+    inner = word[3:-2]
+    return None if any(c in inner for c in "$|;&<>`()") else selectors(inner.split())
 
 
 def _tilde(word: str, home: str, cwd: str | None) -> str:
