@@ -97,6 +97,10 @@ def test_programs_env_signals_network_and_code() -> None:
     assert kinds("LD_PRELOAD=/tmp/x.so ls", "env") == ["LD_PRELOAD=/tmp/x.so"]
     assert kinds("export PROMPT_COMMAND=$(id)", "env") == ["PROMPT_COMMAND=…"]
     assert kinds("export PATH=/tmp:$PATH", "env") == ["PATH=/tmp:${PATH}"]
+    # a substitution that prints one name is some name in its segment, not any path
+    assert kinds("pg_dump db > backup-$(date +%F).sql", "write") == ["/home/u/p/backup-*.sql"]
+    assert kinds("touch out-$(whoami).txt", "write") == ["/home/u/p/out-*.txt"]
+    assert kinds("cat $(date +%Y/%m)/x", "read") == ["…/x"]  # a format with `/`: unknown
     assert kinds("PATH=./bin:$X make", "env") == ["PATH=./bin:…"]
     assert kinds("env BASH_ENV=/tmp/e bash x.sh", "env") == ["BASH_ENV=/tmp/e"]
     assert kinds("pkill -f rampartd", "signal") == ["rampartd"]

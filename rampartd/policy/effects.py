@@ -84,6 +84,11 @@ _PATCH_PATH = re.compile(r"^(?:\*\*\* (?:Add|Update|Delete) File: |\*\*\* Move t
 _SIMPLE_PATH = re.compile(r"(?:~/)?[A-Za-z0-9_+,@%=:./-]+\Z")
 _KNOWN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]+[^/\\?#]+(?=[/\\?#])")
 _PWD = re.compile(r"\$\( pwd \)|\$\{PWD\}")
+# Command substitutions that print one name without a `/` (a date, a user, a host, a short
+# commit): in a path they stand for some name in that segment (`backup-$(date +%F).sql` is
+# `backup-*.sql`), not for any path.
+_NAME_OUTPUT = re.compile(r"\$\( (date( \+[^/$`()]*)?|whoami|id -[ug]n?|hostname( -s)?"
+                          r"|uname( -[a-z]+)*|nproc|git rev-parse (--short(=\d+)? )?HEAD) \)")
 _URLISH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]")
 # Package runners (npx, pnpm dlx, bunx…) read `owner/repo` and `github:owner/repo` as a
 # repository to fetch (a scoped `@scope/pkg` or a `./path` is not one).
@@ -284,6 +289,9 @@ class Builder:
                 return f"{cwd.rstrip('/')}/{word.rstrip('/')}", False, False
         if dynamic and cwd is not None and UNKNOWN not in cwd and _PWD.search(word):
             word = _PWD.sub(lambda _: cwd or "", word)  # `$(pwd)`, `$PWD`: where we are
+            dynamic = bool(DYNAMIC.search(word))
+        if dynamic and "$( " in word and _NAME_OUTPUT.search(word):
+            word = _NAME_OUTPUT.sub("*", word)
             dynamic = bool(DYNAMIC.search(word))
         text = fold_dynamic(word) if dynamic else word
         text = _tilde(text, self.home, cwd)
