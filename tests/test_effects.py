@@ -150,11 +150,25 @@ _WORDS = st.sampled_from(["-p", "-fp", "--pid=7", "-d", "--directory", "-t", "-e
 
 @given(st.sampled_from(["gdb", "strace", "gcore", "nsenter", "sed", "ssh", "trap", "env",
                         "python3 -m http.server", "php -S", "npx serve", "entr", "rm", "rmdir",
-                        "kill", "lsof | xargs kill", "tmux", "screen"]),
+                        "kill", "lsof | xargs kill", "tmux", "screen", "expect -c",
+                        "echo x | tclsh", "julia -e", "nu -c"]),
        st.lists(_WORDS, max_size=6))
 def test_the_program_tables_take_any_arguments(program: str, words: list[str]) -> None:
     command = " ".join([program, *words])
     assert isinstance(effects(command), list)  # never raises
+
+
+def test_code_in_languages_not_read_here_is_checked_as_far_as_it_can_be() -> None:
+    # quoted paths are read; code that runs commands is a code effect, its commands run
+    assert kinds("julia -e 'read(\"/etc/shadow\", String)'", "read") == ["/etc/shadow"]
+    assert kinds("julia -e 'run(`rm -rf /tmp/w`)'", "delete") == ["/tmp/w/**"]
+    assert kinds("echo 'exec rm -rf /tmp/w' | tclsh", "delete") == ["/tmp/w/**"]
+    assert kinds("expect -c 'spawn ssh host; interact'", "code") == ["expect"]
+    assert kinds("elixir -e 'System.cmd(\"make\", [])'", "code") == ["elixir"]
+    # code that runs nothing, or a script file, is left alone
+    assert kinds("julia --project=. -e 'using Pkg; Pkg.instantiate()'", "code") == []
+    assert kinds("tclsh build.tcl", "code") == []
+    assert kinds("echo 'puts hello' | tclsh", "code") == []
 
 
 def test_a_package_runner_fetches_a_repository_it_is_named() -> None:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from rampartd.policy.flow import flow_effects, leaves_machine
-from rampartd.policy.inline import analyze
+from rampartd.policy.inline import analyze, unread
 from rampartd.policy.inline.argv import STDIN_FILES, family, program_input
 from rampartd.policy.inline.findings import FETCHES_AND_EXECUTES
 from rampartd.policy.matchers import FETCHERS, normalize_path, posix_basename
@@ -684,6 +684,19 @@ class ShellEffects:
             self.makefile(comp, argv, src)
         if program in _CODE_RUNNERS or _family(program) is not None:
             self.runs_code(comp, program, argv, dynamic, src)
+        elif program in unread.LANGUAGES:
+            self.unread_code(comp, program, argv, src)
+
+    def unread_code(self, comp: Component, program: str, argv: list[str], src: str) -> None:
+        """Inline code, or a program fed on stdin, in a language not read here."""
+        stdin = comp.stdin if comp.stdin is not None else UNKNOWN if comp.piped else None
+        found = unread.scan(program, argv[1:], stdin)
+        for word in found.paths:
+            self.b.file(("read",), word, src)
+        if found.runs:
+            self.b.code(program, f"{src} (code in a language not read here)", unknown=True)
+            for line in found.commands:
+                self.script(line, src)
 
     def wrote(self, target: str, content: str | None, *, append: bool = False) -> None:
         """Remember a file written on the line (content None: not known before it runs)."""
@@ -1215,7 +1228,7 @@ _INSTALLERS = frozenset({"pip", "pip3", "pipx", "npm", "pnpm", "yarn", "bun", "g
                          "dpkg", "rpm", "apt", "apt-get", "snap", "flatpak", "installer"})
 # Programs whose arguments mean something here; any other program only runs (an exec effect).
 _HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_ATTACHERS, *_FILE_SERVERS,
-                      *_SEDS,
+                      *_SEDS, *unread.LANGUAGES,
                       *_CODE_RUNNERS, *FETCHERS, "wget", "cd", "pushd", "export", "declare",
                       "typeset", "setenv", "local", "readonly", "alias", "trap"})
 
