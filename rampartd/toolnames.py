@@ -51,7 +51,9 @@ _MCP_CLASSES = frozenset({"exec", "read", "write", "edit", "delete", "grep", "gl
 # (`params: {content: …}` also holds for the text editor tool's `file_text`).
 CONTENT_ALIASES: Mapping[str, Mapping[str, str]] = {
     "write": {"file_text": "content"},
-    "edit": {"file_text": "content", "new_str": "new_string"},
+    # Cursor's `code_edit`, Cline's SEARCH/REPLACE `diff`, NotebookEdit's `new_source`
+    "edit": {"file_text": "content", "new_str": "new_string", "code_edit": "content",
+             "diff": "content", "new_source": "new_string"},
 }
 
 
@@ -62,14 +64,19 @@ def call_class(tool_class: str, params: Mapping[str, object]) -> str:
 
 
 def class_params(tool_class: str, params: Mapping[str, object]) -> Mapping[str, object]:
-    """params, with a file tool's written text also under rampartd's name for it."""
+    """params, with a file tool's written text also under rampartd's name for it (MultiEdit's
+    `edits`: every new_string, one per line)."""
     aliases = CONTENT_ALIASES.get(tool_class)
-    if not aliases or not any(name in params for name in aliases):
+    edits = params.get("edits") if tool_class == "edit" else None
+    if not aliases or not (isinstance(edits, list) or any(name in params for name in aliases)):
         return params
     out = dict(params)
     for name, ours in aliases.items():
         if name in params and ours not in params:
             out[ours] = params[name]
+    if isinstance(edits, list) and "new_string" not in params:
+        texts = [e.get("new_string") for e in edits if isinstance(e, dict)]
+        out["new_string"] = "\n".join(t for t in texts if isinstance(t, str))
     return out
 
 
