@@ -38,6 +38,14 @@ async def test_host_tool_names_are_evaluated_under_their_class(client: Any,
         ("Bash", {"command": "find src -name '*.py' | xargs grep -n TODO"}, 200),
         ("Bash", {"command": "git status && npm test"}, 200),
         ("Grep", {"pattern": "TODO", "path": "src"}, 200),
+        # MCP calls as the hooks send them, delete tools, text typed into a running shell
+        ("mcp", {"server": "fs", "tool": "read_file", "arguments": {"path": "~/.ssh/id_rsa"}},
+         403),
+        ("mcp", {"server": "sh", "tool": "run", "arguments": {"command": "rm -rf ~"}}, 403),
+        ("mcp", {"server": "fs", "tool": "read_file", "arguments": {"path": "src/a.py"}}, 200),
+        ("delete_file", {"target_file": "~/.ssh"}, 403),
+        ("write_stdin", {"session_id": 1, "chars": "cat ~/.aws/credentials\n"}, 403),
+        ("exec_command", {"cmd": "git status"}, 200),
     ]
     for tool, params, status in cases:
         resp = await client.post(f"/v1/tool/{tool}", json=body(params), headers=auth)
