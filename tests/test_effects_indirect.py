@@ -244,6 +244,9 @@ def test_xargs_replace_words_are_input() -> None:
     ("find src -name '*.ts' | xargs grep -l x", "/home/u/p/src/**"),
     ("git ls-files | xargs wc -l", "/home/u/p/**"),
     ("fd -e rs . crates | xargs wc -l", "/home/u/p/crates/**"),
+    # `… | while read f; do …; done` is bounded the same way
+    ("find src -name '*.ts' | while read f; do wc -l \"$f\"; done", "/home/u/p/src/**"),
+    ("git ls-files | while read -r f; do head -1 \"$f\"; done", "/home/u/p/**"),
 ])
 def test_xargs_reads_are_bounded_by_the_lister(command: str, tree: str) -> None:
     reads = [e for e in effects(command) if e.kind == "read"]
@@ -257,6 +260,8 @@ def test_xargs_reads_are_bounded_by_the_lister(command: str, tree: str) -> None:
     "git ls-files :/ | xargs wc -l",             # names outside the directory
     "find src | xargs rm -rf",                   # deleting stays unknown
     "git ls-files | xargs -0 chmod +x",          # so does changing
+    "find src | while read f; do rm -f \"$f\"; done",
+    "cat list | while read f; do wc -l \"$f\"; done",
 ])
 def test_xargs_input_stays_unknown(command: str) -> None:
     assert any(e.unknown and e.kind != "exec" for e in effects(command))

@@ -102,6 +102,7 @@ _INTERPRETERS = frozenset({"python", "python2", "python3", "perl", "ruby", "node
                            "Rscript", "R", "bun", "deno", "osascript", "pwsh", "powershell",
                            "tclsh", "awk", "gawk", "mawk", "nawk"})
 _SHELL_RUNNERS = frozenset({*L.SHELLS, "csh", "tcsh", "pwsh"})
+_READ_VALUES = frozenset({"-d", "-p", "-n", "-N", "-u", "-t", "-i", "-a"})  # read's options
 _CODE_RUNNERS = frozenset({*_SHELL_RUNNERS, "source", "."})
 # Fetcher options whose value says where the request goes (all other values are data).
 _URL_OPTIONS = {"--url": "url", "-x": "url", "--proxy": "url", "--preproxy": "url",
@@ -545,6 +546,8 @@ class ShellEffects:
         self.fetched: set[str] = set()  # files a fetcher wrote earlier on the line
         self.prev: Component | None = None  # the component before (a pipe's producer)
         self.trees: set[int] = set()  # argv positions that stand for a whole tree (xargs)
+        # `find src … | while read f`: the variables holding what a lister printed → its globs
+        self.listed: dict[str, str] = {}
         # Files written earlier on the line → their content when it is known (`echo … > f`,
         # a heredoc into f), and directories filled from the network (`git clone URL d`).
         self.written: dict[str, str | None] = {}
@@ -581,6 +584,11 @@ class ShellEffects:
         b.record("exec", program, comp.dynamic, False, False, src)
         if comp.dynamic:
             return
+        if program == "read":
+            self.read_listed(comp, argv)
+            return
+        if self.listed and dynamic:
+            self.use_listed(argv, dynamic)
         if comp.path and _URLISH.match(comp.path):
             # `npx https://x/p.tgz`: a program fetched and run in one go
             b.url(comp.path, src)
@@ -697,6 +705,37 @@ class ShellEffects:
             self.b.code(program, f"{src} (code in a language not read here)", unknown=True)
             for line in found.commands:
                 self.script(line, src)
+
+    def read_listed(self, comp: Component, argv: list[str]) -> None:
+        """`… | while read f`: f holds a name the producer printed (bounded when it is a lister
+        whose output lies under one tree, as for `… | xargs`)."""
+        listed = _listed_under(self.prev) if comp.piped and self.prev is not None else None
+        names: list[str] = []
+        j = 1
+        while j < len(argv):
+            if argv[j] in _READ_VALUES:
+                j += 2
+                continue
+            if not argv[j].startswith("-"):
+                names.append(argv[j])
+            j += 1
+        for name in names:
+            if listed is not None and len(listed) == 1:
+                self.listed[name] = listed[0]
+            else:
+                self.listed.pop(name, None)
+
+    def use_listed(self, argv: list[str], dynamic: set[int]) -> None:
+        """Words that are only such a variable stand for what the lister printed, where the
+        program only reads them (deleting by a list nobody has seen stays unknown)."""
+        for k in sorted(dynamic):
+            name = argv[k][2:-1] if argv[k].startswith("${") and argv[k].endswith("}") else ""
+            glob = self.listed.get(name)
+            if glob is not None and all(set(t.kinds) <= {"read"} for t in roles(argv)
+                                        if t.at == k):
+                argv[k] = glob
+                dynamic.discard(k)
+                self.trees.add(k)
 
     def wrote(self, target: str, content: str | None, *, append: bool = False) -> None:
         """Remember a file written on the line (content None: not known before it runs)."""
