@@ -129,8 +129,11 @@ PROGRAMS: dict[str, Roles] = {
     "sed": Roles(args=_R, skip=1, skip_unless=frozenset({"-e", "-f", "--expression", "--file"}),
                  values=frozenset({"-e", "--expression", "-l"}), options={"-f": _R, "--file": _R},
                  flags={"-i": _W, "--in-place": _W}),
+    # gawk's `-i inplace` edits its files in place (any -i library is read as one, cautiously)
     **_same("awk gawk mawk nawk", Roles(args=_R, skip=1, skip_unless=frozenset({"-f"}),
-                                        values=frozenset({"-v", "-F"}), options={"-f": _R})),
+                                        values=frozenset({"-v", "-F", "-i", "--include"}),
+                                        options={"-f": _R},
+                                        flags={"-i": _W, "--include": _W})),
     **_same("vi vim nvim nano emacs ed ex pico micro sponge", Roles(args=_RW)),
     **_same("cp gcp", _COPY),
     "install": _COPY,
@@ -455,6 +458,7 @@ def roles(argv: Sequence[str]) -> list[Target]:
             elif name in spec.values:
                 if not eq:
                     j += 1
+                extra += spec.flags.get(name, ())  # a value option that changes operands too
             else:
                 hit = _cluster(t, spec) if cluster and spec.value_letters else None
                 if hit is not None:
