@@ -348,7 +348,7 @@ class Builder:
     def env(self, assign: str, source: str) -> None:
         """An `env` effect for `NAME=value` (command.assigned: `${PWD}` is where we are)."""
         if "${PWD}" in assign:
-            assign = assign.replace("${PWD}", self.cwd if self.cwd else UNKNOWN)
+            assign = _PWD.sub(lambda _: self.cwd or UNKNOWN, assign)
         self.add(Effect("env", assign, UNKNOWN in assign, False, False, source))
 
     def code(self, language: str, source: str, *, unknown: bool = False, flow: str = "") -> None:
@@ -406,8 +406,7 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
         if key in any_depth:
             target, unknown, _ = b.path(value)
             top = target.split("/**", 1)[0]
-            home = b.home.rstrip("/")
-            if top == "" or home == top or home.startswith(top + "/"):
+            if top == "" or b._home == top or b._home.startswith(top + "/"):
                 for kind in kinds:
                     b.record(kind, target.replace("**", UNKNOWN), unknown, True, False,
                              f"params.{key}")
@@ -728,11 +727,11 @@ class ShellEffects:
     def use_listed(self, argv: list[str], dynamic: set[int]) -> None:
         """Words that are only such a variable stand for what the lister printed, where the
         program only reads them (deleting by a list nobody has seen stays unknown)."""
-        for k in sorted(dynamic):
+        changed = {t.at for t in roles(argv) if not set(t.kinds) <= {"read"}}
+        for k in sorted(dynamic - changed):
             name = argv[k][2:-1] if argv[k].startswith("${") and argv[k].endswith("}") else ""
             glob = self.listed.get(name)
-            if glob is not None and all(set(t.kinds) <= {"read"} for t in roles(argv)
-                                        if t.at == k):
+            if glob is not None:
                 argv[k] = glob
                 dynamic.discard(k)
                 self.trees.add(k)

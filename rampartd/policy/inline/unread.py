@@ -58,14 +58,15 @@ def scan(program: str, args: Sequence[str], stdin: str | None) -> Found:
     code += [a.split("=", 1)[1] for a in args if "=" in a and a.split("=", 1)[0] in options]
     if stdin is not None and all(a.startswith("-") for a in args):
         code.append(stdin)
-    found = Found([], False, [])
+    paths: list[str] = []
+    commands: list[str] = []
+    running = False
     for text in code:
         quoted = [next(g for g in m.groups() if g is not None) for m in _QUOTED.finditer(text)]
-        found.paths.extend(w for w in quoted
-                           if w.startswith(("/", "~/", "./", "../")) and " " not in w)
+        paths += [w for w in quoted if w.startswith(("/", "~/", "./", "../")) and " " not in w]
         if UNKNOWN in text or runs.search(text):
-            found = found._replace(runs=True)
-            found.commands.extend(w for w in quoted if " " in w)
+            running = True
+            commands += [w for w in quoted if " " in w]
             if program in _TCL_FAMILY:  # `exec rm -rf ~`: Tcl's command words, unquoted
-                found.commands.extend(m.group(1) for m in _TCL_COMMAND.finditer(text))
-    return found
+                commands += [m.group(1) for m in _TCL_COMMAND.finditer(text)]
+    return Found(paths, running, commands)

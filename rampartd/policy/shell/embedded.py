@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
-from rampartd.policy.shell.launchers import LAUNCHER_VALUE_OPTIONS, cluster_value
+from rampartd.policy.shell.launchers import LAUNCHER_VALUE_OPTIONS, takes_next
 from rampartd.policy.shell.roles import option_values
 from rampartd.policy.urls import is_loopback
 
@@ -76,7 +76,7 @@ _TMUX_COMMANDS: Mapping[str, frozenset[str]] = {
     **dict.fromkeys(("send-keys", "send"), _letters("Nt")),
     **dict.fromkeys(("if-shell", "if"), _letters("t")),
 }
-_TMUX_GLOBAL_VALUES = frozenset({"-L", "-S", "-f", "-T"})
+_TMUX_GLOBAL_VALUES = frozenset({"-L", "-S", "-f", "-T", "-c"})
 # send-keys words that name a key rather than type text
 _TMUX_KEY = re.compile(r"(Enter|Escape|Space|Tab|BSpace|[CMS]-\S+|KP\S*|F[0-9]+|Up|Down|Left"
                        r"|Right|Home|End)\Z")
@@ -266,15 +266,13 @@ def _tmux(args: Sequence[str], dynamic: frozenset[int]) -> list[Embedded]:
     while j < len(args) and args[j].startswith("-"):
         if args[j] == "-c" and j + 1 < len(args):
             found.append(Embedded(args[j + 1], j + 1 in dynamic))
-        j += 2 if args[j] in _TMUX_GLOBAL_VALUES or args[j] == "-c" else 1
+        j += 2 if args[j] in _TMUX_GLOBAL_VALUES else 1
     values = _TMUX_COMMANDS.get(args[j]) if j < len(args) else None
     if values is None:
         return found
     name, j = args[j], j + 1
     while j < len(args) and args[j].startswith("-") and args[j] != "-":
-        word = args[j]
-        takes = word in values or cluster_value(word, values) == len(word) - 1
-        j += 2 if takes else 1
+        j += 2 if takes_next(args[j], values) else 1
     words = [k for k in range(j, len(args))
              if not (name in ("send-keys", "send") and _TMUX_KEY.match(args[k]))]
     if name in ("if-shell", "if"):

@@ -159,6 +159,12 @@ def cluster_value(word: str, options: Container[str]) -> int:
     return next((k for k in range(1, len(word)) if "-" + word[k] in options), 0)
 
 
+def takes_next(word: str, options: Container[str]) -> bool:
+    """Does an option word take the next word as its value: `-o`, or a cluster whose value
+    letter ends it (`-fo`, `-iu`)?"""
+    return word in options or cluster_value(word, options) == len(word) - 1
+
+
 def launcher_end(name: str, args: list[str]) -> int | None:
     """Index in args where the launched command starts (len(args) if none; None: not a launcher).
 
@@ -183,7 +189,7 @@ def launcher_end(name: str, args: list[str]) -> int | None:
             break
         if t.startswith("-") and len(t) > 1:
             # (`env -iu NAME cmd`: the cluster's value letter takes the next word)
-            j += 2 if t in value_opts or cluster_value(t, value_opts) == len(t) - 1 else 1
+            j += 2 if takes_next(t, value_opts) else 1
             continue
         if ASSIGNMENT.match(t):
             # env and sudo take VAR=value; for the others it would be the program's name,
