@@ -169,6 +169,8 @@ def test_code_in_languages_not_read_here_is_checked_as_far_as_it_can_be() -> Non
     assert kinds("julia --project=. -e 'using Pkg; Pkg.instantiate()'", "code") == []
     assert kinds("tclsh build.tcl", "code") == []
     assert kinds("echo 'puts hello' | tclsh", "code") == []
+    # a script in such a language written on the line and then run is read the same way
+    assert kinds("echo 'exec rm -rf /tmp/w' > x.tcl && tclsh x.tcl", "delete") == ["/tmp/w/**"]
 
 
 def test_a_package_runner_fetches_a_repository_it_is_named() -> None:

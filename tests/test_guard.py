@@ -121,6 +121,8 @@ DENIED = {
         "python3 -m http.server --bind 127.0.0.1 9090", "node server.js --port=9090",
         "PORT=9090 npm start", "env SERVER_PORT=9090 ./serve", "java -Dserver.port=9090 -jar a.jar",
         "grafana-server --http-port=9090", "ASPNETCORE_URLS=http://+:9090 dotnet run",
+        "node -e \"require('http').createServer().listen(9090)\"",
+        "python3 -c 'import uvicorn; uvicorn.run(app, port=9090)'",
     ],
     "signals": [
         "kill -9 -1", "kill -KILL -1", "kill -- -1", f"kill {PID}", f"kill -9 {PID}",
@@ -174,6 +176,8 @@ ALLOWED = [
     "gdb -p 1234", "strace -fp 1234", "gdb ./app core", "strace -f -e trace=open python3 app.py",
     "py-spy top --pid 1234", "nc -l 8080", "python3 -m http.server 8000", "PORT=3000 npm start",
     "PORT=19090 npm start", "node server.js --port=19090", "seq 9090", "head -n 9090 big.log",
+    "node -e \"require('http').createServer().listen(3000)\"", "kill $(lsof -t -i:3000)",
+    "lsof -ti:3000 | xargs kill -9", "kill -9 $(pidof node)",
 ]
 
 

@@ -697,7 +697,10 @@ class ShellEffects:
     def unread_code(self, comp: Component, program: str, argv: list[str], src: str) -> None:
         """Inline code, or a program fed on stdin, in a language not read here."""
         stdin = comp.stdin if comp.stdin is not None else UNKNOWN if comp.piped else None
-        found = unread.scan(program, argv[1:], stdin)
+        self.unread_found(program, unread.scan(program, argv[1:], stdin), src)
+
+    def unread_found(self, program: str, found: unread.Found, src: str) -> None:
+        """The effects of what unread.scan found in such code."""
         for word in found.paths:
             self.b.file(("read",), word, src)
         if found.runs:
@@ -813,7 +816,8 @@ class ShellEffects:
         scripts: list[tuple[str, str]] = []  # (path word, language)
         if comp.path:
             scripts.append((comp.path, "shell"))
-        language = "shell" if program in _CODE_RUNNERS else _family(program)
+        language = "shell" if program in _CODE_RUNNERS else _family(program) or (
+            program if program in unread.LANGUAGES else None)
         if language is not None:
             if program in _SHELL_RUNNERS:
                 mode, j = L.shell_script_index(argv[1:])
@@ -833,6 +837,8 @@ class ShellEffects:
                                 unknown=True)
                 elif lang == "shell":
                     self.script(content, src)
+                elif lang in unread.LANGUAGES:  # `echo 'exec …' > x.tcl && tclsh x.tcl`
+                    self.unread_found(lang, unread.scan(lang, [], content), src)
                 else:
                     self.inline(lang, content, src)
             elif self.in_fetched_dir(target):

@@ -303,6 +303,8 @@ def port_regexes(port: int) -> list[str]:
         # a file server's port
         rf"re:(?i)(^|\s)--?[a-z0-9_.-]*port=[\"']?{num}([^0-9]|$)",  # --http-port=, -Dserver.port=
         rf"re:^(nc|ncat|netcat|nc\.openbsd|nc\.traditional)\s+(\S+\s+)*{num}(\s|$)",
+        # inline code listening there: `.listen(9090)`, `port: 9090`, `port=9090`
+        rf"re:(?i)(\blisten\(\s*|\bport\s*[:=]\s*)[\"']?{num}([^0-9]|$)",
         rf"re:^python[0-9.]*\s+(\S+\s+)*-m\s*(http\.server|SimpleHTTPServer)\s+(\S+\s+)*{num}"
         r"(\s|$)",
         rf"re:(?i)(^|\s):{num}(\s|$).*\|",  # lsof -ti :9090 | xargs kill
