@@ -60,6 +60,19 @@ def test_components(command: str, expected: list[str]) -> None:
     assert texts(command) == expected
 
 
+def test_double_parenthesis_is_arithmetic_when_it_reads_as_arithmetic() -> None:
+    # bash and dash evaluate `cat /etc/shadow` here as a division of three variables.
+    parsed = parse_command("echo $(( cat /etc/shadow ))")
+    assert [c.text for c in parsed.components] == ["echo $(( cat /etc/shadow ))"]
+    assert parsed.problem is None
+    # What reads as no arithmetic may run as a substitution holding a subshell (bash does so
+    # when a lone ")" closes it), so its commands count, and the line has a problem.
+    for command in ("echo $((rm x) )", "echo $(( (rm x) ))"):
+        parsed = parse_command(command)
+        assert "rm x" in [c.text for c in parsed.components]
+        assert parsed.problem is not None
+
+
 def test_heredocs_and_herestrings_fed_to_shells_are_parsed() -> None:
     assert "rm -rf /" in texts("bash <<EOF\nrm -rf /\nEOF\necho done")
     assert "rm -rf /" in texts("sh <<-'X'\n\trm -rf /\n\tX")
