@@ -92,6 +92,45 @@ def test_globs_are_wild_and_relative_paths_follow_cwd() -> None:
     assert kinds("cat src/a.py", "read", cwd=None) == ["src/a.py"]
 
 
+@pytest.mark.parametrize(("command", "kind", "expected"), [
+    # mktemp prints a fresh path in the temporary folder, or where its template or -p says
+    ("cat $(mktemp)", "read", ["/tmp/tmp.*"]),
+    ("cp -r src $(mktemp -d)", "write", ["/tmp/tmp.*/**"]),
+    ("cat $(mktemp -t report.XXXXXX)", "read", ["/tmp/report.*"]),
+    ("cat $(mktemp -t prefix)", "read", ["/tmp/prefix.*"]),  # BSD: -t takes a prefix
+    ("cat $(mktemp -dp ~/work)", "read", ["/home/u/work/tmp.*"]),
+    ("cat $(mktemp --tmpdir=/var/tmp x.XXX --suffix=.json)", "read", ["/var/tmp/x.*.json"]),
+    ("cat $(mktemp build.XXXX)", "read", ["/home/u/p/build.*"]),
+    ("cat $(mktemp notemplate)", "read", ["…"]),  # GNU refuses it: not read
+    ("cat $(mktemp -z)", "read", ["…"]),  # an option not known here
+    # a variable carries it, and the date or user name through a variable too
+    ("d=$(mktemp -d); rm -rf \"$d\"", "delete", ["/tmp/tmp.*/**"]),
+    ("d=$(date +%F); cp x \"/tmp/$d.bak\"", "write", ["/tmp/*.bak"]),
+    ("d=$(mktemp -d); cd $d && touch a", "write", ["/tmp/tmp.*/a"]),
+    ("d=$(mktemp -d); x=$(cat f); cp a \"$d/$x\"", "write", ["/tmp/tmp.*/…"]),
+    # a line that sets TMPDIR leaves it unknown; so does climbing out of the fresh folder,
+    # whose parent may be anything
+    ("TMPDIR=~ ; d=$(mktemp -d); rm -rf $d", "delete", ["…/**"]),
+    ("export TMPDIR=/x; rm -rf $(mktemp -d)", "delete", ["…/**"]),
+    ("rm -rf $(mktemp -d)/..", "delete", ["…/**"]),
+    ("cd $(mktemp -d) && rm -rf ../*", "delete", ["…/**"]),
+    ("d=$(mktemp -d); cd $d/x && cd ../.. && rm -rf *", "delete", ["…/*/**"]),
+    # a link made in it is followed; a link to a target only known at run time is unknown
+    ("d=$(mktemp -d); ln -s ~ $d/h; rm -rf $d/h/", "delete", ["/tmp/tmp.*/h/**", "/home/u/**"]),
+    ("ln -s \"$X\" h; rm -rf h/", "delete", ["/home/u/p/h/**", "…/**"]),
+    # mktemp itself creates what its template or -p names
+    ("mktemp -d ~/.rampartd/x.XXXX", "write", ["/home/u/.rampartd/x.XXXX"]),
+    ("mktemp -p ~/.ssh", "write", ["/home/u/.ssh"]),
+])
+def test_substitutions_of_known_shape(command: str, kind: str, expected: list[str]) -> None:
+    assert kinds(command, kind) == expected
+
+
+def test_a_trap_action_of_known_shape_is_read() -> None:
+    assert kinds("d=$(mktemp -d); trap \"rm -rf $d\" EXIT", "delete") == ["/tmp/tmp.*/**"]
+    assert kinds("trap \"rm -rf $X\" EXIT", "code") == ["sh"]
+
+
 def test_programs_env_signals_network_and_code() -> None:
     assert kinds("sudo -u root nohup rm x", "exec") == ["sudo", "nohup", "rm"]
     assert kinds("LD_PRELOAD=/tmp/x.so ls", "env") == ["LD_PRELOAD=/tmp/x.so"]

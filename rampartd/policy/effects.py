@@ -44,6 +44,7 @@ from rampartd.policy.shell.command import (
 )
 from rampartd.policy.shell.parse import parse_command
 from rampartd.policy.shell.pids import selectors
+from rampartd.policy.shell.printed import stand_in, without_shaped
 from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, option_values, roles
 from rampartd.policy.shell.sed import scan_sed, sed_scripts
 from rampartd.policy.shell.socat import socat_addresses
@@ -84,11 +85,6 @@ _PATCH_PATH = re.compile(r"^(?:\*\*\* (?:Add|Update|Delete) File: |\*\*\* Move t
 _SIMPLE_PATH = re.compile(r"(?:~/)?[A-Za-z0-9_+,@%=:./-]+\Z")
 _KNOWN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]+[^/\\?#]+(?=[/\\?#])")
 _PWD = re.compile(r"\$\( pwd \)|\$\{PWD\}")
-# Command substitutions that print one name without a `/` (a date, a user, a host, a short
-# commit): in a path they stand for some name in that segment (`backup-$(date +%F).sql` is
-# `backup-*.sql`), not for any path.
-_NAME_OUTPUT = re.compile(r"\$\( (date( \+[^/$`()]*)?|whoami|id -[ug]n?|hostname( -s)?"
-                          r"|uname( -[a-z]+)*|nproc|git rev-parse (--short(=\d+)? )?HEAD) \)")
 _URLISH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]")
 # Package runners (npx, pnpm dlx, bunx…) read `owner/repo` and `github:owner/repo` as a
 # repository to fetch (a scoped `@scope/pkg` or a `./path` is not one).
@@ -225,6 +221,9 @@ class Builder:
         self.out: list[Effect] = []
         self._seen: set[tuple[str, str, bool, str]] = set()
         self.links: dict[str, str] = {}  # symlinks made on the line: link path → target word
+        # where mktemp creates (None: the line sets TMPDIR); a name judged, no file made
+        self.tmpdir: str | None = "/tmp"  # noqa: S108
+        self.fresh: set[str] = set()  # the paths mktemp made on the line (globs)
 
     def add(self, effect: Effect) -> None:
         """Record one effect (duplicates dropped; past MAX_EFFECTS see _overflow)."""
@@ -291,9 +290,11 @@ class Builder:
         if dynamic and cwd is not None and UNKNOWN not in cwd and _PWD.search(word):
             word = _PWD.sub(lambda _: cwd or "", word)  # `$(pwd)`, `$PWD`: where we are
             dynamic = bool(DYNAMIC.search(word))
-        if dynamic and "$( " in word and _NAME_OUTPUT.search(word):
-            word = _NAME_OUTPUT.sub("*", word)
+        if "$( " in word:  # (also where a caller matches words against paths it recorded)
+            word, made = stand_in(word, self.tmpdir)  # `$(date +%F)`, `$(mktemp -d)`
             dynamic = bool(DYNAMIC.search(word))
+            self.fresh.update(normalize_path(_tilde(f, self.home, cwd), cwd=cwd, home=self.home)
+                              for f in made)
         text = fold_dynamic(word) if dynamic else word
         text = _tilde(text, self.home, cwd)
         unknown = UNKNOWN in text or (cwd is not None and UNKNOWN in cwd)
@@ -308,7 +309,18 @@ class Builder:
             return "/".join([UNKNOWN, *tail]), True, has_glob(text)
         base = None if text.startswith(UNKNOWN) else cwd
         target = normalize_path(text, cwd=base, home=self.home) if text.strip() else "."
+        if self.fresh and ".." in text.split("/") and self._climbs(text, base, target):
+            return UNKNOWN, True, False  # out of a fresh temporary folder: its parent is unknown
         return target, unknown, has_glob(target) or False
+
+    def _climbs(self, text: str, cwd: str | None, target: str) -> bool:
+        """True if the path text passes through a fresh folder and ends outside it."""
+        if text.startswith(("~/", "/")) or cwd is None:
+            joined = self._home + text[1:] if text[0] == "~" else text
+        else:
+            joined = f"{cwd.rstrip('/')}/{text}"
+        return any(joined.startswith(f + "/") and target != f and not target.startswith(f + "/")
+                   for f in self.fresh)
 
     def file(self, kinds: Iterable[str], word: str, source: str, *, dynamic: bool = False,
              recursive: bool = False, cwd: str | None = None) -> None:
@@ -555,6 +567,8 @@ class ShellEffects:
     def run(self, parsed: ParsedCommand) -> None:
         """Add the effects of every component of a parsed command."""
         b = self.b
+        if "TMPDIR" in parsed.source:
+            b.tmpdir = None
         for assign in parsed.assigns:
             b.env(assign, assign)
         for comp in parsed.components:
@@ -801,13 +815,16 @@ class ShellEffects:
     def link(self, argv: list[str]) -> None:
         """`ln -s TARGET NAME`: paths through NAME reach TARGET (for the rest of the line)."""
         operands = [a for a in argv[1:] if not a.startswith("-")]
-        if len(operands) != 2 or any(has_glob(a) or "$" in a for a in operands):
+        if len(operands) != 2 or has_glob(operands[1]):
             return
-        name = self.b.path(operands[1])[0]
+        name, unknown, _ = self.b.path(operands[1], dynamic="$" in operands[1])
+        if unknown:
+            return  # where the link is is unknown, and so is every path through it
         symbolic = any(a == "--symbolic" or (a[:1] == "-" and a[1:2] != "-" and "s" in a)
                        for a in argv[1:])
         where = name.rsplit("/", 1)[0] or "/" if symbolic else None  # relative to the link
-        self.b.links[name] = self.b.path(operands[0], cwd=where)[0]
+        to, unknown, wild = self.b.path(operands[0], cwd=where, dynamic="$" in operands[0])
+        self.b.links[name] = UNKNOWN if unknown or wild else to  # a link to anything
 
     def runs_written(self, comp: Component, program: str, argv: list[str], dynamic: set[int],
                      src: str) -> None:
@@ -1018,7 +1035,7 @@ class ShellEffects:
         k = 2 if argv[1:2] == ["--"] else 1
         if len(argv) < k + 2 or argv[k] in ("-", "-p", "-l", "-P"):
             return  # listing traps, or resetting them
-        if k in dynamic:
+        if k in dynamic and DYNAMIC.search(without_shaped(argv[k])):
             self.b.code("sh", f"{src} (a trap action only known at run time)", unknown=True)
         else:
             self.script(argv[k], src)

@@ -83,7 +83,7 @@ _REMOTE_SHELLS = frozenset({"ssh", "autossh"})
 _SENDERS = frozenset({"curl", "wget", *_HTTPIE, *_SOCKETS})
 # Programs whose own output tells nothing about this machine.
 _HARMLESS = frozenset({"echo", "printf", "date", "seq", "true", "false", "yes", "uuidgen",
-                       "sleep", "jot", "expr"})
+                       "sleep", "jot", "expr", "mktemp"})
 _DEVICES = frozenset({"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/tty",
                       *STDIN_FILES})
 _CURL_DATA = frozenset({"-d", "--data", "--data-ascii", "--data-binary", "--data-urlencode",

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from rampartd.policy.matchers import FETCHERS, posix_basename, urls_in_words
 from rampartd.policy.shell import launchers as L
 from rampartd.policy.shell.embedded import EMBEDDERS, ENV_COMMANDS, embedded_commands
+from rampartd.policy.shell.printed import without_shaped
 
 MAX_COMPONENTS = 512
 # Work one parse may do, in characters and words handled (nested scripts, launchers, forms
@@ -284,7 +285,9 @@ class Emitter:
         """A command of assignments only: remember the values for later `$NAME`s."""
         for w in words:
             name, _, value = w.text.partition("=")
-            known = None if w.dynamic or name.endswith("+") else value
+            # A run-time value of known shape (`d=$(mktemp -d)`) is kept as its substitution.
+            shaped = not DYNAMIC.search(without_shaped(value))
+            known = None if name.endswith("+") or (w.dynamic and not shaped) else value
             self.vars[name.rstrip("+")] = known
             self.out.assigns.append(assignment(w))
             if name == "IFS":

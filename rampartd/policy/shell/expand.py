@@ -203,9 +203,11 @@ class Expander:
         if _NAME.fullmatch(body) and self.vars.get(body) is not None:
             value = self.vars[body] or ""
             buf.append(value)
-            if w is not None and not in_dquote and any(c in value for c in " \t\n"):
+            printed = "$( " in value  # a substitution of known shape (see shell.printed)
+            if w is not None and not in_dquote and not printed \
+                    and any(c in value for c in " \t\n"):
                 w.split = True
-            return False
+            return printed
         self.scan_expansions(body)
         buf.append("${" + body + "}")
         return True

@@ -149,6 +149,8 @@ PROGRAMS: dict[str, Roles] = {
     "tee": Roles(args=_W),
     **_same("touch mkdir mkfifo mknod", Roles(args=_W, values=frozenset(
         {"-r", "-d", "-t", "-m", "--mode", "--reference", "--date"}))),
+    # a fresh file or folder named by the template, or inside the -p folder
+    "mktemp": Roles(args=_W, options={"-p": _W, "--tmpdir": _W}, values=frozenset({"--suffix"})),
     "truncate": Roles(args=_W, values=frozenset({"-s", "--size", "-r", "--reference"})),
     **_same("chmod chown chgrp chattr chflags", _CHMOD),
     "setfacl": Roles(args=("chmod",), values=frozenset({"-m", "-x", "-M", "-X", "--modify",
