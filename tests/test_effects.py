@@ -118,11 +118,16 @@ def test_globs_are_wild_and_relative_paths_follow_cwd() -> None:
     # a link made in it is followed; a link to a target only known at run time is unknown
     ("d=$(mktemp -d); ln -s ~ $d/h; rm -rf $d/h/", "delete", ["/tmp/tmp.*/h/**", "/home/u/**"]),
     ("ln -s \"$X\" h; rm -rf h/", "delete", ["/home/u/p/h/**", "…/**"]),
+    # git: an exclude pattern or a clone's option values are no paths
+    ("git clean -fdx -e .env", "delete", ["/home/u/p/**"]),
+    ("git clean -fdxe .env src", "delete", ["/home/u/p/src/**"]),
+    ("git clone -b main --depth 1 https://h.example/r.git out", "write", ["/home/u/p/out/**"]),
     # mktemp itself creates what its template or -p names
     ("mktemp -d ~/.rampartd/x.XXXX", "write", ["/home/u/.rampartd/x.XXXX"]),
     ("mktemp -p ~/.ssh", "write", ["/home/u/.ssh"]),
 ])
-def test_substitutions_of_known_shape(command: str, kind: str, expected: list[str]) -> None:
+def test_substitutions_of_known_shape_and_option_values(command: str, kind: str,
+                                                         expected: list[str]) -> None:
     assert kinds(command, kind) == expected
 
 

@@ -43,7 +43,12 @@ def texts(command: str) -> list[str]:
     ("rm -rf $HOME", ["rm -rf ~"]),
     ("find . -name x -exec rm -f {} \\;", ["find . -name x -exec rm -f {} ;", "rm -f {}"]),
     ("ls | xargs -n1 rm", ["ls", "rm"]),
-    ("(cd a && make) > log 2>&1", ["cd a", "make"]),
+    ("(cd a && make) > log 2>&1", ["cd a", "make", "> log 2>& 1"]),
+    ("(cat) < in.txt", ["cat", "< in.txt"]),  # a subshell's redirections count
+    ("for d in a b; do (cd $d && make); done", ["cd a b", "make"]),
+    ("if x; then (rm y); fi", ["x", "rm y"]),
+    ("time -p (make)", ["make"]),
+    ("! (false)", ["false"]),
     ("{ ls; rm x; }", ["ls", "rm x"]),
     ("if [ -f x ]; then rm x; else ls; fi", ["[ -f x ]", "rm x", "ls"]),
     ("for f in *.py; do rm $f; done", ["rm *.py"]),  # the loop name stands for its words

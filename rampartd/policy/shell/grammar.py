@@ -21,6 +21,7 @@ MAX_DEPTH = 12
 _PLAIN = re.compile(r"[^ \t\n'\"\\$`;&|()<>]+")
 _FD_REDIRECT = re.compile(r"[0-9]+(?=[<>])")
 _REDIRECT_OPS = ("&>>", "<<<", "<<-", "<<", "<>", "<&", ">>", ">&", ">|", "&>", "<", ">")
+_TIMED = frozenset({"time", "-p"})  # `time ( … )` times a subshell
 
 
 @dataclass(slots=True)
@@ -192,10 +193,7 @@ class Parser(Expander, Emitter):
     def command(self) -> Stage:
         self.blanks()
         if self.i < self.n and self.s[self.i] == "(":
-            self.i += 1
-            inner = self.parse_list(")")
-            self.command_tail()
-            return Stage(text=f"( {inner} )")
+            return self.subshell()
         if self.i >= self.n:
             raise ShellSyntaxError("expected a command at the end")
         if self.s[self.i] in ";&|)":
@@ -221,7 +219,10 @@ class Parser(Expander, Emitter):
             elif c in "\n;&|)":
                 break
             elif c == "(":
-                raise ShellSyntaxError("'(' after a word (a function or an array) is not supported")
+                if redirs or any(w.text not in _TIMED for w in words):
+                    raise ShellSyntaxError(
+                        "'(' after a word (a function or an array) is not supported")
+                return self.subshell()  # after `then`, `do`, `!` (skipped) or `time`
             elif c == "#":
                 self.comment()
             else:
@@ -243,7 +244,16 @@ class Parser(Expander, Emitter):
         self.heredocs.extend(heredocs)
         return stage
 
-    def command_tail(self) -> None:
+    def subshell(self) -> Stage:
+        """`( LIST )` and the redirections after it, whose files count as for `{ LIST; }`."""
+        self.i += 1
+        stage = Stage(text=f"( {self.parse_list(')')} )")
+        redirs = self.command_tail()
+        if redirs:
+            self.assign([], redirs, stage)
+        return stage
+
+    def command_tail(self) -> list[str]:
         """Redirections after a subshell: `( … ) > out`."""
         sink: list[str] = []
         while True:
@@ -256,7 +266,7 @@ class Parser(Expander, Emitter):
                 self.i += len(fd)
                 self.redirect(fd, sink, [], [], Stage())
             else:
-                return
+                return sink
 
     def skip_loop_header(self) -> None:
         """`for NAME in WORDS` up to the separator; the words may hold substitutions. NAME

@@ -312,6 +312,17 @@ _GIT_VALUES = frozenset({"-c", "--git-dir", "--work-tree", "--namespace", "--exe
                          "--config-env"})
 
 
+# options of `git clean` and `git clone` whose value is the next word (no path operand)
+_GIT_SUB_VALUES = {
+    "clean": frozenset({"-e", "--exclude"}),
+    "clone": frozenset({"-b", "--branch", "-o", "--origin", "--depth", "--reference",
+                        "--reference-if-able", "-c", "--config", "--template", "-u",
+                        "--upload-pack", "--separate-git-dir", "--shallow-since",
+                        "--shallow-exclude", "--filter", "-j", "--jobs", "--server-option",
+                        "--bundle-uri"}),
+}
+
+
 def _git(args: Sequence[str]) -> list[Target]:
     """git: `-C DIR` works in (reads) DIR's tree; `clean -f` deletes untracked files below
     its paths or here; `clone URL DIR` writes DIR."""
@@ -326,7 +337,9 @@ def _git(args: Sequence[str]) -> list[Target]:
     if j >= len(args):
         return out
     sub, rest = args[j], range(j + 1, len(args))
-    operands = [k for k in rest if not args[k].startswith("-")]
+    values = _GIT_SUB_VALUES.get(sub, _EMPTY)
+    operands = [k for k in rest if not args[k].startswith("-") and not (
+        args[k - 1] in values or (sub == "clean" and re.fullmatch(r"-[a-zA-Z]*e", args[k - 1])))]
     short = "".join(args[k][1:] for k in rest if args[k][:1] == "-" and args[k][1:2] != "-")
     longs = {args[k] for k in rest if args[k].startswith("--")}
     if sub == "clean" and ("f" in short or "--force" in longs) and not (
