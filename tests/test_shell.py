@@ -58,6 +58,9 @@ def texts(command: str) -> list[str]:
     ("echo hi > out.txt 2>/dev/null", ["echo hi > out.txt 2> /dev/null"]),
     ("echo $((1 + $(rm x)))", ["rm x", "echo $((1 + $(rm x)))"]),
     ("ls \\\n  -la", ["ls -la"]),
+    # every clause of a case statement counts as run, and the redirections after it
+    ("case $x in a) ls;; b|c) rm y;& (d) :;;& esac > log", ["ls", "rm y", ":", "> log"]),
+    ("case $(cat f) in\n  x*) ;;\n  # note\n  *) make ;;\nesac", ["cat f", "make"]),
     ("command -v rm", ["command -v rm"]),
     ("sudo -v", ["sudo -v"]),
 ])
@@ -134,7 +137,9 @@ def test_pipelines_and_urls() -> None:
     ("ls &&", "expected a command"),
     ("; ls", "unexpected ';'"),
     ("ls >", "without a target"),
-    ("case x in a) ls;; esac", "'case' is not supported"),
+    ("case x in a) ls;; b) rm", "missing 'esac'"),
+    ("case x a) ls;; esac", "expected 'in'"),
+    ("esac", "'esac' is not supported"),
     ("f() { rm x; }; f", "not supported"),
     ("a=(1 2)", "not supported"),
     ("$CMD x", "only known at run time"),

@@ -111,17 +111,20 @@ class Parser(Expander, Emitter):
             elif not doc.quoted:
                 self.scan_expansions(body)
 
-    def parse_list(self, end: str | None) -> str:
+    def parse_list(self, end: str | None, *, clause: bool = False) -> str:
+        """Commands up to end (consumed); a case clause's up to `;;`, `;&`, `;;&` or `esac`."""
         parts: list[str] = []
         while True:
             self.blanks_and_newlines()
             if self.i >= self.n:
-                if end is not None:
-                    raise ShellSyntaxError(f"missing '{end}'")
+                if end is not None or clause:
+                    raise ShellSyntaxError(f"missing '{end or 'esac'}'")
                 break
             c = self.s[self.i]
             if end is not None and c == end:
                 self.i += 1
+                break
+            if clause and (self.at_word("esac") or self.clause_end()):
                 break
             if c in ";&|)":
                 raise ShellSyntaxError(f"unexpected '{c}'")
@@ -131,6 +134,8 @@ class Parser(Expander, Emitter):
                 continue
             c = self.s[self.i]
             if c == ";":
+                if clause and self.clause_end():
+                    break
                 if self.s.startswith(";;", self.i):
                     raise ShellSyntaxError("';;' outside a case statement")
                 self.i += 1
@@ -233,6 +238,8 @@ class Parser(Expander, Emitter):
                     if w.text in L.RESERVED_LOOP:
                         self.skip_loop_header()
                         return stage
+                    if w.text == "case":
+                        return self.case()
                     if w.text in L.RESERVED_UNSUPPORTED:
                         raise ShellSyntaxError(f"'{w.text}' is not supported")
                 words.append(w)
@@ -243,6 +250,55 @@ class Parser(Expander, Emitter):
             self.sub(herestring[-1], stage.prefix)
         self.heredocs.extend(heredocs)
         return stage
+
+    def case(self) -> Stage:
+        """`case WORD in PATTERN) LIST ;; … esac`: every clause's commands count as run."""
+        self.blanks()
+        self.word()  # the subject (its substitutions are parsed as it is read)
+        self.blanks_and_newlines()
+        if not self.at_word("in"):
+            raise ShellSyntaxError("expected 'in' after 'case WORD'")
+        self.i += 2
+        clauses: list[str] = []
+        while True:
+            self.blanks_and_newlines()
+            while self.i < self.n and self.s[self.i] == "#":
+                self.comment()
+                self.blanks_and_newlines()
+            if self.at_word("esac"):
+                self.i += 4
+                break
+            if self.i >= self.n:
+                raise ShellSyntaxError("missing 'esac'")
+            if self.s[self.i] == "(":
+                self.i += 1
+            while True:  # PATTERN [| PATTERN]… )
+                self.blanks()
+                start = self.i
+                self.word()
+                self.blanks()
+                c = self.s[self.i] if self.i < self.n else ""
+                self.i += 1
+                if self.i - 1 == start or c not in "|)":
+                    raise ShellSyntaxError("unexpected token in a case pattern")
+                if c == ")":
+                    break
+            clauses.append(self.parse_list(None, clause=True))
+            if self.clause_end():
+                self.i += next(len(t) for t in (";;&", ";;", ";&") if self.s.startswith(t, self.i))
+        stage = Stage(text=f"case {' ;; '.join(clauses)} esac")
+        redirs = self.command_tail()
+        if redirs:
+            self.assign([], redirs, stage)
+        return stage
+
+    def at_word(self, word: str) -> bool:
+        """True if the reserved word starts here (followed by a blank or an operator)."""
+        end = self.i + len(word)
+        return self.s.startswith(word, self.i) and (end >= self.n or self.s[end] in " \t\n;&|)<>")
+
+    def clause_end(self) -> bool:
+        return self.s.startswith((";;", ";&"), self.i)
 
     def subshell(self) -> Stage:
         """`( LIST )` and the redirections after it, whose files count as for `{ LIST; }`."""
