@@ -58,6 +58,11 @@ def texts(command: str) -> list[str]:
     ("echo hi > out.txt 2>/dev/null", ["echo hi > out.txt 2> /dev/null"]),
     ("echo $((1 + $(rm x)))", ["rm x", "echo $((1 + $(rm x)))"]),
     ("ls \\\n  -la", ["ls -la"]),
+    # a function's body runs where it is called (once per call, not inside itself), or at
+    # the line's end when never called by name (`trap f EXIT`)
+    ("f() { rm x; }; cd a && f", ["cd a", "f", "rm x"]),
+    ("function f { g; }; g() ( ls ); f; f", ["f", "g", "ls", "f", "g", "ls"]),
+    ("f()\n{\n  make\n} > log\ntrap f EXIT", ["> log", "trap f EXIT", "make"]),
     # every clause of a case statement counts as run, and the redirections after it
     ("case $x in a) ls;; b|c) rm y;& (d) :;;& esac > log", ["ls", "rm y", ":", "> log"]),
     ("case $(cat f) in\n  x*) ;;\n  # note\n  *) make ;;\nesac", ["cat f", "make"]),
@@ -140,7 +145,10 @@ def test_pipelines_and_urls() -> None:
     ("case x in a) ls;; b) rm", "missing 'esac'"),
     ("case x a) ls;; esac", "expected 'in'"),
     ("esac", "'esac' is not supported"),
-    ("f() { rm x; }; f", "not supported"),
+    ("f() { rm x", "missing '}'"),
+    ("f(x) { rm x; }", "not supported"),
+    ("bomb(){ bomb|bomb& }; bomb", "calls itself"),
+    ("f() { g; }; g() { f; }", "calls itself"),
     ("a=(1 2)", "not supported"),
     ("$CMD x", "only known at run time"),
     ("$(echo rm) x", "only known at run time"),

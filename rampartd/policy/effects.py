@@ -563,6 +563,10 @@ class ShellEffects:
         # a heredoc into f), and directories filled from the network (`git clone URL d`).
         self.written: dict[str, str | None] = {}
         self.fetched_dirs: set[str] = set()
+        # what runs later, where the shell is then: trap actions (script, source, the working
+        # directory when set) run again at the line's end; aliases (name → value) where used
+        self.at_exit: list[tuple[str, str, str | None]] = []
+        self.alias_values: dict[str, str] = {}
 
     def run(self, parsed: ParsedCommand) -> None:
         """Add the effects of every component of a parsed command."""
@@ -617,7 +621,7 @@ class ShellEffects:
             # `~/Downloads/setup.sh`, `cd /dev/shm && ./x`: the file run, where it lies
             b.record("exec", b.path(comp.path)[0], False, False, False, src)
         if not dynamic and not comp.launchers and ":" not in src and not self.written \
-                and not self.fetched_dirs:
+                and not self.fetched_dirs and not self.alias_values:
             if program in _ROLES_ONLY:
                 self.roles(argv, dynamic, src)  # `cat f`, `rm -rf d`: argument roles only
                 return
@@ -655,6 +659,11 @@ class ShellEffects:
                     b.env(text, src)
         if program == "alias":
             self.aliases(argv, src)
+        elif program in self.alias_values:
+            # from here, wherever `cd` went (an alias is not expanded inside its own value)
+            value = self.alias_values.pop(program)
+            self.script(value, src)
+            self.alias_values[program] = value
         if program == "trap":
             self.trap(argv, dynamic, src)
         if program in _SIGNALLERS:
@@ -1039,13 +1048,21 @@ class ShellEffects:
             self.b.code("sh", f"{src} (a trap action only known at run time)", unknown=True)
         else:
             self.script(argv[k], src)
+            self.at_exit.append((argv[k], src, self.b.cwd))
+
+    def finish(self) -> None:
+        """At the line's end, trap actions run again from where the line has moved to."""
+        for content, src, cwd in self.at_exit:
+            if self.b.cwd != cwd:
+                self.script(content, src)
 
     def aliases(self, argv: list[str], src: str) -> None:
         """`alias x='rm -rf ~'`: what the alias would run counts as run."""
         for word in argv[1:]:
-            _name, eq, value = word.partition("=")
+            name, eq, value = word.partition("=")
             if eq and value:
                 self.run(parse_command(value))
+                self.alias_values[name] = value
 
     def remote(self, word: str, unknown: bool, src: str, host_only: bool) -> bool:
         """A host or `host:path` operand: a network effect. True if the word was remote."""
@@ -1299,7 +1316,9 @@ def call_effects(tool_class: str, params: Mapping[str, Any], parsed: ParsedComma
     """Every effect of one call (the tool's class decides how its arguments are read)."""
     b = Builder(home, cwd)
     if parsed is not None:
-        ShellEffects(b).run(parsed)
+        shell = ShellEffects(b)
+        shell.run(parsed)
+        shell.finish()
         b.mark_workdir()
     else:
         tool_effects(b, tool_class, params)

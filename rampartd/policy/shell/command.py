@@ -107,6 +107,10 @@ class Out:
     urls: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     assigns: list[str] = field(default_factory=list)  # assignment-only commands (`X=1`)
+    # functions defined on the line: name → body, parsed where called (see Parser.function)
+    functions: dict[str, str] = field(default_factory=dict)
+    called: set[str] = field(default_factory=set)
+    calling: set[str] = field(default_factory=set)  # the bodies being read now
     steps: int = 0
 
     def charge(self, steps: int) -> None:

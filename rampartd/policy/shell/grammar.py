@@ -22,6 +22,7 @@ _PLAIN = re.compile(r"[^ \t\n'\"\\$`;&|()<>]+")
 _FD_REDIRECT = re.compile(r"[0-9]+(?=[<>])")
 _REDIRECT_OPS = ("&>>", "<<<", "<<-", "<<", "<>", "<&", ">>", ">&", ">|", "&>", "<", ">")
 _TIMED = frozenset({"time", "-p"})  # `time ( … )` times a subshell
+_FUNCTION = re.compile(r"\(\s*\)\s*")  # the `()` of `NAME() BODY` and the blanks after it
 
 
 @dataclass(slots=True)
@@ -54,7 +55,24 @@ class Parser(Expander, Emitter):
     # ---- structure ------------------------------------------------------------------------
 
     def script(self) -> str:
-        return self.parse_list(None)
+        text = self.parse_list(None)
+        if self.depth == 0:
+            # A function never called by name may still run (`trap f EXIT`, `export -f f`):
+            # its body counts as run at the line's end.
+            for name in list(self.out.functions):
+                if name not in self.out.called:
+                    self.call(name)
+        return text
+
+    def call(self, name: str) -> None:
+        """A function's body run here (recursion is reported: it may never end)."""
+        if name in self.out.calling:
+            self.out.problems.append(f"the function {name} calls itself (it may never end)")
+            return
+        self.out.called.add(name)
+        self.out.calling.add(name)
+        self.sub(self.out.functions[name])
+        self.out.calling.discard(name)
 
     def child(self, text: str) -> Parser:
         """A parser over another text that shares this one's output."""
@@ -224,9 +242,13 @@ class Parser(Expander, Emitter):
             elif c in "\n;&|)":
                 break
             elif c == "(":
+                m = _FUNCTION.match(self.s, self.i)
+                if m and len(words) == 1 and not redirs and L.ASSIGNMENT.match(words[0].raw + "="):
+                    self.i = m.end()
+                    return self.function(words[0].text)
                 if redirs or any(w.text not in _TIMED for w in words):
                     raise ShellSyntaxError(
-                        "'(' after a word (a function or an array) is not supported")
+                        "'(' after a word (an array or a function's odd name) is not supported")
                 return self.subshell()  # after `then`, `do`, `!` (skipped) or `time`
             elif c == "#":
                 self.comment()
@@ -240,10 +262,18 @@ class Parser(Expander, Emitter):
                         return stage
                     if w.text == "case":
                         return self.case()
+                    if w.text == "function":
+                        self.blanks()
+                        name = self.word().text  # then `()` if written, then the body
+                        m = _FUNCTION.match(self.s, self.i)
+                        self.i = m.end() if m else self.i
+                        return self.function(name)
                     if w.text in L.RESERVED_UNSUPPORTED:
                         raise ShellSyntaxError(f"'{w.text}' is not supported")
                 words.append(w)
         self.emit(words, redirs, stage, self.prefix)
+        if words and words[0].text in self.out.functions:
+            self.call(words[0].text)  # its body runs here, from where `cd` went
         if herestring:
             self.feed(stage, herestring[-1])
         if herestring and stage.shell_stdin:
@@ -299,6 +329,27 @@ class Parser(Expander, Emitter):
 
     def clause_end(self) -> bool:
         return self.s.startswith((";;", ";&"), self.i)
+
+    def function(self, name: str) -> Stage:
+        """`NAME() BODY`: the body is read (for its end) but counts as run where NAME is
+        called, from where the line has moved to by then, or else at the line's end."""
+        self.blanks_and_newlines()
+        probe = Parser(self.s, Out(), self.depth + 1, (), dict(self.vars))  # output unused
+        probe.i = start = self.i
+        brace = self.at_word("{")
+        if brace:
+            probe.i += 1
+            probe.parse_list("}")
+            self.out.functions[name] = self.s[start + 1:probe.i - 1]
+        else:
+            probe.command()
+            self.out.functions[name] = self.s[start:probe.i]
+        self.i = probe.i
+        stage = Stage(text=f"{name}()")
+        redirs = self.command_tail() if brace else []
+        if redirs:
+            self.assign([], redirs, stage)
+        return stage
 
     def subshell(self) -> Stage:
         """`( LIST )` and the redirections after it, whose files count as for `{ LIST; }`."""

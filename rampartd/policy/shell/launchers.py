@@ -145,7 +145,7 @@ ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
 RESERVED_SKIP = frozenset({"{", "}", "then", "do", "else", "fi", "done", "if", "elif", "while",
                            "until", "!"})
 RESERVED_LOOP = frozenset({"for", "select"})
-RESERVED_UNSUPPORTED = frozenset({"esac", "function", "coproc", "in"})
+RESERVED_UNSUPPORTED = frozenset({"esac", "coproc", "in"})
 _ECHO_FLAGS = re.compile(r"-[neE]+")
 _BRACES = re.compile(r"\{([^{}]*,[^{}]*)\}")
 

@@ -13,7 +13,7 @@ launchers were stripped, one starting at each launcher (`sudo -u root rm -rf /`)
 can match either. Multi-stage pipelines are also kept as one text (`curl -s x | sh`).
 
 When the command cannot be understood - a syntax error, an unsupported construct
-(functions, arrays), a program name only known at run time (`$CMD`, `$(…)` or a glob in
+(arrays, `coproc`), a program name only known at run time (`$CMD`, `$(…)` or a glob in
 command position), limits exceeded - `ParsedCommand.problem` says why, and the engine fails
 closed. Most commands are plain words and operators; those take a quick tokenizer path and
 everything else the full parser, with the same results.
