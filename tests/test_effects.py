@@ -152,6 +152,10 @@ def test_programs_env_signals_network_and_code() -> None:
     assert kinds("kill -- -1 1234", "signal") == ["-1", "1234"]
     assert kinds("kill -l", "signal") == []
     assert kinds("fuser -k 9090/tcp", "signal") == ["9090/tcp"]
+    # the shell's own jobs: `$!` (through a variable too) and `jobs -p`
+    assert kinds("npm run dev & PID=$!; kill $PID", "signal") == ["%jobs"]
+    assert kinds("kill $(jobs -p); jobs -p | xargs kill -9", "signal") == ["%jobs"]
+    assert kinds("kill $(jobs -l)", "signal") == ["…"]
     assert kinds("fuser 9090/tcp", "signal") == []
     # a pid lookup's output is what it selects: a port (as fuser), a name (as killall/pkill)
     assert kinds("kill $(pgrep rampartd)", "signal") == ["rampartd"]

@@ -43,7 +43,7 @@ from rampartd.policy.shell.command import (
     has_glob,
 )
 from rampartd.policy.shell.parse import parse_command
-from rampartd.policy.shell.pids import selectors
+from rampartd.policy.shell.pids import OWN_JOBS, selectors
 from rampartd.policy.shell.printed import stand_in, without_shaped
 from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, option_values, roles
 from rampartd.policy.shell.sed import scan_sed, sed_scripts
@@ -182,6 +182,8 @@ def _holds_dir(e: Effect, cwd: str) -> bool:
 
 def _produced(word: str) -> list[str] | None:
     """The selectors a word that is only a pid lookup's output stands for (shell.pids)."""
+    if word == "$!":
+        return [OWN_JOBS]  # the last job this shell started
     if not (word.startswith("$( ") and word.endswith(" )")):
         return None
     inner = word[3:-2]

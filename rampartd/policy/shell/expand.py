@@ -203,7 +203,7 @@ class Expander:
         if _NAME.fullmatch(body) and self.vars.get(body) is not None:
             value = self.vars[body] or ""
             buf.append(value)
-            printed = "$( " in value  # a substitution of known shape (see shell.printed)
+            printed = "$( " in value or "$!" in value  # of known shape (see shell.printed)
             if w is not None and not in_dquote and not printed \
                     and any(c in value for c in " \t\n"):
                 w.split = True

@@ -20,6 +20,9 @@ _FUSER_SPEC = re.compile(r"(\d{1,5})/(tcp|udp)\Z")
 # a pgrep pattern judged like pkill's: literal name pieces, `.` and `.*` between them
 _PLAIN_PATTERN = re.compile(r"\^?[A-Za-z0-9_.-]+\$?\Z")
 _PGREP_PLAIN = frozenset({"-x", "--exact", "-n", "--newest", "-o", "--oldest"})
+# What `jobs -p` (and `$!`) print: the pids of this shell's own jobs, its children, which the
+# daemon (started by the service manager) never is.
+OWN_JOBS = "%jobs"
 
 
 def selectors(argv: Sequence[str]) -> list[str] | None:
@@ -27,6 +30,8 @@ def selectors(argv: Sequence[str]) -> list[str] | None:
     if not argv:
         return None
     program, args = argv[0].rsplit("/", 1)[-1], list(argv[1:])
+    if program == "jobs":
+        return [OWN_JOBS] if args in (["-p"], ["-pr"], ["-rp"], ["-p", "-r"]) else None
     if program == "lsof":
         return _lsof(args)
     if program == "fuser":

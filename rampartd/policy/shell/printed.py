@@ -21,8 +21,9 @@ _FLAGS = frozenset("dqu")  # directory, quiet, dry run: the name's shape is the 
 
 
 def without_shaped(value: str) -> str:
-    """value without its substitutions of known shape."""
-    return MKTEMP.sub("", NAME_OUTPUT.sub("", value))
+    """value without its substitutions of known shape (and `$!`, the pid of the last job
+    this shell started: its own child, whatever its number)."""
+    return MKTEMP.sub("", NAME_OUTPUT.sub("", value)).replace("$!", "")
 
 
 def stand_in(word: str, tmpdir: str | None) -> tuple[str, list[str]]:
