@@ -63,6 +63,12 @@ def texts(command: str) -> list[str]:
     ("f() { rm x; }; cd a && f", ["cd a", "f", "rm x"]),
     ("function f { g; }; g() ( ls ); f; f", ["f", "g", "ls", "f", "g", "ls"]),
     ("f()\n{\n  make\n} > log\ntrap f EXIT", ["> log", "trap f EXIT", "make"]),
+    # with its arguments as `$1`, `$@`…, unless they are only known at run time or moved
+    ("run() { echo \"+ $*\"; \"$@\"; }; run make -j2", ["run make -j2", "echo + make -j2",
+                                                        "make -j2"]),
+    ("f() { cat \"${2}\" $#; }; f a b", ["f a b", "cat b 2"]),
+    ("f() { rm $1; }; f $X", ["f ${X}", "rm $1"]),
+    ("f() { shift; rm $1; }; f a b", ["f a b", "shift", "rm $1"]),
     # every clause of a case statement counts as run, and the redirections after it
     ("case $x in a) ls;; b|c) rm y;& (d) :;;& esac > log", ["ls", "rm y", ":", "> log"]),
     ("case $(cat f) in\n  x*) ;;\n  # note\n  *) make ;;\nesac", ["cat f", "make"]),

@@ -100,6 +100,7 @@ class Expander:
     depth: int
     out: Out
     vars: dict[str, str | None]
+    positional: tuple[str, ...] | None
 
     def sub(self, text: str, prefix: tuple[str, ...] | None = None) -> str:
         """Parse a nested script, returning its normalised text."""
@@ -189,17 +190,36 @@ class Expander:
             self.i = m.end()
             return self.variable(m.group(), buf, in_dquote, w)
         if nxt and nxt in "0123456789@*#?$!-":
-            buf.append("$" + nxt)
             self.i += 2
+            if self.positional is not None and nxt in "123456789@*#":
+                return self.argument(nxt, buf, in_dquote, w)
+            buf.append("$" + nxt)
             return True
         buf.append("$")
         self.i += 1
+        return False
+
+    def argument(self, name: str, buf: list[str], in_dquote: bool, w: Word | None) -> bool:
+        """`$1`, `$@`, `$*`, `$#` (name: what follows the `$`) of a function called with known
+        arguments."""
+        args = self.positional or ()
+        if name == "#":
+            buf.append(str(len(args)))
+            return False
+        value = " ".join(args) if name in "@*" else (
+            args[int(name) - 1] if int(name) <= len(args) else "")
+        buf.append(value)
+        if w is not None and (name == "@" or not in_dquote) and any(c in value for c in " \t\n"):
+            w.split = True  # `"$@"` is a word per argument
         return False
 
     def variable(self, body: str, buf: list[str], in_dquote: bool, w: Word | None) -> bool:
         if body == "HOME":
             buf.append("~")
             return False
+        if self.positional is not None and (body in ("@", "*", "#") or (
+                body.isdigit() and body != "0")):
+            return self.argument(body, buf, in_dquote, w)  # `${1}`, `${@}`…
         if _NAME.fullmatch(body) and self.vars.get(body) is not None:
             value = self.vars[body] or ""
             buf.append(value)

@@ -23,6 +23,7 @@ _FD_REDIRECT = re.compile(r"[0-9]+(?=[<>])")
 _REDIRECT_OPS = ("&>>", "<<<", "<<-", "<<", "<>", "<&", ">>", ">&", ">|", "&>", "<", ">")
 _TIMED = frozenset({"time", "-p"})  # `time ( … )` times a subshell
 _FUNCTION = re.compile(r"\(\s*\)\s*")  # the `()` of `NAME() BODY` and the blanks after it
+_MOVES_ARGS = re.compile(r"\b(shift|set)\b")  # commands that change `$1`, `$@`…
 
 
 @dataclass(slots=True)
@@ -39,7 +40,8 @@ class Parser(Expander, Emitter):
     """Recursive-descent parser over one string; nested scripts get their own parser."""
 
     def __init__(self, s: str, out: Out, depth: int, prefix: tuple[str, ...],
-                 variables: dict[str, str | None]) -> None:
+                 variables: dict[str, str | None],
+                 positional: tuple[str, ...] | None = None) -> None:
         if depth > MAX_DEPTH:
             raise ShellSyntaxError("commands are nested too deeply")
         out.charge(len(s))
@@ -50,6 +52,7 @@ class Parser(Expander, Emitter):
         self.depth = depth
         self.prefix = prefix
         self.vars = variables
+        self.positional = positional  # `$1`, `$@`… when known (a function's call)
         self.heredocs: list[Heredoc] = []
 
     # ---- structure ------------------------------------------------------------------------
@@ -64,23 +67,28 @@ class Parser(Expander, Emitter):
                     self.call(name)
         return text
 
-    def call(self, name: str) -> None:
-        """A function's body run here (recursion is reported: it may never end)."""
+    def call(self, name: str, args: list[Word] | None = None) -> None:
+        """A function's body run here, its `$1`, `$@`… the arguments when they are known and
+        the body does not move them (`shift`, `set`). Recursion is reported: it may never end."""
         if name in self.out.calling:
             self.out.problems.append(f"the function {name} calls itself (it may never end)")
             return
+        body = self.out.functions[name]
+        known = args is not None and not any(w.dynamic or w.glob or w.split for w in args) \
+            and not _MOVES_ARGS.search(body)
         self.out.called.add(name)
         self.out.calling.add(name)
-        self.sub(self.out.functions[name])
+        Parser(body, self.out, self.depth + 1, self.prefix, dict(self.vars),
+               tuple(w.text for w in args or ()) if known else None).script()
         self.out.calling.discard(name)
 
     def child(self, text: str) -> Parser:
         """A parser over another text that shares this one's output."""
-        return Parser(text, self.out, self.depth + 1, (), dict(self.vars))
+        return Parser(text, self.out, self.depth + 1, (), dict(self.vars), self.positional)
 
     def sub(self, text: str, prefix: tuple[str, ...] | None = None) -> str:
-        child = Parser(text, self.out, self.depth + 1,
-                        self.prefix if prefix is None else prefix, dict(self.vars))
+        child = Parser(text, self.out, self.depth + 1, self.prefix if prefix is None else prefix,
+                       dict(self.vars), self.positional)
         return child.script()
 
     def blanks(self) -> None:
@@ -273,7 +281,7 @@ class Parser(Expander, Emitter):
                 words.append(w)
         self.emit(words, redirs, stage, self.prefix)
         if words and words[0].text in self.out.functions:
-            self.call(words[0].text)  # its body runs here, from where `cd` went
+            self.call(words[0].text, words[1:])  # its body runs here, from where `cd` went
         if herestring:
             self.feed(stage, herestring[-1])
         if herestring and stage.shell_stdin:
