@@ -147,6 +147,10 @@ DENIED = {
         "systemctl --user stop rampartd", "systemctl --user disable --now rampartd.service",
         "systemctl --user mask rampartd", "systemctl --user kill rampartd",
         "systemctl --user stop 'rampart*'", "systemctl --user exit",
+        # run later or through a name: a trap, an alias, a function and its arguments, a case
+        "trap 'systemctl --user disable --now rampartd' EXIT",
+        "alias s='systemctl --user mask rampartd'; s", "run() { \"$@\"; }; run systemctl --user "
+        "stop rampartd", "case 1 in 1) systemctl --user stop rampartd ;; esac",
     ],
     "cli": [
         "rampartd token show", "python3 -m rampartd token show",
@@ -178,6 +182,7 @@ ALLOWED = [
     "PORT=19090 npm start", "node server.js --port=19090", "seq 9090", "head -n 9090 big.log",
     "node -e \"require('http').createServer().listen(3000)\"", "kill $(lsof -t -i:3000)",
     "lsof -ti:3000 | xargs kill -9", "kill -9 $(pidof node)",
+    "npm run dev & PID=$!; kill $PID", "kill $(jobs -p)",
 ]
 
 

@@ -62,7 +62,10 @@ def texts(command: str) -> list[str]:
     # the line's end when never called by name (`trap f EXIT`)
     ("f() { rm x; }; cd a && f", ["cd a", "f", "rm x"]),
     ("function f { g; }; g() ( ls ); f; f", ["f", "g", "ls", "f", "g", "ls"]),
-    ("f()\n{\n  make\n} > log\ntrap f EXIT", ["> log", "trap f EXIT", "make"]),
+    ("f()\n{\n  make\n} > log\ntrap f EXIT", ["> log", "trap f EXIT", "f", "make"]),
+    ("g() { ls; }; h() { cat x; }; trap g EXIT", ["trap g EXIT", "g", "ls", "cat x"]),
+    # a trap's action and an alias's value are commands of the line
+    ("trap 'rm x' EXIT; alias y='cat z'", ["trap rm x EXIT", "rm x", "alias y=cat z", "cat z"]),
     # with its arguments as `$1`, `$@`…, unless they are only known at run time or moved
     ("run() { echo \"+ $*\"; \"$@\"; }; run make -j2", ["run make -j2", "echo + make -j2",
                                                         "make -j2"]),

@@ -1042,14 +1042,14 @@ class ShellEffects:
                 self.b.code("sh", f"{src} (sed runs the edited text as a command)", unknown=True)
 
     def trap(self, argv: list[str], dynamic: set[int], src: str) -> None:
-        """`trap 'rm -rf ~' EXIT`: the action runs later in the same shell, so it counts as run."""
+        """`trap 'rm -rf ~' EXIT`: the parser reads the action as a command of the line, where
+        it is set; it runs again at the line's end, from where the line has moved to."""
         k = 2 if argv[1:2] == ["--"] else 1
         if len(argv) < k + 2 or argv[k] in ("-", "-p", "-l", "-P"):
             return  # listing traps, or resetting them
         if k in dynamic and DYNAMIC.search(without_shaped(argv[k])):
             self.b.code("sh", f"{src} (a trap action only known at run time)", unknown=True)
         else:
-            self.script(argv[k], src)
             self.at_exit.append((argv[k], src, self.b.cwd))
 
     def finish(self) -> None:
@@ -1059,12 +1059,11 @@ class ShellEffects:
                 self.script(content, src)
 
     def aliases(self, argv: list[str], src: str) -> None:
-        """`alias x='rm -rf ~'`: what the alias would run counts as run."""
+        """`alias x='rm -rf ~'`: its value runs again where x is used (see component)."""
         for word in argv[1:]:
             name, eq, value = word.partition("=")
             if eq and value:
-                self.run(parse_command(value))
-                self.alias_values[name] = value
+                self.alias_values[name] = value  # (the parser reads it where it is set)
 
     def remote(self, word: str, unknown: bool, src: str, host_only: bool) -> bool:
         """A host or `host:path` operand: a network effect. True if the word was remote."""

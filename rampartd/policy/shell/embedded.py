@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from rampartd.policy.shell.launchers import LAUNCHER_VALUE_OPTIONS, takes_next
+from rampartd.policy.shell.printed import without_shaped
 from rampartd.policy.shell.roles import option_values
 from rampartd.policy.urls import is_loopback
 
@@ -58,6 +59,8 @@ OPTIONS: Mapping[str, Mapping[str, str]] = {
     "nodemon": {"-x": "command", "--exec": "command"},
     "parallel": {},  # `parallel ::: CMD…` (see _parallel)
     "tmux": {},  # `tmux new -d CMD`, `tmux run-shell CMD`, `tmux send-keys CMD Enter` (_tmux)
+    "trap": {},  # `trap CMD SIGNAL…`: CMD runs later in this shell (_trap)
+    "alias": {},  # `alias NAME=CMD`: CMD runs where NAME is used (_alias)
 }
 def _letters(letters: str) -> frozenset[str]:
     """`-a`, `-b`… for the letters given (tmux's one-letter options)."""
@@ -203,6 +206,8 @@ def embedded_commands(program: str, args: Sequence[str], dynamic: frozenset[int]
         return found + _parallel(args, dynamic)
     if program == "tmux":
         return found + _tmux(args, dynamic)
+    if program in ("trap", "alias"):
+        return found + _later(program, args, dynamic)
     if program == "git" and "-c" not in args and GIT_TRIGGERS.isdisjoint(args):
         return found  # `git status`: the common case, without the full scan
     j = 0
@@ -257,6 +262,21 @@ def _parallel(args: Sequence[str], dynamic: frozenset[int]) -> list[Embedded]:
         return []
     return [Embedded(a, k in dynamic) for k, a in enumerate(args[j + 1:], j + 1)
             if a not in (":::", "::::", ":::+")]
+
+
+def _later(program: str, args: Sequence[str], dynamic: frozenset[int]) -> list[Embedded]:
+    """A trap's action or an alias's value: a command line the shell runs later. Only a part
+    of unknown shape makes it unknown (`trap "rm -rf $d" EXIT` after `d=$(mktemp -d)` is
+    read)."""
+    if program == "alias":
+        found = [(k, value) for k, a in enumerate(args)
+                 for name, eq, value in [a.partition("=")] if eq and value]
+    else:
+        k = 1 if args[:1] == ["--"] else 0
+        if len(args) < k + 2 or args[k] in ("-", "-p", "-l", "-P"):
+            return []  # listing traps, or resetting them
+        found = [(k, args[k])]
+    return [Embedded(text, k in dynamic and "$" in without_shaped(text)) for k, text in found]
 
 
 def _tmux(args: Sequence[str], dynamic: frozenset[int]) -> list[Embedded]:

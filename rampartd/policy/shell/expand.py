@@ -114,7 +114,7 @@ class Expander:
         """A parser over another text that shares this one's output."""
         raise NotImplementedError
 
-    def dquote(self, buf: list[str]) -> bool:
+    def dquote(self, buf: list[str], w: Word | None = None) -> bool:
         s, n = self.s, self.n
         dynamic = False
         while True:
@@ -139,7 +139,7 @@ class Expander:
                     buf.append("\\")
                     self.i += 1
             elif c == "$":
-                dynamic |= self.dollar(buf, True, None)
+                dynamic |= self.dollar(buf, True, w)  # (w only for `"$@"`)
             else:
                 self.backtick(buf)
                 dynamic = True
@@ -184,7 +184,7 @@ class Expander:
             self.i += 2
             if w is not None:
                 w.quoted = True
-            return self.dquote(buf)
+            return self.dquote(buf, w)
         m = _NAME.match(s, self.i + 1)
         if m:
             self.i = m.end()

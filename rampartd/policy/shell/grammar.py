@@ -450,7 +450,7 @@ class Parser(Expander, Emitter):
             elif c == '"':
                 self.i += 1
                 w.quoted = True
-                w.dynamic |= self.dquote(buf)
+                w.dynamic |= self.dquote(buf, w)
             elif c == "\\":
                 if self.i + 1 < n and s[self.i + 1] != "\n":
                     buf.append(s[self.i + 1])
