@@ -57,14 +57,16 @@ def split_quote(word: str, cut: int, style: int) -> str:
 def obfuscated(draw: st.DrawFn) -> str:
     command = draw(st.sampled_from(ATTACKS))
     for _ in range(draw(st.integers(0, 3))):
-        kind = draw(st.integers(0, 9))
+        kind = draw(st.integers(0, 12))
         program, _, rest = command.partition(" ")
-        if kind == 0 and program.isalpha():
+        # quoting, a path or a launcher turn a shell keyword or builtin into no command at all
+        program_ok = program.isalpha() and program not in ("function", "case", "trap")
+        if kind == 0 and program_ok:
             word = split_quote(program, draw(st.integers(0, 5)), draw(st.integers(0, 4)))
             command = f"{word} {rest}".rstrip()
-        elif kind == 1 and program.isalpha():
+        elif kind == 1 and program_ok:
             command = f"/usr/bin/{program} {rest}".rstrip()
-        elif kind == 2:
+        elif kind == 2 and program not in ("function", "case", "trap", "f()"):
             prefix = draw(st.sampled_from(["FOO=1", "env", "env -i A=b", "nohup", "timeout 5",
                                            "nice -n 5", "command", "exec", "sudo", "doas"]))
             command = f"{prefix} {command}"
@@ -83,8 +85,15 @@ def obfuscated(draw: st.DrawFn) -> str:
             command = f"( {command} )"
         elif kind == 8:
             command = f"sh <<'EOF'\n{command}\nEOF"
-        else:
+        elif kind == 9:
             command = f"echo {shlex.quote(command)} | sh"
+        elif kind == 10:
+            command = f"f() {{ {command}\n}}; f" if draw(st.booleans()) else \
+                f"function g {{ {command}\n}}"
+        elif kind == 11:
+            command = f"case $1 in x) true ;; *) {command}\n;; esac"
+        else:
+            command = f"trap {shlex.quote(command)} EXIT"
     return command
 
 

@@ -64,6 +64,7 @@ def texts(command: str) -> list[str]:
     ("function f { g; }; g() ( ls ); f; f", ["f", "g", "ls", "f", "g", "ls"]),
     ("f()\n{\n  make\n} > log\ntrap f EXIT", ["> log", "trap f EXIT", "f", "make"]),
     ("g() { ls; }; h() { cat x; }; trap g EXIT", ["trap g EXIT", "g", "ls", "cat x"]),
+    ("function g { function g { rm x\n}\n}", ["rm x"]),  # a body defining another
     # a trap's action and an alias's value are commands of the line
     ("trap 'rm x' EXIT; alias y='cat z'", ["trap rm x EXIT", "rm x", "alias y=cat z", "cat z"]),
     # with its arguments as `$1`, `$@`…, unless they are only known at run time or moved

@@ -109,7 +109,7 @@ class Out:
     assigns: list[str] = field(default_factory=list)  # assignment-only commands (`X=1`)
     # functions defined on the line: name → body, parsed where called (see Parser.function)
     functions: dict[str, str] = field(default_factory=dict)
-    called: set[str] = field(default_factory=set)
+    called: set[str] = field(default_factory=set)  # the bodies that have run
     calling: set[str] = field(default_factory=set)  # the bodies being read now
     steps: int = 0
 

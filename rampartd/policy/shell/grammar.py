@@ -62,8 +62,8 @@ class Parser(Expander, Emitter):
         if self.depth == 0:
             # A function never called by name may still run (`trap f EXIT`, `export -f f`):
             # its body counts as run at the line's end.
-            for name in list(self.out.functions):
-                if name not in self.out.called:
+            while pending := [n for n, b in self.out.functions.items() if b not in self.out.called]:
+                for name in pending:  # (a body may define more functions)
                     self.call(name)
         return text
 
@@ -76,7 +76,7 @@ class Parser(Expander, Emitter):
         body = self.out.functions[name]
         known = args is not None and not any(w.dynamic or w.glob or w.split for w in args) \
             and not _MOVES_ARGS.search(body)
-        self.out.called.add(name)
+        self.out.called.add(body)
         self.out.calling.add(name)
         Parser(body, self.out, self.depth + 1, self.prefix, dict(self.vars),
                tuple(w.text for w in args or ()) if known else None).script()
