@@ -111,8 +111,10 @@ PROGRAMS: dict[str, Roles] = {
     **_same("cat tac less more bat batcat nl od xxd hexdump strings base64 base32 wc "
             "paste column md5sum sha1sum sha224sum sha256sum sha384sum "
             "sha512sum b2sum cksum sum file diff cmp comm join iconv expand unexpand rev zcat "
-            "gzcat bzcat xzcat zless zmore lzcat source . view look readlink realpath stat du "
-            "shuf", _READERS),
+            "gzcat bzcat xzcat zless zmore lzcat source . view look shuf", _READERS),
+    # stat, du, readlink and realpath print metadata, not content: no read of their operands
+    # (du reads a list of names from --files0-from, and prints the names it cannot find)
+    "du": Roles(options={"--files0-from": _R}),
     **_same("head tail", _HEAD),
     "sort": Roles(args=_R, values=frozenset({"-k", "-t", "-S", "-T", "--key",
                                              "--field-separator", "--buffer-size"}),
