@@ -59,8 +59,11 @@ CONTENT_ALIASES: Mapping[str, Mapping[str, str]] = {
 
 def call_class(tool_class: str, params: Mapping[str, object]) -> str:
     """The class of one call to a tool of tool_class: a text editor tool's `view` command
-    (str_replace_based_edit_tool) only reads."""
-    return "read" if tool_class == "edit" and params.get("command") == "view" else tool_class
+    (str_replace_based_edit_tool) only reads, and so does a fetch of a `file:` URL."""
+    if tool_class == "edit" and params.get("command") == "view":
+        return "read"
+    url = params.get("url") if tool_class == "fetch" else None
+    return "read" if isinstance(url, str) and url[:5].lower() == "file:" else tool_class
 
 
 def class_params(tool_class: str, params: Mapping[str, object]) -> Mapping[str, object]:

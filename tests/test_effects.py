@@ -303,6 +303,8 @@ def test_every_path_argument_of_a_file_tool_is_an_effect() -> None:
     assert tool("grep", pattern="x", path="src", glob="*.py") == [("read", "/home/u/p/src/**/*.py")]
     assert tool("glob", pattern="**/id_*", path="~/.ssh") == [("read", "/home/u/.ssh/**/id_*")]
     assert tool("fetch", url="https:\\\\pastebin.com\\x") == [("network", "https://pastebin.com/x")]
+    assert tool("fetch", url="file:///etc/shadow") == [("read", "/etc/shadow")]
+    assert tool("read", url="file://localhost/etc/shadow") == [("read", "/etc/shadow")]
     patch = "*** Begin Patch\n*** Update File: src/a.py\n@@\n-x\n+y\n*** End Patch\n"
     assert tool("edit", input=patch) == [("read", "/home/u/p/src/a.py"),
                                          ("write", "/home/u/p/src/a.py")]

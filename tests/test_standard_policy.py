@@ -69,6 +69,10 @@ def test_every_class_explains_itself() -> None:
     ("exec", {"command": "sed -i 's/1.0/1.1/' setup.cfg"}, False),
     ("exec", {"command": "ssh build.example 'make deploy'"}, False),
     ("fetch", {"url": "http://[::ffff:93.184.216.34]/"}, False),
+    # a fetch of a `file:` URL reads that file
+    ("WebFetch", {"url": "file:///home/u/.ssh/id_rsa", "prompt": "x"}, True),
+    ("mcp__fetch__fetch", {"url": "FILE://localhost/etc/shadow"}, True),
+    ("WebFetch", {"url": "file:///home/u/project/README.md", "prompt": "x"}, False),
     # Anthropic's text editor tool: view reads, the other commands write
     ("str_replace_based_edit_tool", {"command": "view", "path": "~/.ssh/id_rsa"}, True),
     ("str_replace_based_edit_tool", {"command": "view", "path": "~/.bashrc"}, False),

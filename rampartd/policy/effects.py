@@ -356,7 +356,9 @@ class Builder:
                 self.record("network", end.url, False, False, False, source, end.host)
             return
         end = parse_url(text, default_scheme)
-        if end is not None and end.host:
+        if end is not None and end.scheme == "file" and not end.host:
+            self.file(("read",), end.path or "/", source)  # `file:///etc/shadow` is that file
+        elif end is not None and end.host:
             self.record("network", end.url, False, False, False, source, end.host)
 
     def env(self, assign: str, source: str) -> None:
@@ -372,13 +374,15 @@ class Builder:
 
 def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None:
     """The effects of a non-shell tool call, from its path and URL arguments."""
-    if tool_class == "fetch":
+    if tool_class == "fetch" or (tool_class == "read" and "url" in params):
+        # (a fetch of a `file:` URL is a read of its path: toolnames.call_class)
         for key in ("url", "urls"):
             value = params.get(key)
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, str) and item:
                     b.url(item, f"params.{key}", default_scheme="https")
-        return
+        if tool_class == "fetch":
+            return
     kinds = CLASS_KINDS.get(tool_class, ("read", "write"))
     recursive = tool_class == "grep"  # a search reads all below its path
     found: list[tuple[str, str]] = []
