@@ -59,8 +59,8 @@ OPTIONS: Mapping[str, Mapping[str, str]] = {
     "nodemon": {"-x": "command", "--exec": "command"},
     "parallel": {},  # `parallel ::: CMD…` (see _parallel)
     "tmux": {},  # `tmux new -d CMD`, `tmux run-shell CMD`, `tmux send-keys CMD Enter` (_tmux)
-    "trap": {},  # `trap CMD SIGNAL…`: CMD runs later in this shell (_trap)
-    "alias": {},  # `alias NAME=CMD`: CMD runs where NAME is used (_alias)
+    "trap": {},  # `trap CMD SIGNAL…`: CMD runs later in this shell (see _later)
+    "alias": {},  # `alias NAME=CMD`: CMD runs where NAME is used (see _later)
 }
 def _letters(letters: str) -> frozenset[str]:
     """`-a`, `-b`… for the letters given (tmux's one-letter options)."""

@@ -324,11 +324,7 @@ class Parser(Expander, Emitter):
             clauses.append(self.parse_list(None, clause=True))
             if self.clause_end():
                 self.i += next(len(t) for t in (";;&", ";;", ";&") if self.s.startswith(t, self.i))
-        stage = Stage(text=f"case {' ;; '.join(clauses)} esac")
-        redirs = self.command_tail()
-        if redirs:
-            self.assign([], redirs, stage)
-        return stage
+        return self.compound_tail(Stage(text=f"case {' ;; '.join(clauses)} esac"))
 
     def at_word(self, word: str) -> bool:
         """True if the reserved word starts here (followed by a blank or an operator)."""
@@ -353,16 +349,16 @@ class Parser(Expander, Emitter):
             probe.command()
             self.out.functions[name] = self.s[start:probe.i]
         self.i = probe.i
-        stage = Stage(text=f"{name}()")
-        redirs = self.command_tail() if brace else []
-        if redirs:
-            self.assign([], redirs, stage)
-        return stage
+        return self.compound_tail(Stage(text=f"{name}()")) if brace else Stage(text=f"{name}()")
 
     def subshell(self) -> Stage:
-        """`( LIST )` and the redirections after it, whose files count as for `{ LIST; }`."""
+        """`( LIST )` and the redirections after it."""
         self.i += 1
-        stage = Stage(text=f"( {self.parse_list(')')} )")
+        return self.compound_tail(Stage(text=f"( {self.parse_list(')')} )"))
+
+    def compound_tail(self, stage: Stage) -> Stage:
+        """The redirections after a compound command (`( … ) > out`, `esac > out`): their
+        files count as for `{ LIST; } > out`."""
         redirs = self.command_tail()
         if redirs:
             self.assign([], redirs, stage)
