@@ -80,6 +80,14 @@ def test_run_time_targets_are_unknown() -> None:
     assert b.wild and not b.unknown and b.target == "/home/u/p/*"
     (d,) = [e for e in effects("ls | xargs rm") if e.kind == "delete"]
     assert d.unknown
+    # through filters that print some of its lines; `ls -a` prints `..`, the folder above;
+    # a hidden name or a path ls is given is printed as given
+    assert kinds("ls -t logs | head -1 | xargs cat", "read") == ["/home/u/p/*"]
+    assert kinds("find src | grep test | sort | xargs cat", "read") == ["/home/u/p/src/**"]
+    assert kinds("ls -a | xargs cat", "read") == ["…"]
+    assert kinds("find src | sed s/x/y/ | xargs cat", "read") == ["/home/u/p/src/**", "…"]
+    assert kinds("head names.txt | xargs cat", "read") == ["/home/u/p/names.txt", "…"]
+    assert kinds("ls .env | xargs cat", "read") == ["/home/u/p/*", "/home/u/p/.env"]
     # known variables are substituted, not unknown
     (k,) = [e for e in effects("D=build; rm -rf $D") if e.kind == "delete"]
     assert not k.unknown and k.target == "/home/u/p/build"

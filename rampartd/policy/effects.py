@@ -562,6 +562,7 @@ class ShellEffects:
         self.depth = 0  # inline code running commands that run inline code…
         self.fetched: set[str] = set()  # files a fetcher wrote earlier on the line
         self.prev: Component | None = None  # the component before (a pipe's producer)
+        self.stages: list[Component] = []  # the pipeline so far, this component last
         self.trees: set[int] = set()  # argv positions that stand for a whole tree (xargs)
         # `find src … | while read f`: the variables holding what a lister printed → its globs
         self.listed: dict[str, str] = {}
@@ -584,6 +585,7 @@ class ShellEffects:
         for comp in parsed.components:
             if self.trees:
                 self.trees = set()
+            self.stages = [*self.stages, comp] if comp.piped else [comp]
             self.component(comp)
             self.prev = comp
         for old, marked in flow_effects(parsed.components, b.out):
@@ -643,7 +645,7 @@ class ShellEffects:
                     and not _stdin_file(comp) and not _deletes_operands(argv):
                 # read, count, compile what a lister printed: bounded by where it looked;
                 # deleting by a list nobody has seen stays unknown (asks)
-                listed = _listed_under(self.prev)
+                listed = self.listing()
                 if listed is not None:
                     extra = listed
                     self.trees = set(range(len(argv), len(argv) + len(listed)))
@@ -737,10 +739,20 @@ class ShellEffects:
             for line in found.commands:
                 self.script(line, src)
 
+    def listing(self) -> list[str] | None:
+        """Globs bounding the names piped into this component: a lister's, also through
+        filters that print some of its lines (`ls -t logs | head -1`)."""
+        for producer in reversed(self.stages[:-1]):
+            if not _selects_lines(producer):
+                return _listed_under(producer)
+            if not producer.piped:
+                return None  # a filter reading no lister (`head names.txt`)
+        return None
+
     def read_listed(self, comp: Component, argv: list[str]) -> None:
         """`… | while read f`: f holds a name the producer printed (bounded when it is a lister
         whose output lies under one tree, as for `… | xargs`)."""
-        listed = _listed_under(self.prev) if comp.piped and self.prev is not None else None
+        listed = self.listing() if comp.piped and self.prev is not None else None
         names: list[str] = []
         j = 1
         while j < len(argv):
@@ -1259,7 +1271,7 @@ def _listed_under(producer: Component) -> list[str] | None:
     """Globs covering every name a lister prints (`find src …` → `src/**`, `git ls-files`
     → `./**`), so `… | xargs cmd` acts on those; None when the output is not bounded."""
     argv = producer.argv
-    if producer.unknown or producer.launchers or any(
+    if not argv or producer.unknown or producer.launchers or any(
             a in _LISTER_FORMATS or (a.startswith("-") and "=" in a and a.split("=")[0]
                                      in _LISTER_FORMATS) for a in argv[1:]):
         return None
@@ -1272,12 +1284,34 @@ def _listed_under(producer: Component) -> list[str] | None:
         return None if any(a.startswith((":", "/", "~", "..")) for a in argv[2:]) else ["./**"]
     operands = [a for a in argv[1:] if not a.startswith("-")]
     if program == "ls":
-        # a directory's entries are printed by name (relative to here), a file as given
-        return ["./*", *operands]
+        if any(a in ("--all", "-f") or (a[:1] == "-" and a[1:2] != "-" and "a" in a)
+               for a in argv[1:]):
+            return None  # `.` and `..` are printed too, and `..` is the folder above
+        # a directory's entries are printed by name and used from here (`./NAME`, hidden
+        # ones with -A); a file as given (what `./*` does not cover: a path, a hidden name)
+        hidden = any(a == "--almost-all" or (a[:1] == "-" and a[1:2] != "-" and "A" in a)
+                     for a in argv[1:])
+        return ["./*", *(["./.*"] if hidden else []),
+                *[a for a in operands if "/" in a or a.startswith((".", "~"))]]
     if program in ("fd", "fdfind"):
         dirs = operands[1:]  # fd PATTERN [DIR…]
         return [f"{a.rstrip('/') or '/'}/**" for a in dirs] if dirs else ["./**"]
     return None
+
+
+# Filters that print some of their input lines whole (a lister's names stay its names).
+_LINE_FILTERS = frozenset({"head", "tail", "sort", "uniq", "shuf", "tac", "grep", "egrep",
+                           "fgrep", "rg"})
+
+
+def _selects_lines(comp: Component) -> bool:
+    """True for a filter fed on stdin that prints some of its input lines unchanged."""
+    argv = comp.argv
+    return bool(argv) and argv[0] in _LINE_FILTERS and not comp.launchers and not comp.unknown \
+        and not any(a in ("-o", "--only-matching", "-r", "--replace") or a.startswith(
+            ("--only", "--replace")) for a in argv[1:]) and len(
+            [a for a in argv[1:] if not a.startswith("-")]) <= (1 if argv[0] in (
+                "grep", "egrep", "fgrep", "rg") else 0)
 
 
 def _stdin_file(comp: Component) -> bool:
