@@ -585,7 +585,10 @@ class ShellEffects:
         for comp in parsed.components:
             if self.trees:
                 self.trees = set()
-            self.stages = [*self.stages, comp] if comp.piped else [comp]
+            if comp.piped:
+                self.stages.append(comp)
+            else:
+                self.stages = [comp]
             self.component(comp)
             self.prev = comp
         for old, marked in flow_effects(parsed.components, b.out):
