@@ -139,6 +139,13 @@ def test_substitutions_of_known_shape_and_option_values(command: str, kind: str,
     assert kinds(command, kind) == expected
 
 
+def test_downloads_into_a_folder_make_what_runs_from_it_fetched() -> None:
+    for command in ("gh release download v1 -D rel && bash rel/i.sh",
+                    "pip download x -d pkgs && pip install pkgs/x.whl"):
+        assert [e.flow for e in effects(command) if e.kind == "code"] == ["fetched"]
+    assert not [e for e in effects("gh release download v1 -D rel && ls rel") if e.kind == "code"]
+
+
 def test_a_trap_action_of_known_shape_is_read() -> None:
     assert kinds("d=$(mktemp -d); trap \"rm -rf $d\" EXIT", "delete") == ["/tmp/tmp.*/**"]
     assert kinds("trap \"rm -rf $X\" EXIT", "code") == ["sh"]

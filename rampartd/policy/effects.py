@@ -45,7 +45,14 @@ from rampartd.policy.shell.command import (
 from rampartd.policy.shell.parse import parse_command
 from rampartd.policy.shell.pids import OWN_JOBS, selectors
 from rampartd.policy.shell.printed import stand_in, without_shaped
-from rampartd.policy.shell.roles import FILE_KINDS, PROGRAMS, SPECIAL, option_values, roles
+from rampartd.policy.shell.roles import (
+    FILE_KINDS,
+    GIT_CLONE_VALUES,
+    PROGRAMS,
+    SPECIAL,
+    option_values,
+    roles,
+)
 from rampartd.policy.shell.sed import scan_sed, sed_scripts
 from rampartd.policy.shell.socat import socat_addresses
 from rampartd.policy.urls import parse_url
@@ -802,19 +809,21 @@ class ShellEffects:
                               if a == "--pack-destination"), ".")
                 self.fetched_dirs.add(self.b.path(where)[0])
             return
-        if program in ("pip", "pip3") and args[:1] == ["download"]:
+        downloads = {"pip": ("-d", "--dest"), "pip3": ("-d", "--dest"), "gh": ("-D", "--dir")}
+        if program in downloads and (args[:1] == ["download"] or args[1:2] == ["download"]):
+            # `pip download`, `gh release download`, `gh run download`: into a folder or here
             where = "."
             for k, a in enumerate(argv):
-                if a in ("-d", "--dest") and k + 1 < len(argv):
+                if a in downloads[program] and k + 1 < len(argv):
                     where = argv[k + 1]
-                elif a.startswith("--dest="):
+                elif a.startswith(f"{downloads[program][1]}="):
                     where = a.split("=", 1)[1]
             self.fetched_dirs.add(self.b.path(where)[0])
             return
         if program == "git" and "clone" in argv:
             # operands of `git clone`, skipping option values (`--depth 1`, `-b main`)
             args = [a for k, a in enumerate(argv[1:], 1) if not a.startswith("-")
-                    and argv[k - 1] not in _GIT_CLONE_VALUES]
+                    and argv[k - 1] not in GIT_CLONE_VALUES]
         if program == "git" and args[:1] == ["clone"] and len(args) >= 2:
             name = args[2] if len(args) >= 3 else \
                 args[1].rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
@@ -1336,11 +1345,7 @@ _MAKES = frozenset({"make", "gmake", "bmake"})
 # git words that give it file effects (see roles._git); without them git only runs.
 _GIT_ROLE_WORDS = frozenset({"-C", "clean", "clone"})
 _FILLERS = frozenset({"git", "pip", "pip3", "tar", "bsdtar", "gtar", "unzip", "7z", "bsdunzip",
-                      "npm", "pnpm", "yarn"})
-_GIT_CLONE_VALUES = frozenset({"--depth", "-b", "--branch", "-o", "--origin", "-c", "--config",
-                               "--reference", "--reference-if-able", "--filter", "-j", "--jobs",
-                               "--separate-git-dir", "--template", "-u", "--upload-pack",
-                               "--shallow-since", "--shallow-exclude", "--server-option"})
+                      "npm", "pnpm", "yarn", "gh"})
 _PACKAGE_FILES = (".whl", ".tar.gz", ".tgz", ".zip", ".egg", ".deb", ".rpm", ".gem", ".pkg",
                   ".snap", ".flatpak", ".apk")
 # Package installers: installing a file downloaded on the same line runs its install code.

@@ -314,15 +314,13 @@ _GIT_VALUES = frozenset({"-c", "--git-dir", "--work-tree", "--namespace", "--exe
                          "--config-env"})
 
 
-# options of `git clean` and `git clone` whose value is the next word (no path operand)
-_GIT_SUB_VALUES = {
-    "clean": frozenset({"-e", "--exclude"}),
-    "clone": frozenset({"-b", "--branch", "-o", "--origin", "--depth", "--reference",
-                        "--reference-if-able", "-c", "--config", "--template", "-u",
-                        "--upload-pack", "--separate-git-dir", "--shallow-since",
-                        "--shallow-exclude", "--filter", "-j", "--jobs", "--server-option",
-                        "--bundle-uri"}),
-}
+# options of `git clone` and `git clean` whose value is the next word (no path operand)
+GIT_CLONE_VALUES = frozenset({"-b", "--branch", "-o", "--origin", "--depth", "--reference",
+                              "--reference-if-able", "-c", "--config", "--template", "-u",
+                              "--upload-pack", "--separate-git-dir", "--shallow-since",
+                              "--shallow-exclude", "--filter", "-j", "--jobs",
+                              "--server-option", "--bundle-uri"})
+_GIT_SUB_VALUES = {"clean": frozenset({"-e", "--exclude"}), "clone": GIT_CLONE_VALUES}
 
 
 def _git(args: Sequence[str]) -> list[Target]:
