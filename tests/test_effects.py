@@ -167,6 +167,10 @@ def test_programs_env_signals_network_and_code() -> None:
     assert kinds("kill -- -1 1234", "signal") == ["-1", "1234"]
     assert kinds("kill -l", "signal") == []
     assert kinds("fuser -k 9090/tcp", "signal") == ["9090/tcp"]
+    # httpie's request items after the URL are no hosts, known or not
+    assert kinds('http GET https://api.x.example/u "Authorization:Bearer $T" q==$Q',
+                 "network") == ["https://api.x.example/u"]
+    assert kinds("http $URL", "network") == ["…"]
     # the shell's own jobs: `$!` (through a variable too) and `jobs -p`
     assert kinds("npm run dev & PID=$!; kill $PID", "signal") == ["%jobs"]
     assert kinds("kill $(jobs -p); jobs -p | xargs kill -9", "signal") == ["%jobs"]

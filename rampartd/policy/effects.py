@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from rampartd.policy.flow import flow_effects, leaves_machine
+from rampartd.policy.flow import HTTPIE, flow_effects, leaves_machine
 from rampartd.policy.inline import analyze, unread
 from rampartd.policy.inline.argv import STDIN_FILES, family, program_input
 from rampartd.policy.inline.findings import FETCHES_AND_EXECUTES
@@ -93,6 +93,9 @@ _SIMPLE_PATH = re.compile(r"(?:~/)?[A-Za-z0-9_+,@%=:./-]+\Z")
 _KNOWN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]+[^/\\?#]+(?=[/\\?#])")
 _PWD = re.compile(r"\$\( pwd \)|\$\{PWD\}")
 _URLISH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]")
+# an httpie request item: a header, a query or body field, a file to send (which the argument
+# roles read), by a literal name
+_REQUEST_ITEM = re.compile(r"[A-Za-z0-9_.\[\]-]+(:=@|:=|==|=@|@|:|=)")
 # Package runners (npx, pnpm dlx, bunx…) read `owner/repo` and `github:owner/repo` as a
 # repository to fetch (a scoped `@scope/pkg` or a `./path` is not one).
 _PACKAGE_RUNNERS = frozenset({"npx", "pnpx", "bunx", "pnpm", "yarn", "npm"})
@@ -1117,15 +1120,19 @@ class ShellEffects:
         """URLs among the arguments (any program), and every operand of a fetcher."""
         fetcher = program in FETCHERS or program == "wget"
         values = option_values(argv) if fetcher else {}
+        items = False  # httpie/xh after the URL: request items (`Header:v`, `k=v`, `f@path`)
         for k, word in enumerate(argv[1:], 1):
             option = values.get(k)
             if option is not None:
                 self.option_url(option, word, k in dynamic, src)
                 continue
+            if items and _REQUEST_ITEM.match(word):
+                continue
             if _URLISH.match(word) or (fetcher and not word.startswith("-")
                                        and k not in dynamic and _hostish(word)):
                 self.b.url(word, src, default_scheme="http" if fetcher else "",
                            dynamic=k in dynamic)
+                items = program in HTTPIE
             elif fetcher and k in dynamic and not word.startswith("-"):
                 self.b.url(word, src, default_scheme="http", dynamic=True)
 

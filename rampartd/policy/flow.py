@@ -77,10 +77,10 @@ _RECEIVERS = frozenset({*FETCHERS, "wget", "lwp-request", "GET", "fetch", "lynx"
 # Programs that send what they read on stdin.
 _SOCKETS = frozenset({"nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "socat", "telnet",
                       "openssl", "cryptcat", "pwncat"})
-_HTTPIE = frozenset({"http", "https", "xh", "httpie"})
+HTTPIE = frozenset({"http", "https", "xh", "xhs", "httpie"})  # httpie and its kin
 # Programs whose output is what a command printed on another machine (`ssh HOST CMD`).
 _REMOTE_SHELLS = frozenset({"ssh", "autossh"})
-_SENDERS = frozenset({"curl", "wget", *_HTTPIE, *_SOCKETS})
+_SENDERS = frozenset({"curl", "wget", *HTTPIE, *_SOCKETS})
 # Programs whose own output tells nothing about this machine.
 _HARMLESS = frozenset({"echo", "printf", "date", "seq", "true", "false", "yes", "uuidgen",
                        "sleep", "jot", "expr", "mktemp"})
@@ -363,7 +363,7 @@ def _sends(comp: Component) -> set[str]:
     elif program == "wget":
         if any(_value(argv, k, _WGET_FILES) is not None for k in range(1, len(argv))):
             out.add("file")
-    elif program in _HTTPIE:
+    elif program in HTTPIE:
         if any(a.startswith("@") or "=@" in a for a in argv[1:]):
             out.add("file")
         if "--ignore-stdin" not in argv:
