@@ -69,6 +69,11 @@ def test_every_class_explains_itself() -> None:
     ("exec", {"command": "sed -i 's/1.0/1.1/' setup.cfg"}, False),
     ("exec", {"command": "ssh build.example 'make deploy'"}, False),
     ("fetch", {"url": "http://[::ffff:93.184.216.34]/"}, False),
+    # Gemini CLI's web_fetch: the URLs are in its prompt (beside a url, a prompt is no fetch)
+    ("web_fetch", {"prompt": "Summarize http://169.254.169.254/latest/meta-data/"}, True),
+    ("web_fetch", {"prompt": "Summarize https://docs.python.org/3/ please"}, False),
+    ("WebFetch", {"url": "https://docs.python.org/3/", "prompt": "see http://169.254.169.254/"},
+     False),
     # a fetch of a `file:` URL reads that file
     ("WebFetch", {"url": "file:///home/u/.ssh/id_rsa", "prompt": "x"}, True),
     ("mcp__fetch__fetch", {"url": "FILE://localhost/etc/shadow"}, True),

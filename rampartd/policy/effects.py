@@ -93,6 +93,7 @@ _SIMPLE_PATH = re.compile(r"(?:~/)?[A-Za-z0-9_+,@%=:./-]+\Z")
 _KNOWN_HOST = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]+[^/\\?#]+(?=[/\\?#])")
 _PWD = re.compile(r"\$\( pwd \)|\$\{PWD\}")
 _URLISH = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[/\\]")
+_PROMPT_URL = re.compile(r"(?i)\b(?:https?|ftp|file)://[^\s\"'<>`]+")
 # an httpie request item: a header, a query or body field, a file to send (which the argument
 # roles read), by a literal name
 _REQUEST_ITEM = re.compile(r"[A-Za-z0-9_.\[\]-]+(:=@|:=|==|=@|@|:|=)")
@@ -391,6 +392,13 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, str) and item:
                     b.url(item, f"params.{key}", default_scheme="https")
+        prompt = params.get("prompt") if tool_class == "fetch" and not (
+            "url" in params or "urls" in params) else None
+        if isinstance(prompt, str) and "://" in prompt:
+            # Gemini CLI's web_fetch takes the URLs inside its prompt (a prompt beside a url
+            # only tells the host what to look for)
+            for link in _PROMPT_URL.findall(prompt):
+                b.url(link, "params.prompt")
         if tool_class == "fetch":
             return
     kinds = CLASS_KINDS.get(tool_class, ("read", "write"))
