@@ -9,6 +9,7 @@ its own name. Pure data and a few functions: hooks import it without loading the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 # name → class; lookups are exact first, then case-insensitive.
@@ -39,6 +40,7 @@ TOOL_CLASSES: Mapping[str, str] = {
     # network
     "fetch": "fetch", "webfetch": "fetch", "web_fetch": "fetch", "websearch": "fetch",
     "google_web_search": "fetch", "web_search": "fetch", "browser_action": "fetch",
+    "read_url_content": "fetch",
     "mcp": "mcp", "use_mcp_tool": "mcp", "access_mcp_resource": "mcp",
     # subagents and the agent's own plan (no file or network effects of their own)
     "task": "task", "todowrite": "todo", "todo_write": "todo", "write_todos": "todo",
@@ -59,11 +61,22 @@ CONTENT_ALIASES: Mapping[str, Mapping[str, str]] = {
 
 def call_class(tool_class: str, params: Mapping[str, object]) -> str:
     """The class of one call to a tool of tool_class: a text editor tool's `view` command
-    (str_replace_based_edit_tool) only reads, and so does a fetch of a `file:` URL."""
+    (str_replace_based_edit_tool) only reads; an MCP tool given a URL (a browser's navigate,
+    an HTTP client's request) fetches it, and a fetch of a `file:` URL reads that file."""
     if tool_class == "edit" and params.get("command") == "view":
         return "read"
-    url = params.get("url") if tool_class == "fetch" else None
-    return "read" if isinstance(url, str) and url[:5].lower() == "file:" else tool_class
+    if tool_class not in ("fetch", "mcp"):
+        return tool_class
+    url = next((v for k, v in params.items() if k.lower() in URL_KEYS and isinstance(v, str)),
+               None)
+    if url is None or not _URL.match(url):
+        return tool_class
+    return "read" if url[:5].lower() == "file:" else "fetch"
+
+
+# the argument names a URL goes by (any case), and the URLs a fetch reaches
+URL_KEYS = frozenset({"url", "urls", "uri", "href", "link", "endpoint"})
+_URL = re.compile(r"(?i)(https?|wss?|ftp)://|file:")
 
 
 def class_params(tool_class: str, params: Mapping[str, object]) -> Mapping[str, object]:

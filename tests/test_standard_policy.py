@@ -74,6 +74,11 @@ def test_every_class_explains_itself() -> None:
     ("web_fetch", {"prompt": "Summarize https://docs.python.org/3/ please"}, False),
     ("WebFetch", {"url": "https://docs.python.org/3/", "prompt": "see http://169.254.169.254/"},
      False),
+    # an MCP tool given a URL fetches it, whatever the tool's name (a browser, an HTTP client)
+    ("mcp__puppeteer__puppeteer_navigate", {"url": "http://169.254.169.254/latest/"}, True),
+    ("mcp__http__http_request", {"URL": "http://127.0.0.1:9090/v1/approvals"}, True),
+    ("mcp__puppeteer__puppeteer_navigate", {"url": "http://localhost:3000/"}, False),
+    ("read_url_content", {"Url": "http://169.254.169.254/latest/"}, True),  # Windsurf's
     # a fetch of a `file:` URL reads that file
     ("WebFetch", {"url": "file:///home/u/.ssh/id_rsa", "prompt": "x"}, True),
     ("mcp__fetch__fetch", {"url": "FILE://localhost/etc/shadow"}, True),

@@ -56,6 +56,7 @@ from rampartd.policy.shell.roles import (
 from rampartd.policy.shell.sed import scan_sed, sed_scripts
 from rampartd.policy.shell.socat import socat_addresses
 from rampartd.policy.urls import parse_url
+from rampartd.toolnames import URL_KEYS
 
 KINDS = ("read", "write", "delete", "chmod", "exec", "network", "signal", "env", "code")
 MAX_INLINE_DEPTH = 3
@@ -385,15 +386,16 @@ class Builder:
 
 def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None:
     """The effects of a non-shell tool call, from its path and URL arguments."""
-    if tool_class == "fetch" or (tool_class == "read" and "url" in params):
+    if tool_class in ("fetch", "read"):
         # (a fetch of a `file:` URL is a read of its path: toolnames.call_class)
-        for key in ("url", "urls"):
-            value = params.get(key)
+        for key, value in params.items():
+            if key.lower() not in URL_KEYS:
+                continue
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, str) and item:
                     b.url(item, f"params.{key}", default_scheme="https")
-        prompt = params.get("prompt") if tool_class == "fetch" and not (
-            "url" in params or "urls" in params) else None
+        prompt = params.get("prompt") if tool_class == "fetch" and not any(
+            k.lower() in URL_KEYS for k in params) else None
         if isinstance(prompt, str) and "://" in prompt:
             # Gemini CLI's web_fetch takes the URLs inside its prompt (a prompt beside a url
             # only tells the host what to look for)
