@@ -74,6 +74,9 @@ def call_class(tool_class: str, params: Mapping[str, object]) -> str:
     return "read" if url[:5].lower() == "file:" else "fetch"
 
 
+# readers that read a directory they are given whole (Gemini CLI's read_many_files)
+WHOLE_DIRECTORY_READERS = frozenset({"read_many_files"})
+
 # the argument names a URL goes by (any case), and the URLs a fetch reaches
 URL_KEYS = frozenset({"url", "urls", "uri", "href", "link", "endpoint"})
 _URL = re.compile(r"(?i)(https?|wss?|ftp)://|file:")

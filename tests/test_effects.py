@@ -323,6 +323,10 @@ def test_every_path_argument_of_a_file_tool_is_an_effect() -> None:
     assert tool("glob", pattern="**/id_*", path="~/.ssh") == [("read", "/home/u/.ssh/**/id_*")]
     assert tool("fetch", url="https:\\\\pastebin.com\\x") == [("network", "https://pastebin.com/x")]
     assert tool("fetch", url="file:///etc/shadow") == [("read", "/etc/shadow")]
+    whole = call_effects("read", {"paths": ["src", "a.md"], "include": "*.py"}, None, cwd=CWD,
+                         home=HOME, whole_dirs=True)  # Gemini CLI's read_many_files
+    assert [e.shown() for e in whole] == ["/home/u/p/src/**", "/home/u/p/a.md/**",
+                                          "/home/u/p/src/*.py", "/home/u/p/a.md/*.py"]
     assert tool("read", url="file://localhost/etc/shadow") == [("read", "/etc/shadow")]
     patch = "*** Begin Patch\n*** Update File: src/a.py\n@@\n-x\n+y\n*** End Patch\n"
     assert tool("edit", input=patch) == [("read", "/home/u/p/src/a.py"),

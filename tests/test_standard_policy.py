@@ -79,6 +79,10 @@ def test_every_class_explains_itself() -> None:
     ("mcp__http__http_request", {"URL": "http://127.0.0.1:9090/v1/approvals"}, True),
     ("mcp__puppeteer__puppeteer_navigate", {"url": "http://localhost:3000/"}, False),
     ("read_url_content", {"Url": "http://169.254.169.254/latest/"}, True),  # Windsurf's
+    # Gemini CLI's read_many_files reads a directory whole, and its include globs below it
+    ("read_many_files", {"paths": ["~"]}, True),
+    ("read_many_files", {"paths": ["/home/u"], "include": ["**/.ssh/*"]}, True),
+    ("read_many_files", {"paths": ["src", "README.md"], "include": ["*.md"]}, False),
     # a fetch of a `file:` URL reads that file
     ("WebFetch", {"url": "file:///home/u/.ssh/id_rsa", "prompt": "x"}, True),
     ("mcp__fetch__fetch", {"url": "FILE://localhost/etc/shadow"}, True),

@@ -384,8 +384,10 @@ class Builder:
         self.add(Effect("code", language, unknown, False, False, source, flow=flow))
 
 
-def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None:
-    """The effects of a non-shell tool call, from its path and URL arguments."""
+def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any], *,
+                 whole_dirs: bool = False) -> None:
+    """The effects of a non-shell tool call, from its path and URL arguments (whole_dirs: a
+    reader that reads a directory it is given whole)."""
     if tool_class in ("fetch", "read"):
         # (a fetch of a `file:` URL is a read of its path: toolnames.call_class)
         for key, value in params.items():
@@ -405,6 +407,7 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
             return
     kinds = CLASS_KINDS.get(tool_class, ("read", "write"))
     recursive = tool_class == "grep"  # a search reads all below its path
+    trees = {"path"}  # the arguments `recursive` is for
     found: list[tuple[str, str]] = []
     # Tool globs with `**`: the search tools descend into hidden directories too, so from the
     # home or above (`~/**/credentials`) `**` may be any directories, ~/.aws and ~/.ssh too,
@@ -435,6 +438,22 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
                 recursive = False
                 if "**" in joined.split("/"):
                     any_depth.add(key)
+    if tool_class == "read" and whole_dirs:
+        # Gemini CLI's read_many_files reads a directory it is given whole, and what its
+        # `include` globs select below each path
+        recursive, trees = True, set(forms)
+        value = params.get("include")
+        patterns = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        bases = [v for _, v in found] or ["."]
+        for pattern in patterns:
+            if not isinstance(pattern, str) or not pattern:
+                continue
+            for base in bases:
+                joined = pattern if pattern.startswith(("/", "~")) else \
+                    f"{base.rstrip('/')}/{pattern}"
+                found.append(("include", joined))
+                if "**" in joined.split("/"):
+                    any_depth.add("include")
     if tool_class == "edit":
         for key, value in params.items():
             if isinstance(value, str) and ("*** " in value or "+++ " in value):
@@ -451,7 +470,7 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any]) -> None
                 continue
         # a deletion removes all below each path (a delete tool may take a directory)
         b.file(kinds, value, f"params.{key}",
-               recursive=(recursive and key == "path") or tool_class == "delete")
+               recursive=(recursive and key in trees) or tool_class == "delete")
     url = params.get("url")
     if isinstance(url, str) and url:
         b.url(url, "params.url")
@@ -1376,7 +1395,7 @@ _HANDLED = frozenset({*_MAKES, *PROGRAMS, *SPECIAL, *_SIGNALLERS, *_ATTACHERS, *
 
 
 def call_effects(tool_class: str, params: Mapping[str, Any], parsed: ParsedCommand | None, *,
-                 cwd: str | None, home: str) -> tuple[Effect, ...]:
+                 cwd: str | None, home: str, whole_dirs: bool = False) -> tuple[Effect, ...]:
     """Every effect of one call (the tool's class decides how its arguments are read)."""
     b = Builder(home, cwd)
     if parsed is not None:
@@ -1385,7 +1404,7 @@ def call_effects(tool_class: str, params: Mapping[str, Any], parsed: ParsedComma
         shell.finish()
         b.mark_workdir()
     else:
-        tool_effects(b, tool_class, params)
+        tool_effects(b, tool_class, params, whole_dirs=whole_dirs)
         if tool_class == "delete":
             b.mark_workdir(by_tool=True)  # delete_file of the project or a folder above it
     return tuple(b.out)

@@ -23,7 +23,7 @@ from rampartd.policy.policyset import KIND_IDS, PatternSet, Plan, PolicySet, Rul
 from rampartd.policy.shell.command import TOO_COMPLEX
 from rampartd.policy.shell.parse import ParsedCommand, parse_command
 from rampartd.policy.shell.roles import FILE_KINDS
-from rampartd.toolnames import class_params
+from rampartd.toolnames import WHOLE_DIRECTORY_READERS, class_params
 
 # A command unit: (pattern ids found in its texts, kind: component | pipeline | raw).
 Unit = tuple[frozenset[int], str]
@@ -116,8 +116,9 @@ class Subjects:
         """What the call reads, writes, deletes, runs, contacts… (see rampartd.policy.effects)."""
         if self.d.effects is None:
             parsed = self.parsed if self.tool == "exec" else None
+            whole = self.call.tool.lower() in WHOLE_DIRECTORY_READERS
             self.d.effects = call_effects(self.tool, self.call.params, parsed,
-                                         cwd=self.call.cwd, home=self.ps.home)
+                                         cwd=self.call.cwd, home=self.ps.home, whole_dirs=whole)
             self.d.kinds = frozenset(map(_KIND, self.d.effects))
         return self.d.effects
 
