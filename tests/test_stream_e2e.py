@@ -77,7 +77,8 @@ def tool_call(daemon: Daemon, command: str, agent: str = "e2e") -> dict[str, Any
     resp = requests.post(f"{daemon.base_url}/v1/tool/exec", timeout=10,
                          headers={"Authorization": f"Bearer {daemon.token}"},
                          json={"agent": agent, "session": "e2e", "params": {"command": command}})
-    assert resp.status_code == 200, resp.text
+    # (the daemon's own log says why, should it fail)
+    assert resp.status_code == 200, f"{resp.text}\n{daemon.log.read_text()[-3000:]}"
     body: dict[str, Any] = resp.json()
     return body
 
