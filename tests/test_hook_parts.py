@@ -26,6 +26,13 @@ def test_mcp_tools_become_server_tool_and_arguments() -> None:
     assert call.params["arguments"] == {"title": "bug"} and call.params["server"]
 
 
+def test_a_reader_of_whole_directories_keeps_its_name() -> None:
+    # the daemon maps it to `read`, and reads a directory it is given whole
+    assert classify("read_many_files", {"paths": ["~"]}) == (
+        "read_many_files", {"paths": ["~"]}, ())
+    assert classify("read_file", {"path": "a"})[0] == "read"
+
+
 def test_a_patch_is_checked_file_by_file() -> None:
     patch = payload("codex", "deny")["tool_input"]["command"]
     assert patch_paths(patch) == ["src/app.py", ".env"]

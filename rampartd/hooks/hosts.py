@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from rampartd.hooks.client import HookError
-from rampartd.toolnames import tool_class
+from rampartd.toolnames import WHOLE_DIRECTORY_READERS, tool_class
 
 TYPE_CHECKING = False  # typing itself costs a few ms to import; mypy treats this name as True
 if TYPE_CHECKING:  # typing and dataclasses cost more to import than a whole hook call
@@ -125,6 +125,8 @@ def classify(name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any],
         if paths:  # one patch may touch several files: every one is checked
             parts = tuple({**params, "file_path": p} for p in paths)
             return cls, parts[0], parts[1:]
+    if name.lower() in WHOLE_DIRECTORY_READERS:
+        return name, params, ()  # (its name tells how it reads: the daemon maps it to `read`)
     return cls, params, ()
 
 
