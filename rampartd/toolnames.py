@@ -19,6 +19,10 @@ TOOL_CLASSES: Mapping[str, str] = {
     "run_terminal_cmd": "exec", "exec_command": "exec", "local_shell": "exec",
     "execute_command": "exec", "write_stdin": "exec",  # (text typed into a running shell)
     "run_in_terminal": "exec", "runinterminal": "exec", "run_command": "exec",
+    "execute_bash": "exec",
+    # code runners: their `code` is judged as the interpreter line that runs it
+    "execute_ipython_cell": "exec", "run_python": "exec", "execute_python": "exec",
+    "run_code": "exec", "execute_code": "exec", "code_interpreter": "exec",
     # file reads
     "read": "read", "read_file": "read", "read_many_files": "read", "view": "read",
     "notebookread": "read", "read_text_file": "read", "read_multiple_files": "read",

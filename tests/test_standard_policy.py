@@ -89,6 +89,12 @@ def test_every_class_explains_itself() -> None:
     ("some_new_tool", {"cmd": "cat ~/.aws/credentials"}, True),
     ("some_new_tool", {"target_file": "src/app.py", "text": "x"}, False),
     ("some_new_tool", {"query": "anything"}, False),
+    # a code runner's code is judged as the interpreter line that runs it
+    ("execute_ipython_cell", {"code": "import os; os.system('rm -rf ~')"}, True),
+    ("mcp__jupyter__execute_cell", {"code": "print(open('/home/u/.ssh/id_rsa').read())"}, True),
+    ("run_code", {"code": "cat ~/.aws/credentials", "language": "bash"}, True),
+    ("execute_ipython_cell", {"code": "import pandas as pd\npd.read_csv('data.csv')"}, False),
+    ("insert_edit_into_file", {"filePath": "src/a.py", "code": "os.system('rm -rf ~')"}, False),
     # Gemini CLI's read_many_files reads a directory whole, and its include globs below it
     ("read_many_files", {"paths": ["~"]}, True),
     ("read_many_files", {"paths": ["/home/u"], "include": ["**/.ssh/*"]}, True),

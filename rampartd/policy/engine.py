@@ -40,7 +40,15 @@ from rampartd.policy.effects import names_files
 from rampartd.policy.matchers import AMBIGUOUS, as_number, lookup_param, values_equal
 from rampartd.policy.policyset import ParamCheck, Policy, PolicySet, Rule
 from rampartd.policy.shell.parse import ParsedCommand
-from rampartd.policy.subjects import NO, POSSIBLY, SURELY, Subjects, command_text, target_level
+from rampartd.policy.subjects import (
+    NO,
+    POSSIBLY,
+    SURELY,
+    Subjects,
+    code_text,
+    command_text,
+    target_level,
+)
 from rampartd.toolnames import CLASSES, call_class
 
 
@@ -161,8 +169,7 @@ def _in_scope(policy: Policy, call: ToolCall) -> bool:
 def call_tool_class(policy_set: PolicySet, call: ToolCall) -> str:
     """The class a call is evaluated under: its host tool name mapped (an mcp call carrying a
     `command` is a shell call, an editor's `view` command a read: toolnames.call_class)."""
-    call = through_mcp(policy_set, call)
-    return _tool_class(policy_set, call, command_text(call.params))
+    return _judged(policy_set, through_mcp(policy_set, call))[0]
 
 
 def through_mcp(policy_set: PolicySet, call: ToolCall) -> ToolCall:
@@ -182,6 +189,18 @@ def through_mcp(policy_set: PolicySet, call: ToolCall) -> ToolCall:
     if name.startswith("file://") and "path" not in inner:
         inner["path"] = urllib.parse.unquote(name[len("file://"):])  # a resource read by URI
     return dataclasses.replace(call, tool=raw, params=inner)
+
+
+def _judged(policy_set: PolicySet, call: ToolCall) -> tuple[str, str | None]:
+    """The call's class and command text; a code runner's `code` (a shell call, an MCP tool
+    or one no table names) is judged as the interpreter line that runs it."""
+    text = command_text(call.params)
+    tool = _tool_class(policy_set, call, text)
+    if text is None and (tool == "exec" or tool == "mcp" or tool not in CLASSES):
+        code = code_text(call.params)
+        if code is not None:
+            return "exec", code
+    return tool, text
 
 
 def _tool_class(policy_set: PolicySet, call: ToolCall, text: str | None) -> str:
@@ -207,8 +226,7 @@ def find_with_subjects(policy_set: PolicySet, call: ToolCall, counter: CallCount
                        now: float | None) -> tuple[list[Match], Subjects]:
     """find_matches, and what the rules saw of the call (for explaining the decision)."""
     call = through_mcp(policy_set, call)
-    text = command_text(call.params)
-    tool = _tool_class(policy_set, call, text)
+    tool, text = _judged(policy_set, call)
     plan = policy_set.plan_for(tool, call.tool)
     subj = Subjects(policy_set, plan, call, tool, text)
     decided: set[int] = set()

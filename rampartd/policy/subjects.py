@@ -43,6 +43,28 @@ def command_text(params: Mapping[str, Any]) -> str | None:
     return None
 
 
+# A code runner's language → the interpreter line its `code` is judged as
+_RUNNERS = {"python": ("python3", "-c"), "py": ("python3", "-c"), "ipython": ("python3", "-c"),
+            "python3": ("python3", "-c"), "javascript": ("node", "-e"), "js": ("node", "-e"),
+            "node": ("node", "-e"), "typescript": ("node", "-e"), "ruby": ("ruby", "-e"),
+            "perl": ("perl", "-e"), "php": ("php", "-r")}
+_SHELLS = frozenset({"bash", "sh", "shell", "zsh"})
+
+
+def code_text(params: Mapping[str, Any]) -> str | None:
+    """A code runner's `code` as the command line that runs it (`python3 -c CODE`; Python
+    when no `language` says otherwise, a shell's code as is; None: no code, or a language
+    not read here)."""
+    code, language = params.get("code"), params.get("language") or "python"
+    if not isinstance(code, str) or not isinstance(language, str):
+        return None
+    language = language.lower()
+    if language in _SHELLS:
+        return code
+    runner = _RUNNERS.get(language)
+    return shlex.join([*runner, code]) if runner else None
+
+
 class Subjects:
     """The call's texts and effects, normalised and matched against the plan's pattern sets,
     on demand."""
