@@ -3,8 +3,9 @@
 Agent hosts name the same tools differently (`Bash`, `run_shell_command`, `exec_command`…).
 Policies speak of rampartd's classes (`exec`, `read`, `write`, `edit`, `delete`, `grep`,
 `glob`, `fetch`, `mcp`; `task` for subagents, `todo` for the agent's plan), so a call is
-evaluated under its class whichever host sent it. A name not in the table is evaluated under
-its own name. Pure data and a few functions: hooks import it without loading the engine.
+evaluated under its class whichever host sent it. A name not in the table keeps its own name
+(the engine judges such a call by its arguments). Pure data and a few functions: hooks
+import it without loading the engine.
 """
 
 from __future__ import annotations

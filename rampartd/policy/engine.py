@@ -168,7 +168,8 @@ def _in_scope(policy: Policy, call: ToolCall) -> bool:
 
 def call_tool_class(policy_set: PolicySet, call: ToolCall) -> str:
     """The class a call is evaluated under: its host tool name mapped (an mcp call carrying a
-    `command` is a shell call, an editor's `view` command a read: toolnames.call_class)."""
+    `command` is a shell call, an editor's `view` command a read: toolnames.call_class; see
+    _judged for tools no table names)."""
     return _judged(policy_set, through_mcp(policy_set, call))[0]
 
 
