@@ -89,6 +89,11 @@ def test_every_class_explains_itself() -> None:
     ("some_new_tool", {"cmd": "cat ~/.aws/credentials"}, True),
     ("some_new_tool", {"target_file": "src/app.py", "text": "x"}, False),
     ("some_new_tool", {"query": "anything"}, False),
+    # a shell tool's own working directory is where its command runs
+    ("exec_command", {"cmd": "cat credentials", "workdir": "/home/u/.aws"}, True),
+    ("run_shell_command", {"command": "rm -rf *", "directory": "~"}, True),
+    ("shell", {"command": ["cat", "x"], "workdir": "$D"}, True),  # only known at run time
+    ("exec_command", {"cmd": "git status", "workdir": "/home/u/project"}, False),
     # a code runner's code is judged as the interpreter line that runs it
     ("execute_ipython_cell", {"code": "import os; os.system('rm -rf ~')"}, True),
     ("mcp__jupyter__execute_cell", {"code": "print(open('/home/u/.ssh/id_rsa').read())"}, True),

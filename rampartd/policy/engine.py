@@ -37,7 +37,14 @@ from typing import Any, NamedTuple
 from rampartd.models import SEVERITY, Action, Decision, ToolCall
 from rampartd.policy.counter import CallCounter
 from rampartd.policy.effects import names_files
-from rampartd.policy.matchers import AMBIGUOUS, as_number, lookup_param, values_equal
+from rampartd.policy.matchers import (
+    AMBIGUOUS,
+    as_number,
+    lookup_param,
+    normalize_path,
+    values_equal,
+)
+from rampartd.policy.overlap import UNKNOWN
 from rampartd.policy.policyset import ParamCheck, Policy, PolicySet, Rule
 from rampartd.policy.shell.parse import ParsedCommand
 from rampartd.policy.subjects import (
@@ -204,6 +211,24 @@ def _judged(policy_set: PolicySet, call: ToolCall) -> tuple[str, str | None]:
     return tool, text
 
 
+# A shell tool's own working directory (Codex's `workdir`, Gemini CLI's `directory`, MCP
+# shell servers' `cwd`): where its command runs, rather than where the agent is.
+_WORKDIR_KEYS = ("workdir", "directory", "cwd", "working_directory", "workingDirectory")
+
+
+def _in_workdir(policy_set: PolicySet, call: ToolCall) -> ToolCall:
+    """The call, run from the working directory its own arguments give (if any)."""
+    where = next((v for k in _WORKDIR_KEYS if isinstance(v := call.params.get(k), str) and v),
+                 None)
+    if where is None:
+        return call
+    if "$" in where or "`" in where:
+        where = UNKNOWN  # only known at run time: anywhere
+    else:
+        where = normalize_path(where, cwd=call.cwd, home=policy_set.home)
+    return dataclasses.replace(call, cwd=where)
+
+
 def _tool_class(policy_set: PolicySet, call: ToolCall, text: str | None) -> str:
     """The call's class; an MCP tool, or a tool no table names, is judged by its arguments:
     a command line is a shell call, and a file it names (any host's spelling) is read and
@@ -228,6 +253,8 @@ def find_with_subjects(policy_set: PolicySet, call: ToolCall, counter: CallCount
     """find_matches, and what the rules saw of the call (for explaining the decision)."""
     call = through_mcp(policy_set, call)
     tool, text = _judged(policy_set, call)
+    if tool == "exec":
+        call = _in_workdir(policy_set, call)
     plan = policy_set.plan_for(tool, call.tool)
     subj = Subjects(policy_set, plan, call, tool, text)
     decided: set[int] = set()
