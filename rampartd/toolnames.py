@@ -98,7 +98,7 @@ _URL = re.compile(r"(?i)(https?|wss?|ftp)://|file:")
 
 def class_params(tool_class: str, params: Mapping[str, object]) -> Mapping[str, object]:
     """params, with a file tool's written text also under rampartd's name for it (MultiEdit's
-    `edits`: every new_string, one per line)."""
+    `edits`: every new_string, one per line; the MCP filesystem server's `newText`)."""
     aliases = CONTENT_ALIASES.get(tool_class)
     edits = params.get("edits") if tool_class == "edit" else None
     if not aliases or not (isinstance(edits, list) or any(name in params for name in aliases)):
@@ -108,7 +108,7 @@ def class_params(tool_class: str, params: Mapping[str, object]) -> Mapping[str, 
         if name in params and ours not in params:
             out[ours] = params[name]
     if isinstance(edits, list) and "new_string" not in params:
-        texts = [e.get("new_string") for e in edits if isinstance(e, dict)]
+        texts = [e.get("new_string", e.get("newText")) for e in edits if isinstance(e, dict)]
         out["new_string"] = "\n".join(t for t in texts if isinstance(t, str))
     return out
 
