@@ -208,8 +208,16 @@ def _judged(policy_set: PolicySet, call: ToolCall) -> tuple[str, str | None]:
         code = code_text(call.params)
         if code is not None:
             return "exec", code
+    cli = call.tool.rsplit("__", 1)[-1] if call.tool.startswith("mcp__") else ""
+    if tool == "exec" and text is not None and cli in _CLI_SERVERS \
+            and text.split(" ", 1)[0] != cli:
+        text = f"{cli} {text}"  # an MCP server for one CLI: its command is that CLI's arguments
     return tool, text
 
+
+# MCP tools named after one command-line program, whose `command` holds its arguments
+_CLI_SERVERS = frozenset({"kubectl", "docker", "git", "gh", "aws", "gcloud", "az", "terraform",
+                          "helm", "npm", "psql", "mysql", "redis-cli"})
 
 # A shell tool's own working directory (Codex's `workdir`, Gemini CLI's `directory`, MCP
 # shell servers' `cwd`): where its command runs, rather than where the agent is.

@@ -30,12 +30,12 @@ Unit = tuple[frozenset[int], str]
 
 
 def command_text(params: Mapping[str, Any]) -> str | None:
-    """A shell call's command line: `command` (a string or an argv list), `cmd` as some hosts
-    and MCP servers name it, or the `chars` typed into a running shell (Codex's
-    write_stdin)."""
+    """A shell call's command line: `command` (a string or an argv list), `cmd` or
+    `cli_command` as some hosts and MCP servers name it, or the `chars` typed into a running
+    shell (Codex's write_stdin)."""
     value = params.get("command")
     if value is None:
-        value = params.get("cmd", params.get("chars"))
+        value = params.get("cmd", params.get("chars", params.get("cli_command")))
     if isinstance(value, str):
         return value
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
