@@ -89,6 +89,9 @@ def test_every_class_explains_itself() -> None:
     ("some_new_tool", {"cmd": "cat ~/.aws/credentials"}, True),
     ("some_new_tool", {"target_file": "src/app.py", "text": "x"}, False),
     ("some_new_tool", {"query": "anything"}, False),
+    ("remove_directory", {"path": "~"}, True),  # a name that says it deletes: a delete
+    ("mcp__fs__remove", {"path": "/home/u", "recursive": True}, True),
+    ("mcp__fs__remove", {"path": "build"}, False),
     # an MCP server for one CLI: its command holds that CLI's arguments
     ("mcp__kubernetes__kubectl", {"command": "delete ns --all"}, True),
     ("mcp__aws__call_aws", {"cli_command": "aws s3 rm s3://prod --recursive"}, True),

@@ -29,6 +29,7 @@ Semantics:
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -215,6 +216,9 @@ def _judged(policy_set: PolicySet, call: ToolCall) -> tuple[str, str | None]:
     return tool, text
 
 
+# a tool no table names whose name says it deletes
+_REMOVER_NAME = re.compile(r"(?i)(^|[_.-])(delete|remove|rm|rmdir|unlink|trash|erase|purge|wipe"
+                           r"|destroy)([_.-]|$)")
 # MCP tools named after one command-line program, whose `command` holds its arguments
 _CLI_SERVERS = frozenset({"kubectl", "docker", "git", "gh", "aws", "gcloud", "az", "terraform",
                           "helm", "npm", "psql", "mysql", "redis-cli"})
@@ -246,7 +250,11 @@ def _tool_class(policy_set: PolicySet, call: ToolCall, text: str | None) -> str:
         return tool
     if text is not None:
         return "exec"
-    return "edit" if tool not in CLASSES and names_files(call.params) else tool
+    if not names_files(call.params) or (tool in CLASSES and tool != "mcp"):
+        return tool
+    if _REMOVER_NAME.search(call.tool.rsplit("__", 1)[-1]):
+        return "delete"  # `remove_directory`, `mcp__fs__remove`: all below each path goes
+    return "edit" if tool not in CLASSES else tool
 
 
 def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | None = None,
