@@ -66,6 +66,8 @@ def test_every_class_explains_itself() -> None:
     ("exec", {"command": "ssh 127.0.0.1 cat ~/.aws/credentials"}, True),
     ("exec", {"command": "ssh localhost 'cat .ssh/id_rsa'"}, True),
     ("exec", {"command": "ssh localhost uptime"}, False),
+    ("exec", {"command": "npm exec --call 'rm -rf ~'"}, True),
+    ("exec", {"command": "npm exec -c 'eslint .'"}, False),
     ("exec", {"command": "sed -i 's/1.0/1.1/' setup.cfg"}, False),
     ("exec", {"command": "ssh build.example 'make deploy'"}, False),
     ("fetch", {"url": "http://[::ffff:93.184.216.34]/"}, False),

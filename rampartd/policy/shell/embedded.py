@@ -51,6 +51,7 @@ OPTIONS: Mapping[str, Mapping[str, str]] = {
     "tcpdump": {"-z": "command"},
     "gdb": {"-ex": "bang", "--eval-command": "bang"},
     **_each(("npx", "pnpx"), {"-c": "command", "--call": "command"}),
+    "npm": {"-c": "command", "--call": "command"},  # `npm exec --call CMD`
     "script": {"-c": "command", "--command": "command"},
     "nix-shell": {"--run": "command", "--command": "command"},
     "runuser": {"-c": "command", "--command": "command"},
