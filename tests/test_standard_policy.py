@@ -94,6 +94,8 @@ def test_every_class_explains_itself() -> None:
     ("remove_directory", {"path": "~"}, True),  # a name that says it deletes: a delete
     ("mcp__fs__remove", {"path": "/home/u", "recursive": True}, True),
     ("mcp__fs__remove", {"path": "build"}, False),
+    # an MCP resource read by URL (Cline's access_mcp_resource) is a fetch of it
+    ("mcp", {"server": "web", "tool": "http://169.254.169.254/latest/", "arguments": {}}, True),
     # an MCP server for one CLI: its command holds that CLI's arguments
     ("mcp__kubernetes__kubectl", {"command": "delete ns --all"}, True),
     ("mcp__aws__call_aws", {"cli_command": "aws s3 rm s3://prod --recursive"}, True),

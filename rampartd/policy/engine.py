@@ -197,6 +197,8 @@ def through_mcp(policy_set: PolicySet, call: ToolCall) -> ToolCall:
     inner = {**arguments, **params}
     if name.startswith("file://") and "path" not in inner:
         inner["path"] = urllib.parse.unquote(name[len("file://"):])  # a resource read by URI
+    elif name[:8].lower().startswith(("http://", "https://")) and "url" not in inner:
+        inner["url"] = name  # a resource fetched by URL
     return dataclasses.replace(call, tool=raw, params=inner)
 
 
