@@ -94,6 +94,9 @@ def test_every_class_explains_itself() -> None:
     ("remove_directory", {"path": "~"}, True),  # a name that says it deletes: a delete
     ("mcp__fs__remove", {"path": "/home/u", "recursive": True}, True),
     ("mcp__fs__remove", {"path": "build"}, False),
+    # Cursor's codebase_search reads all below each of its target directories
+    ("codebase_search", {"query": "aws keys", "target_directories": ["~/.aws"]}, True),
+    ("codebase_search", {"query": "auth", "target_directories": ["src"]}, False),
     # an MCP resource read by URL (Cline's access_mcp_resource) is a fetch of it
     ("mcp", {"server": "web", "tool": "http://169.254.169.254/latest/", "arguments": {}}, True),
     # an MCP server for one CLI: its command holds that CLI's arguments

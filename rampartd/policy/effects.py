@@ -71,7 +71,7 @@ _REMOVERS = frozenset({"rm", "rmdir", "unlink", "shred", "srm", "trash", "trash-
 PATH_KEYS = ("file_path", "path", "notebook_path", "absolute_path", "filepath", "filename",
              "file", "target_file", "target", "dir_path", "directory", "source",
              "destination", "old_path", "new_path", "cwd_path")
-PATH_LIST_KEYS = ("paths", "file_paths", "files", "targets")
+PATH_LIST_KEYS = ("paths", "file_paths", "files", "targets", "target_directories")
 
 
 def _key_form(key: str) -> str:
@@ -414,7 +414,7 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any], *,
             return
     kinds = CLASS_KINDS.get(tool_class, ("read", "write"))
     recursive = tool_class == "grep"  # a search reads all below its path
-    trees = {"path"}  # the arguments `recursive` is for
+    trees = {"path"}  # the arguments `recursive` is for (a search's, every folder it names)
     found: list[tuple[str, str]] = []
     # Tool globs with `**`: the search tools descend into hidden directories too, so from the
     # home or above (`~/**/credentials`) `**` may be any directories, ~/.aws and ~/.ssh too,
@@ -422,6 +422,8 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any], *,
     any_depth: set[str] = set()
     # The path arguments present, in PATH_KEYS order, then the lists (calls have few keys).
     forms = {k: form for k in params if (form := _key_form(k)) in _PATH_KEY_ORDER}
+    if recursive:
+        trees.update(k for k in forms if forms[k] in _PATH_LIST_KEYS)
     for key in sorted(forms, key=lambda k: _PATH_KEY_ORDER[forms[k]]):
         value = params[key]
         if forms[key] in _PATH_LIST_KEYS:
