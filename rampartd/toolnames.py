@@ -61,6 +61,12 @@ _FOLDED = {name.lower(): cls for name, cls in TOOL_CLASSES.items()}
 CLASSES = frozenset(TOOL_CLASSES.values())
 # The classes an MCP server's tool takes from its own name (their arguments are read the same)
 _MCP_CLASSES = frozenset({"exec", "read", "write", "edit", "delete", "grep", "glob", "fetch"})
+# readers that read a directory they are given whole (Gemini CLI's read_many_files)
+WHOLE_DIRECTORY_READERS = frozenset({"read_many_files"})
+
+# the argument names a URL goes by (any case), and the URLs a fetch reaches
+URL_KEYS = frozenset({"url", "urls", "uri", "href", "link", "endpoint"})
+_URL = re.compile(r"(?i)(https?|wss?|ftp)://|file:")
 # The written text of a file tool under the names other hosts give it, read as rampartd's
 # (`params: {content: …}` also holds for the text editor tool's `file_text`).
 CONTENT_ALIASES: Mapping[str, Mapping[str, str]] = {
@@ -87,13 +93,6 @@ def call_class(tool_class: str, params: Mapping[str, object]) -> str:
         return tool_class
     return "read" if url[:5].lower() == "file:" else "fetch"
 
-
-# readers that read a directory they are given whole (Gemini CLI's read_many_files)
-WHOLE_DIRECTORY_READERS = frozenset({"read_many_files"})
-
-# the argument names a URL goes by (any case), and the URLs a fetch reaches
-URL_KEYS = frozenset({"url", "urls", "uri", "href", "link", "endpoint"})
-_URL = re.compile(r"(?i)(https?|wss?|ftp)://|file:")
 
 
 def class_params(tool_class: str, params: Mapping[str, object]) -> Mapping[str, object]:

@@ -481,7 +481,7 @@ def tool_effects(b: Builder, tool_class: str, params: Mapping[str, Any], *,
         b.file(kinds, value, f"params.{key}",
                recursive=(recursive and key in trees) or tool_class == "delete")
     url = params.get("url")
-    if isinstance(url, str) and url:
+    if isinstance(url, str) and url and tool_class != "read":  # (a read's: read above)
         b.url(url, "params.url")
 
 
@@ -850,14 +850,14 @@ class ShellEffects:
                               if a == "--pack-destination"), ".")
                 self.fetched_dirs.add(self.b.path(where)[0])
             return
-        downloads = {"pip": ("-d", "--dest"), "pip3": ("-d", "--dest"), "gh": ("-D", "--dir")}
-        if program in downloads and (args[:1] == ["download"] or args[1:2] == ["download"]):
+        folder = _DOWNLOAD_FOLDER.get(program)
+        if folder and (args[:1] == ["download"] or args[1:2] == ["download"]):
             # `pip download`, `gh release download`, `gh run download`: into a folder or here
             where = "."
             for k, a in enumerate(argv):
-                if a in downloads[program] and k + 1 < len(argv):
+                if a in folder and k + 1 < len(argv):
                     where = argv[k + 1]
-                elif a.startswith(f"{downloads[program][1]}="):
+                elif a.startswith(f"{folder[1]}="):
                     where = a.split("=", 1)[1]
             self.fetched_dirs.add(self.b.path(where)[0])
             return
@@ -900,8 +900,7 @@ class ShellEffects:
         name, unknown, _ = self.b.path(operands[1], dynamic="$" in operands[1])
         if unknown:
             return  # where the link is is unknown, and so is every path through it
-        symbolic = any(a == "--symbolic" or (a[:1] == "-" and a[1:2] != "-" and "s" in a)
-                       for a in argv[1:])
+        symbolic = _flag(argv[1:], "s", "--symbolic")
         where = name.rsplit("/", 1)[0] or "/" if symbolic else None  # relative to the link
         to, unknown, wild = self.b.path(operands[0], cwd=where, dynamic="$" in operands[0])
         self.b.links[name] = UNKNOWN if unknown or wild else to  # a link to anything
@@ -1341,13 +1340,11 @@ def _listed_under(producer: Component) -> list[str] | None:
         return None if any(a.startswith((":", "/", "~", "..")) for a in argv[2:]) else ["./**"]
     operands = [a for a in argv[1:] if not a.startswith("-")]
     if program == "ls":
-        if any(a in ("--all", "-f") or (a[:1] == "-" and a[1:2] != "-" and "a" in a)
-               for a in argv[1:]):
+        if _flag(argv[1:], "a", "--all") or "-f" in argv[1:]:
             return None  # `.` and `..` are printed too, and `..` is the folder above
         # a directory's entries are printed by name and used from here (`./NAME`, hidden
         # ones with -A); a file as given (what `./*` does not cover: a path, a hidden name)
-        hidden = any(a == "--almost-all" or (a[:1] == "-" and a[1:2] != "-" and "A" in a)
-                     for a in argv[1:])
+        hidden = _flag(argv[1:], "A", "--almost-all")
         return ["./*", *(["./.*"] if hidden else []),
                 *[a for a in operands if "/" in a or a.startswith((".", "~"))]]
     if program in ("fd", "fdfind"):
@@ -1357,18 +1354,24 @@ def _listed_under(producer: Component) -> list[str] | None:
 
 
 # Filters that print some of their input lines whole (a lister's names stay its names).
-_LINE_FILTERS = frozenset({"head", "tail", "sort", "uniq", "shuf", "tac", "grep", "egrep",
-                           "fgrep", "rg"})
+_SEARCHERS = frozenset({"grep", "egrep", "fgrep", "rg"})  # (their one operand: the pattern)
+_LINE_FILTERS = frozenset({"head", "tail", "sort", "uniq", "shuf", "tac", *_SEARCHERS})
 
 
 def _selects_lines(comp: Component) -> bool:
     """True for a filter fed on stdin that prints some of its input lines unchanged."""
     argv = comp.argv
-    return bool(argv) and argv[0] in _LINE_FILTERS and not comp.launchers and not comp.unknown \
-        and not any(a in ("-o", "--only-matching", "-r", "--replace") or a.startswith(
-            ("--only", "--replace")) for a in argv[1:]) and len(
-            [a for a in argv[1:] if not a.startswith("-")]) <= (1 if argv[0] in (
-                "grep", "egrep", "fgrep", "rg") else 0)
+    if not argv or argv[0] not in _LINE_FILTERS or comp.launchers or comp.unknown:
+        return False
+    if any(a in ("-o", "-r") or a.startswith(("--only", "--replace")) for a in argv[1:]):
+        return False  # parts of lines, or lines rewritten
+    operands = [a for a in argv[1:] if not a.startswith("-")]
+    return len(operands) <= (1 if argv[0] in _SEARCHERS else 0)  # (more: files it reads)
+
+
+def _flag(args: Sequence[str], letter: str, name: str) -> bool:
+    """True if the option is given: its long name, or its letter in a cluster (`-sf`)."""
+    return any(a == name or (a[:1] == "-" and a[1:2] != "-" and letter in a) for a in args)
 
 
 def _stdin_file(comp: Component) -> bool:
@@ -1391,6 +1394,8 @@ _MAKES = frozenset({"make", "gmake", "bmake"})
 _GIT_ROLE_WORDS = frozenset({"-C", "clean", "clone"})
 _FILLERS = frozenset({"git", "pip", "pip3", "tar", "bsdtar", "gtar", "unzip", "7z", "bsdunzip",
                       "npm", "pnpm", "yarn", "gh"})
+# downloaders' option naming the folder they download into (short, long)
+_DOWNLOAD_FOLDER = {"pip": ("-d", "--dest"), "pip3": ("-d", "--dest"), "gh": ("-D", "--dir")}
 _PACKAGE_FILES = (".whl", ".tar.gz", ".tgz", ".zip", ".egg", ".deb", ".rpm", ".gem", ".pkg",
                   ".snap", ".flatpak", ".apk")
 # Package installers: installing a file downloaded on the same line runs its install code.

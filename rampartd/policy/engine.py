@@ -207,7 +207,7 @@ def _judged(policy_set: PolicySet, call: ToolCall) -> tuple[str, str | None]:
     or one no table names) is judged as the interpreter line that runs it."""
     text = command_text(call.params)
     tool = _tool_class(policy_set, call, text)
-    if text is None and (tool == "exec" or tool == "mcp" or tool not in CLASSES):
+    if text is None and (tool in ("exec", "mcp") or tool not in CLASSES):
         code = code_text(call.params)
         if code is not None:
             return "exec", code
@@ -252,11 +252,11 @@ def _tool_class(policy_set: PolicySet, call: ToolCall, text: str | None) -> str:
         return tool
     if text is not None:
         return "exec"
-    if not names_files(call.params) or (tool in CLASSES and tool != "mcp"):
+    if not names_files(call.params):
         return tool
     if _REMOVER_NAME.search(call.tool.rsplit("__", 1)[-1]):
         return "delete"  # `remove_directory`, `mcp__fs__remove`: all below each path goes
-    return "edit" if tool not in CLASSES else tool
+    return tool if tool == "mcp" else "edit"
 
 
 def find_matches(policy_set: PolicySet, call: ToolCall, *, counter: CallCounter | None = None,
