@@ -162,7 +162,7 @@ def cluster_value(word: str, options: Container[str]) -> int:
 def takes_next(word: str, options: Container[str]) -> bool:
     """Does an option word take the next word as its value: `-o`, or a cluster whose value
     letter ends it (`-fo`, `-iu`)?"""
-    return word in options or cluster_value(word, options) == len(word) - 1
+    return word in options or 0 < cluster_value(word, options) == len(word) - 1
 
 
 def launcher_end(name: str, args: list[str]) -> int | None:

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from rampartd.policy.shell.launchers import takes_next
+
 FILE_KINDS = ("read", "write", "delete", "chmod")
 _EMPTY: frozenset[str] = frozenset()
 
@@ -338,8 +340,8 @@ def _git(args: Sequence[str]) -> list[Target]:
         return out
     sub, rest = args[j], range(j + 1, len(args))
     values = _GIT_SUB_VALUES.get(sub, _EMPTY)
-    operands = [k for k in rest if not args[k].startswith("-") and not (
-        args[k - 1] in values or (sub == "clean" and re.fullmatch(r"-[a-zA-Z]*e", args[k - 1])))]
+    operands = [k for k in rest if not args[k].startswith("-")
+                and not takes_next(args[k - 1], values)]
     short = "".join(args[k][1:] for k in rest if args[k][:1] == "-" and args[k][1:2] != "-")
     longs = {args[k] for k in rest if args[k].startswith("--")}
     if sub == "clean" and ("f" in short or "--force" in longs) and not (
